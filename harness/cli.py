@@ -1,0 +1,110 @@
+"""The `devsim` command: parse, call one function per command, map errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from harness import __version__
+from harness.config import load_settings, parse_overrides, validate
+from harness.context import RunContext
+from harness.errors import HarnessError
+from harness.progress import Progress
+from harness.stack import lifecycle
+from harness.stack.services import ServiceState, stack_status
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 2 with one line (its default) and never a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="devsim", description="Chaos and load-testing harness for the DevOps Simulator stack.")
+    parser.add_argument("--version", action="version", version=f"devsim {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks and error details")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="build the images, deploy the stack and wait until it serves")
+    up.add_argument("--replicas", type=int, help="app replicas (default 3)")
+    up.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                    help="set a stack.yml variable, e.g. APP_GRACEFUL_SHUTDOWN=false (repeatable)")
+
+    status = sub.add_parser("status", help="each service with desired and ready replicas, image and endpoints")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    down = sub.add_parser("down", help="remove the stack and wait until it is gone")
+    down.add_argument("--volumes", action="store_true", help="remove the stack's volumes too")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(os.environ)
+        if args.command == "up":
+            settings = settings.replace(replicas=args.replicas, overrides=parse_overrides(args.overrides) or None)
+            validate(settings)
+        ctx = RunContext(settings, Progress(quiet=args.quiet))
+        return _COMMANDS[args.command](ctx, args)
+    except HarnessError as exc:
+        print(f"devsim: error: {exc.one_line()}", file=sys.stderr)
+        if args.verbose:
+            for line in exc.details:
+                print(f"  | {line}", file=sys.stderr)
+            traceback.print_exc()
+        elif exc.details:
+            for line in exc.details[-10:]:
+                print(f"  | {line}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("devsim: interrupted", file=sys.stderr)
+        return 130
+
+
+def cmd_up(ctx: RunContext, args: argparse.Namespace) -> int:
+    deployment = lifecycle.up(ctx.docker, ctx.settings, ctx.progress)
+    print(_table(list(deployment.services)))
+    print(f"\napp (load balancer): {deployment.lb_url}\nPrometheus:          {deployment.prometheus_url}")
+    return EXIT_OK
+
+
+def cmd_status(ctx: RunContext, args: argparse.Namespace) -> int:
+    states = stack_status(ctx.docker, ctx.settings)
+    if args.json:
+        print(json.dumps({"stack": ctx.settings.stack, "up": bool(states),
+                          "services": [s.as_dict() for s in states]}, indent=2))
+    elif not states:
+        print(f"stack {ctx.settings.stack!r} is not up")
+    else:
+        print(_table(states))
+    return EXIT_OK
+
+
+def cmd_down(ctx: RunContext, args: argparse.Namespace) -> int:
+    removed = lifecycle.down(ctx.docker, ctx.settings, ctx.progress, volumes=args.volumes)
+    what = "stack and volumes" if args.volumes else "stack"
+    print(f"{what} {ctx.settings.stack!r} removed" if removed else f"stack {ctx.settings.stack!r} was not up")
+    return EXIT_OK
+
+
+_COMMANDS = {"up": cmd_up, "status": cmd_status, "down": cmd_down}
+
+
+def _table(states: list[ServiceState]) -> str:
+    rows = [("SERVICE", "READY", "VERSION", "IMAGE", "ENDPOINTS")]
+    rows += [(s.name, f"{s.ready}/{s.desired}", s.version, s.image, " ".join(s.endpoints) or "-")
+             for s in states]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

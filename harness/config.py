@@ -1,0 +1,109 @@
+"""Settings, read once into a frozen object: defaults, then DEVSIM_* variables, then flags."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command needs to know about where and how the stack runs."""
+
+    stack: str = "devsim"
+    stack_dir: Path = PROJECT_ROOT / "target-stack"
+    reports_dir: Path = PROJECT_ROOT / "reports"
+    lb_port: int = 8080
+    prometheus_port: int = 9090
+    replicas: int = 3
+    up_timeout: float = 300.0
+    down_timeout: float = 120.0
+    poll_interval: float = 1.0
+    # stack.yml variables set on top of the defaults, e.g. APP_GRACEFUL_SHUTDOWN=false
+    # to switch a safety mechanism off for a negative control.
+    overrides: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def label(self) -> str:
+        """The Docker label key=value that fences everything the harness owns."""
+        return f"devsim.stack={self.stack}"
+
+    @property
+    def stack_overrides(self) -> dict[str, str]:
+        return dict(self.overrides)
+
+    @property
+    def lb_url(self) -> str:
+        return f"http://127.0.0.1:{self.lb_port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
+
+    def replace(self, **changes: object) -> Settings:
+        """A copy with the given fields changed, skipping the ones given as None."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        return dataclasses.replace(self, **given)  # type: ignore[arg-type]
+
+
+_ENV_FIELDS: dict[str, tuple[str, type]] = {
+    "DEVSIM_STACK": ("stack", str),
+    "DEVSIM_STACK_DIR": ("stack_dir", Path),
+    "DEVSIM_REPORTS_DIR": ("reports_dir", Path),
+    "DEVSIM_LB_PORT": ("lb_port", int),
+    "DEVSIM_PROMETHEUS_PORT": ("prometheus_port", int),
+    "DEVSIM_REPLICAS": ("replicas", int),
+    "DEVSIM_UP_TIMEOUT": ("up_timeout", float),
+    "DEVSIM_DOWN_TIMEOUT": ("down_timeout", float),
+}
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Defaults overridden by DEVSIM_* variables; a bad value names the variable."""
+    values: dict[str, object] = {}
+    for var, (name, kind) in _ENV_FIELDS.items():
+        raw = environ.get(var)
+        if raw is None or raw == "":
+            continue
+        try:
+            values[name] = kind(raw)
+        except ValueError:
+            raise ConfigError(f"{var}={raw!r} is not a valid {kind.__name__}") from None
+    settings = Settings().replace(**values)
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    if not 1 <= settings.replicas <= 10:
+        raise ConfigError(f"replicas must be between 1 and 10, got {settings.replicas}")
+    for name in ("lb_port", "prometheus_port"):
+        port = getattr(settings, name)
+        if not 1 <= port <= 65535:
+            raise ConfigError(f"{name} must be a TCP port (1-65535), got {port}")
+    if settings.lb_port == settings.prometheus_port:
+        raise ConfigError("the load balancer and Prometheus ports must differ")
+    if not settings.stack.replace("-", "").isalnum():
+        raise ConfigError(f"stack name {settings.stack!r} may hold only letters, digits and '-'")
+    for key, _value in settings.overrides:
+        if not key.replace("_", "").isalnum() or not key.isupper():
+            raise ConfigError(f"stack variable {key!r} must be UPPER_CASE letters, digits and '_'")
+    if not (settings.stack_dir / "stack.yml").is_file():
+        raise ConfigError(f"no stack.yml in {settings.stack_dir}", hint="set DEVSIM_STACK_DIR")
+
+
+def parse_overrides(pairs: list[str]) -> tuple[tuple[str, str], ...]:
+    """KEY=VALUE strings from the command line into settings overrides."""
+    out: list[tuple[str, str]] = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects KEY=VALUE, got {pair!r}")
+        out.append((key, value))
+    return tuple(out)

@@ -1,0 +1,39 @@
+"""PromQL queries through prometheus-api-client, with failures turned into harness errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+
+from harness.errors import InfrastructureError
+
+
+@dataclass(frozen=True)
+class Sample:
+    labels: dict[str, str]
+    value: float
+
+
+class Prometheus:
+    """A thin handle on one Prometheus server."""
+
+    def __init__(self, url: str, timeout: float = 5.0) -> None:
+        self.url = url
+        self._api = PrometheusConnect(url=url, disable_ssl=True)
+        self._timeout = timeout
+
+    def vector(self, query: str) -> list[Sample]:
+        """An instant query; each series with its labels and value."""
+        try:
+            result: Any = self._api.custom_query(query, params={"timeout": f"{self._timeout:g}s"})
+        except PrometheusApiClientException as exc:
+            raise InfrastructureError(f"Prometheus rejected {query!r}: {exc}") from exc
+        except requests.RequestException as exc:
+            raise InfrastructureError(
+                f"Prometheus at {self.url} is unreachable: {type(exc).__name__}",
+                hint="is the stack up? try `devsim status`",
+            ) from exc
+        return [Sample(dict(item.get("metric", {})), float(item["value"][1])) for item in result]

@@ -1,0 +1,1 @@
+"""The target stack's lifecycle on Docker Swarm: base image, builds, deploy, wait, status, teardown."""

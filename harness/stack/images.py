@@ -1,0 +1,155 @@
+"""The stack's images: the Debian base (pulled, or made with debootstrap) and our builds.
+
+Every image is built FROM debian:bookworm-slim with Debian packages only, because no
+other registry can be reached from inside a build on the machines this runs on.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from docker.errors import APIError, DockerException, ImageNotFound
+
+from harness.errors import BuildFailed, InfrastructureError
+from harness.progress import Progress
+
+BASE_IMAGE = "debian:bookworm-slim"
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One image of the stack: which folder it is built from and what stack.yml calls it."""
+
+    service: str
+    repo: str
+    version: str
+    env_var: str | None  # the stack.yml variable that names the image to deploy
+    build_args: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def tag(self) -> str:
+        return f"{self.repo}:{self.version}"
+
+
+def stack_images(stack: str) -> tuple[ImageSpec, ...]:
+    """The images `devsim up` builds. The app comes in two releases for rolling updates."""
+    prefix = f"{stack}"
+    return (
+        ImageSpec("app", f"{prefix}/app", "v1", "APP_IMAGE", (("APP_VERSION", "v1"),)),
+        ImageSpec("app", f"{prefix}/app", "v2", None, (("APP_VERSION", "v2"),)),
+        ImageSpec("lb", f"{prefix}/lb", "latest", "LB_IMAGE"),
+        ImageSpec("db", f"{prefix}/db", "latest", "DB_IMAGE"),
+        ImageSpec("cache", f"{prefix}/cache", "latest", "CACHE_IMAGE"),
+        ImageSpec("monitoring", f"{prefix}/monitoring", "latest", "MONITORING_IMAGE"),
+    )
+
+
+def content_tag(spec: ImageSpec, image_id: str) -> str:
+    """A tag that changes whenever the image does, so a redeploy rolls out a rebuilt image.
+
+    Without a registry Swarm cannot pin images by digest; a tag that is the same for a
+    changed image would leave the old containers running.
+    """
+    digest = image_id.split(":", 1)[-1]
+    return f"{spec.repo}:{spec.version}-{digest[:12]}"
+
+
+def ensure_base_image(client: Any, progress: Progress) -> None:
+    """Makes sure debian:bookworm-slim exists: present, pulled, or built with debootstrap."""
+    try:
+        client.images.get(BASE_IMAGE)
+        return
+    except ImageNotFound:
+        pass
+    progress.step(f"pulling {BASE_IMAGE}")
+    try:
+        client.images.pull(BASE_IMAGE)
+        return
+    except DockerException as exc:
+        progress.step(f"cannot pull {BASE_IMAGE} ({str(exc).splitlines()[0][:120]}); making it with debootstrap")
+    _debootstrap_base(progress)
+
+
+def _debootstrap_base(progress: Progress) -> None:
+    if shutil.which("debootstrap") is None:
+        raise InfrastructureError(
+            f"{BASE_IMAGE} can neither be pulled nor made: debootstrap is not installed",
+            hint="apt-get install debootstrap, or run `bash scripts/setup.sh`",
+        )
+    with tempfile.TemporaryDirectory(prefix="devsim-rootfs-", dir="/var/tmp") as tmp:
+        rootfs = Path(tmp) / "rootfs"
+        done = subprocess.run(
+            ["debootstrap", "--variant=minbase", "bookworm", str(rootfs), DEBIAN_MIRROR],
+            capture_output=True, text=True, check=False,
+        )
+        if done.returncode != 0:
+            tail = (done.stdout + done.stderr).strip().splitlines()[-10:]
+            raise InfrastructureError(
+                f"debootstrap of {BASE_IMAGE} failed (exit {done.returncode})", details=tail
+            )
+        progress.step(f"importing {BASE_IMAGE}")
+        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+        imported = subprocess.run(
+            ["docker", "import", "-", BASE_IMAGE], stdin=tar.stdout, capture_output=True, text=True,
+            check=False,
+        )
+        if tar.stdout is not None:
+            tar.stdout.close()
+        tar.wait()
+        if imported.returncode != 0 or tar.returncode != 0:
+            raise InfrastructureError(f"docker import of {BASE_IMAGE} failed: {imported.stderr.strip()}")
+
+
+def build_images(
+    client: Any, stack_dir: Path, stack: str, progress: Progress
+) -> dict[str, str]:
+    """Builds every image (Docker's layer cache makes repeats fast).
+
+    Returns the stack.yml variables (APP_IMAGE, ...) set to each image's content tag.
+    """
+    ensure_base_image(client, progress)
+    env: dict[str, str] = {}
+    for spec in stack_images(stack):
+        image_id = build_one(client, stack_dir / spec.service, spec, stack, progress)
+        tag = content_tag(spec, image_id)
+        image = client.images.get(image_id)
+        image.tag(tag.rsplit(":", 1)[0], tag.rsplit(":", 1)[1])
+        if spec.env_var:
+            env[spec.env_var] = tag
+    return env
+
+
+def build_one(client: Any, context: Path, spec: ImageSpec, stack: str, progress: Progress) -> str:
+    """Builds one image, reporting each Dockerfile step; returns the image id."""
+    progress.step(f"building {spec.tag}")
+    log: list[str] = []
+    step = "before the first step"
+    try:
+        stream: Iterator[dict[str, Any]] = client.api.build(
+            path=str(context), tag=spec.tag, buildargs=dict(spec.build_args), rm=True,
+            forcerm=True, labels={"devsim.stack": stack}, decode=True,
+        )
+        for chunk in stream:
+            if "error" in chunk:
+                raise BuildFailed(
+                    f"building {spec.tag} failed at {step}: {chunk['error'].strip()}",
+                    hint=f"Dockerfile in {context}", details=log[-15:],
+                )
+            text = str(chunk.get("stream", "")).rstrip()
+            if not text:
+                continue
+            log.extend(text.splitlines())
+            if text.startswith("Step "):
+                step = text.split(" : ")[0].lower()
+                progress.update(f"building {spec.tag}: {text[:100]}")
+    except APIError as exc:
+        raise BuildFailed(f"building {spec.tag} failed: {exc.explanation}", details=log[-15:]) from exc
+    progress.done()
+    return str(client.images.get(spec.tag).id)

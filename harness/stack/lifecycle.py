@@ -1,0 +1,201 @@
+"""`up` and `down`: deploy the stack, wait until it serves, and remove every trace of it."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from docker.errors import APIError, DockerException, NotFound
+
+from harness.config import Settings
+from harness.errors import InfrastructureError, NotReady, PortInUse
+from harness.metrics.prometheus import Prometheus
+from harness.progress import Progress
+from harness.stack import engine, images
+from harness.stack.services import (
+    ServiceState,
+    declared_services,
+    labelled_services,
+    service_logs,
+    stack_status,
+)
+from harness.stack.waiting import Check, Waiter
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The result of `up`: what runs, and where to reach it."""
+
+    services: tuple[ServiceState, ...]
+    lb_url: str
+    prometheus_url: str
+
+
+def check_ports_free(client: Any, settings: Settings) -> None:
+    """Before a first deploy: the published ports must not be held by something else."""
+    ours = {s.name for s in stack_status(client, settings)}
+    for service, port, var in (("lb", settings.lb_port, "DEVSIM_LB_PORT"),
+                               ("monitoring", settings.prometheus_port, "DEVSIM_PROMETHEUS_PORT")):
+        if service in ours:
+            continue  # our own running service holds it; a redeploy keeps it
+        if not port_is_free(port):
+            raise PortInUse(f"port {port} is already in use on this host", hint=f"free it or set {var}")
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
+
+def stack_env(settings: Settings, image_env: dict[str, str]) -> dict[str, str]:
+    """The environment for `docker stack deploy`, which fills stack.yml's ${...} values."""
+    env = dict(os.environ)
+    env.update(image_env)
+    env.update({
+        "DEVSIM_STACK": settings.stack,
+        "APP_REPLICAS": str(settings.replicas),
+        "LB_PORT": str(settings.lb_port),
+        "PROMETHEUS_PORT": str(settings.prometheus_port),
+    })
+    env.update(settings.stack_overrides)
+    return env
+
+
+def up(client: Any, settings: Settings, progress: Progress) -> Deployment:
+    """Builds, deploys and waits until every service is healthy and monitored."""
+    engine.ensure_swarm_manager(client)
+    check_ports_free(client, settings)
+    image_env = images.build_images(client, settings.stack_dir, settings.stack, progress)
+    progress.step(f"deploying stack {settings.stack!r} ({settings.replicas} app replicas)")
+    engine.run(
+        ["docker", "stack", "deploy", "--prune", "--resolve-image", "never",
+         "-c", str(settings.stack_dir / "stack.yml"), settings.stack],
+        env=stack_env(settings, image_env), timeout=120,
+    )
+    wait_until_healthy(client, settings, progress)
+    return Deployment(tuple(stack_status(client, settings)), settings.lb_url, settings.prometheus_url)
+
+
+def wait_until_healthy(client: Any, settings: Settings, progress: Progress) -> None:
+    waiter = Waiter(settings.up_timeout, settings.poll_interval)
+    expected = declared_services(settings.stack_dir)
+
+    def services_ready() -> Check:
+        states = {s.name: s for s in stack_status(client, settings)}
+        waiting = [f"{n} {states[n].ready}/{states[n].desired}" if n in states else f"{n} missing"
+                   for n in expected if n not in states or not states[n].healthy]
+        return Check(not waiting, "waiting for " + ", ".join(waiting) if waiting else "services ready")
+
+    progress.step("waiting for every service to be healthy")
+    if waiter.until(services_ready, progress.update) is None:
+        raise _not_ready(client, settings, expected)
+
+    prometheus = Prometheus(settings.prometheus_url)
+
+    def serving() -> Check:
+        lb = _http_status(f"{settings.lb_url}/health")
+        try:
+            up_values = [s.value for s in prometheus.vector('up{job="app"}')]
+        except InfrastructureError:
+            up_values = []
+        live = sum(1 for v in up_values if v == 1)
+        done = lb == 200 and live == settings.replicas and len(up_values) == settings.replicas
+        return Check(done, f"load balancer /health: {lb or 'no answer'}; Prometheus app targets up: "
+                           f"{live}/{settings.replicas} ({len(up_values)} known)")
+
+    progress.step("waiting for the load balancer and Prometheus to see every app replica")
+    last = waiter.until(serving, progress.update)
+    if last is None:
+        status = serving().status
+        raise NotReady(f"the stack did not start serving within {settings.up_timeout:.0f} s: {status}",
+                       details=service_logs(client, settings, "lb") + service_logs(client, settings, "app"))
+    progress.done()
+
+
+def _http_status(url: str) -> int | None:
+    try:
+        return requests.get(url, timeout=2).status_code
+    except requests.RequestException:
+        return None
+
+
+def _not_ready(client: Any, settings: Settings, expected: tuple[str, ...]) -> NotReady:
+    states = {s.name: s for s in stack_status(client, settings)}
+    stuck = [n for n in expected if n not in states or not states[n].healthy]
+    first = stuck[0] if stuck else "?"
+    state = states.get(first)
+    reason = f"; last task error: {state.last_error}" if state and state.last_error else ""
+    return NotReady(
+        f"service {first!r} did not become healthy within {settings.up_timeout:.0f} s "
+        f"({state.ready if state else 0}/{state.desired if state else '?'} ready{reason})",
+        hint=f"see `docker service logs {settings.stack}_{first}`",
+        details=service_logs(client, settings, first),
+    )
+
+
+def down(client: Any, settings: Settings, progress: Progress, volumes: bool = False) -> list[str]:
+    """Removes the stack and waits until none of its labelled objects remain.
+
+    Returns what was removed, one line each kind. Fine when nothing is up.
+    """
+    removed: list[str] = []
+    services = labelled_services(client, settings)
+    if services:
+        progress.step(f"removing stack {settings.stack!r} ({len(services)} services)")
+        engine.run(["docker", "stack", "rm", settings.stack], timeout=120)
+        for service in services:  # services not made by `stack deploy` but labelled ours
+            _ignore_missing(service.remove)
+        removed.append(f"{len(services)} services")
+    waiter = Waiter(settings.down_timeout, 0.5)
+
+    def gone() -> Check:
+        left = _leftovers(client, settings, volumes)
+        if left.get("networks") and not left.get("containers"):
+            for net in client.networks.list(filters={"label": settings.label}):
+                _ignore_missing(net.remove)
+        if volumes and left.get("volumes") and not left.get("containers"):
+            for vol in client.volumes.list(filters={"label": settings.label}):
+                _ignore_missing(vol.remove)
+        left = {k: v for k, v in left.items() if v}
+        return Check(not left, "waiting for " + ", ".join(f"{v} {k}" for k, v in left.items()))
+
+    if waiter.until(gone, progress.update) is None:
+        left = _leftovers(client, settings, volumes)
+        raise InfrastructureError(f"the stack was not gone after {settings.down_timeout:.0f} s: {left}")
+    progress.done()
+    return removed
+
+
+def _leftovers(client: Any, settings: Settings, volumes: bool) -> dict[str, int]:
+    flt = {"label": settings.label}
+    try:
+        left = {
+            "services": len(client.services.list(filters=flt)),
+            "containers": len(client.containers.list(all=True, filters=flt)),
+            "networks": len(client.networks.list(filters=flt)),
+        }
+        if volumes:
+            left["volumes"] = len(client.volumes.list(filters=flt))
+    except DockerException as exc:
+        raise InfrastructureError(f"cannot list the stack's Docker objects: {exc}") from exc
+    return left
+
+
+def _ignore_missing(remove: Any) -> None:
+    try:
+        remove()
+    except NotFound:
+        pass
+    except APIError as exc:
+        if exc.status_code not in (404, 409):  # 409: still in use, tried again next poll
+            raise InfrastructureError(f"cannot remove a stack object: {exc.explanation}") from exc

@@ -1,0 +1,191 @@
+// DevOps Simulator application server (production profile).
+// Every behaviour the harness checks is switchable through the environment, so that
+// each safety mechanism can be turned off and the matching check shown to fail.
+'use strict';
+const os = require('os');
+const express = require('express');
+const { Pool } = require('pg');
+const { createClient } = require('redis');
+const auth = require('./auth');
+const { Registry } = require('./metrics');
+
+const env = process.env;
+const config = {
+  port: Number(env.PORT || 8080),
+  version: env.APP_VERSION || 'v1',
+  redisUrl: env.REDIS_URL || 'redis://cache:6379',
+  jwtSecret: env.JWT_SECRET || 'devsim-dev-secret',
+  clients: auth.parseClients(env.OAUTH_CLIENTS || 'loadtest:loadtest-secret'),
+  tokenTtl: Number(env.TOKEN_TTL_SECONDS || 300),
+  graceful: (env.GRACEFUL_SHUTDOWN || 'true') !== 'false',
+  drainMs: Number(env.DRAIN_SECONDS || 3) * 1000,
+  depTimeoutMs: Number(env.DEPENDENCY_TIMEOUT_MS || 1000),
+};
+
+const log = (msg, extra) => console.log(JSON.stringify({ ts: new Date().toISOString(), msg, ...extra }));
+const metrics = new Registry(config.version);
+let draining = false;
+let inFlight = 0;
+metrics.gauge('app_draining', '1 while the replica drains after SIGTERM.', () => (draining ? 1 : 0));
+metrics.gauge('app_in_flight_requests', 'Requests being served now.', () => inFlight);
+
+// PG* variables configure the pool (node-pg reads them itself).
+const pool = new Pool({ max: 10, connectionTimeoutMillis: 2000, idleTimeoutMillis: 10000, query_timeout: 5000 });
+pool.on('error', (err) => log('postgres pool error', { error: err.message }));
+
+const redis = createClient({
+  url: config.redisUrl,
+  disableOfflineQueue: true, // fail fast while Redis is away instead of queueing forever
+  socket: { connectTimeout: 1000, reconnectStrategy: (retries) => Math.min(100 * (retries + 1), 1000) },
+});
+redis.on('error', (err) => log('redis error', { error: err.message }));
+redis.connect().catch((err) => log('redis connect failed', { error: err.message }));
+
+class Unavailable extends Error {}
+
+function withTimeout(promise, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Unavailable(`${what} timed out`)), config.depTimeoutMs);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+const redisCall = (fn) => withTimeout(Promise.resolve().then(fn), 'redis').catch((err) => {
+  throw err instanceof Unavailable ? err : new Unavailable(`redis: ${err.message}`);
+});
+
+const app = express();
+app.disable('x-powered-by');
+app.use(express.json({ limit: '64kb' }));
+app.use(express.urlencoded({ extended: false }));
+
+app.use((req, res, next) => {
+  const started = process.hrtime.bigint();
+  inFlight += 1;
+  if (draining) res.set('Connection', 'close');
+  res.on('close', () => {
+    inFlight -= 1;
+    const route = req.route ? req.baseUrl + req.route.path : 'unmatched';
+    metrics.observeRequest(req.method, route, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9);
+  });
+  next();
+});
+
+app.get('/health', (req, res) => res.json({ status: 'ok', version: config.version, host: os.hostname() }));
+
+app.get('/ready', async (req, res) => {
+  if (draining) return res.status(503).json({ ready: false, reason: 'draining' });
+  const [db, cache] = await Promise.allSettled([
+    withTimeout(pool.query('SELECT 1'), 'postgres'),
+    redisCall(() => redis.ping()),
+  ]);
+  const ready = db.status === 'fulfilled' && cache.status === 'fulfilled';
+  return res.status(ready ? 200 : 503).json({
+    ready,
+    postgres: db.status === 'fulfilled' ? 'ok' : String(db.reason && db.reason.message),
+    redis: cache.status === 'fulfilled' ? 'ok' : String(cache.reason && cache.reason.message),
+  });
+});
+
+app.get('/metrics', (req, res) => res.type('text/plain; version=0.0.4').send(metrics.render()));
+
+app.get('/api/version', (req, res) => res.json({ version: config.version, host: os.hostname() }));
+
+app.post('/api/items', async (req, res) => {
+  const { id, payload } = req.body || {};
+  if (typeof id !== 'string' || id.length === 0 || id.length > 128) {
+    return res.status(400).json({ error: 'id must be a non-empty string of at most 128 characters' });
+  }
+  try {
+    // Answered 201 only after the INSERT has committed (autocommit).
+    await pool.query('INSERT INTO items (id, payload, written_by) VALUES ($1, $2, $3)',
+      [id, JSON.stringify(payload === undefined ? null : payload), os.hostname()]);
+    return res.status(201).json({ id });
+  } catch (err) {
+    if (err.code === '23505') return res.status(409).json({ error: `item ${id} exists` });
+    log('write failed', { id, error: err.message });
+    return res.status(503).json({ error: 'database unavailable' });
+  }
+});
+
+app.get('/api/items/:id', async (req, res) => {
+  try {
+    const result = await pool.query('SELECT id, payload, created_at FROM items WHERE id = $1', [req.params.id]);
+    if (result.rowCount === 0) return res.status(404).json({ error: 'not found' });
+    return res.json(result.rows[0]);
+  } catch (err) {
+    return res.status(503).json({ error: 'database unavailable' });
+  }
+});
+
+app.post('/api/auth/token', async (req, res) => {
+  const grant = (req.body || {}).grant_type;
+  if (grant !== 'client_credentials') return res.status(400).json({ error: 'unsupported_grant_type' });
+  const cred = auth.clientCredentials(req);
+  const known = cred.id && config.clients.get(cred.id);
+  if (!known || !auth.safeEqual(known, cred.secret)) return res.status(401).json({ error: 'invalid_client' });
+  const asked = Number((req.body || {}).expires_in);
+  const ttl = Number.isInteger(asked) && asked > 0 ? Math.min(asked, config.tokenTtl) : config.tokenTtl;
+  const now = Math.floor(Date.now() / 1000);
+  const jti = require('crypto').randomUUID();
+  try {
+    await redisCall(() => redis.set(`session:${jti}`, cred.id, { EX: ttl }));
+  } catch (err) {
+    return res.status(503).json({ error: 'temporarily_unavailable' });
+  }
+  const token = auth.sign({ sub: cred.id, iat: now, exp: now + ttl, jti }, config.jwtSecret);
+  return res.json({ access_token: token, token_type: 'Bearer', expires_in: ttl });
+});
+
+// A valid session: well signed, unexpired, and still present (not revoked) in Redis.
+async function requireToken(req, res, next) {
+  const claims = auth.verify(auth.bearer(req), config.jwtSecret, Math.floor(Date.now() / 1000));
+  if (!claims) return res.status(401).set('WWW-Authenticate', 'Bearer error="invalid_token"').json({ error: 'invalid_token' });
+  try {
+    const owner = await redisCall(() => redis.get(`session:${claims.jti}`));
+    if (owner === null) return res.status(401).json({ error: 'invalid_token', reason: 'revoked or expired session' });
+  } catch (err) {
+    return res.status(503).json({ error: 'temporarily_unavailable' });
+  }
+  req.claims = claims;
+  return next();
+}
+
+app.get('/api/me', requireToken, (req, res) => res.json({ sub: req.claims.sub, jti: req.claims.jti, exp: req.claims.exp }));
+
+app.post('/api/auth/revoke', requireToken, async (req, res) => {
+  try {
+    await redisCall(() => redis.del(`session:${req.claims.jti}`));
+    return res.status(204).end();
+  } catch (err) {
+    return res.status(503).json({ error: 'temporarily_unavailable' });
+  }
+});
+
+app.use((req, res) => res.status(404).json({ error: 'not found' }));
+
+const server = app.listen(config.port, () => log('listening', { port: config.port, version: config.version }));
+
+function shutdown() {
+  Promise.allSettled([pool.end(), redis.quit()]).then(() => {
+    log('stopped');
+    process.exit(0);
+  });
+}
+
+process.on('SIGTERM', () => {
+  if (!config.graceful) {
+    log('SIGTERM: exiting at once (GRACEFUL_SHUTDOWN=false)');
+    process.exit(0);
+  }
+  if (draining) return;
+  draining = true;
+  log('SIGTERM: draining', { drain_ms: config.drainMs });
+  setTimeout(() => {
+    server.close(shutdown);
+    server.closeIdleConnections();
+    setTimeout(() => process.exit(0), 10000).unref();
+  }, config.drainMs);
+});
+process.on('SIGINT', () => process.exit(0));
