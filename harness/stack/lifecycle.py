@@ -106,12 +106,13 @@ def wait_until_healthy(client: Any, settings: Settings, progress: Progress) -> N
         lb = _http_status(f"{settings.lb_url}/health")
         try:
             up_values = [s.value for s in prometheus.vector('up{job="app"}')]
+            lb_up = [s.value for s in prometheus.vector('up{job="lb"}')] == [1.0]
         except InfrastructureError:
-            up_values = []
+            up_values, lb_up = [], False
         live = sum(1 for v in up_values if v == 1)
-        done = lb == 200 and live == settings.replicas and len(up_values) == settings.replicas
-        return Check(done, f"load balancer /health: {lb or 'no answer'}; Prometheus app targets up: "
-                           f"{live}/{settings.replicas} ({len(up_values)} known)")
+        done = lb == 200 and lb_up and live == settings.replicas and len(up_values) == settings.replicas
+        return Check(done, f"load balancer /health: {lb or 'no answer'}; Prometheus targets up: app "
+                           f"{live}/{settings.replicas} ({len(up_values)} known), lb {int(lb_up)}/1")
 
     progress.step("waiting for the load balancer and Prometheus to see every app replica")
     last = waiter.until(serving, progress.update)
@@ -167,7 +168,9 @@ def down(client: Any, settings: Settings, progress: Progress, volumes: bool = Fa
             for vol in client.volumes.list(filters={"label": settings.label}):
                 _ignore_missing(vol.remove)
         left = {k: v for k, v in left.items() if v}
-        return Check(not left, "waiting for " + ", ".join(f"{v} {k}" for k, v in left.items()))
+        if not left:
+            return Check(True, "every labelled object is gone")
+        return Check(False, "waiting for " + ", ".join(f"{v} {k}" for k, v in left.items()))
 
     if waiter.until(gone, progress.update) is None:
         left = _leftovers(client, settings, volumes)

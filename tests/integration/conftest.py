@@ -1,0 +1,47 @@
+"""One real stack per test session, booted through the real `devsim` CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.config import Settings, load_settings
+
+
+def devsim(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """Runs the real CLI in a child process, as a user would."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], env=full_env, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def explain(done: subprocess.CompletedProcess[str]) -> str:
+    return f"exit {done.returncode}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return load_settings(os.environ)
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings) -> Iterator[Settings]:
+    done = devsim("up")
+    assert done.returncode == 0, explain(done)
+    yield settings
+    # test_teardown checks `down` itself; this makes sure nothing stays up if it did not run.
+    devsim("down", "--volumes")
+
+
+@pytest.fixture
+def stack_copy(tmp_path: Path, settings: Settings) -> Path:
+    """A copy of target-stack/ that a test may break."""
+    dest = tmp_path / "target-stack"
+    subprocess.run(["cp", "-a", str(settings.stack_dir), str(dest)], check=True)
+    return dest

@@ -1,0 +1,118 @@
+"""The stack as `devsim up` leaves it: it answers, stores, authenticates and is monitored."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+
+import pytest
+import requests
+
+from harness.config import Settings
+from harness.metrics.prometheus import Prometheus
+from tests.integration.conftest import devsim, explain
+
+pytestmark = pytest.mark.docker
+
+CLIENT = {"grant_type": "client_credentials", "client_id": "loadtest", "client_secret": "loadtest-secret"}
+
+
+def token(stack: Settings, **extra: object) -> str:
+    answer = requests.post(f"{stack.lb_url}/api/auth/token", data={**CLIENT, **extra}, timeout=5)
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
+
+
+def me(stack: Settings, bearer: str) -> requests.Response:
+    return requests.get(f"{stack.lb_url}/api/me", headers={"Authorization": f"Bearer {bearer}"}, timeout=5)
+
+
+def test_health_through_the_load_balancer(stack: Settings) -> None:
+    answer = requests.get(f"{stack.lb_url}/health", timeout=5)
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "ok"
+
+
+def test_ready_checks_database_and_cache(stack: Settings) -> None:
+    answer = requests.get(f"{stack.lb_url}/ready", timeout=5)
+    assert answer.status_code == 200
+    assert answer.json() == {"ready": True, "postgres": "ok", "redis": "ok"}
+
+
+def test_item_written_reads_back(stack: Settings) -> None:
+    item_id = f"it-{uuid.uuid4()}"
+    payload = {"n": 42, "text": "hello"}
+    written = requests.post(f"{stack.lb_url}/api/items", json={"id": item_id, "payload": payload}, timeout=5)
+    assert written.status_code == 201, written.text
+    again = requests.post(f"{stack.lb_url}/api/items", json={"id": item_id, "payload": payload}, timeout=5)
+    assert again.status_code == 409
+    # Round robin: every replica must see the committed row.
+    for _ in range(stack.replicas):
+        read = requests.get(f"{stack.lb_url}/api/items/{item_id}", timeout=5)
+        assert read.status_code == 200
+        assert read.json()["payload"] == payload
+    assert requests.get(f"{stack.lb_url}/api/items/missing-{uuid.uuid4()}", timeout=5).status_code == 404
+
+
+def test_token_is_accepted_and_wrong_credentials_refused(stack: Settings) -> None:
+    answer = me(stack, token(stack))
+    assert answer.status_code == 200
+    assert answer.json()["sub"] == "loadtest"
+    bad = requests.post(f"{stack.lb_url}/api/auth/token", data={**CLIENT, "client_secret": "wrong"}, timeout=5)
+    assert bad.status_code == 401
+
+
+def test_forged_token_is_rejected(stack: Settings) -> None:
+    head, body, mac = token(stack).split(".")
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    claims["sub"] = "admin"
+    forged_body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    assert me(stack, f"{head}.{forged_body}.{mac}").status_code == 401
+    assert me(stack, f"{head}.{body}.{mac[:-2]}xx").status_code == 401
+    assert requests.get(f"{stack.lb_url}/api/me", timeout=5).status_code == 401
+
+
+def test_expired_token_is_rejected(stack: Settings) -> None:
+    short = token(stack, expires_in=1)
+    assert me(stack, short).status_code == 200
+    time.sleep(2.2)
+    assert me(stack, short).status_code == 401
+
+
+def test_revoked_token_is_rejected(stack: Settings) -> None:
+    bearer = token(stack)
+    revoked = requests.post(f"{stack.lb_url}/api/auth/revoke",
+                            headers={"Authorization": f"Bearer {bearer}"}, timeout=5)
+    assert revoked.status_code == 204
+    assert me(stack, bearer).status_code == 401
+
+
+def test_prometheus_sees_every_app_replica_up(stack: Settings) -> None:
+    samples = Prometheus(stack.prometheus_url).vector('up{job="app"}')
+    assert len(samples) == stack.replicas
+    assert all(s.value == 1 for s in samples)
+    versions = Prometheus(stack.prometheus_url).vector("count by (version) (app_info)")
+    assert [(s.labels["version"], s.value) for s in versions] == [("v1", stack.replicas)]
+    assert Prometheus(stack.prometheus_url).vector('up{job="lb"}')[0].value == 1
+
+
+def test_status_reports_every_service_ready(stack: Settings) -> None:
+    done = devsim("status", "--json")
+    assert done.returncode == 0, explain(done)
+    status = json.loads(done.stdout)
+    services = {s["name"]: s for s in status["services"]}
+    assert set(services) == {"app", "lb", "db", "cache", "monitoring"}
+    assert services["app"]["desired"] == stack.replicas
+    assert all(s["healthy"] for s in services.values())
+    assert services["app"]["version"] == "v1"
+    assert services["lb"]["endpoints"] == [stack.lb_url]
+
+
+def test_up_twice_is_fine(stack: Settings) -> None:
+    before = requests.get(f"{stack.lb_url}/metrics", timeout=5).status_code
+    done = devsim("up")
+    assert done.returncode == 0, explain(done)
+    assert before == 200
+    assert requests.get(f"{stack.lb_url}/health", timeout=5).status_code == 200

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from harness.cli import build_parser, main
+from harness.errors import CommandFailed, HarnessError
+
+COMMANDS = ["up", "status", "down"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([command, "--help"])
+    assert exit_info.value.code == 0
+    assert command in capsys.readouterr().out
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["up", "--replicas", "three"])
+    assert exit_info.value.code == 2
+    assert "invalid int value" in capsys.readouterr().err
+
+
+def test_invalid_replicas_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["up", "--replicas", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "devsim: error: replicas must be between 1 and 10, got 0"
+
+
+def test_unreachable_docker_is_one_clear_line() -> None:
+    env = {"DOCKER_HOST": "unix:///nonexistent/docker.sock", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "harness.cli", "status"], env=env,
+                          capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("devsim: error: cannot reach the Docker engine")
+    assert "Traceback" not in done.stderr
+
+
+def test_verbose_shows_the_traceback() -> None:
+    env = {"DOCKER_HOST": "unix:///nonexistent/docker.sock", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "harness.cli", "--verbose", "status"], env=env,
+                          capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 2
+    assert "Traceback" in done.stderr
+
+
+def test_command_failed_keeps_the_command_and_its_output() -> None:
+    err = CommandFailed(["docker", "stack", "deploy"], 1, "", "first\nnetwork not found\n")
+    assert err.one_line() == "`docker stack deploy` exited 1: network not found"
+    assert err.details == ["first", "network not found"]
+    assert isinstance(err, HarnessError)
+    assert err.exit_code == 2

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.config import Settings, load_settings, parse_overrides, validate
+from harness.errors import ConfigError
+
+
+def test_defaults_point_at_the_shipped_stack() -> None:
+    settings = load_settings({})
+    assert (settings.stack_dir / "stack.yml").is_file()
+    assert settings.label == "devsim.stack=devsim"
+    assert settings.lb_url == "http://127.0.0.1:8080"
+
+
+def test_environment_overrides_defaults() -> None:
+    settings = load_settings({"DEVSIM_LB_PORT": "18080", "DEVSIM_REPLICAS": "2", "DEVSIM_STACK": "other"})
+    assert (settings.lb_port, settings.replicas, settings.label) == (18080, 2, "devsim.stack=other")
+
+
+def test_bad_environment_value_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match=r"DEVSIM_LB_PORT='eighty' is not a valid int"):
+        load_settings({"DEVSIM_LB_PORT": "eighty"})
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"replicas": 0}, "replicas must be between 1 and 10"),
+        ({"lb_port": 70000}, "lb_port must be a TCP port"),
+        ({"prometheus_port": 8080}, "ports must differ"),
+        ({"stack": "bad name!"}, "may hold only letters"),
+        ({"stack_dir": Path("/nonexistent")}, "no stack.yml"),
+        ({"overrides": (("lower", "x"),)}, "must be UPPER_CASE"),
+    ],
+)
+def test_invalid_settings_are_refused(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        validate(Settings().replace(**changes))
+
+
+def test_replace_skips_none() -> None:
+    assert Settings().replace(replicas=None).replicas == Settings().replicas
+
+
+def test_overrides_parse_key_value_pairs() -> None:
+    assert parse_overrides(["A=1", "B=x=y", "C="]) == (("A", "1"), ("B", "x=y"), ("C", ""))
+    with pytest.raises(ConfigError, match="expects KEY=VALUE"):
+        parse_overrides(["novalue"])

@@ -1,0 +1,65 @@
+"""The shipped stack.yml keeps the rules this machine and the harness depend on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from harness.config import Settings
+from harness.stack.images import ImageSpec, content_tag, stack_images
+from harness.stack.services import declared_services
+
+
+@pytest.fixture(scope="module")
+def stack() -> dict[str, Any]:
+    return yaml.safe_load((Settings().stack_dir / "stack.yml").read_text())  # type: ignore[no-any-return]
+
+
+def test_every_service_uses_dns_round_robin_and_carries_the_label(stack: dict[str, Any]) -> None:
+    for name, service in stack["services"].items():
+        assert service["deploy"]["endpoint_mode"] == "dnsrr", name
+        assert "devsim.stack" in service["deploy"]["labels"], name
+        assert "devsim.stack" in service["labels"], name
+
+
+def test_published_ports_are_host_mode_and_only_lb_and_prometheus(stack: dict[str, Any]) -> None:
+    published = {name: s.get("ports", []) for name, s in stack["services"].items() if s.get("ports")}
+    assert set(published) == {"lb", "monitoring"}
+    for ports in published.values():
+        assert all(p["mode"] == "host" for p in ports)
+
+
+def test_networks_and_volumes_carry_the_label(stack: dict[str, Any]) -> None:
+    for kind in ("networks", "volumes"):
+        for name, item in stack[kind].items():
+            assert "devsim.stack" in item["labels"], f"{kind}.{name}"
+
+
+def test_every_image_has_a_build_folder_and_a_stack_variable() -> None:
+    settings = Settings()
+    declared = set(declared_services(settings.stack_dir))
+    specs = stack_images(settings.stack)
+    assert {s.service for s in specs} == declared
+    for spec in specs:
+        dockerfile = (settings.stack_dir / spec.service / "Dockerfile").read_text()
+        assert dockerfile.startswith("#") or "FROM debian:bookworm-slim" in dockerfile
+        assert "FROM debian:bookworm-slim" in dockerfile
+    stack_text = (settings.stack_dir / "stack.yml").read_text()
+    for spec in specs:
+        if spec.env_var:
+            assert "${" + spec.env_var in stack_text
+
+
+def test_app_ships_two_releases() -> None:
+    versions = [s.version for s in stack_images("devsim") if s.service == "app"]
+    assert versions == ["v1", "v2"]
+
+
+def test_content_tag_follows_the_image_id() -> None:
+    spec = ImageSpec("app", "devsim/app", "v1", "APP_IMAGE")
+    first = content_tag(spec, "sha256:" + "a" * 64)
+    second = content_tag(spec, "sha256:" + "b" * 64)
+    assert first == "devsim/app:v1-aaaaaaaaaaaa"
+    assert first != second
