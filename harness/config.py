@@ -21,6 +21,7 @@ class Settings:
     reports_dir: Path = PROJECT_ROOT / "reports"
     lb_port: int = 8080
     prometheus_port: int = 9090
+    pushgateway_port: int = 9091
     replicas: int = 3
     up_timeout: float = 300.0
     down_timeout: float = 120.0
@@ -46,6 +47,10 @@ class Settings:
     def prometheus_url(self) -> str:
         return f"http://127.0.0.1:{self.prometheus_port}"
 
+    @property
+    def pushgateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.pushgateway_port}"
+
     def replace(self, **changes: object) -> Settings:
         """A copy with the given fields changed, skipping the ones given as None."""
         given = {k: v for k, v in changes.items() if v is not None}
@@ -58,6 +63,7 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "DEVSIM_REPORTS_DIR": ("reports_dir", Path),
     "DEVSIM_LB_PORT": ("lb_port", int),
     "DEVSIM_PROMETHEUS_PORT": ("prometheus_port", int),
+    "DEVSIM_PUSHGATEWAY_PORT": ("pushgateway_port", int),
     "DEVSIM_REPLICAS": ("replicas", int),
     "DEVSIM_UP_TIMEOUT": ("up_timeout", float),
     "DEVSIM_DOWN_TIMEOUT": ("down_timeout", float),
@@ -83,12 +89,12 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 def validate(settings: Settings) -> None:
     if not 1 <= settings.replicas <= 10:
         raise ConfigError(f"replicas must be between 1 and 10, got {settings.replicas}")
-    for name in ("lb_port", "prometheus_port"):
-        port = getattr(settings, name)
+    ports = {name: getattr(settings, name) for name in ("lb_port", "prometheus_port", "pushgateway_port")}
+    for name, port in ports.items():
         if not 1 <= port <= 65535:
             raise ConfigError(f"{name} must be a TCP port (1-65535), got {port}")
-    if settings.lb_port == settings.prometheus_port:
-        raise ConfigError("the load balancer and Prometheus ports must differ")
+    if len(set(ports.values())) != len(ports):
+        raise ConfigError(f"the published ports must differ, got {ports}")
     if not settings.stack.replace("-", "").isalnum():
         raise ConfigError(f"stack name {settings.stack!r} may hold only letters, digits and '-'")
     for key, _value in settings.overrides:

@@ -48,6 +48,7 @@ def stack_images(stack: str) -> tuple[ImageSpec, ...]:
         ImageSpec("db", f"{prefix}/db", "latest", "DB_IMAGE"),
         ImageSpec("cache", f"{prefix}/cache", "latest", "CACHE_IMAGE"),
         ImageSpec("monitoring", f"{prefix}/monitoring", "latest", "MONITORING_IMAGE"),
+        ImageSpec("pushgateway", f"{prefix}/pushgateway", "latest", "PUSHGATEWAY_IMAGE"),
     )
 
 

@@ -39,7 +39,8 @@ def check_ports_free(client: Any, settings: Settings) -> None:
     """Before a first deploy: the published ports must not be held by something else."""
     ours = {s.name for s in stack_status(client, settings)}
     for service, port, var in (("lb", settings.lb_port, "DEVSIM_LB_PORT"),
-                               ("monitoring", settings.prometheus_port, "DEVSIM_PROMETHEUS_PORT")):
+                               ("monitoring", settings.prometheus_port, "DEVSIM_PROMETHEUS_PORT"),
+                               ("pushgateway", settings.pushgateway_port, "DEVSIM_PUSHGATEWAY_PORT")):
         if service in ours:
             continue  # our own running service holds it; a redeploy keeps it
         if not port_is_free(port):
@@ -66,6 +67,7 @@ def stack_env(settings: Settings, image_env: dict[str, str]) -> dict[str, str]:
         "APP_REPLICAS": str(settings.replicas),
         "LB_PORT": str(settings.lb_port),
         "PROMETHEUS_PORT": str(settings.prometheus_port),
+        "PUSHGATEWAY_PORT": str(settings.pushgateway_port),
     })
     env.update(settings.stack_overrides)
     return env
@@ -184,7 +186,7 @@ def _leftovers(client: Any, settings: Settings, volumes: bool) -> dict[str, int]
     try:
         left = {
             "services": len(client.services.list(filters=flt)),
-            "containers": len(client.containers.list(all=True, filters=flt)),
+            "containers": len(client.containers.list(all=True, filters=flt, sparse=True)),
             "networks": len(client.networks.list(filters=flt)),
         }
         if volumes:

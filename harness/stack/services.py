@@ -66,15 +66,11 @@ def service_state(client: Any, settings: Settings, service: Any) -> ServiceState
     image = spec["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
     name = short_name(settings, spec["Name"])
     endpoints = tuple(
-        _endpoint(settings, name, int(p["PublishedPort"]))
+        f"http://127.0.0.1:{int(p['PublishedPort'])}"
         for p in spec.get("EndpointSpec", {}).get("Ports", []) if p.get("PublishedPort")
     )
     return ServiceState(name, desired, ready, image, _image_version(client, image), endpoints,
                         errors[0] if errors else "")
-
-
-def _endpoint(settings: Settings, name: str, port: int) -> str:
-    return f"http://127.0.0.1:{port}" + ("/graph" if port == settings.prometheus_port else "")
 
 
 def _image_version(client: Any, image: str) -> str:

@@ -16,7 +16,7 @@ def labelled(settings: Settings) -> dict[str, int]:
     flt = {"label": settings.label}
     return {
         "services": len(client.services.list(filters=flt)),
-        "containers": len(client.containers.list(all=True, filters=flt)),
+        "containers": len(client.containers.list(all=True, filters=flt, sparse=True)),
         "networks": len(client.networks.list(filters=flt)),
         "volumes": len(client.volumes.list(filters=flt)),
     }

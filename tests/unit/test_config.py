@@ -31,6 +31,7 @@ def test_bad_environment_value_names_the_variable() -> None:
         ({"replicas": 0}, "replicas must be between 1 and 10"),
         ({"lb_port": 70000}, "lb_port must be a TCP port"),
         ({"prometheus_port": 8080}, "ports must differ"),
+        ({"pushgateway_port": 9090}, "ports must differ"),
         ({"stack": "bad name!"}, "may hold only letters"),
         ({"stack_dir": Path("/nonexistent")}, "no stack.yml"),
         ({"overrides": (("lower", "x"),)}, "must be UPPER_CASE"),

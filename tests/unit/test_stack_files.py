@@ -26,7 +26,7 @@ def test_every_service_uses_dns_round_robin_and_carries_the_label(stack: dict[st
 
 def test_published_ports_are_host_mode_and_only_lb_and_prometheus(stack: dict[str, Any]) -> None:
     published = {name: s.get("ports", []) for name, s in stack["services"].items() if s.get("ports")}
-    assert set(published) == {"lb", "monitoring"}
+    assert set(published) == {"lb", "monitoring", "pushgateway"}
     for ports in published.values():
         assert all(p["mode"] == "host" for p in ports)
 
