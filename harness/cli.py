@@ -8,16 +8,20 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from harness import __version__
 from harness.config import load_settings, parse_overrides, validate
 from harness.context import RunContext
 from harness.errors import HarnessError
+from harness.load import session as load_session
+from harness.load import slo
 from harness.progress import Progress
 from harness.stack import lifecycle
 from harness.stack.services import ServiceState, stack_status
 
 EXIT_OK = 0
+EXIT_FAILED = 1
 EXIT_ERROR = 2
 
 
@@ -42,6 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     down = sub.add_parser("down", help="remove the stack and wait until it is gone")
     down.add_argument("--volumes", action="store_true", help="remove the stack's volumes too")
+    load = sub.add_parser("load", help="a headless load test with SLO gates (exit 1 when an SLO is breached)",
+                          description="Runs Locust headless against the stack's load balancer and judges SLOs. "
+                          + slo.GRAMMAR)
+    load.add_argument("--users", type=int, default=20, help="concurrent users (default 20)")
+    load.add_argument("--spawn-rate", type=float, default=10.0, help="users started per second (default 10)")
+    load.add_argument("--run-time", default="60s", help="how long, e.g. 20s, 2m (default 60s)")
+    load.add_argument("--slo", action="append", default=[], metavar="EXPR",
+                      help=f"an SLO such as p95<250ms (repeatable; default {' '.join(slo.DEFAULT_SLOS)})")
+    load.add_argument("--junit", type=Path, metavar="PATH", help="write a JUnit XML file, one test case per SLO")
+    load.add_argument("--workers", type=int, default=0, help="Locust worker processes (distributed mode)")
+    load.add_argument("--locustfile", type=Path, default=load_session.DEFAULT_LOCUSTFILE, metavar="PATH")
     return parser
 
 
@@ -95,7 +110,18 @@ def cmd_down(ctx: RunContext, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"up": cmd_up, "status": cmd_status, "down": cmd_down}
+def cmd_load(ctx: RunContext, args: argparse.Namespace) -> int:
+    options = load_session.LoadOptions(
+        users=args.users, spawn_rate=args.spawn_rate, run_time=load_session.parse_duration(args.run_time),
+        slos=tuple(args.slo), junit=args.junit, workers=args.workers, locustfile=args.locustfile,
+    )
+    outcome = load_session.run_load(ctx.settings, options, ctx.progress)
+    print(outcome.table)
+    print(f"\n{'passed' if outcome.passed else 'FAILED'}: {outcome.run_dir}")
+    return EXIT_OK if outcome.passed else EXIT_FAILED
+
+
+_COMMANDS = {"up": cmd_up, "status": cmd_status, "down": cmd_down, "load": cmd_load}
 
 
 def _table(states: list[ServiceState]) -> str:

@@ -1,0 +1,159 @@
+"""Locust as child processes (never imported here: its gevent patching clashes with threads).
+
+A LocustProcess starts one local Locust, or a master and N workers (Locust's own distributed
+mode), all writing into one run folder, and stops them with SIGTERM so that Locust still
+writes its CSV and HTML reports.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from harness.errors import InfrastructureError
+from harness.load.results import REQUEST_LOG
+
+CSV_PREFIX = "locust"
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """Everything one Locust run needs; `run_time` None means until stopped."""
+
+    locustfile: Path
+    host: str
+    users: int
+    spawn_rate: float
+    run_time: float | None
+    run_dir: Path
+    run_id: str
+    workers: int = 0
+    pushgateway: str | None = None
+    sample: float = 1.0
+
+    @property
+    def stats_csv(self) -> Path:
+        return self.run_dir / f"{CSV_PREFIX}_stats.csv"
+
+    @property
+    def history_csv(self) -> Path:
+        return self.run_dir / f"{CSV_PREFIX}_stats_history.csv"
+
+    @property
+    def request_log(self) -> Path:
+        return self.run_dir / REQUEST_LOG
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def locust_argv(plan: LoadPlan, role: str = "local", master_port: int = 0) -> list[str]:
+    """The command line of one Locust process; role is local, master or worker."""
+    argv = [sys.executable, "-m", "locust", "-f", str(plan.locustfile), "--host", plan.host,
+            "--request-log", str(plan.request_log), "--request-log-sample", str(plan.sample),
+            "--run-id", plan.run_id, "--loglevel", "INFO"]
+    if plan.pushgateway:
+        argv += ["--pushgateway", plan.pushgateway]
+    if role == "worker":
+        return [*argv, "--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port)]
+    argv += ["--headless", "--users", str(plan.users), "--spawn-rate", f"{plan.spawn_rate:g}",
+             "--csv", str(plan.run_dir / CSV_PREFIX), "--html", str(plan.run_dir / "locust.html"),
+             "--exit-code-on-error", "0", "--stop-timeout", "5", "--only-summary"]
+    if plan.run_time is not None:
+        argv += ["--run-time", f"{int(plan.run_time)}s"]
+    if role == "master":
+        argv += ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port),
+                 "--expect-workers", str(plan.workers), "--expect-workers-max-wait", "30"]
+    return argv
+
+
+class LocustProcess:
+    """The Locust child processes of one run; a context manager that always stops them."""
+
+    def __init__(self, plan: LoadPlan) -> None:
+        self.plan = plan
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._logs: list[IO[bytes]] = []
+
+    def __enter__(self) -> LocustProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _spawn(self, argv: list[str], log_name: str) -> None:
+        log = (self.plan.run_dir / log_name).open("wb")
+        self._logs.append(log)
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self._procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                            cwd=self.plan.run_dir, start_new_session=True))
+
+    def start(self) -> None:
+        if self.plan.workers > 0:
+            port = _free_port()
+            self._spawn(locust_argv(self.plan, "master", port), "locust.log")
+            for n in range(self.plan.workers):
+                self._spawn(locust_argv(self.plan, "worker", port), f"locust-worker-{n + 1}.log")
+        else:
+            self._spawn(locust_argv(self.plan), "locust.log")
+
+    @property
+    def main(self) -> subprocess.Popen[bytes]:
+        return self._procs[0]
+
+    def running(self) -> bool:
+        return self.main.poll() is None
+
+    def wait(self, timeout: float) -> int:
+        """Waits for the headless run to end by itself; stops it when it overstays."""
+        try:
+            code = self.main.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise InfrastructureError(
+                f"Locust did not finish within {timeout:.0f} s and was stopped",
+                details=self.log_tail(),
+            ) from None
+        self._wait_workers()
+        return code
+
+    def _wait_workers(self) -> None:
+        for proc in self._procs[1:]:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    def stop(self, grace: float = 20.0) -> None:
+        """SIGTERM (Locust then writes its reports), SIGKILL after `grace` seconds."""
+        for proc in self._procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in self._procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+
+    def log_tail(self, lines: int = 15) -> list[str]:
+        path = self.plan.run_dir / "locust.log"
+        try:
+            return path.read_text(errors="replace").strip().splitlines()[-lines:]
+        except OSError:
+            return []

@@ -1,0 +1,121 @@
+"""`devsim load`: preflight, a bounded headless Locust run, SLO verdict and the run's files."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from harness.config import PROJECT_ROOT, Settings
+from harness.errors import InfrastructureError, UsageError
+from harness.load import results, slo
+from harness.load.runner import LoadPlan, LocustProcess
+from harness.progress import Progress
+from harness.runs import new_run_dir
+
+DEFAULT_LOCUSTFILE = PROJECT_ROOT / "loadtests" / "locustfile.py"
+MAX_USERS = 2000
+MAX_RUN_TIME = 3600.0
+_DURATION = re.compile(r"^\s*(?:(\d+)h)?\s*(?:(\d+)m(?!s))?\s*(?:(\d+)s)?\s*$")
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    users: int = 20
+    spawn_rate: float = 10.0
+    run_time: float = 60.0
+    slos: tuple[str, ...] = ()
+    junit: Path | None = None
+    workers: int = 0
+    locustfile: Path = DEFAULT_LOCUSTFILE
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    run_id: str
+    run_dir: Path
+    passed: bool
+    table: str
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '2m', '1h30m' -> seconds."""
+    if text.strip().isdigit():
+        return float(text)
+    m = _DURATION.match(text)
+    if not m or not any(m.groups()):
+        raise UsageError(f"bad duration {text!r}", hint="use e.g. 30s, 2m or 1h30m")
+    hours, minutes, seconds = (int(g or 0) for g in m.groups())
+    return float(hours * 3600 + minutes * 60 + seconds)
+
+
+def check_options(options: LoadOptions) -> tuple[slo.Slo, ...]:
+    """Validates everything before any load is sent; returns the parsed SLOs."""
+    if not 1 <= options.users <= MAX_USERS:
+        raise UsageError(f"--users must be between 1 and {MAX_USERS}, got {options.users}")
+    if options.spawn_rate <= 0:
+        raise UsageError(f"--spawn-rate must be positive, got {options.spawn_rate:g}")
+    if not 1 <= options.run_time <= MAX_RUN_TIME:
+        raise UsageError(f"--run-time must be between 1 s and {MAX_RUN_TIME:.0f} s, got {options.run_time:g} s")
+    if not 0 <= options.workers <= 16:
+        raise UsageError(f"--workers must be between 0 and 16, got {options.workers}")
+    if not options.locustfile.is_file():
+        raise UsageError(f"no locustfile at {options.locustfile}")
+    return slo.parse_all(options.slos or slo.DEFAULT_SLOS)
+
+
+def preflight(settings: Settings) -> str | None:
+    """The target must answer before load is sent; returns the Pushgateway URL to push to."""
+    try:
+        health = requests.get(f"{settings.lb_url}/health", timeout=3)
+    except requests.RequestException as exc:
+        raise InfrastructureError(f"the target {settings.lb_url} does not answer ({type(exc).__name__})",
+                                  hint="is the stack up? run `devsim up`") from exc
+    if health.status_code != 200:
+        raise InfrastructureError(f"the target {settings.lb_url}/health answers {health.status_code}, not 200",
+                                  hint="see `devsim status`")
+    try:
+        ready = requests.get(f"{settings.pushgateway_url}/-/ready", timeout=3).status_code == 200
+    except requests.RequestException:
+        ready = False
+    if not ready:
+        raise InfrastructureError(f"the stack's Pushgateway at {settings.pushgateway_url} does not answer",
+                                  hint="client metrics cannot reach Prometheus; run `devsim up`")
+    return settings.pushgateway_url
+
+
+def run_load(settings: Settings, options: LoadOptions, progress: Progress) -> LoadOutcome:
+    slos = check_options(options)
+    pushgateway = preflight(settings)
+    run_id, run_dir = new_run_dir(settings.reports_dir, "load")
+    plan = LoadPlan(locustfile=options.locustfile.resolve(), host=settings.lb_url, users=options.users,
+                    spawn_rate=options.spawn_rate, run_time=options.run_time, run_dir=run_dir, run_id=run_id,
+                    workers=options.workers, pushgateway=pushgateway)
+    progress.step(f"load run {run_id}: {options.users} users for {options.run_time:g} s"
+                  + (f" on {options.workers} workers" if options.workers else "") + f" -> {run_dir}")
+    started = time.monotonic()
+    with LocustProcess(plan) as locust:
+        while locust.running() and time.monotonic() - started < options.run_time + 90:
+            live = results.read_live(plan.history_csv)
+            if live:
+                progress.update(f"users {live.users}  rps {live.rps:.1f}  failures {live.failures}  "
+                                f"p95 {live.p95:g} ms  requests {live.requests}")
+            time.sleep(1.0)
+        code = locust.wait(timeout=max(1.0, options.run_time + 120 - (time.monotonic() - started)))
+    progress.done()
+    if code != 0 or not plan.stats_csv.exists():
+        raise InfrastructureError(f"Locust exited {code} without a result", details=locust.log_tail())
+    rows = results.merge_request_logs(run_dir)
+    totals = results.read_totals(plan.stats_csv)
+    verdicts = slo.evaluate(slos, totals.figures())
+    elapsed = time.monotonic() - started
+    summary = results.write_summary(run_dir / "summary.json", run_id, totals, verdicts, {
+        "users": options.users, "workers": options.workers, "run_time_s": options.run_time,
+        "target": settings.lb_url, "request_log_rows": rows, "duration_s": round(elapsed, 1),
+    })
+    if options.junit:
+        results.write_junit(options.junit, run_id, verdicts, elapsed)
+    return LoadOutcome(run_id, run_dir, summary["status"] == "passed", results.summary_table(totals, verdicts))

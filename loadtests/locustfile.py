@@ -1,0 +1,235 @@
+"""Clients of the DevOps Simulator stack, for Locust.
+
+Runs unchanged with the plain `locust -f loadtests/locustfile.py` (the host defaults to the
+stack's load balancer). Under `devsim load` and `devsim run`, two extra options switch on
+what the harness needs:
+
+  --request-log PATH      one CSV row per request (wall-clock ms, name, method, status,
+                          latency, success, error, item id, ack) for outage windows and the
+                          write audit; in distributed mode each worker writes PATH.worker-N
+  --pushgateway URL       push client-side counters and a latency histogram to a Prometheus
+                          Pushgateway every second, grouped by --run-id
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import socket
+import time
+import urllib.request
+import uuid
+from collections import deque
+from typing import Any
+
+import gevent
+import locust.stats
+from locust import FastHttpUser, between, events, task
+from locust.runners import MasterRunner, WorkerRunner
+
+CLIENT = {"grant_type": "client_credentials", "client_id": "loadtest", "client_secret": "loadtest-secret"}
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LOG_FIELDS = ("ts_ms", "name", "method", "status", "latency_ms", "success", "error", "item_id", "ack")
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser: Any) -> None:
+    parser.add_argument("--request-log", default="", help="CSV file for one row per request")
+    parser.add_argument("--request-log-sample", type=float, default=1.0,
+                        help="share of successful requests logged (failures are always logged)")
+    parser.add_argument("--pushgateway", default="", help="Pushgateway URL for client-side metrics")
+    parser.add_argument("--run-id", default="", help="label of this run in pushed metrics")
+
+
+class RequestLog:
+    """Appends rows; flushed every second so a running experiment can read it."""
+
+    def __init__(self, path: str, sample: float) -> None:
+        self._file = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed at quit
+        self._csv = csv.writer(self._file)
+        self._csv.writerow(LOG_FIELDS)
+        self._sample = sample
+
+    def add(self, row: tuple[Any, ...], success: bool) -> None:
+        if success and self._sample < 1.0 and random.random() >= self._sample:
+            return
+        self._csv.writerow(row)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class ClientMetrics:
+    """Cumulative counters and a histogram in Prometheus text format, pushed as one group."""
+
+    def __init__(self, url: str, run_id: str, instance: str) -> None:
+        self._url = f"{url.rstrip('/')}/metrics/job/devsim_load/run_id/{run_id or 'adhoc'}/instance/{instance}"
+        self._counts: dict[tuple[str, str, str], int] = {}
+        self._hist: dict[str, list[float]] = {}  # name -> bucket counts..., sum, count
+
+    def add(self, name: str, method: str, success: bool, seconds: float) -> None:
+        key = (name, method, "success" if success else "failure")
+        self._counts[key] = self._counts.get(key, 0) + 1
+        hist = self._hist.setdefault(name, [0.0] * (len(BUCKETS) + 2))
+        for i, bound in enumerate(BUCKETS):
+            if seconds <= bound:
+                hist[i] += 1
+        hist[-2] += seconds
+        hist[-1] += 1
+
+    def render(self) -> str:
+        out = ["# TYPE devsim_client_requests_total counter"]
+        for (name, method, result), value in sorted(self._counts.items()):
+            out.append(f'devsim_client_requests_total{{name="{name}",method="{method}",result="{result}"}} {value}')
+        out.append("# TYPE devsim_client_request_duration_seconds histogram")
+        for name, hist in sorted(self._hist.items()):
+            for i, bound in enumerate(BUCKETS):
+                out.append(f'devsim_client_request_duration_seconds_bucket{{name="{name}",le="{bound}"}} {hist[i]:g}')
+            out.append(f'devsim_client_request_duration_seconds_bucket{{name="{name}",le="+Inf"}} {hist[-1]:g}')
+            out.append(f'devsim_client_request_duration_seconds_sum{{name="{name}"}} {hist[-2]}')
+            out.append(f'devsim_client_request_duration_seconds_count{{name="{name}"}} {hist[-1]:g}')
+        return "\n".join(out) + "\n"
+
+    def push(self) -> None:
+        request = urllib.request.Request(self._url, data=self.render().encode(), method="PUT",
+                                         headers={"Content-Type": "text/plain; version=0.0.4"})
+        try:
+            urllib.request.urlopen(request, timeout=2).close()
+        except OSError as exc:
+            print(f"devsim: pushing client metrics failed: {exc}")
+
+
+_log: RequestLog | None = None
+_metrics: ClientMetrics | None = None
+
+
+@events.init.add_listener
+def _setup(environment: Any, **_kwargs: Any) -> None:
+    global _log, _metrics
+    options = environment.parsed_options
+    if options is None:
+        return
+    if options.csv_prefix:
+        locust.stats.CSV_STATS_FLUSH_INTERVAL_SEC = 1  # so the live progress line reads fresh history
+    if isinstance(environment.runner, MasterRunner):
+        return  # the master sends no requests; its workers record them
+    suffix = ""
+    if isinstance(environment.runner, WorkerRunner):
+        suffix = f".worker-{os.getpid()}"
+    if options.request_log:
+        _log = RequestLog(options.request_log + suffix, options.request_log_sample)
+    if options.pushgateway:
+        _metrics = ClientMetrics(options.pushgateway, options.run_id, f"{socket.gethostname()}-{os.getpid()}")
+    if _log or _metrics:
+        gevent.spawn(_every_second)
+
+
+def _every_second() -> None:
+    while True:
+        gevent.sleep(1.0)
+        _flush()
+
+
+def _flush() -> None:
+    if _log:
+        _log.flush()
+    if _metrics:
+        _metrics.push()
+
+
+@events.request.add_listener
+def _on_request(request_type: str, name: str, response_time: float, response: Any, context: dict[str, Any],
+                exception: BaseException | None, start_time: float | None = None, **_kwargs: Any) -> None:
+    success = exception is None
+    status = getattr(response, "status_code", 0) or 0
+    if _metrics:
+        _metrics.add(name, request_type, success, response_time / 1000.0)
+    if _log:
+        item_id = (context or {}).get("item_id", "")
+        ack = ""
+        if item_id:
+            ack = "ack" if status == 201 else ("unknown" if status == 0 else "fail")
+        started = start_time if start_time is not None else time.time() - response_time / 1000.0
+        error = "" if success else str(exception).replace("\n", " ")[:200]
+        _log.add((int(started * 1000), name, request_type, status, round(response_time, 2), int(success), error,
+                  item_id, ack), success)
+
+
+@events.test_stop.add_listener
+def _settle_csv(environment: Any, **_kwargs: Any) -> None:
+    """Locust's --csv files are snapshots taken every second, not written at the end: wait for
+    one more snapshot after the users stopped, so the files hold every request of the run."""
+    options = environment.parsed_options
+    if options is not None and options.csv_prefix and not isinstance(environment.runner, WorkerRunner):
+        gevent.sleep(locust.stats.CSV_STATS_INTERVAL_SEC + 0.5)
+
+
+@events.quitting.add_listener
+def _close(environment: Any, **_kwargs: Any) -> None:
+    _flush()
+    if _log:
+        _log.close()
+
+
+class StackClient(FastHttpUser):
+    """A client of the stack: gets a token, writes items with its own ids, reads them back."""
+
+    host = "http://127.0.0.1:8080"
+    wait_time = between(0.05, 0.15)
+    network_timeout = 5.0
+    connection_timeout = 2.0
+
+    def on_start(self) -> None:
+        self.token = ""
+        self.written: deque[str] = deque(maxlen=200)
+        self.get_token()
+
+    def get_token(self) -> None:
+        with self.client.post("/api/auth/token", data=CLIENT, name="POST /api/auth/token",
+                              catch_response=True) as response:
+            if response.status_code == 200:
+                self.token = response.json()["access_token"]
+            else:
+                response.failure(f"token: HTTP {response.status_code}")
+
+    @task(3)
+    def write_item(self) -> None:
+        item_id = f"{uuid.uuid4()}"
+        with self.client.post("/api/items", json={"id": item_id, "payload": {"at": time.time()}},
+                              name="POST /api/items", context={"item_id": item_id},
+                              catch_response=True) as response:
+            if response.status_code == 201:
+                self.written.append(item_id)
+            else:
+                response.failure(f"write: HTTP {response.status_code}")
+
+    @task(4)
+    def read_item(self) -> None:
+        if not self.written:
+            self.version()
+            return
+        item_id = random.choice(self.written)
+        with self.client.get(f"/api/items/{item_id}", name="GET /api/items/:id", catch_response=True) as response:
+            if response.status_code != 200:
+                response.failure(f"read: HTTP {response.status_code}")
+
+    @task(2)
+    def protected(self) -> None:
+        if not self.token:
+            self.get_token()
+            return
+        with self.client.get("/api/me", name="GET /api/me", headers={"Authorization": f"Bearer {self.token}"},
+                             catch_response=True) as response:
+            if response.status_code == 401:
+                self.token = ""
+                response.failure("protected: token refused (HTTP 401)")
+            elif response.status_code != 200:
+                response.failure(f"protected: HTTP {response.status_code}")
+
+    @task(1)
+    def version(self) -> None:
+        self.client.get("/api/version", name="GET /api/version")
