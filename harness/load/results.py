@@ -92,24 +92,20 @@ def read_live(history_csv: Path) -> Live | None:
 
 
 def merge_request_logs(run_dir: Path) -> int:
-    """Folds the workers' request logs (requests.csv.worker-*) into requests.csv, by time.
-
-    Returns the number of rows. A run without workers already has its single file.
-    """
+    """Folds the workers' request logs (requests.csv.worker-*) into requests.csv, sorted by
+    start time (rows are written as requests finish). Returns the number of rows."""
     target = run_dir / REQUEST_LOG
     parts = sorted(run_dir.glob(REQUEST_LOG + ".worker-*"))
-    if not parts:
-        if not target.exists():
-            return 0
-        with target.open(newline="") as fh:
-            return max(0, sum(1 for _ in fh) - 1)
+    sources = parts or ([target] if target.exists() else [])
     header: list[str] = []
     rows: list[list[str]] = []
-    for part in parts:
+    for part in sources:
         with part.open(newline="") as fh:
             reader = csv.reader(fh)
             header = next(reader, header)
             rows.extend(reader)
+    if not sources:
+        return 0
     rows.sort(key=lambda r: int(r[0]))
     with target.open("w", newline="") as fh:
         writer = csv.writer(fh)

@@ -43,12 +43,16 @@ def check_ports_free(client: Any, settings: Settings) -> None:
                                ("pushgateway", settings.pushgateway_port, "DEVSIM_PUSHGATEWAY_PORT")):
         if service in ours:
             continue  # our own running service holds it; a redeploy keeps it
-        if not port_is_free(port):
+        # A stack removed a moment ago may still hold its ports for a second or two.
+        free = Waiter(5.0, 0.5).until(lambda port=port: Check(port_is_free(port), ""))
+        if free is None:
             raise PortInUse(f"port {port} is already in use on this host", hint=f"free it or set {var}")
 
 
 def port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As a server would bind it: connections in TIME_WAIT do not make a port busy.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("0.0.0.0", port))
         except OSError as exc:

@@ -1,0 +1,138 @@
+"""`devsim load` against the real stack: its files, its numbers, its verdicts and its errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from harness.config import Settings
+from harness.metrics.prometheus import Prometheus
+from tests.integration.conftest import devsim, explain
+
+pytestmark = pytest.mark.docker
+
+FLAKY = Path(__file__).parent / "flaky_locustfile.py"
+
+
+def run_dir_of(stdout: str) -> Path:
+    return Path(stdout.strip().splitlines()[-1].split(": ", 1)[1])
+
+
+@pytest.fixture(scope="module")
+def flaky_run(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    junit = tmp_path_factory.mktemp("junit") / "junit.xml"
+    done = devsim("load", "--run-time", "10s", "--users", "10", "--spawn-rate", "10", "--locustfile", str(FLAKY),
+                  "--slo", "error_ratio<1", "--slo", "p95<2s", "--junit", str(junit))
+    assert done.returncode == 0, explain(done)
+    return run_dir_of(done.stdout), junit
+
+
+def aggregated(run_dir: Path) -> dict[str, str]:
+    with (run_dir / "locust_stats.csv").open() as fh:
+        return next(r for r in csv.DictReader(fh) if r["Name"] == "Aggregated")
+
+
+def request_rows(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "requests.csv").open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_a_run_writes_every_file(flaky_run: tuple[Path, Path]) -> None:
+    run_dir, junit = flaky_run
+    for name in ("locust.html", "locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv",
+                 "requests.csv", "summary.json"):
+        assert (run_dir / name).stat().st_size > 0, name
+    suite = ET.parse(junit).getroot()
+    assert [c.get("name") for c in suite.iter("testcase")] == ["error_ratio<1", "p95<2s"]
+
+
+def test_summary_totals_agree_with_locusts_csv(flaky_run: tuple[Path, Path]) -> None:
+    run_dir, _ = flaky_run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    row = aggregated(run_dir)
+    assert summary["status"] == "passed"
+    assert summary["totals"]["requests"] == int(row["Request Count"]) > 0
+    assert summary["totals"]["failures"] == int(row["Failure Count"]) > 0
+    assert summary["totals"]["p95"] == float(row["95%"])
+
+
+def test_request_log_has_a_row_for_every_request_and_failure(flaky_run: tuple[Path, Path]) -> None:
+    run_dir, _ = flaky_run
+    rows = request_rows(run_dir)
+    row = aggregated(run_dir)
+    assert len(rows) == int(row["Request Count"])
+    failures = [r for r in rows if r["success"] == "0"]
+    assert len(failures) == int(row["Failure Count"])
+    assert {r["name"] for r in failures} == {"GET /api/items/never-written"}
+    assert all(r["status"] == "404" and r["error"] for r in failures)
+
+
+def test_writes_record_their_item_id_and_acknowledgement(stack: Settings, flaky_run: tuple[Path, Path]) -> None:
+    run_dir, _ = flaky_run
+    writes = [r for r in request_rows(run_dir) if r["name"] == "POST /api/items"]
+    assert writes
+    assert all(r["item_id"] for r in writes)
+    assert {r["ack"] for r in writes} == {"ack"}
+    assert all(r["status"] == "201" for r in writes)
+    stamps = [int(r["ts_ms"]) for r in request_rows(run_dir)]
+    assert stamps == sorted(stamps)
+
+
+def test_client_outcomes_reach_prometheus(stack: Settings, flaky_run: tuple[Path, Path]) -> None:
+    run_dir, _ = flaky_run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    prometheus = Prometheus(stack.prometheus_url)
+    selector = f'devsim_client_requests_total{{run_id="{summary["run_id"]}"}}'
+    deadline = time.monotonic() + 15
+    while True:  # the last push reaches Prometheus on its next scrape
+        by_result = {s.labels["result"]: s.value for s in prometheus.vector(f"sum by (result) ({selector})")}
+        total = sum(by_result.values())
+        if total >= summary["totals"]["requests"] or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert total == pytest.approx(summary["totals"]["requests"], rel=0.03)
+    assert by_result.get("failure", 0) == pytest.approx(summary["totals"]["failures"], rel=0.03)
+    histogram = prometheus.vector(
+        f'sum(devsim_client_request_duration_seconds_count{{run_id="{summary["run_id"]}"}})')
+    assert histogram[0].value == pytest.approx(total)
+
+
+def test_a_breached_slo_exits_1(stack: Settings, tmp_path: Path) -> None:
+    junit = tmp_path / "junit.xml"
+    done = devsim("load", "--run-time", "5s", "--users", "5", "--slo", "p50<0.001ms", "--junit", str(junit))
+    assert done.returncode == 1, explain(done)
+    assert "BREACHED" in done.stdout
+    summary = json.loads((run_dir_of(done.stdout) / "summary.json").read_text())
+    assert summary["status"] == "failed"
+    assert summary["slos"][0]["passed"] is False
+    assert summary["slos"][0]["measured"] > 0.001
+    assert ET.parse(junit).getroot().get("failures") == "1"
+
+
+def test_distributed_mode_writes_the_same_files(stack: Settings) -> None:
+    done = devsim("load", "--run-time", "6s", "--users", "6", "--workers", "2", "--slo", "error_ratio<0.05")
+    assert done.returncode == 0, explain(done)
+    run_dir = run_dir_of(done.stdout)
+    assert len(request_rows(run_dir)) == int(aggregated(run_dir)["Request Count"]) > 0
+    assert not list(run_dir.glob("requests.csv.worker-*"))
+
+
+def test_bad_slo_is_refused_before_any_load(settings: Settings) -> None:
+    before = set(settings.reports_dir.iterdir()) if settings.reports_dir.exists() else set()
+    done = devsim("load", "--run-time", "5s", "--slo", "p95<fast")
+    assert done.returncode == 2, explain(done)
+    line = done.stderr.strip().splitlines()[0]
+    assert line.startswith("devsim: error: bad SLO 'p95<fast': expected a number, got 'fast'")
+    assert "SLO := METRIC OP NUMBER" in line
+    assert set(settings.reports_dir.iterdir()) == before
+
+
+def test_a_target_that_does_not_answer_is_reported_before_any_load(settings: Settings) -> None:
+    done = devsim("load", "--run-time", "5s", env={"DEVSIM_LB_PORT": "18089"})
+    assert done.returncode == 2, explain(done)
+    assert done.stderr.strip().startswith("devsim: error: the target http://127.0.0.1:18089 does not answer")
