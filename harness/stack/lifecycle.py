@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,9 +45,12 @@ def check_ports_free(client: Any, settings: Settings) -> None:
         if service in ours:
             continue  # our own running service holds it; a redeploy keeps it
         # A stack removed a moment ago may still hold its ports for a second or two.
-        free = Waiter(5.0, 0.5).until(lambda port=port: Check(port_is_free(port), ""))
-        if free is None:
+        if Waiter(5.0, 0.5).until(_port_check(port)) is None:
             raise PortInUse(f"port {port} is already in use on this host", hint=f"free it or set {var}")
+
+
+def _port_check(port: int) -> Callable[[], Check]:
+    return lambda: Check(port_is_free(port), f"port {port}")
 
 
 def port_is_free(port: int) -> bool:
