@@ -13,12 +13,16 @@ from pathlib import Path
 from harness import __version__
 from harness.config import load_settings, parse_overrides, validate
 from harness.context import RunContext
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UsageError
+from harness.experiment import run as experiment_run
+from harness.experiment.validate import load as load_experiment_file
+from harness.experiment.validate import problems
+from harness.experiment.validate import validate as validate_experiment
 from harness.load import session as load_session
 from harness.load import slo
 from harness.progress import Progress
 from harness.stack import lifecycle
-from harness.stack.services import ServiceState, stack_status
+from harness.stack.services import ServiceState, declared_services, stack_status
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -57,6 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--junit", type=Path, metavar="PATH", help="write a JUnit XML file, one test case per SLO")
     load.add_argument("--workers", type=int, default=0, help="Locust worker processes (distributed mode)")
     load.add_argument("--locustfile", type=Path, default=load_session.DEFAULT_LOCUSTFILE, metavar="PATH")
+    run = sub.add_parser("run", help="run Chaos Toolkit experiments under load and judge their claims",
+                         description="Exit 0 when every claim holds, 1 when one fails, 2 when an experiment is "
+                         "invalid or the infrastructure failed.")
+    run.add_argument("experiments", nargs="+", type=Path, metavar="EXPERIMENT")
+    run.add_argument("--var", action="append", default=[], metavar="KEY=VALUE", help="a configuration value")
+    run.add_argument("--var-file", action="append", default=[], type=Path, metavar="FILE",
+                     help="configuration values from a JSON or YAML file")
+    run.add_argument("--no-up", action="store_true", help="fail instead of booting the stack when it is not up")
+    run.add_argument("--keep-up", action="store_true", help="leave a stack this run booted up at the end")
+    run.add_argument("--load-users", type=int, default=10, help="background load users (default 10)")
+
+    check = sub.add_parser("validate", help="validate experiment files (Chaos Toolkit's checks and ours)")
+    check.add_argument("experiments", nargs="+", type=Path, metavar="FILE")
     return parser
 
 
@@ -121,7 +138,57 @@ def cmd_load(ctx: RunContext, args: argparse.Namespace) -> int:
     return EXIT_OK if outcome.passed else EXIT_FAILED
 
 
-_COMMANDS = {"up": cmd_up, "status": cmd_status, "down": cmd_down, "load": cmd_load}
+def cmd_validate(ctx: RunContext, args: argparse.Namespace) -> int:
+    services = declared_services(ctx.settings.stack_dir)
+    found: list[str] = []
+    for path in args.experiments:
+        try:
+            found += problems(path, load_experiment_file(path), services)
+        except HarnessError as exc:
+            found.append(exc.one_line())
+    for line in found:
+        print(f"devsim: invalid: {line}", file=sys.stderr)
+    if found:
+        return EXIT_ERROR
+    print(f"{len(args.experiments)} experiment file(s) valid")
+    return EXIT_OK
+
+
+def cmd_run(ctx: RunContext, args: argparse.Namespace) -> int:
+    if not 1 <= args.load_users <= load_session.MAX_USERS:
+        raise UsageError(f"--load-users must be between 1 and {load_session.MAX_USERS}")
+    services = declared_services(ctx.settings.stack_dir)
+    experiments = [(path, validate_experiment(path, services)) for path in args.experiments]
+    options = experiment_run.RunOptions(variables=experiment_run.parse_vars(args.var, args.var_file),
+                                        load_users=args.load_users)
+    experiment_run.install_signal_handlers()
+    booted = experiment_run.ensure_stack(ctx.settings, ctx.progress, args.no_up)
+    worst = EXIT_OK
+    try:
+        for path, experiment in experiments:
+            outcome = experiment_run.run_one(ctx.settings, path, experiment, options, ctx.progress)
+            print(_claims_table(outcome))
+            print(f"{outcome.status.upper()}: {path.name}: {outcome.reason}\n  {outcome.run_dir}\n")
+            worst = max(worst, experiment_run.EXIT[outcome.status])
+            if outcome.status == "error" and outcome.reason.startswith("interrupted"):
+                break
+    finally:
+        if booted and not args.keep_up:
+            lifecycle.down(ctx.docker, ctx.settings, ctx.progress)
+    return worst
+
+
+def _claims_table(outcome: experiment_run.Outcome) -> str:
+    rows = [("CLAIM", "EXPECTED", "MEASURED", "RESULT")]
+    for c in outcome.claims:
+        measured = c.error[:60] if c.error else json.dumps(c.measured, default=str)[:60]
+        rows.append((c.name[:70], str(c.expected)[:30], measured, "ok" if c.passed else "FAILED"))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+_COMMANDS = {"up": cmd_up, "status": cmd_status, "down": cmd_down, "load": cmd_load, "run": cmd_run,
+             "validate": cmd_validate}
 
 
 def _table(states: list[ServiceState]) -> str:

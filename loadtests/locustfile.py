@@ -13,6 +13,7 @@ what the harness needs:
 
 from __future__ import annotations
 
+import bisect
 import csv
 import os
 import random
@@ -30,6 +31,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 CLIENT = {"grant_type": "client_credentials", "client_id": "loadtest", "client_secret": "loadtest-secret"}
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BUCKET_METRIC = "devsim_client_request_duration_seconds_bucket"
 LOG_FIELDS = ("ts_ms", "name", "method", "status", "latency_ms", "success", "error", "item_id", "ack")
 
 
@@ -68,30 +70,34 @@ class ClientMetrics:
 
     def __init__(self, url: str, run_id: str, instance: str) -> None:
         self._url = f"{url.rstrip('/')}/metrics/job/devsim_load/run_id/{run_id or 'adhoc'}/instance/{instance}"
-        self._counts: dict[tuple[str, str, str], int] = {}
-        self._hist: dict[str, list[float]] = {}  # name -> bucket counts..., sum, count
+        self._counts: dict[tuple[str, str, bool], int] = {}
+        self._hist: dict[str, list[float]] = {}  # name -> per-bucket counts (last: +Inf), sum
 
     def add(self, name: str, method: str, success: bool, seconds: float) -> None:
-        key = (name, method, "success" if success else "failure")
+        """Called for every request: kept to a dict update and one bisect."""
+        key = (name, method, success)
         self._counts[key] = self._counts.get(key, 0) + 1
-        hist = self._hist.setdefault(name, [0.0] * (len(BUCKETS) + 2))
-        for i, bound in enumerate(BUCKETS):
-            if seconds <= bound:
-                hist[i] += 1
-        hist[-2] += seconds
-        hist[-1] += 1
+        hist = self._hist.get(name)
+        if hist is None:
+            hist = self._hist[name] = [0.0] * (len(BUCKETS) + 2)
+        hist[bisect.bisect_left(BUCKETS, seconds)] += 1
+        hist[-1] += seconds
 
     def render(self) -> str:
         out = ["# TYPE devsim_client_requests_total counter"]
-        for (name, method, result), value in sorted(self._counts.items()):
+        for (name, method, success), value in sorted(self._counts.items()):
+            result = "success" if success else "failure"
             out.append(f'devsim_client_requests_total{{name="{name}",method="{method}",result="{result}"}} {value}')
         out.append("# TYPE devsim_client_request_duration_seconds histogram")
         for name, hist in sorted(self._hist.items()):
+            cumulative = 0.0
             for i, bound in enumerate(BUCKETS):
-                out.append(f'devsim_client_request_duration_seconds_bucket{{name="{name}",le="{bound}"}} {hist[i]:g}')
-            out.append(f'devsim_client_request_duration_seconds_bucket{{name="{name}",le="+Inf"}} {hist[-1]:g}')
-            out.append(f'devsim_client_request_duration_seconds_sum{{name="{name}"}} {hist[-2]}')
-            out.append(f'devsim_client_request_duration_seconds_count{{name="{name}"}} {hist[-1]:g}')
+                cumulative += hist[i]
+                out.append(f'{BUCKET_METRIC}{{name="{name}",le="{bound}"}} {cumulative:g}')
+            count = cumulative + hist[-2]
+            out.append(f'{BUCKET_METRIC}{{name="{name}",le="+Inf"}} {count:g}')
+            out.append(f'devsim_client_request_duration_seconds_sum{{name="{name}"}} {hist[-1]}')
+            out.append(f'devsim_client_request_duration_seconds_count{{name="{name}"}} {count:g}')
         return "\n".join(out) + "\n"
 
     def push(self) -> None:
@@ -149,14 +155,12 @@ def _on_request(request_type: str, name: str, response_time: float, response: An
     if _metrics:
         _metrics.add(name, request_type, success, response_time / 1000.0)
     if _log:
-        item_id = (context or {}).get("item_id", "")
-        ack = ""
-        if item_id:
-            ack = "ack" if status == 201 else ("unknown" if status == 0 else "fail")
+        item_id = context.get("item_id", "") if context else ""
+        ack = ("ack" if status == 201 else ("unknown" if status == 0 else "fail")) if item_id else ""
         started = start_time if start_time is not None else time.time() - response_time / 1000.0
         error = "" if success else str(exception).replace("\n", " ")[:200]
-        _log.add((int(started * 1000), name, request_type, status, round(response_time, 2), int(success), error,
-                  item_id, ack), success)
+        _log.add((int(started * 1000), name, request_type, status, f"{response_time:.2f}", 1 if success else 0,
+                  error, item_id, ack), success)
 
 
 @events.test_stop.add_listener

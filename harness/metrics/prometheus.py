@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -38,3 +39,15 @@ class Prometheus:
                 hint="is the stack up? try `devsim status`",
             ) from exc
         return [Sample(dict(item.get("metric", {})), float(item["value"][1])) for item in result]
+
+    def matrix(self, query: str, start: float, end: float, step: float = 1.0) -> list[list[tuple[float, float]]]:
+        """A range query: for each series, its (timestamp, value) points."""
+        try:
+            result: Any = self._api.custom_query_range(
+                query, start_time=datetime.fromtimestamp(start, UTC), end_time=datetime.fromtimestamp(end, UTC),
+                step=f"{step:g}s")
+        except PrometheusApiClientException as exc:
+            raise InfrastructureError(f"Prometheus rejected {query!r}: {exc}") from exc
+        except requests.RequestException as exc:
+            raise InfrastructureError(f"Prometheus at {self.url} is unreachable: {type(exc).__name__}") from exc
+        return [[(float(t), float(v)) for t, v in item.get("values", [])] for item in result]

@@ -46,6 +46,7 @@ def stack_images(stack: str) -> tuple[ImageSpec, ...]:
         ImageSpec("app", f"{prefix}/app", "v2", None, (("APP_VERSION", "v2"),)),
         ImageSpec("lb", f"{prefix}/lb", "latest", "LB_IMAGE"),
         ImageSpec("db", f"{prefix}/db", "latest", "DB_IMAGE"),
+        ImageSpec("dbproxy", f"{prefix}/dbproxy", "latest", "DBPROXY_IMAGE"),
         ImageSpec("cache", f"{prefix}/cache", "latest", "CACHE_IMAGE"),
         ImageSpec("monitoring", f"{prefix}/monitoring", "latest", "MONITORING_IMAGE"),
         ImageSpec("pushgateway", f"{prefix}/pushgateway", "latest", "PUSHGATEWAY_IMAGE"),

@@ -102,8 +102,8 @@ def wait_until_healthy(client: Any, settings: Settings, progress: Progress) -> N
 
     def services_ready() -> Check:
         states = {s.name: s for s in stack_status(client, settings)}
-        waiting = [f"{n} {states[n].ready}/{states[n].desired}" if n in states else f"{n} missing"
-                   for n in expected if n not in states or not states[n].healthy]
+        waiting = [(f"{n} {states[n].ready}/{states[n].desired}" + (" updating" if states[n].updating else ""))
+                   if n in states else f"{n} missing" for n in expected if n not in states or not states[n].healthy]
         return Check(not waiting, "waiting for " + ", ".join(waiting) if waiting else "services ready")
 
     progress.step("waiting for every service to be healthy")

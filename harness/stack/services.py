@@ -22,10 +22,15 @@ class ServiceState:
     version: str
     endpoints: tuple[str, ...]
     last_error: str = ""
+    update_state: str = ""  # Swarm's rolling update state, "" when none ever ran
+
+    @property
+    def updating(self) -> bool:
+        return self.update_state in ("updating", "rollback_started")
 
     @property
     def healthy(self) -> bool:
-        return self.ready == self.desired
+        return self.ready == self.desired and not self.updating
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -70,7 +75,7 @@ def service_state(client: Any, settings: Settings, service: Any) -> ServiceState
         for p in spec.get("EndpointSpec", {}).get("Ports", []) if p.get("PublishedPort")
     )
     return ServiceState(name, desired, ready, image, _image_version(client, image), endpoints,
-                        errors[0] if errors else "")
+                        errors[0] if errors else "", str(service.attrs.get("UpdateStatus", {}).get("State", "")))
 
 
 def _image_version(client: Any, image: str) -> str:

@@ -20,6 +20,8 @@ const config = {
   graceful: (env.GRACEFUL_SHUTDOWN || 'true') !== 'false',
   drainMs: Number(env.DRAIN_SECONDS || 3) * 1000,
   depTimeoutMs: Number(env.DEPENDENCY_TIMEOUT_MS || 1000),
+  // Fail fast while Redis is away (503 within depTimeoutMs). Off: requests queue and hang.
+  redisFailFast: (env.REDIS_FAIL_FAST || 'true') !== 'false',
 };
 
 const log = (msg, extra) => console.log(JSON.stringify({ ts: new Date().toISOString(), msg, ...extra }));
@@ -35,7 +37,7 @@ pool.on('error', (err) => log('postgres pool error', { error: err.message }));
 
 const redis = createClient({
   url: config.redisUrl,
-  disableOfflineQueue: true, // fail fast while Redis is away instead of queueing forever
+  disableOfflineQueue: config.redisFailFast, // fail fast while Redis is away instead of queueing
   socket: { connectTimeout: 1000, reconnectStrategy: (retries) => Math.min(100 * (retries + 1), 1000) },
 });
 redis.on('error', (err) => log('redis error', { error: err.message }));
@@ -51,7 +53,7 @@ function withTimeout(promise, what) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-const redisCall = (fn) => withTimeout(Promise.resolve().then(fn), 'redis').catch((err) => {
+const redisCall = (fn) => (config.redisFailFast ? withTimeout(Promise.resolve().then(fn), 'redis') : Promise.resolve().then(fn)).catch((err) => {
   throw err instanceof Unavailable ? err : new Unavailable(`redis: ${err.message}`);
 });
 

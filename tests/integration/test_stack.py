@@ -103,7 +103,7 @@ def test_status_reports_every_service_ready(stack: Settings) -> None:
     assert done.returncode == 0, explain(done)
     status = json.loads(done.stdout)
     services = {s["name"]: s for s in status["services"]}
-    assert set(services) == {"app", "lb", "db", "cache", "monitoring", "pushgateway"}
+    assert set(services) == {"app", "lb", "db", "dbproxy", "cache", "monitoring", "pushgateway"}
     assert services["app"]["desired"] == stack.replicas
     assert all(s["healthy"] for s in services.values())
     assert services["app"]["version"] == "v1"

@@ -8,7 +8,7 @@ import pytest
 from harness.cli import build_parser, main
 from harness.errors import CommandFailed, HarnessError
 
-COMMANDS = ["up", "status", "down", "load"]
+COMMANDS = ["up", "status", "down", "load", "run", "validate"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

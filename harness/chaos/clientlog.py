@@ -1,0 +1,77 @@
+"""The client request log (requests.csv) read back: windows, ratios, runs of failures."""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Request:
+    ts_ms: int
+    name: str
+    status: int
+    latency_ms: float
+    success: bool
+    item_id: str
+    ack: str
+
+    @property
+    def end_ms(self) -> float:
+        return self.ts_ms + self.latency_ms
+
+
+def read(path: Path | str) -> list[Request]:
+    """Every row, sorted by start time (rows are appended as requests finish)."""
+    rows = []
+    with Path(path).open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            try:
+                rows.append(Request(int(row["ts_ms"]), row["name"], int(row["status"] or 0),
+                                    float(row["latency_ms"] or 0), row["success"] == "1", row.get("item_id", ""),
+                                    row.get("ack", "")))
+            except (KeyError, ValueError):
+                continue  # a row being written right now
+    rows.sort(key=lambda r: r.ts_ms)
+    return rows
+
+
+def within(rows: list[Request], start_s: float, end_s: float, name: str = "") -> list[Request]:
+    """Requests that started inside [start, end] (seconds since the epoch), optionally of one name."""
+    lo, hi = start_s * 1000, end_s * 1000
+    return [r for r in rows if lo <= r.ts_ms <= hi and (not name or r.name == name)]
+
+
+def error_ratio(rows: list[Request]) -> float:
+    return sum(not r.success for r in rows) / len(rows) if rows else math.nan
+
+
+def longest_failure_run_s(rows: list[Request]) -> float:
+    """The longest stretch in which every request failed: from the start of the first failure
+    of a run to the end of its last one, a run ending at the next success."""
+    longest = 0.0
+    run_start: float | None = None
+    run_end = 0.0
+    for r in rows:
+        if r.success:
+            if run_start is not None:
+                longest = max(longest, run_end - run_start)
+            run_start = None
+            continue
+        if run_start is None:
+            run_start, run_end = r.ts_ms, r.end_ms
+        run_end = max(run_end, r.end_ms)
+    if run_start is not None:
+        longest = max(longest, run_end - run_start)
+    return longest / 1000.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]

@@ -1,0 +1,59 @@
+"""A Chaos Toolkit control that records the fault window and reports progress.
+
+Declared in an experiment's `controls:` block, it works under `devsim run` and plain
+`chaos run` alike. The fault window opens when the method's first action starts and closes
+when the method ends; probes given `window: fault` read it while the run goes on.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+_state: dict[str, Any] = {"in_method": False, "start": None, "end": None}
+
+
+def reset() -> None:
+    _state.update(in_method=False, start=None, end=None)
+
+
+def fault_window() -> tuple[float, float] | None:
+    """(start, end) in seconds since the epoch; end is now while the method still runs."""
+    if _state["start"] is None:
+        return None
+    return float(_state["start"]), float(_state["end"] if _state["end"] is not None else time.time())
+
+
+def _say(text: str) -> None:
+    print(f"[chaos {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def before_experiment_control(context: dict[str, Any], **_kwargs: Any) -> None:
+    reset()
+
+
+def before_method_control(context: Any, **_kwargs: Any) -> None:
+    _state["in_method"] = True
+
+
+def after_method_control(context: Any, **_kwargs: Any) -> None:
+    _state["in_method"] = False
+    if _state["start"] is not None:
+        _state["end"] = time.time()
+
+
+def before_activity_control(context: dict[str, Any], **_kwargs: Any) -> None:
+    kind = context.get("type", "activity")
+    if kind == "action" and _state["in_method"] and _state["start"] is None:
+        _state["start"] = time.time()
+    _say(f"{kind} {context.get('name', '?')!r} started")
+
+
+def after_activity_control(context: dict[str, Any], state: dict[str, Any] | None = None, **_kwargs: Any) -> None:
+    state = state or {}
+    status = state.get("status", "?")
+    output = state.get("output")
+    shown = "" if output is None else f" -> {str(output)[:120]}"
+    error = f" ({state.get('exception', [''])[-1].strip()})" if status == "failed" and state.get("exception") else ""
+    _say(f"{context.get('type', 'activity')} {context.get('name', '?')!r} {status}{shown}{error}")

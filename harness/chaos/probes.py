@@ -1,0 +1,182 @@
+"""Probes for Chaos Toolkit experiments: numbers a tolerance can judge.
+
+A `window` argument is "fault" (the method's fault window, recorded by
+harness.chaos.controls), "run" (everything so far), "30s" (the last 30 seconds) or
+[start, end] in seconds since the epoch (how `devsim run` passes the journal's window).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+
+import requests
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration
+
+from harness.chaos import clientlog, controls, swarm
+from harness.errors import InfrastructureError
+from harness.metrics.prometheus import Prometheus
+
+Window = str | list[float] | tuple[float, float]
+_SECONDS = re.compile(r"^(?:last\s*)?(\d+(?:\.\d+)?)\s*s$")
+AGGREGATES = ("max", "min", "avg", "first", "last", "increase")
+
+
+def resolve_window(window: Window) -> tuple[float, float]:
+    now = time.time()
+    if isinstance(window, list | tuple):
+        if len(window) != 2:
+            raise ActivityFailed(f"a window is [start, end], got {window!r}")
+        return float(window[0]), float(window[1])
+    if window == "fault":
+        found = controls.fault_window()
+        if found is None:
+            raise ActivityFailed("the fault window has not opened: no method action has started "
+                                 "(is the harness.chaos.controls control declared?)")
+        return found
+    if window == "run":
+        return 0.0, now
+    m = _SECONDS.match(str(window).strip())
+    if not m:
+        raise ActivityFailed(f"bad window {window!r}: use fault, run, 30s or [start, end]")
+    return now - float(m.group(1)), now
+
+
+# --- the client request log ------------------------------------------------------------
+
+def _client_rows(window: Window, name: str, configuration: Configuration) -> list[clientlog.Request]:
+    path = swarm.target(configuration).request_log
+    if not path:
+        raise ActivityFailed("no client request log: run under `devsim run`, or set the request_log "
+                             "configuration to the requests.csv of a running `devsim load`")
+    try:
+        rows = clientlog.read(path)
+    except OSError as exc:
+        raise ActivityFailed(f"cannot read the client request log {path}: {exc.strerror}") from exc
+    start, end = resolve_window(window)
+    found = clientlog.within(rows, start, end, name)
+    if not found:
+        raise ActivityFailed(f"no client requests{' named ' + repr(name) if name else ''} in the window")
+    return found
+
+
+def client_error_ratio(window: Window = "fault", name: str = "", configuration: Configuration = None) -> float:
+    """Failed / all client requests that started in the window."""
+    return clientlog.error_ratio(_client_rows(window, name, configuration))
+
+
+def client_failed_requests(window: Window = "fault", name: str = "", configuration: Configuration = None) -> int:
+    return sum(not r.success for r in _client_rows(window, name, configuration))
+
+
+def client_requests(window: Window = "fault", name: str = "", configuration: Configuration = None) -> int:
+    return len(_client_rows(window, name, configuration))
+
+
+def client_longest_failure_run(window: Window = "fault", name: str = "",
+                               configuration: Configuration = None) -> float:
+    """Seconds: the longest stretch in which every client request failed."""
+    return clientlog.longest_failure_run_s(_client_rows(window, name, configuration))
+
+
+def client_latency_ms(percentile: float = 95, window: Window = "fault", name: str = "",
+                      configuration: Configuration = None) -> float:
+    """A latency percentile (nearest rank) of the client requests in the window."""
+    return clientlog.percentile([r.latency_ms for r in _client_rows(window, name, configuration)], percentile)
+
+
+def client_status_share(status: int, window: Window = "fault", name: str = "",
+                        configuration: Configuration = None) -> float:
+    """The share of requests in the window answered with this HTTP status (0: no answer)."""
+    rows = _client_rows(window, name, configuration)
+    return sum(r.status == status for r in rows) / len(rows)
+
+
+# --- Prometheus ------------------------------------------------------------------------
+
+def _prometheus(configuration: Configuration) -> Prometheus:
+    return Prometheus(swarm.target(configuration).prometheus_url)
+
+
+def prometheus_value(query: str, configuration: Configuration = None) -> float:
+    """An instant query that must return one number (the sum when it returns several series)."""
+    try:
+        samples = _prometheus(configuration).vector(query)
+    except InfrastructureError as exc:
+        raise ActivityFailed(exc.one_line()) from exc
+    if not samples:
+        raise ActivityFailed(f"{query!r} returned no data")
+    return math.fsum(s.value for s in samples)
+
+
+def prometheus_over_window(query: str, aggregate: str = "max", window: Window = "fault", step: float = 1.0,
+                           configuration: Configuration = None) -> float:
+    """A range query over the window, its series summed per step, then aggregated over time:
+    max, min, avg, first, last, or increase (last minus first)."""
+    if aggregate not in AGGREGATES:
+        raise ActivityFailed(f"aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
+    start, end = resolve_window(window)
+    try:
+        series = _prometheus(configuration).matrix(query, start, end, step)
+    except InfrastructureError as exc:
+        raise ActivityFailed(exc.one_line()) from exc
+    per_step: dict[float, float] = {}
+    for points in series:
+        for ts, value in points:
+            per_step[ts] = per_step.get(ts, 0.0) + value
+    if not per_step:
+        raise ActivityFailed(f"{query!r} returned no data between {start:.0f} and {end:.0f}")
+    values = [per_step[t] for t in sorted(per_step)]
+    return {"max": max(values), "min": min(values), "avg": math.fsum(values) / len(values), "first": values[0],
+            "last": values[-1], "increase": values[-1] - values[0]}[aggregate]
+
+
+# --- Swarm and HTTP --------------------------------------------------------------------
+
+def ready_replicas(service: str, configuration: Configuration = None) -> int:
+    """Tasks of the service that Swarm reports running (healthy, where it has a health check)."""
+    svc = swarm.service(swarm.target(configuration), service)
+    return sum(1 for t in svc.tasks(filters={"desired-state": "running"}) if t["Status"]["State"] == "running")
+
+
+def seconds_until_ready(service: str, replicas: int, timeout: float = 60,
+                        configuration: Configuration = None) -> float:
+    """Waits until `replicas` tasks run and the load balancer reports ready; returns the wait."""
+    started = time.monotonic()
+    while True:
+        if ready_replicas(service, configuration) >= replicas and http_status("/ready", 1, configuration) == 200:
+            return round(time.monotonic() - started, 2)
+        if time.monotonic() - started > timeout:
+            raise ActivityFailed(f"{service}: fewer than {replicas} ready replicas after {timeout:g} s")
+        time.sleep(0.25)
+
+
+def http_status(path: str = "/health", timeout: float = 2, configuration: Configuration = None) -> int:
+    """The status the load balancer answers for a path; 0 when nothing answers in time."""
+    try:
+        return requests.get(swarm.target(configuration).lb_url + path, timeout=timeout).status_code
+    except requests.RequestException:
+        return 0
+
+
+def served_versions(samples: int = 30, configuration: Configuration = None) -> list[str]:
+    """The distinct app versions answering /api/version through the load balancer, sorted."""
+    seen = set()
+    for _ in range(samples):
+        try:
+            seen.add(str(requests.get(swarm.target(configuration).lb_url + "/api/version", timeout=2)
+                         .json()["version"]))
+        except (requests.RequestException, ValueError, KeyError):
+            seen.add("no answer")
+    return sorted(seen)
+
+
+def running_versions(service: str = "app", configuration: Configuration = None) -> list[str]:
+    """The releases of the service's running task images (from the image label), sorted."""
+    t = swarm.target(configuration)
+    versions = set()
+    for container in swarm.containers(t, service):
+        versions.add(str((container.image.labels or {}).get("devsim.version", "?")))
+    return sorted(versions)

@@ -1,0 +1,1 @@
+"""Experiments: validate Chaos Toolkit files, run them under load, judge their claims."""

@@ -1,0 +1,46 @@
+"""Checks that need the live stack, made before any load is sent or fault injected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from harness.config import Settings
+from harness.errors import InfrastructureError, UsageError
+from harness.experiment.validate import activities
+from harness.verdict.claims import claim_specs
+
+
+def queries(experiment: dict[str, Any]) -> list[tuple[str, str]]:
+    """(where, PromQL) for every `query` argument of an activity or a claim."""
+    found = []
+    for where, activity in activities(experiment):
+        query = ((activity.get("provider") or {}).get("arguments") or {}).get("query")
+        if query:
+            found.append((f"{where} activity {activity.get('name')!r}", str(query)))
+    for spec in claim_specs(experiment):
+        query = (spec.get("arguments") or {}).get("query")
+        if query:
+            found.append((f"claim {spec.get('name')!r}", str(query)))
+    return found
+
+
+def check_live(settings: Settings, path: Path, experiment: dict[str, Any]) -> None:
+    try:
+        requests.get(f"{settings.prometheus_url}/-/ready", timeout=3).raise_for_status()
+    except requests.RequestException as exc:
+        raise InfrastructureError(f"Prometheus at {settings.prometheus_url} is unreachable ({type(exc).__name__})",
+                                  hint="is the stack up? see `devsim status`") from exc
+    for where, query in queries(experiment):
+        answer = requests.get(f"{settings.prometheus_url}/api/v1/query", params={"query": query}, timeout=5)
+        if answer.status_code == 400:
+            error = answer.json().get("error", answer.text)
+            raise UsageError(f"{path}: {where}: bad PromQL {query!r}: {error}")
+    try:
+        status = requests.get(f"{settings.lb_url}/health", timeout=3).status_code
+    except requests.RequestException as exc:
+        raise InfrastructureError(f"the stack's load balancer {settings.lb_url} does not answer") from exc
+    if status != 200:
+        raise InfrastructureError(f"the stack's load balancer answers {status} on /health, not 200")

@@ -1,0 +1,203 @@
+"""`devsim run`: an experiment under background load, rollbacks always, claims over the fault window.
+
+    preflight -> start load -> chaoslib.run_experiment (rollbacks: always) -> stop load
+              -> safety net (undo every fault kind) -> steady state again -> claims -> verdict.json
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import yaml
+from chaoslib.experiment import run_experiment
+
+from harness.chaos import actions, controls, swarm
+from harness.config import Settings
+from harness.errors import InfrastructureError, UsageError
+from harness.experiment.preflight import check_live
+from harness.load import results
+from harness.load.runner import LoadPlan, LocustProcess
+from harness.load.session import DEFAULT_LOCUSTFILE
+from harness.progress import Progress
+from harness.runs import new_run_dir
+from harness.stack import lifecycle
+from harness.stack.services import declared_services, stack_status
+from harness.verdict import claims as claimlib
+
+CHAOS_SETTINGS = {"runtime": {"rollbacks": {"strategy": "always"}}}
+EXIT = {"passed": 0, "failed": 1, "error": 2}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    variables: dict[str, Any] = field(default_factory=dict)
+    load_users: int = 10
+    warmup_s: float = 3.0
+    settle_s: float = 3.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # passed, failed or error
+    run_dir: Path
+    reason: str
+    claims: tuple[claimlib.Claim, ...]
+
+
+class Interrupted(Exception):
+    """SIGTERM outside Chaos Toolkit's own handling, raised so that every `finally` runs."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted("SIGTERM")
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM behaves like Ctrl-C; Chaos Toolkit takes it over while the experiment runs."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def configuration(settings: Settings, run_dir: Path, variables: dict[str, Any]) -> dict[str, Any]:
+    return {"devsim_stack": settings.stack, "lb_url": settings.lb_url, "prometheus_url": settings.prometheus_url,
+            "request_log": str(run_dir / results.REQUEST_LOG), **variables}
+
+
+def run_one(settings: Settings, path: Path, experiment: dict[str, Any], options: RunOptions,
+            progress: Progress) -> Outcome:
+    services = declared_services(settings.stack_dir)
+    check_live(settings, path, experiment)
+    run_id, run_dir = new_run_dir(settings.reports_dir, path.stem)
+    config = configuration(settings, run_dir, options.variables)
+    experiment = dict(experiment, configuration={**(experiment.get("configuration") or {}), **config})
+    plan = LoadPlan(locustfile=DEFAULT_LOCUSTFILE, host=settings.lb_url, users=options.load_users,
+                    spawn_rate=max(1.0, options.load_users), run_time=None, run_dir=run_dir, run_id=run_id,
+                    pushgateway=settings.pushgateway_url)
+    progress.step(f"{path.name}: run {run_id}, background load {options.load_users} users -> {run_dir}")
+    journal: dict[str, Any] = {}
+    interrupted = ""
+    restored: list[str] = []
+    try:
+        with LocustProcess(plan) as load:
+            _warm_up(load, plan, options.warmup_s)
+            controls.reset()
+            progress.step(f"running {experiment.get('title', path.name)!r} (rollbacks: always)")
+            journal = run_experiment(experiment, settings=CHAOS_SETTINGS, experiment_vars=(config, {}))
+            time.sleep(options.settle_s)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        interrupted = f"interrupted ({type(exc).__name__ if isinstance(exc, KeyboardInterrupt) else exc})"
+    finally:
+        progress.step("safety net: undoing any fault still in place")
+        restored = actions.restore_everything(list(services), configuration=config)
+    if journal.get("status") == "interrupted":
+        interrupted = interrupted or "interrupted (signal during the experiment)"
+    progress.step("waiting for the stack's steady state")
+    lifecycle.wait_until_healthy(_docker(), settings, progress)
+    return _judge(settings, path, experiment, journal, run_id, run_dir, config, interrupted, restored, progress)
+
+
+def _docker() -> Any:
+    return swarm.docker()
+
+
+def _warm_up(load: LocustProcess, plan: LoadPlan, seconds: float) -> None:
+    deadline = time.monotonic() + max(20.0, seconds * 4)
+    started = time.monotonic()
+    while time.monotonic() < deadline:
+        if not load.running():
+            raise InfrastructureError("the background load stopped before the experiment began",
+                                      details=load.log_tail())
+        has_rows = plan.request_log.exists() and plan.request_log.stat().st_size > 200
+        if has_rows and time.monotonic() - started >= seconds:
+            return
+        time.sleep(0.5)
+    raise InfrastructureError("the background load sent no request within its warm-up", details=load.log_tail())
+
+
+def _judge(settings: Settings, path: Path, experiment: dict[str, Any], journal: dict[str, Any], run_id: str,
+           run_dir: Path, config: dict[str, Any], interrupted: str, restored: list[str],
+           progress: Progress) -> Outcome:
+    results.merge_request_logs(run_dir)
+    totals: results.Totals | None = None
+    stats = run_dir / "locust_stats.csv"
+    if stats.exists():
+        totals = results.read_totals(stats)
+        results.write_summary(run_dir / "summary.json", run_id, totals, (), {"target": settings.lb_url})
+    (run_dir / "journal.json").write_text(json.dumps(journal, indent=2, default=str) + "\n")
+    window = claimlib.fault_window(journal) if journal else None
+    progress.step("judging the claims over the fault window")
+    found = claimlib.hypothesis_claims(journal) + claimlib.extension_claims(experiment, journal, window, config)
+    status, reason = _status(journal, found, interrupted)
+    rollbacks = [{"name": r.get("activity", {}).get("name"), "status": r.get("status")}
+                 for r in journal.get("rollbacks", [])]
+    verdict = {
+        "run_id": run_id, "experiment": experiment.get("title"), "file": str(path), "status": status,
+        "reason": reason, "journal_status": journal.get("status"), "deviated": journal.get("deviated"),
+        "fault_window": window.as_dict() if window else None, "claims": claimlib.as_dicts(found),
+        "rollbacks": rollbacks, "safety_net": restored,
+        "load": {k: v for k, v in (totals.figures() if totals else {}).items()},
+    }
+    (run_dir / "verdict.json").write_text(json.dumps(verdict, indent=2, default=str) + "\n")
+    return Outcome(status, run_dir, reason, tuple(found))
+
+
+def _status(journal: dict[str, Any], found: list[claimlib.Claim], interrupted: str) -> tuple[str, str]:
+    if interrupted:
+        return "error", f"{interrupted}; rollbacks ran and the stack is back in its steady state"
+    if not journal:
+        return "error", "the experiment did not run"
+    failed_actions = [r for r in journal.get("run", [])
+                      if r.get("activity", {}).get("type") == "action" and r.get("status") != "succeeded"]
+    if failed_actions:
+        act = failed_actions[0]
+        error = (act.get("exception") or ["?"])[-1].strip()
+        return "error", f"action {act['activity'].get('name')!r} failed: {error}"
+    failed_rollbacks = [r for r in journal.get("rollbacks", []) if r.get("status") != "succeeded"]
+    if failed_rollbacks:
+        return "error", f"rollback {failed_rollbacks[0]['activity'].get('name')!r} failed"
+    before = (journal.get("steady_states") or {}).get("before") or {}
+    if before and not before.get("steady_state_met"):
+        return "error", "the steady state did not hold before the fault, so nothing was tested"
+    broken = [c for c in found if not c.passed]
+    if broken:
+        c = broken[0]
+        measured = c.error or json.dumps(c.measured, default=str)
+        return "failed", f"claim {c.name!r} failed: expected {c.expected}, measured {measured}"
+    return "passed", f"all {len(found)} claims held"
+
+
+def ensure_stack(settings: Settings, progress: Progress, no_up: bool) -> bool:
+    """Boots the stack unless it is up; returns whether this run booted it."""
+    client = _docker()
+    states = {s.name: s for s in stack_status(client, settings)}
+    expected = declared_services(settings.stack_dir)
+    if states and all(n in states and states[n].healthy for n in expected):
+        return False
+    if no_up:
+        raise InfrastructureError(f"the stack {settings.stack!r} is not up", hint="run `devsim up`, or drop --no-up")
+    lifecycle.up(client, settings, progress)
+    return True
+
+
+def parse_vars(pairs: list[str], files: list[Path]) -> dict[str, Any]:
+    """--var k=v and --var-file F (JSON or YAML; a `configuration` key or a flat mapping)."""
+    found: dict[str, Any] = {}
+    for file in files:
+        try:
+            data = yaml.safe_load(file.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise UsageError(f"cannot read --var-file {file}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise UsageError(f"--var-file {file} must hold a mapping")
+        found.update(data.get("configuration", data))
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--var expects KEY=VALUE, got {pair!r}")
+        found[key] = value
+    return found

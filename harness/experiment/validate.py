@@ -1,0 +1,87 @@
+"""`devsim validate`: Chaos Toolkit's own validation, then ours, each error naming file and activity."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from chaoslib.activity import ensure_activity_is_valid
+from chaoslib.exceptions import ChaosException
+from chaoslib.experiment import ensure_experiment_is_valid
+from chaoslib.loader import load_experiment
+
+from harness.errors import UsageError
+from harness.verdict.claims import claim_specs, spec_problems
+
+CONTROL_MODULE = "harness.chaos.controls"
+
+
+def activities(experiment: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, activity) for every activity of the steady-state hypothesis, method and rollbacks."""
+    for probe in (experiment.get("steady-state-hypothesis") or {}).get("probes", []) or []:
+        yield "steady-state-hypothesis", probe
+    for activity in experiment.get("method", []) or []:
+        yield "method", activity
+    for activity in experiment.get("rollbacks", []) or []:
+        yield "rollbacks", activity
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Reads one experiment file; a malformed one is a UsageError naming the file."""
+    if not path.is_file():
+        raise UsageError(f"{path}: no such experiment file")
+    try:
+        yaml.safe_load(path.read_text())
+        experiment: dict[str, Any] = load_experiment(str(path))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise UsageError(f"{path}: malformed YAML{where}: {getattr(exc, 'problem', exc)}") from exc
+    except (ChaosException, OSError, ValueError) as exc:
+        raise UsageError(f"{path}: {exc}") from exc
+    if not isinstance(experiment, dict):
+        raise UsageError(f"{path}: an experiment must be a mapping")
+    return experiment
+
+
+def problems(path: Path, experiment: dict[str, Any], services: tuple[str, ...]) -> list[str]:
+    """Every problem found in one experiment, each a line naming the file and the activity."""
+    found: list[str] = []
+    for where, activity in activities(experiment):
+        name = activity.get("name", "?") if isinstance(activity, dict) else "?"
+        prefix = f"{path}: {where} activity {name!r}"
+        if isinstance(activity, dict) and activity.get("type") == "action" and where == "steady-state-hypothesis":
+            found.append(f"{prefix}: the steady-state hypothesis may hold probes only")
+        try:
+            ensure_activity_is_valid(activity)
+        except ChaosException as exc:
+            found.append(f"{prefix}: {exc}")
+            continue
+        arguments = (activity.get("provider") or {}).get("arguments") or {}
+        service = arguments.get("service")
+        if service is not None and services and service not in services:
+            found.append(f"{prefix}: the stack has no service {service!r} (it has {', '.join(services)})")
+    if not found:
+        try:
+            ensure_experiment_is_valid(experiment)
+        except ChaosException as exc:
+            found.append(f"{path}: {exc}")
+    method_names = {str(a.get("name")) for a in experiment.get("method", []) or [] if isinstance(a, dict)}
+    for spec in claim_specs(experiment):
+        found += [f"{path}: {p}" for p in spec_problems(spec, method_names)]
+    controls = [c.get("provider", {}).get("module") for c in experiment.get("controls", []) or []
+                if isinstance(c, dict)]
+    if CONTROL_MODULE not in controls:
+        found.append(f"{path}: declare the control {CONTROL_MODULE} (it records the fault window)")
+    return found
+
+
+def validate(path: Path, services: tuple[str, ...]) -> dict[str, Any]:
+    """The loaded experiment when it is valid; else a UsageError listing the first problems."""
+    experiment = load(path)
+    found = problems(path, experiment, services)
+    if found:
+        raise UsageError(found[0], details=found[1:])
+    return experiment

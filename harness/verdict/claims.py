@@ -1,0 +1,169 @@
+"""The claims of an experiment, judged after the run.
+
+Three sources, all recorded in verdict.json with what was expected and what was measured:
+  - the steady-state hypothesis, before and after the method (Chaos Toolkit's own probes);
+  - `extensions: [{name: devsim, claims: [...]}]` in the experiment file: each claim either
+    calls a probe of harness.chaos.probes over the journal's exact fault window, or reads the
+    output of a probe that ran in the method (`journal: <activity name>`);
+  - the rollbacks: every one must have succeeded, or the run is an error.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from chaoslib.hypothesis import ensure_hypothesis_tolerance_is_valid, within_tolerance
+
+from harness.chaos import probes
+
+EXTENSION = "devsim"
+
+
+@dataclass(frozen=True)
+class Claim:
+    name: str
+    source: str
+    expected: Any
+    measured: Any
+    passed: bool
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class FaultWindow:
+    start: float
+    end: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "seconds": round(self.end - self.start, 3),
+                "start_iso": _iso(self.start), "end_iso": _iso(self.end)}
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="milliseconds")
+
+
+def _ts(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+def claim_specs(experiment: dict[str, Any]) -> list[dict[str, Any]]:
+    for ext in experiment.get("extensions", []) or []:
+        if isinstance(ext, dict) and ext.get("name") == EXTENSION:
+            return list(ext.get("claims", []) or [])
+    return []
+
+
+def spec_problems(spec: Any, method_names: set[str]) -> list[str]:
+    """What is wrong with one claim of the extension; empty when it is well formed."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        return ["a claim must be a mapping with a name"]
+    name = spec["name"]
+    found: list[str] = []
+    if ("probe" in spec) == ("journal" in spec):
+        found.append(f"claim {name!r} needs exactly one of 'probe' or 'journal'")
+    if "probe" in spec:
+        fn = getattr(probes, str(spec["probe"]), None)
+        if not callable(fn) or str(spec["probe"]).startswith("_"):
+            found.append(f"claim {name!r}: harness.chaos.probes has no probe {spec['probe']!r}")
+        else:
+            try:
+                inspect.signature(fn).bind(**{**spec.get("arguments", {}), "configuration": None})
+            except TypeError as exc:
+                found.append(f"claim {name!r}: arguments do not match {spec['probe']}(): {exc}")
+    if "journal" in spec and spec["journal"] not in method_names:
+        found.append(f"claim {name!r}: the method has no activity named {spec['journal']!r}")
+    if "tolerance" not in spec:
+        found.append(f"claim {name!r} has no tolerance")
+    else:
+        try:
+            ensure_hypothesis_tolerance_is_valid(spec["tolerance"])
+        except Exception as exc:  # chaoslib raises InvalidActivity with its own message
+            found.append(f"claim {name!r}: {exc}")
+    return found
+
+
+def fault_window(journal: dict[str, Any]) -> FaultWindow | None:
+    """From the start of the method's first action to the end of its last activity."""
+    runs = [r for r in journal.get("run", []) if r.get("start")]
+    actions = [r for r in runs if r.get("activity", {}).get("type") == "action"]
+    if not actions:
+        return None
+    start = min(_ts(r["start"]) for r in actions)
+    end = max(_ts(r.get("end") or r["start"]) for r in runs)
+    return FaultWindow(start, end)
+
+
+def _expected(tolerance: Any) -> Any:
+    if isinstance(tolerance, dict) and tolerance.get("type") == "range":
+        lo, hi = tolerance["range"]
+        return f"between {lo} and {hi}"
+    return tolerance
+
+
+def _passes(tolerance: Any, value: Any, configuration: dict[str, Any]) -> bool:
+    if isinstance(value, float) and math.isnan(value):
+        return False
+    try:
+        return bool(within_tolerance(tolerance, value, configuration=configuration, secrets=None))
+    except Exception:
+        return False
+
+
+def hypothesis_claims(journal: dict[str, Any]) -> list[Claim]:
+    claims = []
+    for phase in ("before", "after"):
+        state = (journal.get("steady_states") or {}).get(phase) or {}
+        for probe in state.get("probes", []):
+            activity = probe.get("activity", {})
+            error = (probe.get("exception") or [""])[-1].strip() if probe.get("status") == "failed" else ""
+            claims.append(Claim(
+                name=f"steady state {phase} the fault: {activity.get('name', '?')}", source="steady-state hypothesis",
+                expected=_expected(activity.get("tolerance")), measured=probe.get("output"),
+                passed=bool(probe.get("tolerance_met")), error=error))
+    return claims
+
+
+def extension_claims(experiment: dict[str, Any], journal: dict[str, Any], window: FaultWindow | None,
+                     configuration: dict[str, Any]) -> list[Claim]:
+    by_name = {r.get("activity", {}).get("name"): r for r in journal.get("run", [])}
+    claims = []
+    for spec in claim_specs(experiment):
+        tolerance = spec["tolerance"]
+        if "journal" in spec:
+            run = by_name.get(spec["journal"])
+            if run is None:
+                claims.append(Claim(spec["name"], f"journal: {spec['journal']}", _expected(tolerance), None, False,
+                                    "the activity did not run"))
+                continue
+            failed = run.get("status") != "succeeded"
+            error = (run.get("exception") or [""])[-1].strip() if failed else ""
+            value = run.get("output")
+            claims.append(Claim(spec["name"], f"journal: {spec['journal']}", _expected(tolerance), value,
+                                not failed and _passes(tolerance, value, configuration), error))
+            continue
+        arguments = dict(spec.get("arguments", {}))
+        source = f"{spec['probe']}({json.dumps(arguments, sort_keys=True)})"
+        if arguments.get("window", "fault") == "fault":
+            if window is None:
+                claims.append(Claim(spec["name"], source, _expected(tolerance), None, False,
+                                    "no fault window: no action ran"))
+                continue
+            arguments["window"] = [window.start, window.end]
+        try:
+            value = getattr(probes, spec["probe"])(**arguments, configuration=configuration)
+        except Exception as exc:
+            claims.append(Claim(spec["name"], source, _expected(tolerance), None, False, str(exc)))
+            continue
+        passed = _passes(tolerance, value, configuration)
+        claims.append(Claim(spec["name"], source, _expected(tolerance), value, passed))
+    return claims
+
+
+def as_dicts(claims: list[Claim]) -> list[dict[str, Any]]:
+    return [asdict(c) for c in claims]
