@@ -3,6 +3,8 @@
 A `window` argument is "fault" (the method's fault window, recorded by
 harness.chaos.controls), "run" (everything so far), "30s" (the last 30 seconds) or
 [start, end] in seconds since the epoch (how `devsim run` passes the journal's window).
+Claims judged by `devsim run` after the experiment may also use "recovery": from the end of
+the rollbacks to the end of the background load.
 """
 
 from __future__ import annotations
@@ -141,24 +143,44 @@ def ready_replicas(service: str, configuration: Configuration = None) -> int:
     return sum(1 for t in svc.tasks(filters={"desired-state": "running"}) if t["Status"]["State"] == "running")
 
 
-def seconds_until_ready(service: str, replicas: int, timeout: float = 60,
+def seconds_until_ready(service: str, replicas: int, timeout: float = 60, expect_drop_s: float = 3,
                         configuration: Configuration = None) -> float:
-    """Waits until `replicas` tasks run and the load balancer reports ready; returns the wait."""
+    """Seconds from this probe's start until `replicas` tasks run and the load balancer reports
+    ready. Right after a fault Swarm may not have noticed it yet: for up to `expect_drop_s`
+    it first waits to see fewer tasks running, so that the count it ends on is the new one."""
     started = time.monotonic()
+    while time.monotonic() - started < expect_drop_s and ready_replicas(service, configuration) >= replicas:
+        time.sleep(0.1)
     while True:
-        if ready_replicas(service, configuration) >= replicas and http_status("/ready", 1, configuration) == 200:
+        if (ready_replicas(service, configuration) >= replicas
+                and http_status("/ready", timeout=1, configuration=configuration) == 200):
             return round(time.monotonic() - started, 2)
         if time.monotonic() - started > timeout:
             raise ActivityFailed(f"{service}: fewer than {replicas} ready replicas after {timeout:g} s")
         time.sleep(0.25)
 
 
-def http_status(path: str = "/health", timeout: float = 2, configuration: Configuration = None) -> int:
-    """The status the load balancer answers for a path; 0 when nothing answers in time."""
+def _http(path: str, method: str, data: dict[str, str] | None, timeout: float,
+          configuration: Configuration) -> tuple[int, float]:
+    started = time.monotonic()
     try:
-        return requests.get(swarm.target(configuration).lb_url + path, timeout=timeout).status_code
+        status = requests.request(method, swarm.target(configuration).lb_url + path, data=data,
+                                  timeout=timeout).status_code
     except requests.RequestException:
-        return 0
+        status = 0
+    return status, round((time.monotonic() - started) * 1000, 1)
+
+
+def http_status(path: str = "/health", method: str = "GET", data: dict[str, str] | None = None,
+                timeout: float = 2, configuration: Configuration = None) -> int:
+    """The status the load balancer answers for a request; 0 when nothing answers in time."""
+    return _http(path, method, data, timeout, configuration)[0]
+
+
+def http_latency_ms(path: str = "/health", method: str = "GET", data: dict[str, str] | None = None,
+                    timeout: float = 5, configuration: Configuration = None) -> float:
+    """How long the load balancer takes to answer a request (the timeout when it does not)."""
+    return _http(path, method, data, timeout, configuration)[1]
 
 
 def served_versions(samples: int = 30, configuration: Configuration = None) -> list[str]:

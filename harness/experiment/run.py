@@ -39,7 +39,7 @@ class RunOptions:
     variables: dict[str, Any] = field(default_factory=dict)
     load_users: int = 10
     warmup_s: float = 3.0
-    settle_s: float = 3.0
+    settle_s: float = 6.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,7 @@ def run_one(settings: Settings, path: Path, experiment: dict[str, Any], options:
                     pushgateway=settings.pushgateway_url)
     progress.step(f"{path.name}: run {run_id}, background load {options.load_users} users -> {run_dir}")
     journal: dict[str, Any] = {}
+    load_end = time.time()
     interrupted = ""
     restored: list[str] = []
     try:
@@ -87,8 +88,10 @@ def run_one(settings: Settings, path: Path, experiment: dict[str, Any], options:
             _warm_up(load, plan, options.warmup_s)
             controls.reset()
             progress.step(f"running {experiment.get('title', path.name)!r} (rollbacks: always)")
-            journal = run_experiment(experiment, settings=CHAOS_SETTINGS, experiment_vars=(config, {}))
+            # a copy: chaoslib pops the keys it uses from the mapping it is given
+            journal = run_experiment(experiment, settings=CHAOS_SETTINGS, experiment_vars=(dict(config), {}))
             time.sleep(options.settle_s)
+        load_end = time.time()
     except (KeyboardInterrupt, Interrupted) as exc:
         interrupted = f"interrupted ({type(exc).__name__ if isinstance(exc, KeyboardInterrupt) else exc})"
     finally:
@@ -98,7 +101,9 @@ def run_one(settings: Settings, path: Path, experiment: dict[str, Any], options:
         interrupted = interrupted or "interrupted (signal during the experiment)"
     progress.step("waiting for the stack's steady state")
     lifecycle.wait_until_healthy(_docker(), settings, progress)
-    return _judge(settings, path, experiment, journal, run_id, run_dir, config, interrupted, restored, progress)
+    recovery = claimlib.recovery_window(journal, load_end) if journal else None
+    return _judge(settings, path, experiment, journal, run_id, run_dir, config, interrupted, restored, progress,
+                  recovery)
 
 
 def _docker() -> Any:
@@ -121,7 +126,7 @@ def _warm_up(load: LocustProcess, plan: LoadPlan, seconds: float) -> None:
 
 def _judge(settings: Settings, path: Path, experiment: dict[str, Any], journal: dict[str, Any], run_id: str,
            run_dir: Path, config: dict[str, Any], interrupted: str, restored: list[str],
-           progress: Progress) -> Outcome:
+           progress: Progress, recovery: claimlib.FaultWindow | None) -> Outcome:
     results.merge_request_logs(run_dir)
     totals: results.Totals | None = None
     stats = run_dir / "locust_stats.csv"
@@ -131,14 +136,16 @@ def _judge(settings: Settings, path: Path, experiment: dict[str, Any], journal: 
     (run_dir / "journal.json").write_text(json.dumps(journal, indent=2, default=str) + "\n")
     window = claimlib.fault_window(journal) if journal else None
     progress.step("judging the claims over the fault window")
-    found = claimlib.hypothesis_claims(journal) + claimlib.extension_claims(experiment, journal, window, config)
+    found = claimlib.hypothesis_claims(journal) + claimlib.extension_claims(experiment, journal, window, config,
+                                                                            recovery)
     status, reason = _status(journal, found, interrupted)
     rollbacks = [{"name": r.get("activity", {}).get("name"), "status": r.get("status")}
                  for r in journal.get("rollbacks", [])]
     verdict = {
         "run_id": run_id, "experiment": experiment.get("title"), "file": str(path), "status": status,
         "reason": reason, "journal_status": journal.get("status"), "deviated": journal.get("deviated"),
-        "fault_window": window.as_dict() if window else None, "claims": claimlib.as_dicts(found),
+        "fault_window": window.as_dict() if window else None,
+        "recovery_window": recovery.as_dict() if recovery else None, "claims": claimlib.as_dicts(found),
         "rollbacks": rollbacks, "safety_net": restored,
         "load": {k: v for k, v in (totals.figures() if totals else {}).items()},
     }

@@ -129,8 +129,15 @@ def hypothesis_claims(journal: dict[str, Any]) -> list[Claim]:
     return claims
 
 
+def recovery_window(journal: dict[str, Any], load_end: float) -> FaultWindow | None:
+    """From the end of the experiment (its rollbacks included) to the end of the load."""
+    if not journal.get("end"):
+        return None
+    return FaultWindow(_ts(journal["end"]), load_end)
+
+
 def extension_claims(experiment: dict[str, Any], journal: dict[str, Any], window: FaultWindow | None,
-                     configuration: dict[str, Any]) -> list[Claim]:
+                     configuration: dict[str, Any], recovery: FaultWindow | None = None) -> list[Claim]:
     by_name = {r.get("activity", {}).get("name"): r for r in journal.get("run", [])}
     claims = []
     for spec in claim_specs(experiment):
@@ -149,12 +156,14 @@ def extension_claims(experiment: dict[str, Any], journal: dict[str, Any], window
             continue
         arguments = dict(spec.get("arguments", {}))
         source = f"{spec['probe']}({json.dumps(arguments, sort_keys=True)})"
-        if arguments.get("window", "fault") == "fault":
-            if window is None:
+        wanted = arguments.get("window", "fault")
+        if wanted in ("fault", "recovery"):
+            span = window if wanted == "fault" else recovery
+            if span is None:
                 claims.append(Claim(spec["name"], source, _expected(tolerance), None, False,
-                                    "no fault window: no action ran"))
+                                    f"no {wanted} window: the experiment did not get that far"))
                 continue
-            arguments["window"] = [window.start, window.end]
+            arguments["window"] = [span.start, span.end]
         try:
             value = getattr(probes, spec["probe"])(**arguments, configuration=configuration)
         except Exception as exc:
