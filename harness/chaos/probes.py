@@ -183,8 +183,9 @@ def http_latency_ms(path: str = "/health", method: str = "GET", data: dict[str, 
     return _http(path, method, data, timeout, configuration)[1]
 
 
-def served_versions(samples: int = 30, configuration: Configuration = None) -> list[str]:
-    """The distinct app versions answering /api/version through the load balancer, sorted."""
+def served_versions(samples: int = 30, configuration: Configuration = None) -> str:
+    """The distinct app versions answering /api/version through the load balancer, sorted and
+    comma-joined ("v2", or "v1,v2" while a rollout is half done), so a tolerance can be "v2"."""
     seen = set()
     for _ in range(samples):
         try:
@@ -192,13 +193,13 @@ def served_versions(samples: int = 30, configuration: Configuration = None) -> l
                          .json()["version"]))
         except (requests.RequestException, ValueError, KeyError):
             seen.add("no answer")
-    return sorted(seen)
+    return ",".join(sorted(seen))
 
 
-def running_versions(service: str = "app", configuration: Configuration = None) -> list[str]:
-    """The releases of the service's running task images (from the image label), sorted."""
+def running_versions(service: str = "app", configuration: Configuration = None) -> str:
+    """The releases of the service's running task images (from the image label), comma-joined."""
     t = swarm.target(configuration)
     versions = set()
     for container in swarm.containers(t, service):
         versions.add(str((container.image.labels or {}).get("devsim.version", "?")))
-    return sorted(versions)
+    return ",".join(sorted(versions))

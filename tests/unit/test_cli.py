@@ -8,6 +8,12 @@ import pytest
 from harness.cli import build_parser, main
 from harness.errors import CommandFailed, HarnessError
 
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], env=env, capture_output=True, text=True,
+                          check=False, timeout=120)
+
+
 COMMANDS = ["up", "status", "down", "load", "run", "validate"]
 
 

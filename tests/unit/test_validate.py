@@ -1,0 +1,96 @@
+"""`devsim validate`: every shipped experiment is valid; each kind of mistake is named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.config import PROJECT_ROOT, Settings
+from harness.errors import UsageError
+from harness.experiment.validate import load, problems, validate
+from harness.stack.services import declared_services
+from tests.unit.test_cli import run_cli
+
+EXPERIMENTS = sorted((PROJECT_ROOT / "experiments").glob("*.yaml"))
+SERVICES = declared_services(Settings().stack_dir)
+CRASH = PROJECT_ROOT / "experiments" / "app-instance-crash.yaml"
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.name)
+def test_every_shipped_experiment_is_valid(path: Path) -> None:
+    experiment = validate(path, SERVICES)
+    assert experiment["title"]
+
+
+def test_the_shipped_experiments_are_there() -> None:
+    assert {p.stem for p in EXPERIMENTS} >= {
+        "app-instance-crash", "rolling-update-zero-downtime", "redis-outage", "db-latency"}
+
+
+def broken(tmp_path: Path, change: object) -> Path:
+    doc = yaml.safe_load(CRASH.read_text())
+    change(doc)  # type: ignore[operator]
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def first_problem(path: Path) -> str:
+    found = problems(path, load(path), SERVICES)
+    assert found, "expected a problem"
+    return found[0]
+
+
+def test_malformed_yaml_names_the_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("title: x\nmethod: [\n  - oops: {\n")
+    with pytest.raises(UsageError, match=r"bad.yaml: malformed YAML at line \d+"):
+        load(path)
+
+
+def test_unknown_function_names_the_activity(tmp_path: Path) -> None:
+    def change(doc: dict) -> None:  # type: ignore[type-arg]
+        doc["method"][0]["provider"]["func"] = "kill_taskz"
+    line = first_problem(broken(tmp_path, change))
+    assert "method activity 'kill-one-app-task'" in line
+    assert "kill_taskz" in line
+
+
+def test_wrong_argument_name_names_the_activity(tmp_path: Path) -> None:
+    def change(doc: dict) -> None:  # type: ignore[type-arg]
+        doc["method"][0]["provider"]["arguments"]["servce"] = "app"
+    line = first_problem(broken(tmp_path, change))
+    assert "method activity 'kill-one-app-task'" in line
+    assert "servce" in line
+
+
+def test_unknown_service_names_the_activity(tmp_path: Path) -> None:
+    def change(doc: dict) -> None:  # type: ignore[type-arg]
+        doc["method"][0]["provider"]["arguments"]["service"] = "web"
+    line = first_problem(broken(tmp_path, change))
+    assert line.endswith(f"method activity 'kill-one-app-task': the stack has no service 'web' (it has "
+                         f"{', '.join(SERVICES)})")
+
+
+def test_missing_control_is_reported(tmp_path: Path) -> None:
+    line = first_problem(broken(tmp_path, lambda doc: doc.pop("controls")))
+    assert "declare the control harness.chaos.controls" in line
+
+
+def test_cli_validate_exits_2_with_one_line_per_problem(tmp_path: Path) -> None:
+    def change(doc: dict) -> None:  # type: ignore[type-arg]
+        doc["method"][0]["provider"]["func"] = "kill_taskz"
+    done = run_cli("validate", str(CRASH), str(broken(tmp_path, change)))
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert lines
+    assert all(line.startswith("devsim: invalid: ") for line in lines)
+    assert "broken.yaml" in lines[0]
+
+
+def test_cli_validate_accepts_the_shipped_experiments() -> None:
+    done = run_cli("validate", *map(str, EXPERIMENTS))
+    assert done.returncode == 0, done.stderr
+    assert f"{len(EXPERIMENTS)} experiment file(s) valid" in done.stdout
