@@ -235,5 +235,9 @@ class StackClient(FastHttpUser):
                 response.failure(f"protected: HTTP {response.status_code}")
 
     @task(1)
+    def report(self) -> None:
+        self.client.get("/api/report", name="GET /api/report")
+
+    @task(1)
     def version(self) -> None:
         self.client.get("/api/version", name="GET /api/version")

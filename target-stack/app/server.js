@@ -32,7 +32,9 @@ metrics.gauge('app_draining', '1 while the replica drains after SIGTERM.', () =>
 metrics.gauge('app_in_flight_requests', 'Requests being served now.', () => inFlight);
 
 // PG* variables configure the pool (node-pg reads them itself).
-const pool = new Pool({ max: 10, connectionTimeoutMillis: 2000, idleTimeoutMillis: 10000, query_timeout: 5000 });
+// A warm pool is what keeps a slow database from costing a new connection (several round
+// trips of authentication) per request; DB_POOL_MAX=1 switches that off for a negative control.
+const pool = new Pool({ max: Number(env.DB_POOL_MAX || 10), connectionTimeoutMillis: 2000, idleTimeoutMillis: 10000, query_timeout: 5000 });
 pool.on('error', (err) => log('postgres pool error', { error: err.message }));
 
 const redis = createClient({
@@ -116,6 +118,17 @@ app.get('/api/items/:id', async (req, res) => {
     const result = await pool.query('SELECT id, payload, created_at FROM items WHERE id = $1', [req.params.id]);
     if (result.rowCount === 0) return res.status(404).json({ error: 'not found' });
     return res.json(result.rows[0]);
+  } catch (err) {
+    return res.status(503).json({ error: 'database unavailable' });
+  }
+});
+
+// A slow read, as every real app has one: the route whose requests are in flight when a
+// replica is told to stop, which is what a graceful drain exists for.
+app.get('/api/report', async (req, res) => {
+  try {
+    const result = await pool.query('SELECT pg_sleep(0.25), count(*)::int AS items FROM items');
+    return res.json({ items: result.rows[0].items });
   } catch (err) {
     return res.status(503).json({ error: 'database unavailable' });
   }

@@ -1,0 +1,154 @@
+"""`devsim run` on the real stack: each shipped experiment passes, its negative control fails,
+an interrupted run leaves no fault behind, and bad input stops a run before any fault."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from harness.config import PROJECT_ROOT, Settings
+from tests.integration.conftest import devsim, explain
+
+pytestmark = pytest.mark.docker
+
+EXPERIMENTS = PROJECT_ROOT / "experiments"
+
+# For each experiment: the switches that turn off the safety mechanism its claims rest on,
+# and the claim that must then fail.
+NEGATIVE_CONTROLS = {
+    "app-instance-crash": (["LB_HEALTH_CHECKS=no-check", "LB_RETRIES=0"],
+                           "client error ratio over the fault window is at most 0.5 %"),
+    "rolling-update-zero-downtime": (["APP_GRACEFUL_SHUTDOWN=false", "LB_HEALTH_CHECKS=no-check", "LB_RETRIES=0",
+                                      "APP_UPDATE_ORDER=stop-first", "APP_HEALTHCHECK_DISABLE=true"],
+                                     "zero failed client requests during the rollout"),
+    "redis-outage": (["APP_REDIS_FAIL_FAST=false"], "the token route answers within 1 s (does not hang)"),
+    "db-latency": (["APP_DB_POOL_MAX=1"], "p95 of item reads under latency stays within 800 ms"),
+}
+
+
+def run_dir_of(stdout: str) -> Path:
+    lines = [line.strip() for line in stdout.splitlines() if line.strip().startswith("/")]
+    assert lines, stdout
+    return Path(lines[-1])
+
+
+def verdict_of(done: subprocess.CompletedProcess[str]) -> dict[str, object]:
+    return json.loads((run_dir_of(done.stdout) / "verdict.json").read_text())  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def as_shipped(stack: Settings) -> Iterator[Settings]:
+    """The stack with every safety mechanism on, before and after the test."""
+    done = devsim("up")
+    assert done.returncode == 0, explain(done)
+    yield stack
+    done = devsim("up")
+    assert done.returncode == 0, explain(done)
+
+
+@pytest.mark.parametrize("name", sorted(NEGATIVE_CONTROLS))
+def test_experiment_passes_on_the_stack_as_shipped(as_shipped: Settings, name: str) -> None:
+    done = devsim("run", "--no-up", str(EXPERIMENTS / f"{name}.yaml"))
+    assert done.returncode == 0, explain(done)
+    verdict = verdict_of(done)
+    assert verdict["status"] == "passed"
+    claims = verdict["claims"]
+    assert isinstance(claims, list)
+    assert claims
+    assert all(c["passed"] for c in claims)
+    window = verdict["fault_window"]
+    assert isinstance(window, dict)
+    assert window["end"] > window["start"]
+    assert (run_dir_of(done.stdout) / "journal.json").is_file()
+    assert (run_dir_of(done.stdout) / "requests.csv").is_file()
+
+
+@pytest.mark.parametrize("name", sorted(NEGATIVE_CONTROLS))
+def test_negative_control_fails_the_claim(as_shipped: Settings, name: str) -> None:
+    switches, claim = NEGATIVE_CONTROLS[name]
+    done = devsim("up", *[arg for s in switches for arg in ("--set", s)])
+    assert done.returncode == 0, explain(done)
+    done = devsim("run", "--no-up", str(EXPERIMENTS / f"{name}.yaml"))
+    assert done.returncode == 1, explain(done)
+    verdict = verdict_of(done)
+    assert verdict["status"] == "failed"
+    by_name = {c["name"]: c for c in verdict["claims"]}  # type: ignore[union-attr]
+    assert by_name[claim]["passed"] is False
+
+
+def latency_setting(settings: Settings) -> str:
+    out = subprocess.run(["docker", "ps", "-q", "--filter", f"label={settings.label}",
+                          "--filter", f"label=com.docker.swarm.service.name={settings.stack}_dbproxy"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out
+    return subprocess.run(["docker", "exec", out[0], "sh", "-c", "cat /run/devsim-proxy/latency 2>/dev/null || echo 0"],
+                          capture_output=True, text=True, check=True).stdout.split()[0]
+
+
+def test_sigterm_in_the_middle_of_a_fault_rolls_it_back(as_shipped: Settings) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "--no-up",
+                             str(EXPERIMENTS / "db-latency.yaml")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 120
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "action 'add-300ms-database-latency' started" in line or time.monotonic() > deadline:
+            break
+    time.sleep(3)  # inside the method's 10 s pause, the latency in place
+    assert float(latency_setting(as_shipped)) == 300, "".join(seen)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, "".join(seen) + err
+    assert float(latency_setting(as_shipped)) == 0
+    run_dir = run_dir_of(out)
+    journal = json.loads((run_dir / "journal.json").read_text())
+    assert journal["status"] == "interrupted"
+    assert [r["status"] for r in journal["rollbacks"]] == ["succeeded"]
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    assert verdict["status"] == "error"
+    assert "interrupted" in verdict["reason"]
+    assert requests.get(f"{as_shipped.lb_url}/ready", timeout=5).status_code == 200
+
+
+def test_bad_promql_stops_the_run_before_any_fault(stack: Settings, tmp_path: Path) -> None:
+    text = (EXPERIMENTS / "db-latency.yaml").read_text().replace('sum(up{job="app"})', 'sum(up{job="app"}')
+    path = tmp_path / "bad-promql.yaml"
+    path.write_text(text)
+    done = devsim("run", "--no-up", str(path))
+    assert done.returncode == 2, explain(done)
+    line = done.stderr.strip().splitlines()[0]
+    assert line.startswith(f"devsim: error: {path}: method activity 'app-replicas-reported-up-by-prometheus': "
+                           "bad PromQL")
+    assert float(latency_setting(stack)) == 0
+
+
+def test_unreachable_prometheus_is_one_line(stack: Settings) -> None:
+    done = devsim("run", "--no-up", str(EXPERIMENTS / "app-instance-crash.yaml"),
+                  env={"DEVSIM_PROMETHEUS_PORT": "19999"})
+    assert done.returncode == 2, explain(done)
+    assert done.stderr.strip().splitlines()[0].startswith(
+        "devsim: error: Prometheus at http://127.0.0.1:19999 is unreachable")
+
+
+def test_unknown_service_and_malformed_file_exit_2(stack: Settings, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("title: [unclosed\n")
+    done = devsim("run", "--no-up", str(bad))
+    assert done.returncode == 2, explain(done)
+    assert "malformed YAML" in done.stderr.strip().splitlines()[0]
+    other = tmp_path / "web.yaml"
+    other.write_text((EXPERIMENTS / "app-instance-crash.yaml").read_text().replace(
+        "arguments: {service: app, count: 1, signal: SIGKILL}", "arguments: {service: web, count: 1, signal: SIGKILL}"))
+    done = devsim("run", "--no-up", str(other))
+    assert done.returncode == 2, explain(done)
+    assert "the stack has no service 'web'" in done.stderr.strip().splitlines()[0]
