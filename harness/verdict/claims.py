@@ -89,13 +89,18 @@ def spec_problems(spec: Any, method_names: set[str]) -> list[str]:
 
 
 def fault_window(journal: dict[str, Any]) -> FaultWindow | None:
-    """From the start of the method's first action to the end of its last activity."""
+    """From the start of the method's first action to the end of the method, its pauses
+    included: the start of the steady-state check after it, else its last activity's end."""
     runs = [r for r in journal.get("run", []) if r.get("start")]
     actions = [r for r in runs if r.get("activity", {}).get("type") == "action"]
     if not actions:
         return None
     start = min(_ts(r["start"]) for r in actions)
     end = max(_ts(r.get("end") or r["start"]) for r in runs)
+    after = ((journal.get("steady_states") or {}).get("after") or {}).get("probes") or []
+    starts = [_ts(p["start"]) for p in after if p.get("start")]
+    if starts:
+        end = max(end, min(starts))
     return FaultWindow(start, end)
 
 
