@@ -152,3 +152,18 @@ def test_unknown_service_and_malformed_file_exit_2(stack: Settings, tmp_path: Pa
     done = devsim("run", "--no-up", str(other))
     assert done.returncode == 2, explain(done)
     assert "the stack has no service 'web'" in done.stderr.strip().splitlines()[0]
+
+
+def test_plain_chaos_run_runs_the_same_file(stack: Settings, tmp_path: Path) -> None:
+    """Experiment files stay plain Chaos Toolkit files: `chaos run` plays them unchanged."""
+    journal_path = tmp_path / "journal.json"
+    chaos = Path(sys.executable).parent / "chaos"
+    done = subprocess.run([str(chaos), "run", "--journal-path", str(journal_path),
+                           str(EXPERIMENTS / "app-instance-crash.yaml")], capture_output=True, text=True,
+                          timeout=300, check=False, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    journal = json.loads(journal_path.read_text())
+    assert journal["status"] == "completed"
+    assert journal["deviated"] is False
+    assert [r["status"] for r in journal["run"]] == ["succeeded", "succeeded"]
+    assert [r["status"] for r in journal["rollbacks"]] == ["succeeded"]
