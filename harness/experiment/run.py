@@ -23,7 +23,7 @@ from harness.errors import InfrastructureError, UsageError
 from harness.experiment.preflight import check_live
 from harness.load import results
 from harness.load.runner import LoadPlan, LocustProcess
-from harness.load.session import DEFAULT_LOCUSTFILE
+from harness.load.session import DEFAULT_LOCUSTFILE, MAX_RUN_TIME
 from harness.progress import Progress
 from harness.runs import new_run_dir
 from harness.stack import lifecycle
@@ -76,7 +76,7 @@ def run_one(settings: Settings, path: Path, experiment: dict[str, Any], options:
     config = configuration(settings, run_dir, options.variables)
     experiment = dict(experiment, configuration={**(experiment.get("configuration") or {}), **config})
     plan = LoadPlan(locustfile=DEFAULT_LOCUSTFILE, host=settings.lb_url, users=options.load_users,
-                    spawn_rate=max(1.0, options.load_users), run_time=None, run_dir=run_dir, run_id=run_id,
+                    spawn_rate=max(1.0, options.load_users), run_time=MAX_RUN_TIME, run_dir=run_dir, run_id=run_id,
                     pushgateway=settings.pushgateway_url)
     progress.step(f"{path.name}: run {run_id}, background load {options.load_users} users -> {run_dir}")
     journal: dict[str, Any] = {}

@@ -111,6 +111,8 @@ def wait_until_healthy(client: Any, settings: Settings, progress: Progress) -> N
         raise _not_ready(client, settings, expected)
 
     prometheus = Prometheus(settings.prometheus_url)
+    app = {s.name: s for s in stack_status(client, settings)}.get("app")
+    replicas = app.desired if app else settings.replicas  # what runs, e.g. after `up --replicas 5`
 
     def serving() -> Check:
         lb = _http_status(f"{settings.lb_url}/health")
@@ -120,9 +122,9 @@ def wait_until_healthy(client: Any, settings: Settings, progress: Progress) -> N
         except InfrastructureError:
             up_values, lb_up = [], False
         live = sum(1 for v in up_values if v == 1)
-        done = lb == 200 and lb_up and live == settings.replicas and len(up_values) == settings.replicas
+        done = lb == 200 and lb_up and live == replicas and len(up_values) == replicas
         return Check(done, f"load balancer /health: {lb or 'no answer'}; Prometheus targets up: app "
-                           f"{live}/{settings.replicas} ({len(up_values)} known), lb {int(lb_up)}/1")
+                           f"{live}/{replicas} ({len(up_values)} known), lb {int(lb_up)}/1")
 
     progress.step("waiting for the load balancer and Prometheus to see every app replica")
     last = waiter.until(serving, progress.update)
