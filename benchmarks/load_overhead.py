@@ -1,6 +1,6 @@
 """Benchmark: what `devsim load` costs against bare Locust, with wrk as the machine's practical limit.
 
-Against a running stack (`devsim up`), in one run, alternating so drift hits both alike:
+Against a running stack (`devsim up`), in one run, the two Locust runs swapping places each round:
   - `devsim load` with the saturating locustfile (no think time), its request log and pushes on;
   - the bare `locust` CLI, same locustfile, users and duration, none of the harness options;
   - `wrk` on GET /api/version (one cheap route; the ceiling, not a like-for-like client).
@@ -75,14 +75,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
 
     runs: dict[str, list[tuple[float, float]]] = {"devsim load": [], "bare locust": [], "wrk": []}
+    clients = (("devsim load", devsim_load), ("bare locust", bare_locust))
     for n in range(args.rounds):
-        for name, fn in (("devsim load", devsim_load), ("bare locust", bare_locust), ("wrk", wrk)):
+        # The two Locust runs swap places every round, so that drift (the items table grows,
+        # the stack warms up) does not favour one of them; wrk, the ceiling, runs last.
+        order = clients if n % 2 == 0 else clients[::-1]
+        for name, fn in (*order, ("wrk", wrk)):
             runs[name].append(fn(args.users, args.seconds))
             print(f"round {n + 1} {name}: {runs[name][-1][0]:.1f} rps, p95 {runs[name][-1][1]:.1f} ms",
                   file=sys.stderr)
