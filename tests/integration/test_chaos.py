@@ -30,7 +30,7 @@ NEGATIVE_CONTROLS = {
                                       "APP_UPDATE_ORDER=stop-first", "APP_HEALTHCHECK_DISABLE=true"],
                                      "zero failed client requests during the rollout"),
     "redis-outage": (["APP_REDIS_FAIL_FAST=false"], "the token route answers within 1 s (does not hang)"),
-    "db-latency": (["APP_DB_POOL_MAX=1"], "p95 of item reads under latency stays within 800 ms"),
+    "db-latency": (["APP_DB_POOL_MAX=1"], "p95 of item reads under latency stays within 1.5 s"),
 }
 
 
