@@ -180,7 +180,12 @@ app.post('/api/auth/revoke', requireToken, async (req, res) => {
 
 app.use((req, res) => res.status(404).json({ error: 'not found' }));
 
-const server = app.listen(config.port, () => log('listening', { port: config.port, version: config.version }));
+// Real services warm up before they listen (caches, JIT, migrations); STARTUP_DELAY_SECONDS
+// stands for that, so a negative control can show what health-gated rollouts protect against.
+let server = null;
+setTimeout(() => {
+  server = app.listen(config.port, () => log('listening', { port: config.port, version: config.version }));
+}, Number(env.STARTUP_DELAY_SECONDS || 0) * 1000);
 
 function shutdown() {
   Promise.allSettled([pool.end(), redis.quit()]).then(() => {
@@ -198,6 +203,7 @@ process.on('SIGTERM', () => {
   draining = true;
   log('SIGTERM: draining', { drain_ms: config.drainMs });
   setTimeout(() => {
+    if (!server) return shutdown();
     server.close(shutdown);
     server.closeIdleConnections();
     setTimeout(() => process.exit(0), 10000).unref();
