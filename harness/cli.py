@@ -23,6 +23,7 @@ from harness.load import slo
 from harness.progress import Progress
 from harness.stack import lifecycle
 from harness.stack.services import ServiceState, declared_services, stack_status
+from harness.tables import format_table
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -170,7 +171,7 @@ def cmd_run(ctx: RunContext, args: argparse.Namespace) -> int:
             print(_claims_table(outcome))
             print(f"{outcome.status.upper()}: {path.name}: {outcome.reason}\n  {outcome.run_dir}\n")
             worst = max(worst, experiment_run.EXIT[outcome.status])
-            if outcome.status == "error" and outcome.reason.startswith("interrupted"):
+            if outcome.interrupted:
                 break
     finally:
         if booted and not args.keep_up:
@@ -183,8 +184,7 @@ def _claims_table(outcome: experiment_run.Outcome) -> str:
     for c in outcome.claims:
         measured = c.error[:60] if c.error else json.dumps(c.measured, default=str)[:60]
         rows.append((c.name[:70], str(c.expected)[:30], measured, "ok" if c.passed else "FAILED"))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    return format_table(rows)
 
 
 _COMMANDS = {"up": cmd_up, "status": cmd_status, "down": cmd_down, "load": cmd_load, "run": cmd_run,
@@ -195,8 +195,7 @@ def _table(states: list[ServiceState]) -> str:
     rows = [("SERVICE", "READY", "VERSION", "IMAGE", "ENDPOINTS")]
     rows += [(s.name, f"{s.ready}/{s.desired}", s.version, s.image, " ".join(s.endpoints) or "-")
              for s in states]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    return format_table(rows)
 
 
 if __name__ == "__main__":

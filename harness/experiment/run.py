@@ -48,6 +48,7 @@ class Outcome:
     run_dir: Path
     reason: str
     claims: tuple[claimlib.Claim, ...]
+    interrupted: bool = False
 
 
 class Interrupted(Exception):
@@ -74,6 +75,7 @@ def run_one(settings: Settings, path: Path, experiment: dict[str, Any], options:
     check_live(settings, path, experiment)
     run_id, run_dir = new_run_dir(settings.reports_dir, path.stem)
     config = configuration(settings, run_dir, options.variables)
+    # Plain values replace the file's env-based entries: chaoslib takes them as they are.
     experiment = dict(experiment, configuration={**(experiment.get("configuration") or {}), **config})
     plan = LoadPlan(locustfile=DEFAULT_LOCUSTFILE, host=settings.lb_url, users=options.load_users,
                     spawn_rate=max(1.0, options.load_users), run_time=MAX_RUN_TIME, run_dir=run_dir, run_id=run_id,
@@ -88,8 +90,7 @@ def run_one(settings: Settings, path: Path, experiment: dict[str, Any], options:
             _warm_up(load, plan, options.warmup_s)
             controls.reset()
             progress.step(f"running {experiment.get('title', path.name)!r} (rollbacks: always)")
-            # a copy: chaoslib pops the keys it uses from the mapping it is given
-            journal = run_experiment(experiment, settings=CHAOS_SETTINGS, experiment_vars=(dict(config), {}))
+            journal = run_experiment(experiment, settings=CHAOS_SETTINGS)
             time.sleep(options.settle_s)
         load_end = time.time()
     except (KeyboardInterrupt, Interrupted) as exc:
@@ -100,14 +101,10 @@ def run_one(settings: Settings, path: Path, experiment: dict[str, Any], options:
     if journal.get("status") == "interrupted":
         interrupted = interrupted or "interrupted (signal during the experiment)"
     progress.step("waiting for the stack's steady state")
-    lifecycle.wait_until_healthy(_docker(), settings, progress)
+    lifecycle.wait_until_healthy(swarm.docker(), settings, progress)
     recovery = claimlib.recovery_window(journal, load_end) if journal else None
     return _judge(settings, path, experiment, journal, run_id, run_dir, config, interrupted, restored, progress,
                   recovery)
-
-
-def _docker() -> Any:
-    return swarm.docker()
 
 
 def _warm_up(load: LocustProcess, plan: LoadPlan, seconds: float) -> None:
@@ -150,7 +147,7 @@ def _judge(settings: Settings, path: Path, experiment: dict[str, Any], journal: 
         "load": {k: v for k, v in (totals.figures() if totals else {}).items()},
     }
     (run_dir / "verdict.json").write_text(json.dumps(verdict, indent=2, default=str) + "\n")
-    return Outcome(status, run_dir, reason, tuple(found))
+    return Outcome(status, run_dir, reason, tuple(found), interrupted=bool(interrupted))
 
 
 def _status(journal: dict[str, Any], found: list[claimlib.Claim], interrupted: str) -> tuple[str, str]:
@@ -180,7 +177,7 @@ def _status(journal: dict[str, Any], found: list[claimlib.Claim], interrupted: s
 
 def ensure_stack(settings: Settings, progress: Progress, no_up: bool) -> bool:
     """Boots the stack unless it is up; returns whether this run booted it."""
-    client = _docker()
+    client = swarm.docker()
     states = {s.name: s for s in stack_status(client, settings)}
     expected = declared_services(settings.stack_dir)
     if states and all(n in states and states[n].healthy for n in expected):

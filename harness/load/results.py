@@ -12,6 +12,7 @@ from xml.etree import ElementTree as ET
 
 from harness.errors import InfrastructureError
 from harness.load.slo import SloResult, describe
+from harness.tables import format_table
 
 REQUEST_LOG = "requests.csv"
 
@@ -162,6 +163,4 @@ def summary_table(totals: Totals, results: Iterable[SloResult]) -> str:
     rows = [("SLO", "MEASURED", "RESULT")] + [
         (r.slo.text, describe(r.slo.metric, r.measured), "ok" if r.passed else "BREACHED") for r in results
     ]
-    width = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, width, strict=True)).rstrip() for row in rows]
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n" + format_table(rows)

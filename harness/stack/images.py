@@ -40,16 +40,11 @@ class ImageSpec:
 
 def stack_images(stack: str) -> tuple[ImageSpec, ...]:
     """The images `devsim up` builds. The app comes in two releases for rolling updates."""
-    prefix = f"{stack}"
     return (
-        ImageSpec("app", f"{prefix}/app", "v1", "APP_IMAGE", (("APP_VERSION", "v1"),)),
-        ImageSpec("app", f"{prefix}/app", "v2", None, (("APP_VERSION", "v2"),)),
-        ImageSpec("lb", f"{prefix}/lb", "latest", "LB_IMAGE"),
-        ImageSpec("db", f"{prefix}/db", "latest", "DB_IMAGE"),
-        ImageSpec("dbproxy", f"{prefix}/dbproxy", "latest", "DBPROXY_IMAGE"),
-        ImageSpec("cache", f"{prefix}/cache", "latest", "CACHE_IMAGE"),
-        ImageSpec("monitoring", f"{prefix}/monitoring", "latest", "MONITORING_IMAGE"),
-        ImageSpec("pushgateway", f"{prefix}/pushgateway", "latest", "PUSHGATEWAY_IMAGE"),
+        ImageSpec("app", f"{stack}/app", "v1", "APP_IMAGE", (("APP_VERSION", "v1"),)),
+        ImageSpec("app", f"{stack}/app", "v2", None, (("APP_VERSION", "v2"),)),
+        *(ImageSpec(name, f"{stack}/{name}", "latest", f"{name.upper()}_IMAGE")
+          for name in ("lb", "db", "dbproxy", "cache", "monitoring", "pushgateway")),
     )
 
 
@@ -121,8 +116,8 @@ def build_images(
     for spec in stack_images(stack):
         image_id = build_one(client, stack_dir / spec.service, spec, stack, progress)
         tag = content_tag(spec, image_id)
-        image = client.images.get(image_id)
-        image.tag(tag.rsplit(":", 1)[0], tag.rsplit(":", 1)[1])
+        repo, _, version = tag.rpartition(":")
+        client.images.get(image_id).tag(repo, version)
         if spec.env_var:
             env[spec.env_var] = tag
     return env

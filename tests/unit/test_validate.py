@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -29,12 +31,24 @@ def test_the_shipped_experiments_are_there() -> None:
         "app-instance-crash", "rolling-update-zero-downtime", "redis-outage", "db-latency"}
 
 
-def broken(tmp_path: Path, change: object) -> Path:
+def broken(tmp_path: Path, change: Callable[[dict[str, Any]], object]) -> Path:
     doc = yaml.safe_load(CRASH.read_text())
-    change(doc)  # type: ignore[operator]
+    change(doc)
     path = tmp_path / "broken.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
+
+
+def kill_provider(**changes: str) -> Callable[[dict[str, Any]], object]:
+    """A change to the kill action's provider: `func=...`, or an argument with `arg_<name>=...`."""
+    def change(doc: dict[str, Any]) -> None:
+        provider = doc["method"][0]["provider"]
+        for key, value in changes.items():
+            if key.startswith("arg_"):
+                provider["arguments"][key[4:]] = value
+            else:
+                provider[key] = value
+    return change
 
 
 def first_problem(path: Path) -> str:
@@ -51,25 +65,19 @@ def test_malformed_yaml_names_the_file_and_line(tmp_path: Path) -> None:
 
 
 def test_unknown_function_names_the_activity(tmp_path: Path) -> None:
-    def change(doc: dict) -> None:  # type: ignore[type-arg]
-        doc["method"][0]["provider"]["func"] = "kill_taskz"
-    line = first_problem(broken(tmp_path, change))
+    line = first_problem(broken(tmp_path, kill_provider(func="kill_taskz")))
     assert "method activity 'kill-one-app-task'" in line
     assert "kill_taskz" in line
 
 
 def test_wrong_argument_name_names_the_activity(tmp_path: Path) -> None:
-    def change(doc: dict) -> None:  # type: ignore[type-arg]
-        doc["method"][0]["provider"]["arguments"]["servce"] = "app"
-    line = first_problem(broken(tmp_path, change))
+    line = first_problem(broken(tmp_path, kill_provider(arg_servce="app")))
     assert "method activity 'kill-one-app-task'" in line
     assert "servce" in line
 
 
 def test_unknown_service_names_the_activity(tmp_path: Path) -> None:
-    def change(doc: dict) -> None:  # type: ignore[type-arg]
-        doc["method"][0]["provider"]["arguments"]["service"] = "web"
-    line = first_problem(broken(tmp_path, change))
+    line = first_problem(broken(tmp_path, kill_provider(arg_service="web")))
     assert line.endswith(f"method activity 'kill-one-app-task': the stack has no service 'web' (it has "
                          f"{', '.join(SERVICES)})")
 
@@ -80,9 +88,7 @@ def test_missing_control_is_reported(tmp_path: Path) -> None:
 
 
 def test_cli_validate_exits_2_with_one_line_per_problem(tmp_path: Path) -> None:
-    def change(doc: dict) -> None:  # type: ignore[type-arg]
-        doc["method"][0]["provider"]["func"] = "kill_taskz"
-    done = run_cli("validate", str(CRASH), str(broken(tmp_path, change)))
+    done = run_cli("validate", str(CRASH), str(broken(tmp_path, kill_provider(func="kill_taskz"))))
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert lines
