@@ -21,6 +21,7 @@ from harness.experiment.validate import validate as validate_experiment
 from harness.load import session as load_session
 from harness.load import slo
 from harness.progress import Progress
+from harness.report import history, render
 from harness.stack import lifecycle
 from harness.stack.services import ServiceState, declared_services, stack_status
 from harness.tables import format_table
@@ -72,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-up", action="store_true", help="fail instead of booting the stack when it is not up")
     run.add_argument("--keep-up", action="store_true", help="leave a stack this run booted up at the end")
     run.add_argument("--load-users", type=int, default=10, help="background load users (default 10)")
+
+    report = sub.add_parser("report", help="re-render a run's HTML report from its files, or the index of all runs")
+    report.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR")
+    report.add_argument("--index", action="store_true", help="re-render reports/index.html from the run history")
 
     check = sub.add_parser("validate", help="validate experiment files (Chaos Toolkit's checks and ours)")
     check.add_argument("experiments", nargs="+", type=Path, metavar="FILE")
@@ -134,8 +139,9 @@ def cmd_load(ctx: RunContext, args: argparse.Namespace) -> int:
         slos=tuple(args.slo), junit=args.junit, workers=args.workers, locustfile=args.locustfile,
     )
     outcome = load_session.run_load(ctx.settings, options, ctx.progress)
+    page = render.publish_after_run(outcome.run_dir, ctx.settings.reports_dir, ctx.progress)
     print(outcome.table)
-    print(f"\n{'passed' if outcome.passed else 'FAILED'}: {outcome.run_dir}")
+    print(f"\n{'passed' if outcome.passed else 'FAILED'}: {page or outcome.run_dir}")
     return EXIT_OK if outcome.passed else EXIT_FAILED
 
 
@@ -168,8 +174,9 @@ def cmd_run(ctx: RunContext, args: argparse.Namespace) -> int:
     try:
         for path, experiment in experiments:
             outcome = experiment_run.run_one(ctx.settings, path, experiment, options, ctx.progress)
+            page = render.publish_after_run(outcome.run_dir, ctx.settings.reports_dir, ctx.progress)
             print(_claims_table(outcome))
-            print(f"{outcome.status.upper()}: {path.name}: {outcome.reason}\n  {outcome.run_dir}\n")
+            print(f"{outcome.status.upper()}: {path.name}: {outcome.reason}\n  {page or outcome.run_dir}\n")
             worst = max(worst, experiment_run.EXIT[outcome.status])
             if outcome.interrupted:
                 break
@@ -177,6 +184,18 @@ def cmd_run(ctx: RunContext, args: argparse.Namespace) -> int:
         if booted and not args.keep_up:
             lifecycle.down(ctx.docker, ctx.settings, ctx.progress)
     return worst
+
+
+def cmd_report(ctx: RunContext, args: argparse.Namespace) -> int:
+    if not args.run_dirs and not args.index:
+        raise UsageError("name a run folder, or pass --index", hint="e.g. devsim report reports/<run-id>")
+    for run_dir in args.run_dirs:
+        run, page = render.render_run(run_dir)
+        history.record(ctx.settings.reports_dir, run)
+        print(f"{run.status}: {page}")
+    if args.run_dirs or args.index:
+        print(f"index: {render.render_index(ctx.settings.reports_dir)}")
+    return EXIT_OK
 
 
 def _claims_table(outcome: experiment_run.Outcome) -> str:
@@ -188,7 +207,7 @@ def _claims_table(outcome: experiment_run.Outcome) -> str:
 
 
 _COMMANDS = {"up": cmd_up, "status": cmd_status, "down": cmd_down, "load": cmd_load, "run": cmd_run,
-             "validate": cmd_validate}
+             "validate": cmd_validate, "report": cmd_report}
 
 
 def _table(states: list[ServiceState]) -> str:

@@ -54,5 +54,11 @@ class Progress:
             self._stream.write("\n")
             self._open_line = False
 
+    def warn(self, message: str) -> None:
+        """Something the user must see even with --quiet, that does not stop the work."""
+        self._close_line()
+        self._stream.write(f"devsim: warning: {message}\n")
+        self._stream.flush()
+
     def done(self) -> None:
         self._close_line()

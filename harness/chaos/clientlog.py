@@ -17,6 +17,7 @@ class Request:
     success: bool
     item_id: str
     ack: str
+    error: str = ""
 
     @property
     def end_ms(self) -> float:
@@ -31,7 +32,7 @@ def read(path: Path | str) -> list[Request]:
             try:
                 rows.append(Request(int(row["ts_ms"]), row["name"], int(row["status"] or 0),
                                     float(row["latency_ms"] or 0), row["success"] == "1", row.get("item_id", ""),
-                                    row.get("ack", "")))
+                                    row.get("ack", ""), (row.get("error") or "").strip()[:200]))
             except (KeyError, ValueError):
                 continue  # a row being written right now
     rows.sort(key=lambda r: r.ts_ms)

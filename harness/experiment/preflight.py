@@ -10,6 +10,7 @@ import requests
 from harness.config import Settings
 from harness.errors import InfrastructureError, UsageError
 from harness.experiment.validate import activities
+from harness.report.series import experiment_series
 from harness.verdict.claims import claim_specs
 
 
@@ -24,6 +25,8 @@ def queries(experiment: dict[str, Any]) -> list[tuple[str, str]]:
         query = (spec.get("arguments") or {}).get("query")
         if query:
             found.append((f"claim {spec.get('name')!r}", str(query)))
+    for spec in experiment_series(experiment):
+        found.append((f"report series {spec.get('title')!r}", str(spec.get("query"))))
     return found
 
 

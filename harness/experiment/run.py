@@ -25,9 +25,10 @@ from harness.load import results
 from harness.load.runner import LoadPlan, LocustProcess
 from harness.load.session import DEFAULT_LOCUSTFILE, MAX_RUN_TIME
 from harness.progress import Progress
+from harness.report import series as report_series
 from harness.runs import new_run_dir
 from harness.stack import lifecycle
-from harness.stack.services import declared_services, stack_status
+from harness.stack.services import declared_services, running_versions, stack_status
 from harness.verdict import claims as claimlib
 
 CHAOS_SETTINGS = {"runtime": {"rollbacks": {"strategy": "always"}}}
@@ -82,6 +83,8 @@ def run_one(settings: Settings, path: Path, experiment: dict[str, Any], options:
                     pushgateway=settings.pushgateway_url)
     progress.step(f"{path.name}: run {run_id}, background load {options.load_users} users -> {run_dir}")
     journal: dict[str, Any] = {}
+    started = time.time()
+    versions = {"stack": settings.stack, "start": running_versions(swarm.docker(), settings)}
     load_end = time.time()
     interrupted = ""
     restored: list[str] = []
@@ -103,8 +106,13 @@ def run_one(settings: Settings, path: Path, experiment: dict[str, Any], options:
     progress.step("waiting for the stack's steady state")
     lifecycle.wait_until_healthy(swarm.docker(), settings, progress)
     recovery = claimlib.recovery_window(journal, load_end) if journal else None
+    versions["end"] = running_versions(swarm.docker(), settings)
+    ended = time.time()
+    progress.step("sampling the server-side series from Prometheus for the report")
+    report_series.write(run_dir, report_series.sample(settings.prometheus_url, started, ended,
+                                                      report_series.experiment_series(experiment)))
     return _judge(settings, path, experiment, journal, run_id, run_dir, config, interrupted, restored, progress,
-                  recovery)
+                  recovery, {"started": started, "ended": ended, "versions": versions})
 
 
 def _warm_up(load: LocustProcess, plan: LoadPlan, seconds: float) -> None:
@@ -123,7 +131,7 @@ def _warm_up(load: LocustProcess, plan: LoadPlan, seconds: float) -> None:
 
 def _judge(settings: Settings, path: Path, experiment: dict[str, Any], journal: dict[str, Any], run_id: str,
            run_dir: Path, config: dict[str, Any], interrupted: str, restored: list[str],
-           progress: Progress, recovery: claimlib.FaultWindow | None) -> Outcome:
+           progress: Progress, recovery: claimlib.FaultWindow | None, extra: dict[str, Any]) -> Outcome:
     results.merge_request_logs(run_dir)
     totals: results.Totals | None = None
     stats = run_dir / "locust_stats.csv"
@@ -144,7 +152,7 @@ def _judge(settings: Settings, path: Path, experiment: dict[str, Any], journal: 
         "fault_window": window.as_dict() if window else None,
         "recovery_window": recovery.as_dict() if recovery else None, "claims": claimlib.as_dicts(found),
         "rollbacks": rollbacks, "safety_net": restored,
-        "load": {k: v for k, v in (totals.figures() if totals else {}).items()},
+        "load": {k: v for k, v in (totals.figures() if totals else {}).items()}, **extra,
     }
     (run_dir / "verdict.json").write_text(json.dumps(verdict, indent=2, default=str) + "\n")
     return Outcome(status, run_dir, reason, tuple(found), interrupted=bool(interrupted))

@@ -13,6 +13,7 @@ from chaoslib.experiment import ensure_experiment_is_valid
 from chaoslib.loader import load_experiment
 
 from harness.errors import UsageError
+from harness.report.series import series_problems
 from harness.verdict.claims import claim_specs, spec_problems
 
 CONTROL_MODULE = "harness.chaos.controls"
@@ -71,6 +72,7 @@ def problems(path: Path, experiment: dict[str, Any], services: tuple[str, ...]) 
     method_names = {str(a.get("name")) for a in experiment.get("method", []) or [] if isinstance(a, dict)}
     for spec in claim_specs(experiment):
         found += [f"{path}: {p}" for p in spec_problems(spec, method_names)]
+    found += [f"{path}: {p}" for p in series_problems(experiment)]
     controls = [c.get("provider", {}).get("module") for c in experiment.get("controls", []) or []
                 if isinstance(c, dict)]
     if CONTROL_MODULE not in controls:

@@ -6,15 +6,19 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 
 from harness.config import PROJECT_ROOT, Settings
-from harness.errors import InfrastructureError, UsageError
+from harness.errors import HarnessError, InfrastructureError, UsageError
 from harness.load import results, slo
 from harness.load.runner import LoadPlan, LocustProcess
 from harness.progress import Progress
+from harness.report import series as report_series
 from harness.runs import new_run_dir
+from harness.stack import engine
+from harness.stack.services import running_versions
 
 DEFAULT_LOCUSTFILE = PROJECT_ROOT / "loadtests" / "locustfile.py"
 MAX_USERS = 2000
@@ -87,6 +91,14 @@ def preflight(settings: Settings) -> str | None:
     return settings.pushgateway_url
 
 
+def _docker() -> Any:
+    """The Docker client when an engine answers; a load test of a target elsewhere needs none."""
+    try:
+        return engine.connect(timeout=5)
+    except HarnessError:
+        return None
+
+
 def run_load(settings: Settings, options: LoadOptions, progress: Progress) -> LoadOutcome:
     slos = check_options(options)
     pushgateway = preflight(settings)
@@ -97,6 +109,9 @@ def run_load(settings: Settings, options: LoadOptions, progress: Progress) -> Lo
     progress.step(f"load run {run_id}: {options.users} users for {options.run_time:g} s"
                   + (f" on {options.workers} workers" if options.workers else "") + f" -> {run_dir}")
     started = time.monotonic()
+    started_at = time.time()
+    client = _docker()
+    versions = {"stack": settings.stack, "start": running_versions(client, settings) if client else {}}
     with LocustProcess(plan) as locust:
         while locust.running() and time.monotonic() - started < options.run_time + 90:
             live = results.read_live(plan.history_csv)
@@ -112,9 +127,14 @@ def run_load(settings: Settings, options: LoadOptions, progress: Progress) -> Lo
     totals = results.read_totals(plan.stats_csv)
     verdicts = slo.evaluate(slos, totals.figures())
     elapsed = time.monotonic() - started
+    ended_at = time.time()
+    versions["end"] = running_versions(client, settings) if client else {}
+    progress.step("sampling the server-side series from Prometheus for the report")
+    report_series.write(run_dir, report_series.sample(settings.prometheus_url, started_at, ended_at))
     summary = results.write_summary(run_dir / "summary.json", run_id, totals, verdicts, {
         "users": options.users, "workers": options.workers, "run_time_s": options.run_time,
         "target": settings.lb_url, "request_log_rows": rows, "duration_s": round(elapsed, 1),
+        "started": started_at, "ended": ended_at, "versions": versions,
     })
     if options.junit:
         results.write_junit(options.junit, run_id, verdicts, elapsed)

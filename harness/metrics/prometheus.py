@@ -42,6 +42,11 @@ class Prometheus:
 
     def matrix(self, query: str, start: float, end: float, step: float = 1.0) -> list[list[tuple[float, float]]]:
         """A range query: for each series, its (timestamp, value) points."""
+        return [points for _, points in self.labelled_matrix(query, start, end, step)]
+
+    def labelled_matrix(self, query: str, start: float, end: float,
+                        step: float = 1.0) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+        """A range query: for each series, its labels and its (timestamp, value) points."""
         try:
             result: Any = self._api.custom_query_range(
                 query, start_time=datetime.fromtimestamp(start, UTC), end_time=datetime.fromtimestamp(end, UTC),
@@ -50,4 +55,5 @@ class Prometheus:
             raise InfrastructureError(f"Prometheus rejected {query!r}: {exc}") from exc
         except requests.RequestException as exc:
             raise InfrastructureError(f"Prometheus at {self.url} is unreachable: {type(exc).__name__}") from exc
-        return [[(float(t), float(v)) for t, v in item.get("values", [])] for item in result]
+        return [(dict(item.get("metric", {})), [(float(t), float(v)) for t, v in item.get("values", [])])
+                for item in result]

@@ -10,7 +10,7 @@ import yaml
 from docker.errors import DockerException, ImageNotFound
 
 from harness.config import Settings
-from harness.errors import ConfigError, InfrastructureError
+from harness.errors import ConfigError, HarnessError, InfrastructureError
 
 
 @dataclass(frozen=True)
@@ -101,3 +101,11 @@ def service_logs(client: Any, settings: Settings, name: str, lines: int = 15) ->
     except DockerException:
         return []
     return raw.decode("utf-8", "replace").strip().splitlines()[-lines:]
+
+
+def running_versions(client: Any, settings: Settings) -> dict[str, str]:
+    """The versioned services' versions now (the app's release), for reports; {} when unknown."""
+    try:
+        return {s.name: s.version for s in stack_status(client, settings) if s.version != "latest"}
+    except HarnessError:
+        return {}

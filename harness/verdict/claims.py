@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from chaoslib.hypothesis import ensure_hypothesis_tolerance_is_valid, within_tol
 from harness.chaos import probes
 
 EXTENSION = "devsim"
+FIGURES = ("rto",)
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Claim:
     measured: Any
     passed: bool
     error: str = ""
+    figure: str = ""  # a key figure of the run history (rto) this claim's measurement stands for
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ def spec_problems(spec: Any, method_names: set[str]) -> list[str]:
                 found.append(f"claim {name!r}: arguments do not match {spec['probe']}(): {exc}")
     if "journal" in spec and spec["journal"] not in method_names:
         found.append(f"claim {name!r}: the method has no activity named {spec['journal']!r}")
+    if spec.get("figure", "rto") not in FIGURES:
+        found.append(f"claim {name!r}: figure must be one of {', '.join(FIGURES)}")
     if "tolerance" not in spec:
         found.append(f"claim {name!r} has no tolerance")
     else:
@@ -146,37 +150,38 @@ def extension_claims(experiment: dict[str, Any], journal: dict[str, Any], window
     by_name = {r.get("activity", {}).get("name"): r for r in journal.get("run", [])}
     claims = []
     for spec in claim_specs(experiment):
-        tolerance = spec["tolerance"]
-        if "journal" in spec:
-            run = by_name.get(spec["journal"])
-            if run is None:
-                claims.append(Claim(spec["name"], f"journal: {spec['journal']}", _expected(tolerance), None, False,
-                                    "the activity did not run"))
-                continue
-            failed = run.get("status") != "succeeded"
-            error = (run.get("exception") or [""])[-1].strip() if failed else ""
-            value = run.get("output")
-            claims.append(Claim(spec["name"], f"journal: {spec['journal']}", _expected(tolerance), value,
-                                not failed and _passes(tolerance, value, configuration), error))
-            continue
-        arguments = dict(spec.get("arguments", {}))
-        source = f"{spec['probe']}({json.dumps(arguments, sort_keys=True)})"
-        wanted = arguments.get("window", "fault")
-        if wanted in ("fault", "recovery"):
-            span = window if wanted == "fault" else recovery
-            if span is None:
-                claims.append(Claim(spec["name"], source, _expected(tolerance), None, False,
-                                    f"no {wanted} window: the experiment did not get that far"))
-                continue
-            arguments["window"] = [span.start, span.end]
-        try:
-            value = getattr(probes, spec["probe"])(**arguments, configuration=configuration)
-        except Exception as exc:
-            claims.append(Claim(spec["name"], source, _expected(tolerance), None, False, str(exc)))
-            continue
-        passed = _passes(tolerance, value, configuration)
-        claims.append(Claim(spec["name"], source, _expected(tolerance), value, passed))
+        claim = _judge(spec, by_name, window, configuration, recovery)
+        claims.append(replace(claim, figure=str(spec["figure"])) if spec.get("figure") else claim)
     return claims
+
+
+def _judge(spec: dict[str, Any], by_name: dict[Any, dict[str, Any]], window: FaultWindow | None,
+           configuration: dict[str, Any], recovery: FaultWindow | None) -> Claim:
+    tolerance = spec["tolerance"]
+    if "journal" in spec:
+        run = by_name.get(spec["journal"])
+        if run is None:
+            return Claim(spec["name"], f"journal: {spec['journal']}", _expected(tolerance), None, False,
+                         "the activity did not run")
+        failed = run.get("status") != "succeeded"
+        error = (run.get("exception") or [""])[-1].strip() if failed else ""
+        value = run.get("output")
+        return Claim(spec["name"], f"journal: {spec['journal']}", _expected(tolerance), value,
+                     not failed and _passes(tolerance, value, configuration), error)
+    arguments = dict(spec.get("arguments", {}))
+    source = f"{spec['probe']}({json.dumps(arguments, sort_keys=True)})"
+    wanted = arguments.get("window", "fault")
+    if wanted in ("fault", "recovery"):
+        span = window if wanted == "fault" else recovery
+        if span is None:
+            return Claim(spec["name"], source, _expected(tolerance), None, False,
+                         f"no {wanted} window: the experiment did not get that far")
+        arguments["window"] = [span.start, span.end]
+    try:
+        value = getattr(probes, spec["probe"])(**arguments, configuration=configuration)
+    except Exception as exc:
+        return Claim(spec["name"], source, _expected(tolerance), None, False, str(exc))
+    return Claim(spec["name"], source, _expected(tolerance), value, _passes(tolerance, value, configuration))
 
 
 def as_dicts(claims: list[Claim]) -> list[dict[str, Any]]:

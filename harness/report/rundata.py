@@ -1,0 +1,214 @@
+"""One run folder read back into what its report shows: verdict, client series, events, failures.
+
+Everything here comes from files the run wrote (verdict.json or summary.json, journal.json,
+requests.csv, server_series.json), so a report can be re-rendered long after the stack is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from harness.chaos import clientlog
+from harness.errors import UsageError
+from harness.load.results import REQUEST_LOG
+
+SERVER_SERIES = "server_series.json"
+VERDICT = "verdict.json"
+SUMMARY = "summary.json"
+JOURNAL = "journal.json"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One activity of the journal: where it ran (phase), its kind, name, times and status."""
+
+    phase: str
+    kind: str
+    name: str
+    start: float
+    end: float
+    status: str
+
+
+@dataclass(frozen=True)
+class FailureGroup:
+    """Failed requests of one name and error, with the first and last start time."""
+
+    name: str
+    error: str
+    count: int
+    first_ms: int
+    last_ms: int
+
+
+@dataclass(frozen=True)
+class ClientSeries:
+    """Per-second client figures, by the second in which each request started."""
+
+    seconds: list[float] = field(default_factory=list)
+    requests: list[int] = field(default_factory=list)
+    failures: list[int] = field(default_factory=list)
+    p50: list[float | None] = field(default_factory=list)
+    p95: list[float | None] = field(default_factory=list)
+    p99: list[float | None] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class KeyFigures:
+    error_ratio: float | None
+    p95_ms: float | None
+    rto_s: float | None
+    requests: int
+
+
+@dataclass(frozen=True)
+class RunData:
+    run_id: str
+    run_dir: Path
+    kind: str  # experiment or load
+    title: str
+    status: str
+    reason: str
+    started: float
+    ended: float
+    claims: list[dict[str, Any]]
+    fault_window: tuple[float, float] | None
+    recovery_window: tuple[float, float] | None
+    events: list[Event]
+    client: ClientSeries
+    failures: list[FailureGroup]
+    server: dict[str, Any]
+    versions: dict[str, Any]
+    audit: dict[str, Any] | None
+    figures: KeyFigures
+    links: list[str]
+
+    @property
+    def duration_s(self) -> float:
+        return max(0.0, self.ended - self.started)
+
+
+def _ts(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from exc
+
+
+def events(journal: dict[str, Any]) -> list[Event]:
+    """Every activity the journal recorded, in the order it started."""
+    found: list[Event] = []
+
+    def add(phase: str, record: dict[str, Any]) -> None:
+        activity = record.get("activity") or {}
+        if not record.get("start"):
+            return
+        start = _ts(record["start"])
+        end = _ts(record["end"]) if record.get("end") else start
+        found.append(Event(phase, str(activity.get("type", "?")), str(activity.get("name", "?")), start, end,
+                           str(record.get("status", "?"))))
+
+    states = journal.get("steady_states") or {}
+    for probe in (states.get("before") or {}).get("probes", []):
+        add("steady state before", probe)
+    for record in journal.get("run", []):
+        add("method", record)
+    for probe in (states.get("after") or {}).get("probes", []):
+        add("steady state after", probe)
+    for record in journal.get("rollbacks", []):
+        add("rollbacks", record)
+    return sorted(found, key=lambda e: e.start)
+
+
+def client_series(rows: list[clientlog.Request]) -> ClientSeries:
+    """Requests, failures and latency percentiles per second of start time, gaps filled with zero."""
+    if not rows:
+        return ClientSeries()
+    by_second: dict[int, list[clientlog.Request]] = defaultdict(list)
+    for r in rows:
+        by_second[r.ts_ms // 1000].append(r)
+    first, last = min(by_second), max(by_second)
+    series = ClientSeries()
+    for second in range(first, last + 1):
+        bucket = by_second.get(second, [])
+        latencies = [r.latency_ms for r in bucket]
+        series.seconds.append(float(second))
+        series.requests.append(len(bucket))
+        series.failures.append(sum(not r.success for r in bucket))
+        for q, target in ((50, series.p50), (95, series.p95), (99, series.p99)):
+            target.append(clientlog.percentile(latencies, q) if latencies else None)
+    return series
+
+
+def failure_groups(rows: list[clientlog.Request]) -> list[FailureGroup]:
+    """Failed requests grouped by name and error, the largest group first."""
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for r in rows:
+        if not r.success:
+            groups[(r.name, r.error or f"status {r.status}")].append(r.ts_ms)
+    found = [FailureGroup(name, error, len(ts), min(ts), max(ts)) for (name, error), ts in groups.items()]
+    return sorted(found, key=lambda g: (-g.count, g.first_ms))
+
+
+def _window(data: dict[str, Any] | None) -> tuple[float, float] | None:
+    if not data:
+        return None
+    return float(data["start"]), float(data["end"])
+
+
+def key_figures(rows: list[clientlog.Request], claims: list[dict[str, Any]]) -> KeyFigures:
+    """Whole-run client error ratio and p95, and the RTO when a claim is marked `figure: rto`."""
+    ratio = clientlog.error_ratio(rows)
+    p95 = clientlog.percentile([r.latency_ms for r in rows], 95)
+    rto = next((c.get("measured") for c in claims if c.get("figure") == "rto"), None)
+    return KeyFigures(None if math.isnan(ratio) else round(ratio, 6), None if math.isnan(p95) else p95,
+                      float(rto) if isinstance(rto, int | float) else None, len(rows))
+
+
+def load(run_dir: Path) -> RunData:
+    """Reads a run folder written by `devsim run` (verdict.json) or `devsim load` (summary.json)."""
+    if not run_dir.is_dir():
+        raise UsageError(f"{run_dir}: no such run folder")
+    verdict_path, summary_path = run_dir / VERDICT, run_dir / SUMMARY
+    if verdict_path.exists():
+        head: dict[str, Any] = _read_json(verdict_path)
+        kind, title = "experiment", str(head.get("experiment") or run_dir.name)
+        claims = list(head.get("claims", []))
+    elif summary_path.exists():
+        head = _read_json(summary_path)
+        kind, title = "load", f"Load test: {head.get('users', '?')} users for {head.get('run_time_s', '?')} s"
+        claims = [{"name": s["expression"], "source": f"client: Locust's {s['metric']}",
+                   "expected": f"{s['op']} {s['threshold']}", "measured": s["measured"], "passed": s["passed"],
+                   "error": ""} for s in head.get("slos", [])]
+    else:
+        raise UsageError(f"{run_dir}: neither {VERDICT} nor {SUMMARY} is there; is this a run folder?")
+    journal = _read_json(run_dir / JOURNAL) if (run_dir / JOURNAL).exists() else {}
+    log = run_dir / REQUEST_LOG
+    rows = clientlog.read(log) if log.exists() else []
+    server = _read_json(run_dir / SERVER_SERIES) if (run_dir / SERVER_SERIES).exists() else {}
+    found_events = events(journal)
+    starts = [r.ts_ms / 1000 for r in rows[:1]] + [e.start for e in found_events[:1]]
+    ends = [max(r.end_ms for r in rows) / 1000] if rows else []
+    ends += [e.end for e in found_events]
+    started = float(head.get("started") or (min(starts) if starts else 0.0))
+    ended = float(head.get("ended") or (max(ends) if ends else started))
+    links = sorted(p.name for p in run_dir.iterdir() if p.is_file() and p.name != "index.html")
+    return RunData(
+        run_id=str(head.get("run_id") or run_dir.name), run_dir=run_dir, kind=kind, title=title,
+        status=str(head.get("status", "?")), reason=str(head.get("reason", "")), started=started, ended=ended,
+        claims=claims, fault_window=_window(head.get("fault_window")),
+        recovery_window=_window(head.get("recovery_window")), events=found_events, client=client_series(rows),
+        failures=failure_groups(rows), server=server,
+        versions=dict(head.get("versions") or {}), audit=head.get("audit"),
+        figures=key_figures(rows, claims), links=links,
+    )
