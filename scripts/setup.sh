@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set-up for the DevOps Simulator harness on Debian, as root. Idempotent: where Docker is
 # already installed and running (a laptop), it changes nothing there.
-#   - installs the Docker engine (docker.io), debootstrap and python3-venv when missing
+#   - installs the Docker engine (docker.io), debootstrap, python3-venv and chromium when missing
 #   - starts dockerd when no engine answers, and makes this host a single-node Swarm manager
 #   - creates .venv and installs the harness with its test tools
 set -euo pipefail
@@ -13,7 +13,8 @@ missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
-command -v chromium >/dev/null 2>&1 || true  # reports (a later issue) bring their own browser
+# headless Chromium opens the rendered HTML reports in the browser tests; fonts for legible screenshots
+command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core)
 if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive

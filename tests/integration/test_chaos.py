@@ -38,7 +38,8 @@ NEGATIVE_CONTROLS = {
 def run_dir_of(stdout: str) -> Path:
     lines = [line.strip() for line in stdout.splitlines() if line.strip().startswith("/")]
     assert lines, stdout
-    return Path(lines[-1])
+    path = Path(lines[-1])
+    return path.parent if path.name == "index.html" else path
 
 
 def verdict_of(done: subprocess.CompletedProcess[str]) -> dict[str, object]:

@@ -20,7 +20,8 @@ FLAKY = Path(__file__).parent / "flaky_locustfile.py"
 
 
 def run_dir_of(stdout: str) -> Path:
-    return Path(stdout.strip().splitlines()[-1].split(": ", 1)[1])
+    path = Path(stdout.strip().splitlines()[-1].split(": ", 1)[1])
+    return path.parent if path.name == "index.html" else path
 
 
 @pytest.fixture(scope="module")

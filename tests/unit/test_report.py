@@ -1,0 +1,230 @@
+"""The HTML report rendered from a recorded run (tests/unit/data/report-run: the crash experiment
+with the load balancer's checks and retries off, so it has a fault window and failed requests).
+
+Every expected figure is computed here from the run's raw files, independently of the renderer."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+from collections import Counter
+from datetime import UTC, datetime
+from html import unescape
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.cli import main
+from harness.report import history, render
+from harness.report.rundata import load
+
+DATA = Path(__file__).parent / "data"
+
+
+def utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def raw_rows(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "requests.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture
+def reports(tmp_path: Path) -> Path:
+    """A reports folder holding copies of the two recorded runs."""
+    for name in ("report-run", "chaos-run"):
+        shutil.copytree(DATA / name, tmp_path / name)
+    return tmp_path
+
+
+def text_of(page: Path) -> str:
+    """The page's visible text with tags removed (the embedded plotly.js and figure JSON dropped)."""
+    html = page.read_text()
+    html = re.sub(r"<script.*?</script>", " ", html, flags=re.S)
+    html = re.sub(r"<style.*?</style>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
+
+
+def table(page: Path, table_id: str) -> list[list[str]]:
+    html = page.read_text()
+    body = re.search(rf'<table id="{table_id}">(.*?)</table>', html, flags=re.S)
+    assert body, f"no table {table_id}"
+    rows = []
+    for row in re.findall(r"<tr>(.*?)</tr>", body.group(1), flags=re.S):
+        cells = re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, flags=re.S)
+        rows.append([re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", c))).strip() for c in cells])
+    return rows
+
+
+def figure_of(page: Path) -> dict[str, Any]:
+    """The timeline's Plotly figure as embedded in the page."""
+    html = page.read_text()
+    match = re.search(r'Plotly\.newPlot\(\s*"timeline",\s*(\[.*?\]),\s*(\{.*?\}),\s*\{"displaylogo"', html, flags=re.S)
+    assert match, "no timeline figure in the page"
+    return {"data": json.loads(match.group(1)), "layout": json.loads(match.group(2))}
+
+
+def test_header_claims_and_key_figures(reports: Path) -> None:
+    run_dir = reports / "report-run"
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    page = render.publish(run_dir, reports)
+    text = text_of(page)
+    assert verdict["experiment"] in text
+    assert verdict["status"].upper() in text
+    assert verdict["reason"] in text
+    assert f"duration {verdict['ended'] - verdict['started']:.1f} s" in text
+    assert f"app {verdict['versions']['start']['app']}" in text
+    rows = raw_rows(run_dir)
+    failures = sum(r["success"] == "0" for r in rows)
+    assert f"requests {len(rows)}" in text
+    assert f"client error ratio {failures / len(rows) * 100:.2f} %" in text
+    window = verdict["fault_window"]
+    assert f"fault window {window['end'] - window['start']:.2f} s" in text
+    claims = table(page, "claims")[1:]
+    assert [c[0] for c in claims] == [c["name"] for c in verdict["claims"]]
+    for shown, claim in zip(claims, verdict["claims"], strict=True):
+        assert shown[1] == claim["source"]
+        assert shown[4] == ("held" if claim["passed"] else "FAILED")
+    failed = [c for c in claims if c[4] == "FAILED"]
+    assert failed
+    assert failed[0][3] == f"{next(c['measured'] for c in verdict['claims'] if not c['passed']):.6g}"
+
+
+def test_failed_requests_grouped_with_first_and_last_times(reports: Path) -> None:
+    run_dir = reports / "report-run"
+    page = render.publish(run_dir, reports)
+    rows = [r for r in raw_rows(run_dir) if r["success"] == "0"]
+    assert rows, "the fixture must hold failed requests"
+    expected: dict[tuple[str, str], list[int]] = {}
+    for r in rows:
+        expected.setdefault((r["name"], r["error"] or f"status {r['status']}"), []).append(int(r["ts_ms"]))
+    shown = {(row[0], row[1]): row[2:] for row in table(page, "failures")[1:]}
+    assert set(shown) == set(expected)
+    for key, stamps in expected.items():
+        assert shown[key] == [str(len(stamps)), utc(min(stamps) / 1000), utc(max(stamps) / 1000)]
+
+
+def test_events_list_every_journal_activity_with_offsets(reports: Path) -> None:
+    run_dir = reports / "report-run"
+    journal = json.loads((run_dir / "journal.json").read_text())
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    page = render.publish(run_dir, reports)
+    events = table(page, "events")[1:]
+    records = (journal["steady_states"]["before"]["probes"] + journal["run"]
+               + journal["steady_states"]["after"]["probes"] + journal["rollbacks"])
+    assert sorted(e[2] for e in events) == sorted(r["activity"]["name"] for r in records)
+    kill = next(r for r in journal["run"] if r["activity"]["type"] == "action")
+    start = datetime.fromisoformat(kill["start"]).timestamp()
+    row = next(e for e in events if e[2] == kill["activity"]["name"])
+    assert row[3] == utc(start)
+    assert row[4] == f"{start - verdict['started']:.2f}"
+    assert row[6] == kill["status"]
+
+
+def test_timeline_shades_the_fault_window_and_marks_the_kill(reports: Path) -> None:
+    run_dir = reports / "report-run"
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    journal = json.loads((run_dir / "journal.json").read_text())
+    figure = figure_of(render.publish(run_dir, reports))
+    shapes = figure["layout"]["shapes"]
+    rects = {(s["x0"], s["x1"]) for s in shapes if s["type"] == "rect"}
+    window = verdict["fault_window"]
+    assert (utc(window["start"]), utc(window["end"])) in rects
+    kill = next(r for r in journal["run"] if r["activity"]["type"] == "action")
+    lines = {s["x0"] for s in shapes if s["type"] == "line"}
+    assert utc(datetime.fromisoformat(kill["start"]).timestamp()) in lines
+    labels = {a.get("text") for a in figure["layout"]["annotations"]}
+    assert kill["activity"]["name"] in labels
+    assert figure["layout"]["xaxis"]["range"] == [utc(verdict["started"]), utc(verdict["ended"])]
+
+
+def test_timeline_client_rows_count_every_request(reports: Path) -> None:
+    run_dir = reports / "report-run"
+    figure = figure_of(render.publish(run_dir, reports))
+    traces = {t["name"]: t for t in figure["data"]}
+    rows = raw_rows(run_dir)
+    per_second = Counter(utc(int(r["ts_ms"]) // 1000) for r in rows)
+    failed_per_second = Counter(utc(int(r["ts_ms"]) // 1000) for r in rows if r["success"] == "0")
+    shown = dict(zip(traces["requests/s"]["x"], traces["requests/s"]["y"], strict=True))
+    assert sum(shown.values()) == len(rows)
+    assert {k: v for k, v in shown.items() if v} == dict(per_second)
+    failed = dict(zip(traces["failures/s"]["x"], traces["failures/s"]["y"], strict=True))
+    assert {k: v for k, v in failed.items() if v} == dict(failed_per_second)
+
+
+def test_timeline_server_rows_come_from_the_sampled_series(reports: Path) -> None:
+    run_dir = reports / "report-run"
+    sampled = json.loads((run_dir / "server_series.json").read_text())
+    figure = figure_of(render.publish(run_dir, reports))
+    titles = [a["text"] for a in figure["layout"]["annotations"]]
+    for spec in sampled["series"]:
+        assert any(t.startswith(spec["title"]) for t in titles), spec["title"]
+    ready = next(s for s in sampled["series"] if s["title"].startswith("ready app replicas"))
+    points = ready["lines"][0]["points"]
+    trace = next(t for t in figure["data"] if t["name"] == ready["lines"][0]["label"])
+    assert trace["y"] == [v for _, v in points]
+    assert min(trace["y"]) < max(trace["y"]), "the kill must show in the load balancer's view"
+
+
+def test_page_is_self_contained(reports: Path) -> None:
+    page = render.publish(reports / "report-run", reports)
+    html = page.read_text()
+    assert not re.search(r'<script[^>]+src=', html)
+    assert not re.search(r'<link[^>]+href=', html)
+    markup = re.sub(r"<script>.*?</script>", "", html, flags=re.S)
+    assert not re.search(r'(src|href)="(https?:)?//', markup)
+    assert "@import" not in markup
+    hrefs = re.findall(r'<a href="([^"]+)"', markup)
+    for href in hrefs:
+        assert not href.startswith(("http:", "https:", "//")), href
+        assert (page.parent / href).exists(), href
+
+
+def test_index_lists_runs_newest_first_and_keeps_history(reports: Path) -> None:
+    render.publish(reports / "chaos-run", reports)
+    render.publish(reports / "report-run", reports)
+    render.publish(reports / "report-run", reports)  # re-rendered: still one row
+    stored = history.runs(reports)
+    ids = [json.loads((reports / n / "verdict.json").read_text())["run_id"] for n in ("report-run", "chaos-run")]
+    assert [r["run_id"] for r in stored] == ids
+    page = reports / "index.html"
+    rows = table(page, "runs")[1:]
+    assert [r[-1] for r in rows] == [r["run_id"] for r in stored]
+    verdict = json.loads((reports / "report-run" / "verdict.json").read_text())
+    assert rows[0][2] == verdict["status"]
+    rto = next(c["measured"] for c in verdict["claims"] if c.get("figure") == "rto")
+    assert rows[0][6] == f"{rto:.2f} s"
+    shutil.rmtree(reports / "chaos-run")
+    render.render_index(reports)
+    rows = table(page, "runs")[1:]
+    assert len(rows) == 2
+    assert rows[1][-1].endswith("(folder removed)")
+    assert 'id="trend-0"' in page.read_text()
+
+
+def test_load_run_page_shows_the_slos(tmp_path: Path) -> None:
+    run_dir = tmp_path / "load-run"
+    shutil.copytree(DATA / "load-run", run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    page = render.publish(run_dir, tmp_path)
+    claims = table(page, "claims")[1:]
+    assert [c[0] for c in claims] == [s["expression"] for s in summary["slos"]]
+    assert [c[4] == "held" for c in claims] == [s["passed"] for s in summary["slos"]]
+    assert "load test" in text_of(page)
+
+
+def test_report_command(reports: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DEVSIM_REPORTS_DIR", str(reports))
+    assert main(["report", str(reports / "report-run")]) == 0
+    assert (reports / "report-run" / "index.html").exists()
+    assert (reports / "index.html").exists()
+    assert main(["report"]) == 2
+    assert main(["report", str(reports / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert "no such run folder" in err
+    assert "Traceback" not in err
+    assert load(reports / "report-run").figures.requests == len(raw_rows(reports / "report-run"))
