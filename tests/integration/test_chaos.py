@@ -69,8 +69,19 @@ def test_experiment_passes_on_the_stack_as_shipped(as_shipped: Settings, name: s
     window = verdict["fault_window"]
     assert isinstance(window, dict)
     assert window["end"] > window["start"]
-    assert (run_dir_of(done.stdout) / "journal.json").is_file()
-    assert (run_dir_of(done.stdout) / "requests.csv").is_file()
+    run_dir = run_dir_of(done.stdout)
+    assert (run_dir / "journal.json").is_file()
+    assert (run_dir / "requests.csv").is_file()
+    # the report: the run's page with its verdict and the kill marked, and the index listing it
+    page = (run_dir / "index.html").read_text()
+    assert f'data-run-id="{verdict["run_id"]}"' in page
+    assert ">PASSED<" in page
+    first_action = next(r["activity"]["name"] for r in json.loads((run_dir / "journal.json").read_text())["run"]
+                        if r["activity"]["type"] == "action")
+    assert f'"text":"{first_action}"' in page
+    sampled = json.loads((run_dir / "server_series.json").read_text())
+    assert all(not s["error"] and s["lines"] for s in sampled["series"]), sampled
+    assert verdict["run_id"] in (run_dir.parent / "index.html").read_text()
 
 
 @pytest.mark.parametrize("name", sorted(NEGATIVE_CONTROLS))

@@ -46,7 +46,7 @@ def request_rows(run_dir: Path) -> list[dict[str, str]]:
 def test_a_run_writes_every_file(flaky_run: tuple[Path, Path]) -> None:
     run_dir, junit = flaky_run
     for name in ("locust.html", "locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv",
-                 "requests.csv", "summary.json"):
+                 "requests.csv", "summary.json", "server_series.json", "index.html"):
         assert (run_dir / name).stat().st_size > 0, name
     suite = ET.parse(junit).getroot()
     assert [c.get("name") for c in suite.iter("testcase")] == ["error_ratio<1", "p95<2s"]
