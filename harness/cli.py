@@ -13,6 +13,8 @@ from pathlib import Path
 from harness import __version__
 from harness.config import load_settings, parse_overrides, validate
 from harness.context import RunContext
+from harness.deploy import rollout
+from harness.deploy.guard import GuardPolicy
 from harness.errors import HarnessError, UsageError
 from harness.experiment import run as experiment_run
 from harness.experiment.validate import load as load_experiment_file
@@ -73,6 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-up", action="store_true", help="fail instead of booting the stack when it is not up")
     run.add_argument("--keep-up", action="store_true", help="leave a stack this run booted up at the end")
     run.add_argument("--load-users", type=int, default=10, help="background load users (default 10)")
+
+    dep = sub.add_parser("deploy", help="roll the app to a release: health-gated, guarded, rolled back on failure",
+                         description="Exit 0 when the release is live and healthy, 1 when it was rolled back "
+                         "(or Swarm paused it), saying why, 2 on errors.")
+    dep.add_argument("version", metavar="VERSION", help="a built release: v1, v2, or a broken build (v2-errors, ...)")
+    dep.add_argument("--watch", action="store_true", help="print the guard's figures every second")
+    dep.add_argument("--no-guard", action="store_true", help="Swarm's own rollback only (crashes, failed health)")
+    dep.add_argument("--max-error-ratio", type=float, default=0.05, metavar="R",
+                     help="roll back when the new release's error ratio exceeds R (default 0.05)")
+    dep.add_argument("--max-p95", default="1s", metavar="DURATION",
+                     help="roll back when the new release's p95 exceeds this (default 1s; e.g. 800ms)")
+    dep.add_argument("--watch-after", default="20s", metavar="DURATION",
+                     help="how long the guard keeps watching after the rollout completed (default 20s)")
 
     report = sub.add_parser("report", help="re-render a run's HTML report from its files, or the index of all runs")
     report.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR")
@@ -186,6 +201,24 @@ def cmd_run(ctx: RunContext, args: argparse.Namespace) -> int:
     return worst
 
 
+def cmd_deploy(ctx: RunContext, args: argparse.Namespace) -> int:
+    if not 0 <= args.max_error_ratio <= 1:
+        raise UsageError("--max-error-ratio must be between 0 and 1")
+    policy = None if args.no_guard else GuardPolicy(
+        max_error_ratio=args.max_error_ratio, max_p95_s=slo.parse(f"p95<{args.max_p95}").threshold / 1000,
+        watch_after_s=load_session.parse_duration(args.watch_after))
+    result = rollout.deploy(ctx.settings.stack, ctx.settings.prometheus_url, args.version, policy,
+                            on_step=ctx.progress.step, on_watch=ctx.progress.update if args.watch else None,
+                            client=ctx.docker)
+    ctx.progress.done()
+    if result.outcome == "live":
+        print(f"LIVE: {result.version} ({result.reason}; {result.seconds:.1f} s)")
+        return EXIT_OK
+    restored = f"; {result.previous} serving again after {result.restored_s:.1f} s" if result.restored_s else ""
+    print(f"{result.outcome.upper()}: {result.version}: {result.reason}{restored}")
+    return EXIT_FAILED
+
+
 def cmd_report(ctx: RunContext, args: argparse.Namespace) -> int:
     if not args.run_dirs and not args.index:
         raise UsageError("name a run folder, or pass --index", hint="e.g. devsim report reports/<run-id>")
@@ -207,7 +240,8 @@ def _claims_table(outcome: experiment_run.Outcome) -> str:
 
 
 _COMMANDS = {"up": cmd_up, "status": cmd_status, "down": cmd_down, "load": cmd_load, "run": cmd_run,
-             "validate": cmd_validate, "report": cmd_report}
+             "validate": cmd_validate, "report": cmd_report,
+             "deploy": cmd_deploy}
 
 
 def _table(states: list[ServiceState]) -> str:

@@ -7,6 +7,7 @@
 | stop_service                  | restore_service            |
 | restart_service               | wait_until_converged       |
 | roll_service (image/env)      | roll_service (back)        |
+| deploy_release (guarded)      | roll_service (back)        |
 | add_network_fault / partition | remove_network_fault       |
 | set_proxy_latency             | set_proxy_latency(0)       |
 | stress_cpu                    | stop_cpu_stress            |
@@ -17,6 +18,7 @@ died halfway can still be undone, and `restore_everything` undoes all kinds at o
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -25,7 +27,11 @@ from chaoslib.types import Configuration
 from docker.errors import APIError, NotFound
 
 from harness.chaos import swarm
+from harness.deploy import rollout
+from harness.deploy.guard import GuardPolicy
+from harness.errors import HarnessError
 
+logger = logging.getLogger("chaostoolkit")
 SCALED_FROM = "devsim.chaos.replicas"
 STRESS_PID_FILE = "/tmp/devsim-cpu-stress.pid"
 
@@ -113,6 +119,30 @@ def wait_until_converged(service: str, timeout: float = 90, configuration: Confi
         time.sleep(0.5)
 
 
+def deploy_release(service: str, version: str, guard: bool | str = True, max_error_ratio: float = 0.05,
+                   max_p95_s: float = 1.0, watch_after_s: float = 20.0, timeout: float = 300,
+                   configuration: Configuration = None) -> dict[str, Any]:
+    """`devsim deploy` as an action: the guarded rolling update, Swarm's rollback and the guard's.
+
+    Returns the deploy's result (outcome live, rolled-back or paused; restored_s; reason) for
+    claims to read with `field:`. A guard given as the string "false" is off (for --var).
+    """
+    t = swarm.target(configuration)
+    enabled = guard if isinstance(guard, bool) else str(guard).lower() not in ("false", "0", "no", "off")
+    policy = GuardPolicy(max_error_ratio=float(max_error_ratio), max_p95_s=float(max_p95_s),
+                         watch_after_s=float(watch_after_s)) if enabled else None
+    try:
+        result = rollout.deploy(t.stack, t.prometheus_url, version, policy, on_step=_log, service=service,
+                                timeout=float(timeout), client=swarm.docker())
+    except HarnessError as exc:
+        raise ActivityFailed(exc.one_line()) from exc
+    return result.as_dict()
+
+
+def _log(message: str) -> None:
+    logger.info(message.strip())
+
+
 def image_for(stack: str, service: str, version: str) -> str:
     """The content tag of a built release, e.g. devsim/app:v2 -> devsim/app:v2-<id>."""
     try:
@@ -140,6 +170,9 @@ def roll_service(service: str, version: str = "", image: str = "", env: dict[str
         argv += ["--env-add", f"{key}={value}"]
     if len(argv) == 4:
         raise ActivityFailed("roll_service needs a version, an image or env")
+    current = svc.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
+    if image and image == current and not env:
+        return "unchanged"  # Swarm would not start an update; nothing to wait for
     before = svc.attrs.get("UpdateStatus", {}).get("StartedAt")
     swarm.cli(*argv, svc.name)
     deadline = time.monotonic() + timeout

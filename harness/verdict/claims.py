@@ -4,7 +4,8 @@ Three sources, all recorded in verdict.json with what was expected and what was 
   - the steady-state hypothesis, before and after the method (Chaos Toolkit's own probes);
   - `extensions: [{name: devsim, claims: [...]}]` in the experiment file: each claim either
     calls a probe of harness.chaos.probes over the journal's exact fault window, or reads the
-    output of a probe that ran in the method (`journal: <activity name>`);
+    output of an activity that ran in the method (`journal: <activity name>`, plus
+    `field: <key>` when that output is a mapping);
   - the rollbacks: every one must have succeeded, or the run is an error.
 """
 
@@ -78,6 +79,8 @@ def spec_problems(spec: Any, method_names: set[str]) -> list[str]:
                 inspect.signature(fn).bind(**{**spec.get("arguments", {}), "configuration": None})
             except TypeError as exc:
                 found.append(f"claim {name!r}: arguments do not match {spec['probe']}(): {exc}")
+    if "field" in spec and ("journal" not in spec or not isinstance(spec["field"], str)):
+        found.append(f"claim {name!r}: 'field' names one key of a journal activity's output")
     if "journal" in spec and spec["journal"] not in method_names:
         found.append(f"claim {name!r}: the method has no activity named {spec['journal']!r}")
     if spec.get("figure", "rto") not in FIGURES:
@@ -166,7 +169,11 @@ def _judge(spec: dict[str, Any], by_name: dict[Any, dict[str, Any]], window: Fau
         failed = run.get("status") != "succeeded"
         error = (run.get("exception") or [""])[-1].strip() if failed else ""
         value = run.get("output")
-        return Claim(spec["name"], f"journal: {spec['journal']}", _expected(tolerance), value,
+        source = f"journal: {spec['journal']}"
+        if "field" in spec:  # one field of an activity that returns a mapping
+            source += f" -> {spec['field']}"
+            value = value.get(spec["field"]) if isinstance(value, dict) else None
+        return Claim(spec["name"], source, _expected(tolerance), value,
                      not failed and _passes(tolerance, value, configuration), error)
     arguments = dict(spec.get("arguments", {}))
     source = f"{spec['probe']}({json.dumps(arguments, sort_keys=True)})"

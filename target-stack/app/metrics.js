@@ -22,14 +22,14 @@ class Registry {
 
   observeRequest(method, route, status, seconds) {
     const rKey = `${method}|${route}|${status}`;
-    const r = this.requests.get(rKey) || { labels: { method, route, status: String(status) }, value: 0 };
+    const r = this.requests.get(rKey) || { labels: { method, route, status: String(status), version: this.version }, value: 0 };
     r.value += 1;
     this.requests.set(rKey, r);
 
     const dKey = `${method}|${route}`;
     let d = this.durations.get(dKey);
     if (!d) {
-      d = { labels: { method, route }, counts: BUCKETS.map(() => 0), sum: 0, count: 0 };
+      d = { labels: { method, route, version: this.version }, counts: BUCKETS.map(() => 0), sum: 0, count: 0 };
       this.durations.set(dKey, d);
     }
     BUCKETS.forEach((b, i) => { if (seconds <= b) d.counts[i] += 1; });

@@ -22,6 +22,12 @@ const config = {
   depTimeoutMs: Number(env.DEPENDENCY_TIMEOUT_MS || 1000),
   // Fail fast while Redis is away (503 within depTimeoutMs). Off: requests queue and hang.
   redisFailFast: (env.REDIS_FAIL_FAST || 'true') !== 'false',
+  // Broken releases for the safe-deploy checks, baked in at build time (APP_BREAKAGE):
+  //   crash        exits at start (a bad configuration)
+  //   never-ready  runs but never finishes starting: /health and /ready answer 503 forever
+  //   errors       healthy, but answers 500 to 30 % of /api requests
+  //   slow         healthy, but every /api request takes 1.5 s longer
+  breakage: env.BREAKAGE || '',
 };
 
 const log = (msg, extra) => console.log(JSON.stringify({ ts: new Date().toISOString(), msg, ...extra }));
@@ -76,9 +82,13 @@ app.use((req, res, next) => {
   next();
 });
 
-app.get('/health', (req, res) => res.json({ status: 'ok', version: config.version, host: os.hostname() }));
+app.get('/health', (req, res) => {
+  if (config.breakage === 'never-ready') return res.status(503).json({ status: 'starting', reason: 'waiting for a migration lock' });
+  return res.json({ status: 'ok', version: config.version, host: os.hostname() });
+});
 
 app.get('/ready', async (req, res) => {
+  if (config.breakage === 'never-ready') return res.status(503).json({ ready: false, reason: 'starting' });
   if (draining) return res.status(503).json({ ready: false, reason: 'draining' });
   const [db, cache] = await Promise.allSettled([
     withTimeout(pool.query('SELECT 1'), 'postgres'),
@@ -93,6 +103,16 @@ app.get('/ready', async (req, res) => {
 });
 
 app.get('/metrics', (req, res) => res.type('text/plain; version=0.0.4').send(metrics.render()));
+
+let apiRequests = 0;
+app.use('/api', (req, res, next) => {
+  if (config.breakage === 'errors') {
+    apiRequests += 1;
+    if (apiRequests % 10 < 3) return res.status(500).json({ error: `injected fault of release ${config.version}` });
+  }
+  if (config.breakage === 'slow') return setTimeout(next, 1500);
+  return next();
+});
 
 app.get('/api/version', (req, res) => res.json({ version: config.version, host: os.hostname() }));
 
@@ -183,6 +203,10 @@ app.use((req, res) => res.status(404).json({ error: 'not found' }));
 // Real services warm up before they listen (caches, JIT, migrations); STARTUP_DELAY_SECONDS
 // stands for that, so a negative control can show what health-gated rollouts protect against.
 let server = null;
+if (config.breakage === 'crash') {
+  log('fatal: cannot parse the configuration (broken release)', { version: config.version });
+  process.exit(1);
+}
 setTimeout(() => {
   server = app.listen(config.port, () => log('listening', { port: config.port, version: config.version }));
 }, Number(env.STARTUP_DELAY_SECONDS || 0) * 1000);

@@ -1,0 +1,89 @@
+"""The deploy guard: PromQL over the new release's own tasks, for the failures health checks miss.
+
+Swarm's rollback catches a release that crashes or never becomes healthy. A release that is
+healthy but answers errors, or answers slowly, passes every health check; the guard watches
+the new version's error ratio and p95 (the app labels its request metrics with its version)
+and says when either stays over its threshold for `consecutive` checks in a row.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from harness.metrics.prometheus import Prometheus
+
+# Requests users make: every route but the probes' own.
+USER_ROUTES = 'route!~"/health|/ready|/metrics"'
+
+
+@dataclass(frozen=True)
+class GuardPolicy:
+    max_error_ratio: float = 0.05
+    max_p95_s: float = 1.0
+    window_s: int = 10  # the rate window of each check
+    min_requests: float = 10.0  # fewer requests of the new version in the window: no judgement yet
+    consecutive: int = 1  # checks in a row over a threshold before the guard trips
+    watch_after_s: float = 20.0  # how long the guard keeps watching once the rollout completed
+
+
+@dataclass(frozen=True)
+class Reading:
+    requests: float
+    error_ratio: float
+    p95_s: float
+
+    def describe(self) -> str:
+        if math.isnan(self.error_ratio):
+            return f"{self.requests:.0f} requests"
+        p95 = "-" if math.isnan(self.p95_s) else f"{self.p95_s * 1000:.0f} ms"
+        return f"{self.requests:.0f} requests, errors {self.error_ratio * 100:.1f} %, p95 {p95}"
+
+
+def queries(version: str, window_s: int) -> dict[str, str]:
+    """The guard's PromQL for one release; also shown in its verdict so it can be re-run."""
+    sel = f'job="app",version="{version}",{USER_ROUTES}'
+    return {
+        "requests": f"sum(increase(http_requests_total{{{sel}}}[{window_s}s]))",
+        "errors": f'sum(increase(http_requests_total{{{sel},status=~"5.."}}[{window_s}s]))',
+        "p95": f"histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{{{sel}}}"
+               f"[{window_s}s])))",
+    }
+
+
+class Guard:
+    """Checks one release against a policy; call `check` about once a second."""
+
+    def __init__(self, prometheus: Prometheus, version: str, policy: GuardPolicy) -> None:
+        self.version = version
+        self.policy = policy
+        self.queries = queries(version, policy.window_s)
+        self._prometheus = prometheus
+        self._over = 0
+        self.last = Reading(0.0, math.nan, math.nan)
+
+    def _scalar(self, query: str) -> float:
+        found = self._prometheus.vector(query)
+        return found[0].value if found else math.nan
+
+    def read(self) -> Reading:
+        requests = self._scalar(self.queries["requests"])
+        if math.isnan(requests) or requests < self.policy.min_requests:
+            return Reading(0.0 if math.isnan(requests) else requests, math.nan, math.nan)
+        errors = self._scalar(self.queries["errors"])
+        p95 = self._scalar(self.queries["p95"])
+        return Reading(requests, 0.0 if math.isnan(errors) else errors / requests, p95)
+
+    def check(self) -> str:
+        """The reason to roll back, once a threshold has been exceeded `consecutive` times; else ""."""
+        self.last = reading = self.read()
+        breaches = []
+        if not math.isnan(reading.error_ratio) and reading.error_ratio > self.policy.max_error_ratio:
+            breaches.append(f"error ratio {reading.error_ratio * 100:.1f} % > {self.policy.max_error_ratio * 100:g} %")
+        if not math.isnan(reading.p95_s) and reading.p95_s > self.policy.max_p95_s:
+            breaches.append(f"p95 {reading.p95_s * 1000:.0f} ms > {self.policy.max_p95_s * 1000:.0f} ms")
+        self._over = self._over + 1 if breaches else 0
+        if self._over < self.policy.consecutive:
+            return ""
+        return (f"deploy guard: {' and '.join(breaches)} on the {self.version} tasks "
+                f"({reading.requests:.0f} requests in {self.policy.window_s} s, {self._over} checks in a row)")

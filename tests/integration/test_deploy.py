@@ -1,0 +1,129 @@
+"""`devsim deploy` and the failed-deploy experiment on the real stack: a good release rolls out
+under load without one failed request; each broken build is rolled back (by Swarm or by the
+deploy guard) and the previous release serves again; with the rollback off the claims fail."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from harness.config import PROJECT_ROOT, Settings
+from tests.integration.conftest import devsim, explain
+
+pytestmark = pytest.mark.docker
+
+EXPERIMENT = PROJECT_ROOT / "experiments" / "failed-deploy-auto-rollback.yaml"
+# Which mechanism must catch each broken build, as `devsim deploy` reports it.
+BROKEN = {"v2-crash": "swarm", "v2-never-ready": "swarm", "v2-errors": "guard", "v2-slow": "guard"}
+
+
+def served(settings: Settings, samples: int = 30) -> set[str]:
+    seen = set()
+    for _ in range(samples):
+        answer = requests.get(f"{settings.lb_url}/api/version", timeout=3)
+        seen.add(answer.json()["version"] if answer.status_code == 200 else f"HTTP {answer.status_code}")
+    return seen
+
+
+def last_path(stdout: str) -> Path:
+    """The run folder of the last path a command printed (the report's index.html, or the folder)."""
+    paths = re.findall(r"(/\S+)", stdout)
+    assert paths, stdout
+    path = Path(paths[-1])
+    return path.parent if path.name == "index.html" else path
+
+
+@pytest.fixture
+def on_v1(stack: Settings) -> Iterator[Settings]:
+    """The stack as shipped, serving v1, before and after the test."""
+    done = devsim("up")
+    assert done.returncode == 0, explain(done)
+    assert served(stack) == {"v1"}
+    yield stack
+    done = devsim("up")
+    assert done.returncode == 0, explain(done)
+
+
+def test_a_good_release_rolls_out_under_load_without_a_failed_request(on_v1: Settings) -> None:
+    load = subprocess.Popen([sys.executable, "-m", "harness.cli", "-q", "load", "--users", "10", "--run-time", "70s",
+                             "--slo", "failures==0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ))
+    try:
+        done = devsim("deploy", "v2", "--watch-after", "5s", timeout=300)
+        assert done.returncode == 0, explain(done)
+        assert done.stdout.startswith("LIVE: v2"), done.stdout
+        assert "task app.3 v2: running" in done.stderr  # progress per task
+        assert served(on_v1) == {"v2"}
+    finally:
+        out, err = load.communicate(timeout=200)
+    assert load.returncode == 0, out + err  # failures==0 held over the whole load
+    summary = json.loads((last_path(out) / "summary.json").read_text())
+    assert summary["totals"]["failures"] == 0
+    assert summary["totals"]["requests"] > 1000
+    done = devsim("deploy", "v1", "--watch-after", "0s", timeout=300)
+    assert done.returncode == 0, explain(done)
+    assert served(on_v1) == {"v1"}
+
+
+@pytest.mark.parametrize("build", sorted(BROKEN))
+def test_a_broken_build_is_rolled_back(on_v1: Settings, build: str) -> None:
+    done = devsim("deploy", build, timeout=300)
+    assert done.returncode == 1, explain(done)
+    assert done.stdout.startswith(f"ROLLED-BACK: {build}: "), done.stdout
+    assert ("deploy guard:" in done.stdout) == (BROKEN[build] == "guard"), done.stdout
+    assert "v1 serving again after" in done.stdout
+    assert served(on_v1) == {"v1"}
+
+
+@pytest.mark.parametrize("build", sorted(BROKEN))
+def test_the_failed_deploy_experiment_passes(on_v1: Settings, build: str) -> None:
+    done = devsim("run", "--no-up", "--var", f"broken_release={build}", str(EXPERIMENT))
+    assert done.returncode == 0, explain(done)
+    verdict = json.loads((last_path(done.stdout) / "verdict.json").read_text())
+    assert verdict["status"] == "passed"
+    journal = json.loads((last_path(done.stdout) / "journal.json").read_text())
+    result = journal["run"][0]["output"]
+    assert result["outcome"] == "rolled-back"
+    assert result["rolled_back_by"] == BROKEN[build]
+    rto = next(c for c in verdict["claims"] if c.get("figure") == "rto")
+    assert rto["measured"] == result["restored_s"]
+
+
+def test_without_swarms_rollback_a_crashing_build_fails_the_claims(on_v1: Settings) -> None:
+    done = devsim("up", "--set", "APP_UPDATE_FAILURE_ACTION=pause")
+    assert done.returncode == 0, explain(done)
+    done = devsim("run", "--no-up", "--var", "broken_release=v2-crash", str(EXPERIMENT))
+    assert done.returncode == 1, explain(done)
+    verdict = json.loads((last_path(done.stdout) / "verdict.json").read_text())
+    failed = {c["name"] for c in verdict["claims"] if not c["passed"]}
+    assert "the deploy rolled itself back" in failed
+    assert served(on_v1) == {"v1"}  # the experiment's rollback put v1 back
+
+
+def test_without_the_guard_an_erroring_build_fails_the_claims(on_v1: Settings) -> None:
+    done = devsim("run", "--no-up", "--var", "broken_release=v2-errors", "--var", "deploy_guard=false",
+                  str(EXPERIMENT))
+    assert done.returncode == 1, explain(done)
+    verdict = json.loads((last_path(done.stdout) / "verdict.json").read_text())
+    by_name = {c["name"]: c for c in verdict["claims"]}
+    assert by_name["the deploy rolled itself back"]["measured"] == "live"
+    assert by_name["client error ratio over the whole episode is at most 10 %"]["passed"] is False
+    assert served(on_v1) == {"v1"}
+
+
+def test_deploy_errors_are_one_line(stack: Settings) -> None:
+    done = devsim("deploy", "v9")
+    assert done.returncode == 2, explain(done)
+    assert "no release 'v9' of app is built" in done.stderr
+    assert "v2-crash" in done.stderr  # it lists what is built
+    assert "Traceback" not in done.stderr
+    done = devsim("deploy", "v2", "--max-p95", "fast")
+    assert done.returncode == 2, explain(done)
