@@ -22,6 +22,7 @@ class Settings:
     lb_port: int = 8080
     prometheus_port: int = 9090
     pushgateway_port: int = 9091
+    mailsink_port: int = 8025
     replicas: int = 3
     up_timeout: float = 300.0
     down_timeout: float = 120.0
@@ -51,6 +52,10 @@ class Settings:
     def pushgateway_url(self) -> str:
         return f"http://127.0.0.1:{self.pushgateway_port}"
 
+    @property
+    def mailsink_url(self) -> str:
+        return f"http://127.0.0.1:{self.mailsink_port}"
+
     def replace(self, **changes: object) -> Settings:
         """A copy with the given fields changed, skipping the ones given as None."""
         given = {k: v for k, v in changes.items() if v is not None}
@@ -64,6 +69,7 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "DEVSIM_LB_PORT": ("lb_port", int),
     "DEVSIM_PROMETHEUS_PORT": ("prometheus_port", int),
     "DEVSIM_PUSHGATEWAY_PORT": ("pushgateway_port", int),
+    "DEVSIM_MAILSINK_PORT": ("mailsink_port", int),
     "DEVSIM_REPLICAS": ("replicas", int),
     "DEVSIM_UP_TIMEOUT": ("up_timeout", float),
     "DEVSIM_DOWN_TIMEOUT": ("down_timeout", float),
@@ -89,7 +95,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 def validate(settings: Settings) -> None:
     if not 1 <= settings.replicas <= 10:
         raise ConfigError(f"replicas must be between 1 and 10, got {settings.replicas}")
-    ports = {name: getattr(settings, name) for name in ("lb_port", "prometheus_port", "pushgateway_port")}
+    ports = {name: getattr(settings, name)
+             for name in ("lb_port", "prometheus_port", "pushgateway_port", "mailsink_port")}
     for name, port in ports.items():
         if not 1 <= port <= 65535:
             raise ConfigError(f"{name} must be a TCP port (1-65535), got {port}")

@@ -60,6 +60,7 @@ class Guard:
         self.queries = queries(version, policy.window_s)
         self._prometheus = prometheus
         self._over = 0
+        self.judged = 0  # checks that had enough requests of the new release to judge it
         self.last = Reading(0.0, math.nan, math.nan)
 
     def _scalar(self, query: str) -> float:
@@ -77,6 +78,7 @@ class Guard:
     def check(self) -> str:
         """The reason to roll back, once a threshold has been exceeded `consecutive` times; else ""."""
         self.last = reading = self.read()
+        self.judged += not math.isnan(reading.error_ratio)
         breaches = []
         if not math.isnan(reading.error_ratio) and reading.error_ratio > self.policy.max_error_ratio:
             breaches.append(f"error ratio {reading.error_ratio * 100:.1f} % > {self.policy.max_error_ratio * 100:g} %")
@@ -87,3 +89,11 @@ class Guard:
             return ""
         return (f"deploy guard: {' and '.join(breaches)} on the {self.version} tasks "
                 f"({reading.requests:.0f} requests in {self.policy.window_s} s, {self._over} checks in a row)")
+
+    def no_verdict(self) -> str:
+        """Why a release the guard could never judge is not declared live; "" once it judged it."""
+        if self.judged:
+            return ""
+        return (f"deploy guard: no verdict on {self.version}: it served {self.last.requests:.0f} requests in "
+                f"{self.policy.window_s} s, fewer than the {self.policy.min_requests:g} needed to judge it "
+                "(deploy under traffic, or pass --no-guard)")

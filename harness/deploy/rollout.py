@@ -142,13 +142,16 @@ def deploy(stack: str, prometheus_url: str, version: str, policy: GuardPolicy | 
             if on_watch:
                 on_watch(f"guard on {version}: {guard.last.describe()}")
             if reason:
-                by = "guard"
-                on_step(f"{reason}: rolling back")
-                engine.run(["docker", "service", "rollback", "--detach", svc.name], timeout=60)
+                by = _roll_back(svc, reason, on_step)
                 continue
         if state == "completed" and not reason:
             completed_at = completed_at or time.monotonic()
-            if not guard or time.monotonic() - completed_at >= guard.policy.watch_after_s:
+            watched = guard is not None and time.monotonic() - completed_at >= guard.policy.watch_after_s
+            if guard and watched and guard.no_verdict():
+                reason = guard.no_verdict()
+                by = _roll_back(svc, reason, on_step)
+                continue
+            if not guard or watched:
                 return DeployResult("live", version, previous, f"{version} is live on {replicas} tasks"
                                     + (f"; the guard saw nothing wrong for {guard.policy.watch_after_s:g} s"
                                        if guard else ""), round(time.monotonic() - started, 2),
@@ -168,6 +171,13 @@ def deploy(stack: str, prometheus_url: str, version: str, policy: GuardPolicy | 
             raise InfrastructureError(f"the deploy of {version} did not finish within {timeout:g} s "
                                       f"(Swarm's state: {state or 'not started'})", hint="see `devsim status`")
         time.sleep(1.0)
+
+
+def _roll_back(svc: Any, reason: str, on_step: Callable[[str], None]) -> str:
+    """Asks Swarm to roll the service back to its previous spec; returns who decided it."""
+    on_step(f"{reason}: rolling back")
+    engine.run(["docker", "service", "rollback", "--detach", svc.name], timeout=60)
+    return "guard"
 
 
 def _guard_info(guard: Guard | None) -> dict[str, Any]:

@@ -67,7 +67,7 @@ def install_signal_handlers() -> None:
 
 def configuration(settings: Settings, run_dir: Path, variables: dict[str, Any]) -> dict[str, Any]:
     return {"devsim_stack": settings.stack, "lb_url": settings.lb_url, "prometheus_url": settings.prometheus_url,
-            "request_log": str(run_dir / results.REQUEST_LOG), **variables}
+            "mailsink_url": settings.mailsink_url, "request_log": str(run_dir / results.REQUEST_LOG), **variables}
 
 
 def run_one(settings: Settings, path: Path, experiment: dict[str, Any], options: RunOptions,

@@ -41,7 +41,8 @@ def check_ports_free(client: Any, settings: Settings) -> None:
     ours = {s.name for s in stack_status(client, settings)}
     for service, port, var in (("lb", settings.lb_port, "DEVSIM_LB_PORT"),
                                ("monitoring", settings.prometheus_port, "DEVSIM_PROMETHEUS_PORT"),
-                               ("pushgateway", settings.pushgateway_port, "DEVSIM_PUSHGATEWAY_PORT")):
+                               ("pushgateway", settings.pushgateway_port, "DEVSIM_PUSHGATEWAY_PORT"),
+                               ("mailsink", settings.mailsink_port, "DEVSIM_MAILSINK_PORT")):
         if service in ours:
             continue  # our own running service holds it; a redeploy keeps it
         # A stack removed a moment ago may still hold its ports for a second or two.
@@ -76,6 +77,7 @@ def stack_env(settings: Settings, image_env: dict[str, str]) -> dict[str, str]:
         "LB_PORT": str(settings.lb_port),
         "PROMETHEUS_PORT": str(settings.prometheus_port),
         "PUSHGATEWAY_PORT": str(settings.pushgateway_port),
+        "MAILSINK_PORT": str(settings.mailsink_port),
     })
     env.update(settings.stack_overrides)
     return env

@@ -52,10 +52,16 @@ def on_v1(stack: Settings) -> Iterator[Settings]:
     assert done.returncode == 0, explain(done)
 
 
+def background_load(seconds: int, *slos: str) -> subprocess.Popen[str]:
+    """`devsim load` in the background, bounded in users and time, as a user would run it."""
+    argv = [sys.executable, "-m", "harness.cli", "-q", "load", "--users", "10", "--run-time", f"{seconds}s"]
+    for expression in slos:
+        argv += ["--slo", expression]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+
+
 def test_a_good_release_rolls_out_under_load_without_a_failed_request(on_v1: Settings) -> None:
-    load = subprocess.Popen([sys.executable, "-m", "harness.cli", "-q", "load", "--users", "10", "--run-time", "70s",
-                             "--slo", "failures==0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ))
+    load = background_load(70, "failures==0")
     try:
         done = devsim("deploy", "v2", "--watch-after", "5s", timeout=300)
         assert done.returncode == 0, explain(done)
@@ -68,14 +74,22 @@ def test_a_good_release_rolls_out_under_load_without_a_failed_request(on_v1: Set
     summary = json.loads((last_path(out) / "summary.json").read_text())
     assert summary["totals"]["failures"] == 0
     assert summary["totals"]["requests"] > 1000
-    done = devsim("deploy", "v1", "--watch-after", "0s", timeout=300)
+    done = devsim("deploy", "v1", timeout=300)  # no traffic now: the guard cannot judge v1
+    assert done.returncode == 1, explain(done)
+    assert "no verdict on v1" in done.stdout
+    assert served(on_v1) == {"v2"}
+    done = devsim("deploy", "v1", "--no-guard", timeout=300)
     assert done.returncode == 0, explain(done)
     assert served(on_v1) == {"v1"}
 
 
 @pytest.mark.parametrize("build", sorted(BROKEN))
 def test_a_broken_build_is_rolled_back(on_v1: Settings, build: str) -> None:
-    done = devsim("deploy", build, timeout=300)
+    load = background_load(50)  # the guard judges a release by the traffic it serves
+    try:
+        done = devsim("deploy", build, timeout=300)
+    finally:
+        load.communicate(timeout=200)
     assert done.returncode == 1, explain(done)
     assert done.stdout.startswith(f"ROLLED-BACK: {build}: "), done.stdout
     assert ("deploy guard:" in done.stdout) == (BROKEN[build] == "guard"), done.stdout

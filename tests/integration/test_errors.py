@@ -13,7 +13,7 @@ from tests.integration.conftest import devsim, explain
 pytestmark = pytest.mark.docker
 
 OTHER = {"DEVSIM_STACK": "devsimfault", "DEVSIM_LB_PORT": "18080", "DEVSIM_PROMETHEUS_PORT": "19090",
-         "DEVSIM_PUSHGATEWAY_PORT": "19091"}
+         "DEVSIM_PUSHGATEWAY_PORT": "19091", "DEVSIM_MAILSINK_PORT": "18025"}
 
 
 @pytest.fixture

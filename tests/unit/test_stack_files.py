@@ -24,9 +24,9 @@ def test_every_service_uses_dns_round_robin_and_carries_the_label(stack: dict[st
         assert "devsim.stack" in service["labels"], name
 
 
-def test_published_ports_are_host_mode_and_only_lb_and_prometheus(stack: dict[str, Any]) -> None:
+def test_published_ports_are_host_mode_and_only_the_entry_points(stack: dict[str, Any]) -> None:
     published = {name: s.get("ports", []) for name, s in stack["services"].items() if s.get("ports")}
-    assert set(published) == {"lb", "monitoring", "pushgateway"}
+    assert set(published) == {"lb", "monitoring", "pushgateway", "mailsink"}
     for ports in published.values():
         assert all(p["mode"] == "host" for p in ports)
 
@@ -41,7 +41,12 @@ def test_every_image_has_a_build_folder_and_a_stack_variable() -> None:
     settings = Settings()
     declared = set(declared_services(settings.stack_dir))
     specs = stack_images(settings.stack)
-    assert {s.service for s in specs} == declared
+    services = yaml.safe_load((settings.stack_dir / "stack.yml").read_text())["services"]
+    # every service runs an image the harness builds (the exporters share one)
+    for name, service in services.items():
+        var = service["image"].split("${", 1)[1].split(":-", 1)[0]
+        assert var in {s.env_var for s in specs}, name
+    assert {s.service for s in specs} <= declared | {"exporters"}
     for spec in specs:
         dockerfile = (settings.stack_dir / spec.service / "Dockerfile").read_text()
         assert "FROM debian:bookworm-slim" in dockerfile
@@ -51,9 +56,12 @@ def test_every_image_has_a_build_folder_and_a_stack_variable() -> None:
             assert "${" + spec.env_var in stack_text
 
 
-def test_app_ships_two_releases() -> None:
+def test_app_ships_two_releases_and_the_broken_builds() -> None:
     versions = [s.version for s in stack_images("devsim") if s.service == "app"]
-    assert versions == ["v1", "v2"]
+    assert versions == ["v1", "v2", "v2-crash", "v2-never-ready", "v2-errors", "v2-slow"]
+    for spec in stack_images("devsim"):
+        if spec.version.startswith("v2-"):
+            assert dict(spec.build_args) == {"APP_VERSION": spec.version, "APP_BREAKAGE": spec.version[3:]}
 
 
 def test_content_tag_follows_the_image_id() -> None:

@@ -1,0 +1,89 @@
+"""Probes for the alerting path: an alert's state in Prometheus, and the on-call mailbox.
+
+Latencies are measured from the start of the fault window (the control records it), so a
+probe that runs after the fault's action still reports "seconds from the fault until ...".
+The mailbox is the stack's mail sink, read over its published HTTP port on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import requests
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration
+
+from harness.chaos import controls, swarm
+
+DEFAULT_MAILSINK = "http://127.0.0.1:8025"
+
+
+def _mailsink(configuration: Configuration) -> str:
+    return str((configuration or {}).get("mailsink_url") or DEFAULT_MAILSINK).rstrip("/")
+
+
+def _origin(since: str | float) -> float:
+    """The moment a latency counts from: the fault's start ("fault"), the probe's start ("now", or
+    when there is no fault yet), or seconds since the epoch."""
+    if since == "now":
+        return time.time()
+    if since == "fault":
+        window = controls.fault_window()
+        return window[0] if window else time.time()
+    return float(since)
+
+
+def alert_state(name: str, configuration: Configuration = None) -> str:
+    """firing, pending or inactive: the state of a Prometheus alert, by alert name."""
+    url = swarm.target(configuration).prometheus_url + "/api/v1/alerts"
+    try:
+        alerts = requests.get(url, timeout=5).json()["data"]["alerts"]
+    except (requests.RequestException, ValueError, KeyError) as exc:
+        raise ActivityFailed(f"cannot read alerts from {url}: {exc}") from exc
+    states = {a.get("state") for a in alerts if a.get("labels", {}).get("alertname") == name}
+    return "firing" if "firing" in states else "pending" if "pending" in states else "inactive"
+
+
+def seconds_until_alert(name: str, state: str = "firing", since: str | float = "fault", timeout: float = 90,
+                        configuration: Configuration = None) -> float:
+    """Seconds from `since` (the fault's start) until the alert is in `state` (firing, inactive)."""
+    origin = _origin(since)
+    deadline = time.monotonic() + timeout
+    while alert_state(name, configuration) != state:
+        if time.monotonic() > deadline:
+            raise ActivityFailed(f"alert {name} not {state} within {timeout:g} s")
+        time.sleep(0.5)
+    return round(time.time() - origin, 2)
+
+
+def emails(since: float = 0, configuration: Configuration = None) -> list[dict[str, Any]]:
+    """The messages the mail sink received at or after `since` (seconds since the epoch)."""
+    url = f"{_mailsink(configuration)}/messages"
+    try:
+        answer = requests.get(url, params={"since": since}, timeout=5)
+        answer.raise_for_status()
+        found: list[dict[str, Any]] = answer.json()
+    except (requests.RequestException, ValueError) as exc:
+        raise ActivityFailed(f"cannot read the mailbox at {url}: {exc}") from exc
+    return found
+
+
+def _matches(message: dict[str, Any], alertname: str, status: str) -> bool:
+    named = alertname in message.get("alertnames", []) or alertname in str(message.get("subject", ""))
+    return named and message.get("status") == status
+
+
+def seconds_until_email(alertname: str, status: str = "firing", since: str | float = "fault",
+                        timeout: float = 120, configuration: Configuration = None) -> float:
+    """Seconds from `since` (the fault's start) until an email about `alertname` with `status`
+    (firing or resolved) is in the mailbox; fails when none arrives within `timeout`."""
+    origin = _origin(since)
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [m for m in emails(origin, configuration) if _matches(m, alertname, status)]
+        if found:
+            return round(min(float(m["received"]) for m in found) - origin, 2)
+        if time.monotonic() > deadline:
+            raise ActivityFailed(f"no {status} email about {alertname} within {timeout:g} s")
+        time.sleep(0.5)

@@ -1,0 +1,143 @@
+"""Monitoring and alerting on the real stack: the rules are valid, they fire on their
+conditions, the page reaches the on-call mailbox, and without the email route the
+alert-on-outage experiment fails."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from harness.chaos import actions, alerts
+from harness.config import PROJECT_ROOT, Settings
+from tests.integration.conftest import devsim, explain
+
+pytestmark = pytest.mark.docker
+
+EXPERIMENT = PROJECT_ROOT / "experiments" / "alert-on-outage.yaml"
+RULES = "/etc/prometheus/rules/devsim.yml"
+
+
+def config(settings: Settings) -> dict[str, Any]:
+    return {"devsim_stack": settings.stack, "lb_url": settings.lb_url, "prometheus_url": settings.prometheus_url,
+            "mailsink_url": settings.mailsink_url}
+
+
+def in_monitoring(settings: Settings, *argv: str) -> subprocess.CompletedProcess[str]:
+    ids = subprocess.run(["docker", "ps", "-q", "--filter", f"label={settings.label}", "--filter",
+                          f"label=com.docker.swarm.service.name={settings.stack}_monitoring"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert ids, "the monitoring container is not running"
+    return subprocess.run(["docker", "exec", ids[0], *argv], capture_output=True, text=True, check=False)
+
+
+def last_run_dir(stdout: str) -> Path:
+    path = Path(re.findall(r"(/\S+)", stdout)[-1])
+    return path.parent if path.name == "index.html" else path
+
+
+@pytest.fixture
+def as_shipped(stack: Settings) -> Iterator[Settings]:
+    done = devsim("up")
+    assert done.returncode == 0, explain(done)
+    yield stack
+    done = devsim("up")
+    assert done.returncode == 0, explain(done)
+
+
+def wait_state(settings: Settings, name: str, state: str, timeout: float = 60) -> float:
+    return alerts.seconds_until_alert(name, state=state, since="now", timeout=timeout, configuration=config(settings))
+
+
+def test_rules_are_valid_and_pass_their_unit_tests(as_shipped: Settings) -> None:
+    done = in_monitoring(as_shipped, "promtool", "check", "rules", RULES)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS: 8 rules found" in done.stdout
+    loaded = requests.get(f"{as_shipped.prometheus_url}/api/v1/rules", timeout=5).json()["data"]["groups"]
+    names = {r["name"] for g in loaded for r in g["rules"]}
+    assert names == {"AppDown", "AppReplicasBelowDesired", "AppReplicaDown", "HighServerErrorRatio",
+                     "HighClientErrorRatio", "NoDatabaseLeader", "ReplicationLagHigh", "DiskAlmostFull"}
+    for group in loaded:
+        for rule in group["rules"]:
+            assert rule["labels"]["severity"] in ("critical", "warning"), rule["name"]
+            assert rule["annotations"]["runbook"], rule["name"]
+    done = in_monitoring(as_shipped, "promtool", "test", "rules", "/etc/prometheus/rules.test.yml")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_host_and_service_exporters_are_scraped(as_shipped: Settings) -> None:
+    for query in ("node_cpu_seconds_total", "node_memory_MemAvailable_bytes", "node_filesystem_avail_bytes",
+                  "node_network_receive_bytes_total", "redis_up", "pg_up", "haproxy_backend_active_servers",
+                  "http_requests_total"):
+        found = requests.get(f"{as_shipped.prometheus_url}/api/v1/query", params={"query": query},
+                             timeout=5).json()["data"]["result"]
+        assert found, f"Prometheus has no {query}"
+    up = requests.get(f"{as_shipped.prometheus_url}/api/v1/query", params={"query": "redis_up"}, timeout=5).json()
+    assert float(up["data"]["result"][0]["value"][1]) == 1
+
+
+def test_a_frozen_replica_fires_the_replica_alerts(as_shipped: Settings) -> None:
+    cfg = config(as_shipped)
+    assert alerts.alert_state("AppReplicaDown", cfg) == "inactive"
+    try:
+        actions.pause_service("app", count=1, configuration=cfg)
+        assert wait_state(as_shipped, "AppReplicaDown", "firing") < 60
+        assert wait_state(as_shipped, "AppReplicasBelowDesired", "firing") < 60
+        assert alerts.alert_state("AppDown", cfg) == "inactive"  # two replicas still serve
+    finally:
+        actions.unpause_service("app", configuration=cfg)
+    wait_state(as_shipped, "AppReplicaDown", "inactive")
+    wait_state(as_shipped, "AppReplicasBelowDesired", "inactive")
+
+
+def test_a_stopped_database_fires_no_database_leader(as_shipped: Settings) -> None:
+    cfg = config(as_shipped)
+    since = time.time()
+    try:
+        actions.stop_service("db", configuration=cfg)
+        assert wait_state(as_shipped, "NoDatabaseLeader", "firing") < 60
+        # critical: it pages by email too
+        assert alerts.seconds_until_email("NoDatabaseLeader", since=since, timeout=60, configuration=cfg) < 60
+    finally:
+        actions.restore_service("db", configuration=cfg)
+    wait_state(as_shipped, "NoDatabaseLeader", "inactive")
+
+
+def test_alert_on_outage_measures_alert_and_email_latency(as_shipped: Settings) -> None:
+    done = devsim("run", "--no-up", str(EXPERIMENT))
+    assert done.returncode == 0, explain(done)
+    run_dir = last_run_dir(done.stdout)
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    by_name = {c["name"]: c for c in verdict["claims"]}
+    fired = by_name["the critical AppDown alert fires within 30 s of the outage"]["measured"]
+    mailed = by_name["its email reaches the on-call mailbox within 60 s of the outage"]["measured"]
+    assert 0 < fired <= mailed
+    # Under load, the outage also trips both error-ratio alerts (server and client views).
+    start, end = verdict["fault_window"]["start"], verdict["fault_window"]["end"]
+    for name in ("HighServerErrorRatio", "HighClientErrorRatio"):
+        found = requests.get(f"{as_shipped.prometheus_url}/api/v1/query_range", timeout=10, params={
+            "query": f'ALERTS{{alertname="{name}",alertstate="firing"}}', "start": start, "end": end + 30,
+            "step": "1s"}).json()["data"]["result"]
+        assert found, f"{name} did not fire during the outage"
+
+
+def test_without_the_email_route_the_experiment_fails(as_shipped: Settings) -> None:
+    done = devsim("up", "--set", "ALERT_PROFILE=development")
+    assert done.returncode == 0, explain(done)
+    since = time.time()
+    done = devsim("run", "--no-up", str(EXPERIMENT))
+    assert done.returncode == 1, explain(done)
+    verdict = json.loads((last_run_dir(done.stdout) / "verdict.json").read_text())
+    failed = {c["name"] for c in verdict["claims"] if not c["passed"]}
+    assert "its email reaches the on-call mailbox within 60 s of the outage" in failed
+    assert "the critical AppDown alert fires within 30 s of the outage" not in failed
+    # the development profile's console got the alert instead
+    console = requests.get(f"{as_shipped.mailsink_url}/console", params={"since": since}, timeout=5).json()
+    assert any(c["alertname"] == "AppDown" and c["status"] == "firing" for c in console)
