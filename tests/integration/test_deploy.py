@@ -74,7 +74,7 @@ def test_a_good_release_rolls_out_under_load_without_a_failed_request(on_v1: Set
     summary = json.loads((last_path(out) / "summary.json").read_text())
     assert summary["totals"]["failures"] == 0
     assert summary["totals"]["requests"] > 1000
-    done = devsim("deploy", "v1", timeout=300)  # no traffic now: the guard cannot judge v1
+    done = devsim("deploy", "v1", "--watch-after", "1s", timeout=300)  # no traffic: the guard cannot judge v1
     assert done.returncode == 1, explain(done)
     assert "no verdict on v1" in done.stdout
     assert served(on_v1) == {"v2"}
