@@ -40,6 +40,17 @@ def stack(settings: Settings) -> Iterator[Settings]:
 
 
 @pytest.fixture
+def as_shipped(stack: Settings) -> Iterator[Settings]:
+    """The stack with every safety mechanism on (`devsim up` without switches), before and
+    after the test, so that a test's switches never leak into the next one."""
+    done = devsim("up")
+    assert done.returncode == 0, explain(done)
+    yield stack
+    done = devsim("up")
+    assert done.returncode == 0, explain(done)
+
+
+@pytest.fixture
 def stack_copy(tmp_path: Path, settings: Settings) -> Path:
     """A copy of target-stack/ that a test may break."""
     dest = tmp_path / "target-stack"

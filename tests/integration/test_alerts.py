@@ -8,7 +8,6 @@ import json
 import re
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +40,6 @@ def in_monitoring(settings: Settings, *argv: str) -> subprocess.CompletedProcess
 def last_run_dir(stdout: str) -> Path:
     path = Path(re.findall(r"(/\S+)", stdout)[-1])
     return path.parent if path.name == "index.html" else path
-
-
-@pytest.fixture
-def as_shipped(stack: Settings) -> Iterator[Settings]:
-    done = devsim("up")
-    assert done.returncode == 0, explain(done)
-    yield stack
-    done = devsim("up")
-    assert done.returncode == 0, explain(done)
 
 
 def wait_state(settings: Settings, name: str, state: str, timeout: float = 60) -> float:

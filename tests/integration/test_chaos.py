@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,16 +43,6 @@ def run_dir_of(stdout: str) -> Path:
 
 def verdict_of(done: subprocess.CompletedProcess[str]) -> dict[str, object]:
     return json.loads((run_dir_of(done.stdout) / "verdict.json").read_text())  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def as_shipped(stack: Settings) -> Iterator[Settings]:
-    """The stack with every safety mechanism on, before and after the test."""
-    done = devsim("up")
-    assert done.returncode == 0, explain(done)
-    yield stack
-    done = devsim("up")
-    assert done.returncode == 0, explain(done)
 
 
 @pytest.mark.parametrize("name", sorted(NEGATIVE_CONTROLS))
