@@ -222,13 +222,20 @@ def cmd_deploy(ctx: RunContext, args: argparse.Namespace) -> int:
 def cmd_report(ctx: RunContext, args: argparse.Namespace) -> int:
     if not args.run_dirs and not args.index:
         raise UsageError("name a run folder, or pass --index", hint="e.g. devsim report reports/<run-id>")
+    skipped = 0
     for run_dir in args.run_dirs:
-        run, page = render.render_run(run_dir)
+        try:
+            run, page = render.render_run(run_dir)
+        except UsageError as exc:
+            if len(args.run_dirs) == 1:
+                raise
+            ctx.progress.warn(f"skipped: {exc.one_line()}")  # e.g. `devsim report reports/*/` over odd folders
+            skipped += 1
+            continue
         history.record(ctx.settings.reports_dir, run)
         print(f"{run.status}: {page}")
-    if args.run_dirs or args.index:
-        print(f"index: {render.render_index(ctx.settings.reports_dir)}")
-    return EXIT_OK
+    print(f"index: {render.render_index(ctx.settings.reports_dir)}")
+    return EXIT_ERROR if skipped == len(args.run_dirs) > 0 else EXIT_OK
 
 
 def _claims_table(outcome: experiment_run.Outcome) -> str:

@@ -133,11 +133,8 @@ def _judge(settings: Settings, path: Path, experiment: dict[str, Any], journal: 
            run_dir: Path, config: dict[str, Any], interrupted: str, restored: list[str],
            progress: Progress, recovery: claimlib.FaultWindow | None, extra: dict[str, Any]) -> Outcome:
     results.merge_request_logs(run_dir)
-    totals: results.Totals | None = None
     stats = run_dir / "locust_stats.csv"
-    if stats.exists():
-        totals = results.read_totals(stats)
-        results.write_summary(run_dir / "summary.json", run_id, totals, (), {"target": settings.lb_url})
+    totals = results.read_totals(stats) if stats.exists() else None  # verdict.json carries them
     (run_dir / "journal.json").write_text(json.dumps(journal, indent=2, default=str) + "\n")
     window = claimlib.fault_window(journal) if journal else None
     progress.step("judging the claims over the fault window")

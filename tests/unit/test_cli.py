@@ -14,7 +14,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
                           check=False, timeout=120)
 
 
-COMMANDS = ["up", "status", "down", "load", "run", "validate"]
+COMMANDS = ["up", "status", "down", "load", "run", "validate", "deploy", "report"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -63,3 +63,17 @@ def test_command_failed_keeps_the_command_and_its_output() -> None:
     assert err.details == ["first", "network not found"]
     assert isinstance(err, HarnessError)
     assert err.exit_code == 2
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["deploy", "v2", "--max-error-ratio", "2"], "--max-error-ratio must be between 0 and 1"),
+    (["deploy", "v2", "--max-p95", "fast"], "fast"),
+    (["deploy", "v2", "--watch-after", "soon"], "bad duration 'soon'"),
+])
+def test_bad_deploy_options_are_refused_before_anything_happens(args: list[str], message: str,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("devsim: error: ")
+    assert message in err
+    assert "Traceback" not in err

@@ -228,3 +228,13 @@ def test_report_command(reports: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
     assert "no such run folder" in err
     assert "Traceback" not in err
     assert load(reports / "report-run").figures.requests == len(raw_rows(reports / "report-run"))
+
+
+def test_report_over_many_folders_skips_the_odd_one(reports: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DEVSIM_REPORTS_DIR", str(reports))
+    (reports / "not-a-run").mkdir()
+    assert main(["report", str(reports / "chaos-run"), str(reports / "not-a-run"), str(reports / "report-run")]) == 0
+    captured = capsys.readouterr()
+    assert "skipped: " in captured.err
+    assert len(history.runs(reports)) == 2
