@@ -99,7 +99,8 @@ def _serving(svc: Any, image: str, replicas: int) -> bool:
 def deploy(stack: str, prometheus_url: str, version: str, policy: GuardPolicy | None,
            on_step: Callable[[str], None], on_watch: Callable[[str], None] | None = None, service: str = "app",
            timeout: float = 300.0, client: Any = None) -> DeployResult:
-    """Rolls `service` to `version` and returns once it is live and watched, rolled back, or paused."""
+    """Rolls `service` to `version` and returns once it is live and watched, rolled back, or paused.
+    Ctrl-C aborts the deploy, which rolls it back."""
     client = client or engine.connect()
     svc = _service(client, stack, service)
     spec = svc.attrs["Spec"]
@@ -114,63 +115,115 @@ def deploy(stack: str, prometheus_url: str, version: str, policy: GuardPolicy | 
     if target == previous_image:
         return DeployResult("live", version, previous, f"{version} is already live", 0.0)
     guard = Guard(Prometheus(prometheus_url), version, policy) if policy else None
-    before = update.get("StartedAt")
     on_step(f"rolling {service} from {previous} to {version} ({replicas} tasks, one at a time, start-first)"
             + ("" if guard else "; the deploy guard is off"))
-    started = time.monotonic()
-    seen = _tasks(svc)  # what ran before the update is not news
+    watch = _Watch(svc, service, version, previous, previous_image, target, replicas, guard, on_step, on_watch,
+                   before=update.get("StartedAt"), seen=_tasks(svc))  # what ran before is not news
     engine.run(["docker", "service", "update", "--detach", "--image", target, svc.name], timeout=60)
-    names = {previous_image: previous, target: version}
-    reason, by, failure, restored, completed_at = "", "", "", None, None
-    became_running: set[str] = set()
-    while True:
-        svc.reload()
-        status = svc.attrs.get("UpdateStatus", {})
-        state = str(status.get("State", "")) if status.get("StartedAt") != before else ""
-        for task_id, task in sorted(_tasks(svc).items(), key=lambda kv: kv[1][0]):
-            if seen.get(task_id) != task:
-                seen[task_id] = task
-                note = (f" (desired {task[3]})" if task[3] != "running" else "") + (f": {task[4]}" if task[4] else "")
-                on_step(f"  task {service}.{task[0]} {names.get(task[1], task[1])}: {task[2]}{note}")
-                if task[1] == target and task[2] == "running":
-                    became_running.add(task_id)
-                if task[1] == target and task[2] in ENDED and task_id not in became_running and not failure:
-                    failure = (f"task {service}.{task[0]} of {version} {task[2]} before it became healthy"
-                               + (f" ({task[4]})" if task[4] else ""))
-        if guard and not reason and state in ("updating", "completed"):
-            reason = guard.check()
-            if on_watch:
-                on_watch(f"guard on {version}: {guard.last.describe()}")
-            if reason:
-                by = _roll_back(svc, reason, on_step)
+    try:
+        while (result := watch.poll()) is None:
+            if watch.elapsed() > timeout:
+                raise InfrastructureError(f"the deploy of {version} did not finish within {timeout:g} s "
+                                          f"(Swarm's state: {watch.state or 'not started'})",
+                                          hint="see `devsim status`")
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        watch.abort()
+        raise
+    return result
+
+
+@dataclass
+class _Watch:
+    """Follows one rollout: reports each task's progress, runs the guard, decides the outcome."""
+
+    svc: Any
+    service: str
+    version: str
+    previous: str
+    previous_image: str
+    target: str
+    replicas: int
+    guard: Guard | None
+    on_step: Callable[[str], None]
+    on_watch: Callable[[str], None] | None
+    before: Any
+    seen: dict[str, tuple[int, str, str, str, str]]
+    started: float = field(default_factory=time.monotonic)
+    state: str = ""
+    reason: str = ""
+    by: str = ""  # who decided the rollback: swarm or guard
+    failure: str = ""  # the first new task that ended before it became healthy
+    restored: float | None = None
+    completed_at: float | None = None
+    became_running: set[str] = field(default_factory=set)
+
+    def elapsed(self) -> float:
+        return round(time.monotonic() - self.started, 2)
+
+    def _report_tasks(self) -> None:
+        names = {self.previous_image: self.previous, self.target: self.version}
+        for task_id, task in sorted(_tasks(self.svc).items(), key=lambda kv: kv[1][0]):
+            if self.seen.get(task_id) == task:
                 continue
-        if state == "completed" and not reason:
-            completed_at = completed_at or time.monotonic()
-            watched = guard is not None and time.monotonic() - completed_at >= guard.policy.watch_after_s
+            self.seen[task_id] = task
+            slot, image, state, desired, error = task
+            note = (f" (desired {desired})" if desired != "running" else "") + (f": {error}" if error else "")
+            self.on_step(f"  task {self.service}.{slot} {names.get(image, image)}: {state}{note}")
+            if image == self.target and state == "running":
+                self.became_running.add(task_id)
+            if image == self.target and state in ENDED and task_id not in self.became_running and not self.failure:
+                self.failure = (f"task {self.service}.{slot} of {self.version} {state} before it became healthy"
+                                + (f" ({error})" if error else ""))
+
+    def _roll_back(self, reason: str) -> None:
+        self.reason, self.by = reason, _roll_back(self.svc, reason, self.on_step)
+
+    def abort(self) -> None:
+        """Ctrl-C: roll back, unless a rollback is already under way (rolling back twice would
+        bring the new release back: Swarm's previous spec is then the new one)."""
+        if not self.by and not self.state.startswith("rollback"):
+            self._roll_back(f"interrupted: the deploy of {self.version} is aborted")
+
+    def poll(self) -> DeployResult | None:
+        self.svc.reload()
+        status = self.svc.attrs.get("UpdateStatus", {})
+        self.state = state = str(status.get("State", "")) if status.get("StartedAt") != self.before else ""
+        self._report_tasks()
+        guard = self.guard
+        if guard and not self.reason and state in ("updating", "completed"):
+            breach = guard.check()
+            if self.on_watch:
+                self.on_watch(f"guard on {self.version}: {guard.last.describe()}")
+            if breach:
+                self._roll_back(breach)
+                return None
+        if state == "completed" and not self.reason:
+            self.completed_at = self.completed_at or time.monotonic()
+            watched = guard is not None and time.monotonic() - self.completed_at >= guard.policy.watch_after_s
             if guard and watched and guard.no_verdict():
-                reason = guard.no_verdict()
-                by = _roll_back(svc, reason, on_step)
-                continue
+                self._roll_back(guard.no_verdict())
+                return None
             if not guard or watched:
-                return DeployResult("live", version, previous, f"{version} is live on {replicas} tasks"
-                                    + (f"; the guard saw nothing wrong for {guard.policy.watch_after_s:g} s"
-                                       if guard else ""), round(time.monotonic() - started, 2),
+                checked = f"; the guard saw nothing wrong for {guard.policy.watch_after_s:g} s" if guard else ""
+                return DeployResult("live", self.version, self.previous,
+                                    f"{self.version} is live on {self.replicas} tasks{checked}", self.elapsed(),
                                     guard=_guard_info(guard))
-        if state.startswith("rollback") and _serving(svc, previous_image, replicas) and restored is None:
-            restored = round(time.monotonic() - started, 2)
-        if state == "rollback_completed" and restored is not None:
-            if not by:
-                by, reason = "swarm", f"Swarm rolled back: {failure or status.get('Message', '')}".strip()
-            return DeployResult("rolled-back", version, previous, reason, round(time.monotonic() - started, 2),
-                                restored, by, _guard_info(guard))
+        if state.startswith("rollback") and self.restored is None and _serving(self.svc, self.previous_image,
+                                                                                 self.replicas):
+            self.restored = self.elapsed()
+        if state == "rollback_completed" and self.restored is not None:
+            if not self.by:
+                self.by = "swarm"
+                self.reason = f"Swarm rolled back: {self.failure or status.get('Message', '')}".strip()
+            return DeployResult("rolled-back", self.version, self.previous, self.reason, self.elapsed(),
+                                self.restored, self.by, _guard_info(guard))
         if state in ("paused", "rollback_paused"):
-            return DeployResult("paused", version, previous, f"Swarm {state.replace('_', ' ')} the update: "
-                                f"{failure or status.get('Message', '')}".strip(), round(time.monotonic() - started, 2),
+            why = self.failure or status.get("Message", "")
+            return DeployResult("paused", self.version, self.previous,
+                                f"Swarm {state.replace('_', ' ')} the update: {why}".strip(), self.elapsed(),
                                 guard=_guard_info(guard))
-        if time.monotonic() - started > timeout:
-            raise InfrastructureError(f"the deploy of {version} did not finish within {timeout:g} s "
-                                      f"(Swarm's state: {state or 'not started'})", hint="see `devsim status`")
-        time.sleep(1.0)
+        return None
 
 
 def _roll_back(svc: Any, reason: str, on_step: Callable[[str], None]) -> str:
