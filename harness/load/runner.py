@@ -1,7 +1,7 @@
 """Locust as child processes (never imported here: its gevent patching clashes with threads).
 
 A LocustProcess starts one local Locust, or a master and N workers (Locust's own distributed
-mode), all writing into one run folder, and stops them with SIGTERM so that Locust still
+mode), all writing into one run folder, and stops them with SIGINT so that Locust still
 writes its CSV and HTML reports.
 """
 
@@ -77,6 +77,10 @@ def locust_argv(plan: LoadPlan, role: str = "local", master_port: int = 0) -> li
     return argv
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class LocustProcess:
     """The Locust child processes of one run; a context manager that always stops them."""
 
@@ -96,8 +100,12 @@ class LocustProcess:
         log = (self.plan.run_dir / log_name).open("wb")
         self._logs.append(log)
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        # Its own session (a Ctrl-C in the terminal reaches the harness, which decides), and
+        # SIGINT back to its default: a shell starting us in the background ignores it, and
+        # the ignore would be inherited.
         self._procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                            cwd=self.plan.run_dir, start_new_session=True))
+                                            cwd=self.plan.run_dir, start_new_session=True,
+                                            preexec_fn=_default_sigint))
 
     def start(self) -> None:
         if self.plan.workers > 0:
@@ -136,10 +144,11 @@ class LocustProcess:
                 proc.kill()
 
     def stop(self, grace: float = 20.0) -> None:
-        """SIGTERM (Locust then writes its reports), SIGKILL after `grace` seconds."""
+        """SIGINT, Locust's Ctrl-C (it then writes its CSV and HTML reports; on SIGTERM it
+        exits without the HTML one), SIGKILL after `grace` seconds."""
         for proc in self._procs:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+                proc.send_signal(signal.SIGINT)
         deadline = time.monotonic() + grace
         for proc in self._procs:
             try:

@@ -61,6 +61,7 @@ def test_experiment_passes_on_the_stack_as_shipped(as_shipped: Settings, name: s
     run_dir = run_dir_of(done.stdout)
     assert (run_dir / "journal.json").is_file()
     assert (run_dir / "requests.csv").is_file()
+    assert (run_dir / "locust.html").stat().st_size > 10_000  # Locust's own report, linked from ours
     # the report: the run's page with its verdict and the kill marked, and the index listing it
     page = (run_dir / "index.html").read_text()
     assert f'data-run-id="{verdict["run_id"]}"' in page
