@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -80,11 +81,12 @@ def test_a_good_release_rolls_out_under_load_without_a_failed_request(on_v1: Set
 
 @pytest.mark.parametrize("build", sorted(BROKEN))
 def test_a_broken_build_is_rolled_back(on_v1: Settings, build: str) -> None:
-    load = background_load(50)  # the guard judges a release by the traffic it serves
+    load = background_load(90)  # the guard judges a release by the traffic it serves
     try:
         done = devsim("deploy", build, timeout=300)
     finally:
-        load.communicate(timeout=200)
+        load.send_signal(signal.SIGINT)  # Ctrl-C: the load stops once the deploy is over
+        load.communicate(timeout=120)
     assert done.returncode == 1, explain(done)
     assert done.stdout.startswith(f"ROLLED-BACK: {build}: "), done.stdout
     assert ("deploy guard:" in done.stdout) == (BROKEN[build] == "guard"), done.stdout
