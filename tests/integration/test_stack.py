@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 import requests
+import yaml
 
 from harness.config import Settings
 from harness.metrics.prometheus import Prometheus
@@ -103,7 +104,10 @@ def test_status_reports_every_service_ready(stack: Settings) -> None:
     assert done.returncode == 0, explain(done)
     status = json.loads(done.stdout)
     services = {s["name"]: s for s in status["services"]}
-    assert set(services) == {"app", "lb", "db", "dbproxy", "cache", "monitoring", "pushgateway"}
+    declared = yaml.safe_load((stack.stack_dir / "stack.yml").read_text())["services"]
+    assert set(services) == set(declared)
+    assert {"app", "lb", "db", "monitoring", "alertmanager", "mailsink"} <= set(services)
+    assert services["mailsink"]["endpoints"] == [stack.mailsink_url]
     assert services["app"]["desired"] == stack.replicas
     assert all(s["healthy"] for s in services.values())
     assert services["app"]["version"] == "v1"
