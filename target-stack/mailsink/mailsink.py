@@ -11,7 +11,9 @@ GET  /console?since=TS    what the console received
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import threading
 import time
 from email import message_from_bytes, policy
@@ -98,6 +100,9 @@ class Http(BaseHTTPRequestHandler):
 
 
 def main() -> None:
+    # PID 1 of its container: without a handler the kernel ignores SIGTERM, and every
+    # `devsim down` would wait out Docker's 10 s grace before SIGKILL. Nothing is kept on disk.
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     controller = Controller(Handler(), hostname="0.0.0.0", port=2525)
     controller.start()
     print("mail sink: SMTP on 2525, HTTP on 8025", flush=True)
