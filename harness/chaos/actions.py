@@ -24,7 +24,7 @@ from typing import Any
 
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
-from docker.errors import APIError, NotFound
+from docker.errors import APIError
 
 from harness.chaos import swarm
 from harness.deploy import rollout
@@ -146,10 +146,9 @@ def _log(message: str) -> None:
 def image_for(stack: str, service: str, version: str) -> str:
     """The content tag of a built release, e.g. devsim/app:v2 -> devsim/app:v2-<id>."""
     try:
-        image = swarm.docker().images.get(f"{stack}/{service}:{version}")
-    except NotFound as exc:
-        raise ActivityFailed(f"no image {stack}/{service}:{version}; run `devsim up` to build it") from exc
-    return f"{stack}/{service}:{version}-{image.id.split(':', 1)[-1][:12]}"
+        return rollout.release_image(swarm.docker(), stack, service, version)
+    except HarnessError as exc:
+        raise ActivityFailed(exc.one_line()) from exc
 
 
 def roll_service(service: str, version: str = "", image: str = "", env: dict[str, str] | None = None,

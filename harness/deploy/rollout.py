@@ -21,6 +21,7 @@ from harness.deploy.guard import Guard, GuardPolicy
 from harness.errors import InfrastructureError, UsageError
 from harness.metrics.prometheus import Prometheus
 from harness.stack import engine
+from harness.stack.services import image_version
 
 ENDED = ("complete", "failed", "rejected", "shutdown", "orphaned", "remove")
 
@@ -72,14 +73,6 @@ def release_image(client: Any, stack: str, service: str, version: str) -> str:
     return f"{stack}/{service}:{version}-{image.id.split(':', 1)[-1][:12]}"
 
 
-def _version_of(client: Any, image: str) -> str:
-    try:
-        labels = client.images.get(image.split("@")[0]).labels or {}
-    except DockerException:
-        return "?"
-    return str(labels.get("devsim.version", "?"))
-
-
 def _tasks(svc: Any) -> dict[str, tuple[int, str, str, str, str]]:
     """task id -> (slot, image, state, desired state, error) for every task Swarm keeps."""
     found = {}
@@ -105,7 +98,7 @@ def deploy(stack: str, prometheus_url: str, version: str, policy: GuardPolicy | 
     svc = _service(client, stack, service)
     spec = svc.attrs["Spec"]
     previous_image = spec["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
-    previous = _version_of(client, previous_image)
+    previous = image_version(client, previous_image)
     replicas = int(spec.get("Mode", {}).get("Replicated", {}).get("Replicas", 1))
     target = release_image(client, stack, service, version)
     update = svc.attrs.get("UpdateStatus", {})

@@ -10,13 +10,13 @@ import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from harness.chaos import clientlog
 from harness.errors import UsageError
 from harness.load.results import REQUEST_LOG
+from harness.verdict.claims import journal_ts
 
 SERVER_SERIES = "server_series.json"
 VERDICT = "verdict.json"
@@ -94,10 +94,6 @@ class RunData:
         return max(0.0, self.ended - self.started)
 
 
-def _ts(text: str) -> float:
-    return datetime.fromisoformat(text).timestamp()
-
-
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
@@ -113,8 +109,8 @@ def events(journal: dict[str, Any]) -> list[Event]:
         activity = record.get("activity") or {}
         if not record.get("start"):
             return
-        start = _ts(record["start"])
-        end = _ts(record["end"]) if record.get("end") else start
+        start = journal_ts(record["start"])
+        end = journal_ts(record["end"]) if record.get("end") else start
         found.append(Event(phase, str(activity.get("type", "?")), str(activity.get("name", "?")), start, end,
                            str(record.get("status", "?"))))
 

@@ -74,11 +74,12 @@ def service_state(client: Any, settings: Settings, service: Any) -> ServiceState
         f"http://127.0.0.1:{int(p['PublishedPort'])}"
         for p in spec.get("EndpointSpec", {}).get("Ports", []) if p.get("PublishedPort")
     )
-    return ServiceState(name, desired, ready, image, _image_version(client, image), endpoints,
+    return ServiceState(name, desired, ready, image, image_version(client, image), endpoints,
                         errors[0] if errors else "", str(service.attrs.get("UpdateStatus", {}).get("State", "")))
 
 
-def _image_version(client: Any, image: str) -> str:
+def image_version(client: Any, image: str) -> str:
+    """The release an image carries (its devsim.version label), e.g. v1 or v2-crash."""
     try:
         labels = client.images.get(image).labels or {}
     except (ImageNotFound, DockerException):

@@ -51,7 +51,8 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="milliseconds")
 
 
-def _ts(text: str) -> float:
+def journal_ts(text: str) -> float:
+    """A journal timestamp (ISO 8601) as seconds since the epoch."""
     return datetime.fromisoformat(text).timestamp()
 
 
@@ -102,10 +103,10 @@ def fault_window(journal: dict[str, Any]) -> FaultWindow | None:
     actions = [r for r in runs if r.get("activity", {}).get("type") == "action"]
     if not actions:
         return None
-    start = min(_ts(r["start"]) for r in actions)
-    end = max(_ts(r.get("end") or r["start"]) for r in runs)
+    start = min(journal_ts(r["start"]) for r in actions)
+    end = max(journal_ts(r.get("end") or r["start"]) for r in runs)
     after = ((journal.get("steady_states") or {}).get("after") or {}).get("probes") or []
-    starts = [_ts(p["start"]) for p in after if p.get("start")]
+    starts = [journal_ts(p["start"]) for p in after if p.get("start")]
     if starts:
         end = max(end, min(starts))
     return FaultWindow(start, end)
@@ -145,7 +146,7 @@ def recovery_window(journal: dict[str, Any], load_end: float) -> FaultWindow | N
     """From the end of the experiment (its rollbacks included) to the end of the load."""
     if not journal.get("end"):
         return None
-    return FaultWindow(_ts(journal["end"]), load_end)
+    return FaultWindow(journal_ts(journal["end"]), load_end)
 
 
 def extension_claims(experiment: dict[str, Any], journal: dict[str, Any], window: FaultWindow | None,

@@ -79,10 +79,10 @@ def test_fault_window_comes_from_the_journal() -> None:
     window = claimlib.fault_window(recorded)
     assert window is not None
     kill = next(r for r in recorded["run"] if r["activity"]["type"] == "action")  # type: ignore[index,union-attr]
-    assert window.start == pytest.approx(claimlib._ts(kill["start"]))
+    assert window.start == pytest.approx(claimlib.journal_ts(kill["start"]))
     after = recorded["steady_states"]["after"]["probes"][0]["start"]  # type: ignore[index]
-    assert window.end == pytest.approx(claimlib._ts(after))
-    assert window.end >= max(claimlib._ts(r["end"]) for r in recorded["run"])  # type: ignore[union-attr]
+    assert window.end == pytest.approx(claimlib.journal_ts(after))
+    assert window.end >= max(claimlib.journal_ts(r["end"]) for r in recorded["run"])  # type: ignore[union-attr]
 
 
 def test_claims_of_a_recorded_run_agree_with_its_request_log() -> None:
