@@ -76,3 +76,35 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return ordered[min(rank, len(ordered)) - 1]
+
+
+# --- writes: each POST of an item carries its id and whether it was acknowledged ----------
+
+def writes(rows: list[Request]) -> list[Request]:
+    return [r for r in rows if r.item_id]
+
+
+def write_recovery_ms(rows: list[Request], fault_start_s: float, fault_applied_s: float) -> float | None:
+    """When writes were acknowledged again after a fault: the end of the first acknowledged
+    write sent after the fault was applied (so that the old primary cannot have served it).
+    None when no write was acknowledged after it."""
+    sent_after = [r.end_ms for r in writes(rows) if r.ack == "ack" and r.ts_ms >= fault_applied_s * 1000]
+    if not sent_after:
+        return None
+    return max(min(sent_after), fault_start_s * 1000)
+
+
+def failed_writes_outside(rows: list[Request], fault_start_s: float, recovered_ms: float) -> list[Request]:
+    """Failed or unanswered writes the fault cannot explain: those that ended before it began,
+    or were sent after writes were acknowledged again."""
+    return [r for r in writes(rows) if r.ack != "ack"
+            and (r.end_ms < fault_start_s * 1000 or r.ts_ms > recovered_ms)]
+
+
+def longest_write_gap_s(rows: list[Request], start_s: float, end_s: float) -> float:
+    """The longest time inside [start, end] in which no write was acknowledged: the gaps
+    between consecutive acknowledgements, and from the window's edges to the nearest one."""
+    lo, hi = start_s * 1000, end_s * 1000
+    acks = sorted(r.end_ms for r in writes(rows) if r.ack == "ack" and lo <= r.end_ms <= hi)
+    points = [lo, *acks, hi]
+    return max(b - a for a, b in zip(points, points[1:], strict=False)) / 1000.0

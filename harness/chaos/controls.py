@@ -11,11 +11,18 @@ import sys
 import time
 from typing import Any
 
-_state: dict[str, Any] = {"in_method": False, "start": None, "end": None}
+_state: dict[str, Any] = {"in_method": False, "start": None, "end": None, "first_action_end": None}
 
 
 def reset() -> None:
-    _state.update(in_method=False, start=None, end=None)
+    _state.update(in_method=False, start=None, end=None, first_action_end=None)
+
+
+def first_action() -> tuple[float, float] | None:
+    """(start, end) of the method's first action, e.g. the kill; None until it has ended."""
+    if _state["start"] is None or _state["first_action_end"] is None:
+        return None
+    return float(_state["start"]), float(_state["first_action_end"])
 
 
 def fault_window() -> tuple[float, float] | None:
@@ -52,6 +59,8 @@ def before_activity_control(context: dict[str, Any], **_kwargs: Any) -> None:
 
 def after_activity_control(context: dict[str, Any], state: dict[str, Any] | None = None, **_kwargs: Any) -> None:
     state = state or {}
+    if context.get("type") == "action" and _state["in_method"] and _state["first_action_end"] is None:
+        _state["first_action_end"] = time.time()
     status = state.get("status", "?")
     output = state.get("output")
     shown = "" if output is None else f" -> {str(output)[:120]}"

@@ -3,6 +3,7 @@
 A `window` argument is "fault" (the method's fault window, recorded by
 harness.chaos.controls), "run" (everything so far), "30s" (the last 30 seconds) or
 [start, end] in seconds since the epoch (how `devsim run` passes the journal's window).
+"first-action" is the span of the method's first action (the kill, the switchover).
 Claims judged by `devsim run` after the experiment may also use "recovery": from the end of
 the rollbacks to the end of the background load.
 """
@@ -12,12 +13,15 @@ from __future__ import annotations
 import math
 import re
 import time
+from pathlib import Path
 
 import requests
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
 from harness.chaos import clientlog, controls, swarm
+from harness.stack import patroni
+from harness.verdict import audit
 from harness.errors import InfrastructureError
 from harness.metrics.prometheus import Prometheus
 
@@ -38,11 +42,16 @@ def resolve_window(window: Window) -> tuple[float, float]:
             raise ActivityFailed("the fault window has not opened: no method action has started "
                                  "(is the harness.chaos.controls control declared?)")
         return found
+    if window == "first-action":
+        action = controls.first_action()
+        if action is None:
+            raise ActivityFailed("the method's first action has not ended yet")
+        return action
     if window == "run":
         return 0.0, now
     m = _SECONDS.match(str(window).strip())
     if not m:
-        raise ActivityFailed(f"bad window {window!r}: use fault, run, 30s or [start, end]")
+        raise ActivityFailed(f"bad window {window!r}: use fault, first-action, run, 30s or [start, end]")
     return now - float(m.group(1)), now
 
 
@@ -203,3 +212,48 @@ def running_versions(service: str = "app", configuration: Configuration = None) 
     for container in swarm.containers(t, service):
         versions.add(str((container.image.labels or {}).get("devsim.version", "?")))
     return ",".join(sorted(versions))
+
+
+# --- writes and the write audit ----------------------------------------------------------
+
+def write_rto(window: Window = "first-action", configuration: Configuration = None) -> float:
+    """Seconds from the start of the fault (the method's first action) to the end of the first
+    acknowledged write sent after the fault was applied: the recovery time clients saw."""
+    start, applied = resolve_window(window)
+    recovered = clientlog.write_recovery_ms(_client_rows("run", "", configuration), start, applied)
+    if recovered is None:
+        raise ActivityFailed("no write was acknowledged after the fault")
+    return round(recovered / 1000.0 - start, 3)
+
+
+def failed_writes_outside_outage(window: Window = "first-action", configuration: Configuration = None) -> int:
+    """Failed or unanswered writes that ended before the fault or were sent after writes were
+    acknowledged again: client write errors the outage does not explain."""
+    start, applied = resolve_window(window)
+    rows = _client_rows("run", "", configuration)
+    recovered = clientlog.write_recovery_ms(rows, start, applied)
+    return len(clientlog.failed_writes_outside(rows, start, recovered if recovered is not None else math.inf))
+
+
+def write_unavailability(window: Window = "fault", configuration: Configuration = None) -> float:
+    """Seconds: the longest time in the window in which no write was acknowledged."""
+    start, end = resolve_window(window)
+    return round(clientlog.longest_write_gap_s(_client_rows("run", "", configuration), start, end), 3)
+
+
+def write_audit(field: str = "lost", configuration: Configuration = None) -> int:
+    """One count of the write audit (lost, ghosts, duplicates, acknowledged, ...), from the
+    run's audit.json; audited now, from the database's leader, when there is none yet."""
+    t = swarm.target(configuration)
+    if not t.request_log:
+        raise ActivityFailed("no client request log to audit: run under `devsim run`")
+    log = Path(t.request_log)
+    found = audit.saved(log.parent)
+    if found is None:
+        try:
+            found = audit.run_audit(patroni.discover(swarm.docker(), t.stack), log).as_dict()
+        except (InfrastructureError, OSError) as exc:
+            raise ActivityFailed(f"cannot audit the writes: {exc}") from exc
+    if field not in found or not isinstance(found[field], int):
+        raise ActivityFailed(f"the write audit has no count {field!r}")
+    return int(found[field])

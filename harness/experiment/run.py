@@ -27,8 +27,9 @@ from harness.load.session import DEFAULT_LOCUSTFILE, MAX_RUN_TIME
 from harness.progress import Progress
 from harness.report import series as report_series
 from harness.runs import new_run_dir
-from harness.stack import lifecycle
+from harness.stack import lifecycle, patroni
 from harness.stack.services import declared_services, running_versions, stack_status
+from harness.verdict import audit
 from harness.verdict import claims as claimlib
 
 CHAOS_SETTINGS = {"runtime": {"rollbacks": {"strategy": "always"}}}
@@ -133,6 +134,7 @@ def _judge(settings: Settings, path: Path, experiment: dict[str, Any], journal: 
            run_dir: Path, config: dict[str, Any], interrupted: str, restored: list[str],
            progress: Progress, recovery: claimlib.FaultWindow | None, extra: dict[str, Any]) -> Outcome:
     results.merge_request_logs(run_dir)
+    extra = {**extra, "audit": _audit(settings, run_dir, progress)}
     stats = run_dir / "locust_stats.csv"
     totals = results.read_totals(stats) if stats.exists() else None  # verdict.json carries them
     (run_dir / "journal.json").write_text(json.dumps(journal, indent=2, default=str) + "\n")
@@ -153,6 +155,23 @@ def _judge(settings: Settings, path: Path, experiment: dict[str, Any], journal: 
     }
     (run_dir / "verdict.json").write_text(json.dumps(verdict, indent=2, default=str) + "\n")
     return Outcome(status, run_dir, reason, tuple(found), interrupted=bool(interrupted))
+
+
+def _audit(settings: Settings, run_dir: Path, progress: Progress) -> dict[str, Any] | None:
+    """The write audit of the run, when the stack has a Patroni cluster and the load wrote."""
+    log = run_dir / results.REQUEST_LOG
+    if not log.is_file() or not patroni.member_services(settings.stack_dir):
+        return None
+    progress.step("auditing the acknowledged writes against the database leader")
+    try:
+        found = audit.run_audit(patroni.Cluster(swarm.docker(), settings.stack,
+                                                patroni.member_services(settings.stack_dir)), log)
+    except InfrastructureError as exc:
+        progress.warn(f"the write audit could not run: {exc.one_line()}")
+        return {"error": exc.one_line()}
+    progress.step(f"write audit: {found.acknowledged} acknowledged, {found.lost} lost, {found.ghosts} ghosts, "
+                  f"{found.duplicates} duplicates")
+    return found.as_dict()
 
 
 def _status(journal: dict[str, Any], found: list[claimlib.Claim], interrupted: str) -> tuple[str, str]:

@@ -51,7 +51,8 @@ def stack_images(stack: str) -> tuple[ImageSpec, ...]:
         *(ImageSpec("app", f"{stack}/app", f"v2-{b}", None, (("APP_VERSION", f"v2-{b}"), ("APP_BREAKAGE", b)))
           for b in BROKEN_RELEASES),
         *(ImageSpec(name, f"{stack}/{name}", "latest", f"{name.upper()}_IMAGE")
-          for name in ("lb", "db", "dbproxy", "cache", "monitoring", "pushgateway", "exporters", "alertmanager",
+          for name in ("lb", "db", "dbrouter", "dbproxy", "cache", "monitoring", "pushgateway", "exporters",
+                       "alertmanager",
                        "mailsink")),
     )
 

@@ -16,7 +16,7 @@ from harness.config import Settings
 from harness.errors import InfrastructureError, NotReady, PortInUse
 from harness.metrics.prometheus import Prometheus
 from harness.progress import Progress
-from harness.stack import engine, images
+from harness.stack import engine, patroni, images
 from harness.stack.services import (
     ServiceState,
     declared_services,
@@ -94,11 +94,14 @@ def up(client: Any, settings: Settings, progress: Progress) -> Deployment:
          "-c", str(settings.stack_dir / "stack.yml"), settings.stack],
         env=stack_env(settings, image_env), timeout=120,
     )
-    wait_until_healthy(client, settings, progress)
+    wait_until_healthy(client, settings, progress, configure_database=True)
     return Deployment(tuple(stack_status(client, settings)), settings.lb_url, settings.prometheus_url)
 
 
-def wait_until_healthy(client: Any, settings: Settings, progress: Progress) -> None:
+def wait_until_healthy(client: Any, settings: Settings, progress: Progress,
+                       configure_database: bool = False) -> None:
+    """Every service healthy, the database cluster whole, and the app served and scraped.
+    With `configure_database`, Patroni's dynamic configuration is set from the switches."""
     waiter = Waiter(settings.up_timeout, settings.poll_interval)
     expected = declared_services(settings.stack_dir)
 
@@ -112,6 +115,7 @@ def wait_until_healthy(client: Any, settings: Settings, progress: Progress) -> N
     if waiter.until(services_ready, progress.update) is None:
         raise _not_ready(client, settings, expected)
 
+    _wait_for_database(client, settings, progress, waiter, configure_database)
     prometheus = Prometheus(settings.prometheus_url)
     app = {s.name: s for s in stack_status(client, settings)}.get("app")
     replicas = app.desired if app else settings.replicas  # what runs, e.g. after `up --replicas 5`
@@ -135,6 +139,40 @@ def wait_until_healthy(client: Any, settings: Settings, progress: Progress) -> N
         raise NotReady(f"the stack did not start serving within {settings.up_timeout:.0f} s: {status}",
                        details=service_logs(client, settings, "lb") + service_logs(client, settings, "app"))
     progress.done()
+
+
+def _wait_for_database(client: Any, settings: Settings, progress: Progress, waiter: Waiter,
+                       configure: bool) -> None:
+    """One Patroni leader, every node running, and a synchronous standby when asked for."""
+    members = patroni.member_services(settings.stack_dir)
+    if not members:
+        return
+    cluster = patroni.Cluster(client, settings.stack, members)
+    wanted = patroni.dynamic_config(settings.stack_overrides)
+
+    def view() -> patroni.ClusterView | None:
+        try:
+            return cluster.view()
+        except InfrastructureError:
+            return None
+
+    def whole() -> Check:
+        seen = view()
+        if seen is None:
+            return Check(False, "database cluster: Patroni not answering yet")
+        return Check(seen.healthy(len(members), bool(wanted["synchronous_mode"])),
+                     f"database cluster: {seen.summary()}")
+
+    progress.step("waiting for the database cluster (one leader, every node running)")
+    if configure:
+        if waiter.until(lambda: Check(bool((v := view()) and v.leaders), "database cluster: no leader yet"),
+                        progress.update) is None:
+            raise NotReady(f"the database cluster elected no leader within {settings.up_timeout:.0f} s",
+                           details=service_logs(client, settings, members[0]))
+        cluster.configure(wanted)
+    if waiter.until(whole, progress.update) is None:
+        raise NotReady(f"the database cluster is not whole after {settings.up_timeout:.0f} s: {whole().status}",
+                       details=[line for m in members for line in service_logs(client, settings, m, lines=5)])
 
 
 def _http_status(url: str) -> int | None:

@@ -112,6 +112,16 @@ def fault_window(journal: dict[str, Any]) -> FaultWindow | None:
     return FaultWindow(start, end)
 
 
+def first_action_window(journal: dict[str, Any]) -> FaultWindow | None:
+    """The span of the method's first action (the kill, the switchover)."""
+    actions = [r for r in journal.get("run", []) if r.get("start") and r.get("end")
+               and r.get("activity", {}).get("type") == "action"]
+    if not actions:
+        return None
+    first = min(actions, key=lambda r: journal_ts(r["start"]))
+    return FaultWindow(journal_ts(first["start"]), journal_ts(first["end"]))
+
+
 def _expected(tolerance: Any) -> Any:
     if isinstance(tolerance, dict) and tolerance.get("type") == "range":
         lo, hi = tolerance["range"]
@@ -152,15 +162,16 @@ def recovery_window(journal: dict[str, Any], load_end: float) -> FaultWindow | N
 def extension_claims(experiment: dict[str, Any], journal: dict[str, Any], window: FaultWindow | None,
                      configuration: dict[str, Any], recovery: FaultWindow | None = None) -> list[Claim]:
     by_name = {r.get("activity", {}).get("name"): r for r in journal.get("run", [])}
+    windows = {"fault": window, "recovery": recovery, "first-action": first_action_window(journal)}
     claims = []
     for spec in claim_specs(experiment):
-        claim = _judge(spec, by_name, window, configuration, recovery)
+        claim = _judge(spec, by_name, windows, configuration)
         claims.append(replace(claim, figure=str(spec["figure"])) if spec.get("figure") else claim)
     return claims
 
 
-def _judge(spec: dict[str, Any], by_name: dict[Any, dict[str, Any]], window: FaultWindow | None,
-           configuration: dict[str, Any], recovery: FaultWindow | None) -> Claim:
+def _judge(spec: dict[str, Any], by_name: dict[Any, dict[str, Any]], windows: dict[str, FaultWindow | None],
+           configuration: dict[str, Any]) -> Claim:
     tolerance = spec["tolerance"]
     if "journal" in spec:
         run = by_name.get(spec["journal"])
@@ -178,9 +189,10 @@ def _judge(spec: dict[str, Any], by_name: dict[Any, dict[str, Any]], window: Fau
                      not failed and _passes(tolerance, value, configuration), error)
     arguments = dict(spec.get("arguments", {}))
     source = f"{spec['probe']}({json.dumps(arguments, sort_keys=True)})"
-    wanted = arguments.get("window", "fault")
-    if wanted in ("fault", "recovery"):
-        span = window if wanted == "fault" else recovery
+    takes_window = "window" in inspect.signature(getattr(probes, spec["probe"])).parameters
+    wanted = arguments.get("window", "fault" if takes_window else None)
+    if isinstance(wanted, str) and wanted in windows:
+        span = windows[wanted]
         if span is None:
             return Claim(spec["name"], source, _expected(tolerance), None, False,
                          f"no {wanted} window: the experiment did not get that far")

@@ -1,23 +1,66 @@
 #!/bin/bash
-# First start: initdb and the app's role and database. Every start: the schema.
+# A Patroni node: writes patroni.yml from the environment and runs Patroni as PID 1, so
+# that killing the container kills PostgreSQL with it (a real node crash).
 set -euo pipefail
-: "${POSTGRES_USER:=devsim}" "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set}" "${POSTGRES_DB:=devsim}"
+: "${PATRONI_NAME:?PATRONI_NAME must be set (db1, db2, ...)}"
+: "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set}" "${REPLICATION_PASSWORD:?}" "${SUPERUSER_PASSWORD:?}"
+: "${ETCD_HOSTS:=etcd:2379}" "${PATRONI_SCOPE:=devsim}"
+# The leader lease and loop, tuned for fast failover within Patroni's limits (ttl >= 20):
+# loop_wait + 2 * retry_timeout <= ttl, i.e. 2 + 2 * 9 = 20. The harness sets these (and
+# synchronous_mode) again through Patroni's REST API after every `devsim up`.
+: "${PATRONI_TTL:=20}" "${PATRONI_LOOP_WAIT:=2}" "${PATRONI_RETRY_TIMEOUT:=9}"
 
-if [ ! -s "$PGDATA/PG_VERSION" ]; then
-    pwfile=$(mktemp)
-    printf '%s\n' "$POSTGRES_PASSWORD" > "$pwfile"
-    initdb --username=postgres --pwfile="$pwfile" --auth-local=trust --auth-host=scram-sha-256 -D "$PGDATA" >/dev/null
-    rm -f "$pwfile"
-    echo "host all all 0.0.0.0/0 scram-sha-256" >> "$PGDATA/pg_hba.conf"
-fi
-
-pg_ctl -D "$PGDATA" -o "-c listen_addresses=127.0.0.1" -w start >/dev/null
-psql -v ON_ERROR_STOP=1 -q -U postgres -d postgres <<SQL
-SELECT 'CREATE ROLE "$POSTGRES_USER" LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$POSTGRES_USER')\gexec
-ALTER ROLE "$POSTGRES_USER" PASSWORD '$POSTGRES_PASSWORD';
-SELECT 'CREATE DATABASE "$POSTGRES_DB" OWNER "$POSTGRES_USER"' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$POSTGRES_DB')\gexec
-SQL
-psql -v ON_ERROR_STOP=1 -q -U "$POSTGRES_USER" -d "$POSTGRES_DB" -f /usr/local/share/devsim/schema.sql
-pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
-
-exec postgres -D "$PGDATA" -c listen_addresses='*' -c max_connections=200 -c log_min_messages=warning
+config=/tmp/patroni.yml
+cat > "$config" <<YAML
+scope: ${PATRONI_SCOPE}
+name: ${PATRONI_NAME}
+log:
+  level: WARNING
+restapi:
+  listen: 0.0.0.0:8008
+  connect_address: ${PATRONI_NAME}:8008
+etcd3:
+  hosts: ${ETCD_HOSTS}
+bootstrap:
+  dcs:
+    ttl: ${PATRONI_TTL}
+    loop_wait: ${PATRONI_LOOP_WAIT}
+    retry_timeout: ${PATRONI_RETRY_TIMEOUT}
+    maximum_lag_on_failover: 1048576
+    synchronous_mode: true
+    postgresql:
+      use_pg_rewind: true
+      use_slots: true
+      parameters:
+        max_connections: 200
+        wal_log_hints: "on"
+        wal_keep_size: 256MB
+        log_min_messages: warning
+  initdb:
+    - encoding: UTF8
+    - auth-local: trust
+  post_bootstrap: /usr/local/share/devsim/post_bootstrap.sh
+postgresql:
+  listen: 0.0.0.0:5432
+  connect_address: ${PATRONI_NAME}:5432
+  data_dir: ${PGDATA}
+  bin_dir: /usr/lib/postgresql/15/bin
+  pgpass: /tmp/pgpass
+  remove_data_directory_on_rewind_failure: true
+  remove_data_directory_on_diverged_timelines: true
+  authentication:
+    superuser: {username: postgres, password: "${SUPERUSER_PASSWORD}"}
+    replication: {username: replicator, password: "${REPLICATION_PASSWORD}"}
+  pg_hba:
+    - local all all trust
+    - host replication replicator 0.0.0.0/0 scram-sha-256
+    - host all all 0.0.0.0/0 scram-sha-256
+  parameters:
+    unix_socket_directories: /var/run/postgresql
+tags:
+  nofailover: false
+  noloadbalance: false
+  clonefrom: false
+  nosync: false
+YAML
+exec patroni "$config"

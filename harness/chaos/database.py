@@ -1,0 +1,161 @@
+"""Chaos Toolkit actions and probes for the stack's Patroni cluster: kill the leader, switch
+over, and wait until the cluster is whole again.
+
+Patroni does the failing over; these only break things and watch. The cluster is reached
+through Patroni's REST API inside the node containers (see harness.stack.patroni).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration
+from docker.errors import APIError
+
+from harness.chaos import controls, swarm
+from harness.errors import InfrastructureError
+from harness.stack import patroni
+
+_last: dict[str, Any] = {"killed": "", "at": None}
+
+
+def _cluster(configuration: Configuration) -> patroni.Cluster:
+    try:
+        return patroni.discover(swarm.docker(), swarm.target(configuration).stack)
+    except InfrastructureError as exc:
+        raise ActivityFailed(exc.one_line()) from exc
+
+
+def _view(cluster: patroni.Cluster) -> patroni.ClusterView | None:
+    try:
+        return cluster.view()
+    except InfrastructureError:
+        return None  # no node answers right now (the one asked may be the one just killed)
+
+
+def _since_fault() -> float:
+    window = controls.fault_window()
+    return window[0] if window else time.time()
+
+
+def kill_db_leader(signal: str = "SIGKILL", replicas_behind_s: float | str = 0,
+                   configuration: Configuration = None) -> dict[str, Any]:
+    """Kills the container of the current Patroni leader with `signal` (a node crash).
+
+    With `replicas_behind_s` > 0 the replicas are first frozen that long (the cgroup freezer,
+    as a stalled replication link would leave them) and thawed right after the kill; the
+    safety net thaws them too if the run is cut short.
+    """
+    cluster = _cluster(configuration)
+    try:
+        leader = cluster.leader()
+    except InfrastructureError as exc:
+        raise ActivityFailed(f"no leader to kill: {exc}") from exc
+    behind = float(replicas_behind_s or 0)
+    frozen = [c for m in cluster.members if m != leader for c in cluster.containers(m)] if behind > 0 else []
+    try:
+        for container in frozen:
+            container.pause()
+        time.sleep(behind)
+        victims = cluster.containers(leader)
+        if not victims:
+            raise ActivityFailed(f"the leader {leader} has no running container")
+        for container in victims:
+            container.kill(signal=signal)
+    except APIError as exc:
+        raise ActivityFailed(f"cannot kill the leader {leader}: {exc.explanation}") from exc
+    finally:
+        for container in frozen:
+            try:
+                container.unpause()
+            except APIError:
+                continue  # the safety net's unpause_service tries again
+    _last.update(killed=leader, at=time.time())
+    return {"leader": leader, "signal": signal, "replicas_frozen_s": behind}
+
+
+def switchover_db(candidate: str = "", configuration: Configuration = None) -> dict[str, Any]:
+    """A planned switchover through Patroni's REST API (it returns once the new leader runs)."""
+    cluster = _cluster(configuration)
+    try:
+        leader = cluster.leader()
+        body = {"leader": leader, **({"candidate": candidate} if candidate else {})}
+        status, answer = cluster.rest("/switchover", method="POST", body=body)
+    except InfrastructureError as exc:
+        raise ActivityFailed(exc.one_line()) from exc
+    if status != 200:
+        raise ActivityFailed(f"Patroni refused the switchover from {leader}: {status} {answer}")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        seen = _view(cluster)
+        if seen and len(seen.leaders) == 1 and seen.leaders[0].name != leader:
+            return {"from": leader, "to": seen.leaders[0].name, "changed": True}
+        time.sleep(0.2)
+    raise ActivityFailed(f"Patroni accepted the switchover but {leader} is still the leader after 30 s")
+
+
+def db_leaders(configuration: Configuration = None) -> int:
+    """How many members hold the leader role now (one, in a healthy cluster)."""
+    seen = _view(_cluster(configuration))
+    return len(seen.leaders) if seen else 0
+
+
+def db_cluster_whole(configuration: Configuration = None) -> bool:
+    """One leader, every node running, and a synchronous standby when synchronous_mode is on."""
+    cluster = _cluster(configuration)
+    seen = _view(cluster)
+    return bool(seen and seen.healthy(len(cluster.members), _synchronous(cluster)))
+
+
+def _synchronous(cluster: patroni.Cluster) -> bool:
+    try:
+        return bool(cluster.config().get("synchronous_mode"))
+    except InfrastructureError:
+        return True
+
+
+def seconds_until_db_leader(timeout: float = 60, configuration: Configuration = None) -> float:
+    """Seconds from the start of the fault until exactly one member other than the one killed
+    (if any) is the leader."""
+    cluster = _cluster(configuration)
+    start = _since_fault()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen = _view(cluster)
+        if seen and len(seen.leaders) == 1 and seen.leaders[0].name != _last["killed"]:
+            return round(time.time() - start, 3)
+        time.sleep(0.25)
+    raise ActivityFailed(f"no new leader within {timeout:g} s")
+
+
+def seconds_until_db_whole(timeout: float = 90, configuration: Configuration = None) -> float:
+    """Seconds from the start of the fault until the cluster is whole again: one leader and
+    every node back, the one killed running as a replica."""
+    cluster = _cluster(configuration)
+    start = _since_fault()
+    synchronous = _synchronous(cluster)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen = _view(cluster)
+        if (seen and seen.healthy(len(cluster.members), synchronous)
+                and (not _last["killed"] or not seen.role_of(_last["killed"]) == "leader")):
+            return round(time.time() - start, 3)
+        time.sleep(0.5)
+    raise ActivityFailed(f"the database cluster is not whole after {timeout:g} s")
+
+
+def wait_until_db_whole(timeout: float = 150, configuration: Configuration = None) -> str:
+    """Rollback: waits until the cluster is whole (whoever leads); returns its roles."""
+    cluster = _cluster(configuration)
+    synchronous = _synchronous(cluster)
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        seen = _view(cluster)
+        if seen and seen.healthy(len(cluster.members), synchronous):
+            return seen.summary()
+        time.sleep(1)
+    raise ActivityFailed(f"the database cluster is not whole after {timeout:g} s: "
+                         f"{seen.summary() if seen else 'Patroni not answering'}")

@@ -1,0 +1,190 @@
+"""The stack's PostgreSQL cluster as Patroni sees it, through Patroni's REST API and psql
+run inside the node containers (nothing of the cluster is published to the host).
+
+Two switches of the stack act on Patroni's dynamic configuration (kept in etcd) instead of
+on container environments, so that flipping them restarts nothing:
+  DB_SYNCHRONOUS_MODE=on|off       Patroni's synchronous_mode (on as shipped);
+  DB_PATRONI_TIMINGS=tuned|default the leader lease and loop: tuned (ttl 20, loop_wait 2,
+                                   retry_timeout 9) or Patroni's defaults (30, 10, 10).
+Both satisfy Patroni's rule loop_wait + 2 * retry_timeout <= ttl.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from docker.errors import DockerException
+
+from harness.errors import ConfigError, InfrastructureError
+
+TIMINGS = {
+    "tuned": {"ttl": 20, "loop_wait": 2, "retry_timeout": 9},
+    "default": {"ttl": 30, "loop_wait": 10, "retry_timeout": 10},
+}
+SWITCHES = {"DB_SYNCHRONOUS_MODE": ("on", "off"), "DB_PATRONI_TIMINGS": tuple(TIMINGS)}
+DATABASE = "devsim"
+
+
+def member_services(stack_dir: Path) -> tuple[str, ...]:
+    """The services of stack.yml that are Patroni nodes (they set PATRONI_NAME)."""
+    try:
+        doc = yaml.safe_load((stack_dir / "stack.yml").read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {stack_dir / 'stack.yml'}: {exc}") from exc
+    return tuple(name for name, svc in (doc.get("services") or {}).items()
+                 if isinstance((svc or {}).get("environment"), dict) and "PATRONI_NAME" in svc["environment"])
+
+
+def dynamic_config(overrides: dict[str, str]) -> dict[str, Any]:
+    """The Patroni dynamic configuration the stack's switches ask for."""
+    for key, allowed in SWITCHES.items():
+        if overrides.get(key, allowed[0]) not in allowed:
+            raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {overrides[key]!r}")
+    timings = TIMINGS[overrides.get("DB_PATRONI_TIMINGS", "tuned")]
+    return {**timings, "synchronous_mode": overrides.get("DB_SYNCHRONOUS_MODE", "on") == "on"}
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    role: str  # leader, sync_standby or replica
+    state: str  # running (or streaming), starting, stopped, ...
+    timeline: int
+    lag: int | None  # bytes behind the leader, None for the leader or when unknown
+
+    @property
+    def is_leader(self) -> bool:
+        return self.role in ("leader", "master", "standby_leader")
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    members: tuple[Member, ...]
+
+    @property
+    def leaders(self) -> list[Member]:
+        return [m for m in self.members if m.is_leader]
+
+    @property
+    def sync_standbys(self) -> list[Member]:
+        return [m for m in self.members if m.role == "sync_standby"]
+
+    def role_of(self, name: str) -> str:
+        return next((m.role for m in self.members if m.name == name), "absent")
+
+    def healthy(self, expected: int, synchronous: bool) -> bool:
+        """One leader, every node running, and (in synchronous mode) a synchronous standby."""
+        running = [m for m in self.members if m.state in ("running", "streaming")]
+        return (len(self.leaders) == 1 and len(running) == expected == len(self.members)
+                and (not synchronous or len(self.sync_standbys) >= 1))
+
+    def summary(self) -> str:
+        if not self.members:
+            return "no member registered"
+        parts = [f"{m.name} {m.role.replace('_', ' ')} ({m.state}"
+                 + (f", lag {m.lag} B" if m.lag else "") + ")" for m in self.members]
+        return ", ".join(parts)
+
+
+def parse_cluster(data: dict[str, Any]) -> ClusterView:
+    """Patroni's GET /cluster answer as a ClusterView."""
+    members = []
+    for m in data.get("members", []):
+        lag = m.get("lag")
+        members.append(Member(str(m.get("name")), str(m.get("role")), str(m.get("state")),
+                              int(m.get("timeline") or 0), lag if isinstance(lag, int) else None))
+    return ClusterView(tuple(sorted(members, key=lambda m: m.name)))
+
+
+class Cluster:
+    """The Patroni nodes of one stack, reached by `docker exec` into their containers."""
+
+    def __init__(self, client: Any, stack: str, members: tuple[str, ...]) -> None:
+        self.client, self.stack, self.members = client, stack, members
+
+    def containers(self, member: str) -> list[Any]:
+        try:
+            return list(self.client.containers.list(filters={
+                "label": [f"devsim.stack={self.stack}", f"com.docker.swarm.service.name={self.stack}_{member}"],
+                "status": "running"}))
+        except DockerException as exc:
+            raise InfrastructureError(f"cannot list the containers of {member}: {exc}") from exc
+
+    def _exec(self, container: Any, argv: list[str]) -> tuple[int, str]:
+        try:
+            code, out = container.exec_run(argv, user="postgres")
+        except DockerException as exc:
+            return 255, str(exc)
+        return int(code), out.decode("utf-8", "replace")
+
+    def rest(self, path: str, method: str = "GET", body: dict[str, Any] | None = None,
+             member: str = "") -> tuple[int, Any]:
+        """One call to Patroni's REST API of `member` (else of the first node that answers)."""
+        argv = ["curl", "-sS", "-m", "5", "-X", method, "-w", "\n%{http_code}", f"http://127.0.0.1:8008{path}"]
+        if body is not None:
+            argv += ["-H", "Content-Type: application/json", "-d", json.dumps(body)]
+        last = "no node container is running"
+        for name in ([member] if member else list(self.members)):
+            for container in self.containers(name):
+                code, out = self._exec(container, argv)
+                text, _, status = out.rstrip("\n").rpartition("\n")
+                if code == 0 and status.isdigit():
+                    try:
+                        return int(status), json.loads(text) if text.strip() else None
+                    except json.JSONDecodeError:
+                        return int(status), text
+                last = out.strip()[-200:]
+        raise InfrastructureError(f"Patroni's REST API did not answer {method} {path}: {last}")
+
+    def view(self) -> ClusterView:
+        status, data = self.rest("/cluster")
+        if status != 200 or not isinstance(data, dict):
+            raise InfrastructureError(f"Patroni's /cluster answered {status}: {data}")
+        return parse_cluster(data)
+
+    def configure(self, dynamic: dict[str, Any]) -> None:
+        status, data = self.rest("/config", method="PATCH", body=dynamic)
+        if status != 200:
+            raise InfrastructureError(f"Patroni refused the configuration {dynamic}: {status} {data}")
+
+    def config(self) -> dict[str, Any]:
+        status, data = self.rest("/config")
+        if status != 200 or not isinstance(data, dict):
+            raise InfrastructureError(f"Patroni's /config answered {status}: {data}")
+        return data
+
+    def leader(self) -> str:
+        leaders = self.view().leaders
+        if len(leaders) != 1:
+            raise InfrastructureError(f"the cluster has {len(leaders)} leaders, not one")
+        return leaders[0].name
+
+    def sql(self, query: str, member: str = "") -> list[list[str]]:
+        """A query as the superuser on `member` (default: the leader), rows of text fields."""
+        name = member or self.leader()
+        found = self.containers(name)
+        if not found:
+            raise InfrastructureError(f"no running container for {name}")
+        code, out = self._exec(found[0], ["psql", "-h", "/var/run/postgresql", "-U", "postgres", "-d", DATABASE,
+                                          "-v", "ON_ERROR_STOP=1", "-AtF", "\t", "-c", query])
+        if code != 0:
+            raise InfrastructureError(f"psql on {name} failed: {out.strip()[-300:]}")
+        return [line.split("\t") for line in out.splitlines() if line]
+
+
+def discover(client: Any, stack: str) -> Cluster:
+    """The cluster of a running stack: its services whose containers set PATRONI_NAME."""
+    try:
+        services = client.services.list(filters={"label": f"devsim.stack={stack}"})
+    except DockerException as exc:
+        raise InfrastructureError(f"cannot list Swarm services: {exc}") from exc
+    prefix = f"{stack}_"
+    members = sorted(s.name[len(prefix):] for s in services if s.name.startswith(prefix) and any(
+        e.startswith("PATRONI_NAME=") for e in s.attrs["Spec"]["TaskTemplate"]["ContainerSpec"].get("Env", [])))
+    if not members:
+        raise InfrastructureError(f"the stack {stack!r} runs no Patroni node")
+    return Cluster(client, stack, tuple(members))
