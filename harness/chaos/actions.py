@@ -197,11 +197,12 @@ def _iptables(pid: int, *args: str) -> str:
 
 
 def add_network_fault(service: str, delay_ms: float = 0, jitter_ms: float = 0, loss_pct: float = 0,
-                      configuration: Configuration = None) -> list[str]:
-    """Latency, jitter and loss on what every task container of a service sends.
+                      inbound: bool = False, configuration: Configuration = None) -> list[str]:
+    """Latency, jitter and loss on what every task container of a service sends (and, with
+    `inbound`, receives: a dropped outgoing ACK does not stop data landing in a buffer).
 
     Loss: an iptables chain in each container's network namespace (entered from the host,
-    so images need no tools), dropping that share of outgoing packets except on loopback.
+    so images need no tools), dropping that share of packets except on loopback.
     Latency: the stack's latency proxy in front of the service (see set_proxy_latency; this
     kernel has no netem). Returns what was changed.
     """
@@ -220,16 +221,19 @@ def add_network_fault(service: str, delay_ms: float = 0, jitter_ms: float = 0, l
                 ["-m", "statistic", "--mode", "random", "--probability", f"{loss_pct / 100:.4f}", "-j", "DROP"]
             _iptables(pid, "-A", CHAIN, "!", "-o", "lo", *rule)
             _iptables(pid, "-I", "OUTPUT", "1", "-j", CHAIN)
-            changed.append(f"{container.name}: drop {loss_pct:g}%")
+            if inbound:
+                _iptables(pid, "-I", "INPUT", "1", "!", "-i", "lo", "-j", CHAIN)
+            changed.append(f"{container.name}: drop {loss_pct:g}%" + (" both ways" if inbound else ""))
     return changed
 
 
 def _clear_chain(pid: int) -> bool:
-    rules = _iptables(pid, "-S", "OUTPUT")
-    if f"-j {CHAIN}" not in rules and f"-N {CHAIN}" not in _iptables(pid, "-S"):
+    if f"-N {CHAIN}" not in _iptables(pid, "-S"):
         return False
     while f"-j {CHAIN}" in _iptables(pid, "-S", "OUTPUT"):
         _iptables(pid, "-D", "OUTPUT", "-j", CHAIN)
+    while f"-j {CHAIN}" in _iptables(pid, "-S", "INPUT"):
+        _iptables(pid, "-D", "INPUT", "!", "-i", "lo", "-j", CHAIN)
     _iptables(pid, "-F", CHAIN)
     _iptables(pid, "-X", CHAIN)
     return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,4 +108,4 @@ def longest_write_gap_s(rows: list[Request], start_s: float, end_s: float) -> fl
     lo, hi = start_s * 1000, end_s * 1000
     acks = sorted(r.end_ms for r in writes(rows) if r.ack == "ack" and lo <= r.end_ms <= hi)
     points = [lo, *acks, hi]
-    return max(b - a for a, b in zip(points, points[1:], strict=False)) / 1000.0
+    return max(b - a for a, b in itertools.pairwise(points)) / 1000.0

@@ -14,7 +14,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 from docker.errors import APIError
 
-from harness.chaos import controls, swarm
+from harness.chaos import actions, controls, swarm
 from harness.errors import InfrastructureError
 from harness.stack import patroni
 
@@ -40,25 +40,25 @@ def _since_fault() -> float:
     return window[0] if window else time.time()
 
 
-def kill_db_leader(signal: str = "SIGKILL", replicas_behind_s: float | str = 0,
+def kill_db_leader(signal: str = "SIGKILL", replicas_cut_off_s: float | str = 0,
                    configuration: Configuration = None) -> dict[str, Any]:
     """Kills the container of the current Patroni leader with `signal` (a node crash).
 
-    With `replicas_behind_s` > 0 the replicas are first frozen that long (the cgroup freezer,
-    as a stalled replication link would leave them) and thawed right after the kill; the
-    safety net thaws them too if the run is cut short.
+    With `replicas_cut_off_s` > 0 the replicas are first cut off the network that long (every
+    packet in and out dropped, as a failed replication link would) and reconnected right
+    after the kill; the safety net reconnects them too if the run is cut short.
     """
     cluster = _cluster(configuration)
     try:
         leader = cluster.leader()
     except InfrastructureError as exc:
         raise ActivityFailed(f"no leader to kill: {exc}") from exc
-    behind = float(replicas_behind_s or 0)
-    frozen = [c for m in cluster.members if m != leader for c in cluster.containers(m)] if behind > 0 else []
+    cut_off = float(replicas_cut_off_s or 0)
+    replicas = [m for m in cluster.members if m != leader] if cut_off > 0 else []
     try:
-        for container in frozen:
-            container.pause()
-        time.sleep(behind)
+        for member in replicas:
+            actions.add_network_fault(member, loss_pct=100, inbound=True, configuration=configuration)
+        time.sleep(cut_off)
         victims = cluster.containers(leader)
         if not victims:
             raise ActivityFailed(f"the leader {leader} has no running container")
@@ -67,20 +67,21 @@ def kill_db_leader(signal: str = "SIGKILL", replicas_behind_s: float | str = 0,
     except APIError as exc:
         raise ActivityFailed(f"cannot kill the leader {leader}: {exc.explanation}") from exc
     finally:
-        for container in frozen:
-            try:
-                container.unpause()
-            except APIError:
-                continue  # the safety net's unpause_service tries again
+        for member in replicas:
+            actions.remove_network_fault(member, configuration=configuration)
     _last.update(killed=leader, at=time.time())
-    return {"leader": leader, "signal": signal, "replicas_frozen_s": behind}
+    return {"leader": leader, "signal": signal, "replicas_cut_off_s": cut_off}
 
 
 def switchover_db(candidate: str = "", configuration: Configuration = None) -> dict[str, Any]:
-    """A planned switchover through Patroni's REST API (it returns once the new leader runs)."""
+    """A planned switchover through Patroni's REST API, to `candidate` or else to the
+    synchronous standby; returns once another node leads."""
     cluster = _cluster(configuration)
     try:
+        seen = cluster.view()
         leader = cluster.leader()
+        # In synchronous mode only a synchronous standby may take over without losing commits.
+        candidate = candidate or next((m.name for m in seen.sync_standbys), "")
         body = {"leader": leader, **({"candidate": candidate} if candidate else {})}
         status, answer = cluster.rest("/switchover", method="POST", body=body)
     except InfrastructureError as exc:
@@ -140,7 +141,7 @@ def seconds_until_db_whole(timeout: float = 90, configuration: Configuration = N
     while time.monotonic() < deadline:
         seen = _view(cluster)
         if (seen and seen.healthy(len(cluster.members), synchronous)
-                and (not _last["killed"] or not seen.role_of(_last["killed"]) == "leader")):
+                and (not _last["killed"] or seen.role_of(_last["killed"]) != "leader")):
             return round(time.time() - start, 3)
         time.sleep(0.5)
     raise ActivityFailed(f"the database cluster is not whole after {timeout:g} s")

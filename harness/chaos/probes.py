@@ -20,10 +20,10 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
 from harness.chaos import clientlog, controls, swarm
-from harness.stack import patroni
-from harness.verdict import audit
 from harness.errors import InfrastructureError
 from harness.metrics.prometheus import Prometheus
+from harness.stack import patroni
+from harness.verdict import audit
 
 Window = str | list[float] | tuple[float, float]
 _SECONDS = re.compile(r"^(?:last\s*)?(\d+(?:\.\d+)?)\s*s$")

@@ -102,6 +102,8 @@ def run_one(settings: Settings, path: Path, experiment: dict[str, Any], options:
     finally:
         progress.step("safety net: undoing any fault still in place")
         restored = actions.restore_everything(list(services), configuration=config)
+    if journal:  # kept even if the stack never settles again
+        (run_dir / "journal.json").write_text(json.dumps(journal, indent=2, default=str) + "\n")
     if journal.get("status") == "interrupted":
         interrupted = interrupted or "interrupted (signal during the experiment)"
     progress.step("waiting for the stack's steady state")

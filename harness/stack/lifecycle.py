@@ -16,7 +16,7 @@ from harness.config import Settings
 from harness.errors import InfrastructureError, NotReady, PortInUse
 from harness.metrics.prometheus import Prometheus
 from harness.progress import Progress
-from harness.stack import engine, patroni, images
+from harness.stack import engine, images, patroni
 from harness.stack.services import (
     ServiceState,
     declared_services,
@@ -160,8 +160,7 @@ def _wait_for_database(client: Any, settings: Settings, progress: Progress, wait
         seen = view()
         if seen is None:
             return Check(False, "database cluster: Patroni not answering yet")
-        return Check(seen.healthy(len(members), bool(wanted["synchronous_mode"])),
-                     f"database cluster: {seen.summary()}")
+        return Check(seen.healthy(len(members), synchronous), f"database cluster: {seen.summary()}")
 
     progress.step("waiting for the database cluster (one leader, every node running)")
     if configure:
@@ -170,6 +169,12 @@ def _wait_for_database(client: Any, settings: Settings, progress: Progress, wait
             raise NotReady(f"the database cluster elected no leader within {settings.up_timeout:.0f} s",
                            details=service_logs(client, settings, members[0]))
         cluster.configure(wanted)
+        synchronous = bool(wanted["synchronous_mode"])
+    else:  # as configured by the last `devsim up`, whatever this command's switches say
+        try:
+            synchronous = bool(cluster.config().get("synchronous_mode"))
+        except InfrastructureError:
+            synchronous = True
     if waiter.until(whole, progress.update) is None:
         raise NotReady(f"the database cluster is not whole after {settings.up_timeout:.0f} s: {whole().status}",
                        details=[line for m in members for line in service_logs(client, settings, m, lines=5)])

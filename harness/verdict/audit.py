@@ -76,4 +76,4 @@ def run_audit(cluster: patroni.Cluster, request_log: Path) -> Audit:
 
 def saved(run_dir: Path) -> dict[str, Any] | None:
     path = run_dir / AUDIT_FILE
-    return json.loads(path.read_text()) if path.is_file() else None  # type: ignore[no-any-return]
+    return json.loads(path.read_text()) if path.is_file() else None
