@@ -256,7 +256,8 @@ def remove_network_fault(service: str, configuration: Configuration = None) -> l
 
 def set_proxy_latency(service: str, delay_ms: float, jitter_ms: float = 0, configuration: Configuration = None,
                       missing_ok: bool = False) -> list[str]:
-    """Sets the delay of the latency proxy that fronts `service` (service `<service>proxy`).
+    """Sets the delay of the latency proxy that fronts `service` (service `<service>proxy`), or
+    of the proxy itself when `service` is one (dbproxy, in front of the database router).
 
     This kernel has no netem, so latency comes from a proxy that is always in the data path
     and adds nothing until told to (the Toxiproxy pattern). The delay is written into the
@@ -264,7 +265,7 @@ def set_proxy_latency(service: str, delay_ms: float, jitter_ms: float = 0, confi
     """
     t = swarm.target(configuration)
     try:
-        proxies = swarm.containers(t, f"{service}proxy")
+        proxies = swarm.containers(t, service if service.endswith("proxy") else f"{service}proxy")
     except ActivityFailed:
         if missing_ok:
             return []

@@ -90,9 +90,9 @@ def switchover_db(candidate: str = "", configuration: Configuration = None) -> d
         raise ActivityFailed(f"Patroni refused the switchover from {leader}: {status} {answer}")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        seen = _view(cluster)
-        if seen and len(seen.leaders) == 1 and seen.leaders[0].name != leader:
-            return {"from": leader, "to": seen.leaders[0].name, "changed": True}
+        now = _view(cluster)
+        if now and len(now.leaders) == 1 and now.leaders[0].name != leader:
+            return {"from": leader, "to": now.leaders[0].name, "changed": True}
         time.sleep(0.2)
     raise ActivityFailed(f"Patroni accepted the switchover but {leader} is still the leader after 30 s")
 

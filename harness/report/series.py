@@ -21,7 +21,10 @@ DEFAULT_SERIES: tuple[dict[str, str], ...] = (
     {"title": "load balancer responses per second", "unit": "responses/s",
      "query": 'sum by (code) (rate(haproxy_frontend_http_responses_total{code=~"2xx|4xx|5xx"}[5s]))'},
     {"title": "app replicas by version", "unit": "replicas", "query": "count by (version) (app_info)"},
-    {"title": "database accepting connections (exporter view)", "unit": "up", "query": "max(pg_up)"},
+    {"title": "database leaders (Patroni)", "unit": "leaders", "query": "sum(patroni_primary)"},
+    {"title": "replication lag by replica (leader WAL minus WAL received)", "unit": "bytes",
+     "query": "scalar(max(patroni_xlog_location)) - (patroni_xlog_received_location and on (instance) "
+              "(patroni_replica == 1))"},
     {"title": "app server p95 latency", "unit": "s",
      "query": "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[5s])))"},
 )

@@ -106,7 +106,7 @@ def test_status_reports_every_service_ready(stack: Settings) -> None:
     services = {s["name"]: s for s in status["services"]}
     declared = yaml.safe_load((stack.stack_dir / "stack.yml").read_text())["services"]
     assert set(services) == set(declared)
-    assert {"app", "lb", "db", "monitoring", "alertmanager", "mailsink"} <= set(services)
+    assert {"app", "lb", "db1", "monitoring", "alertmanager", "mailsink"} <= set(services)
     assert services["mailsink"]["endpoints"] == [stack.mailsink_url]
     assert services["app"]["desired"] == stack.replicas
     assert all(s["healthy"] for s in services.values())

@@ -1,0 +1,131 @@
+"""The Patroni cluster on the real stack: roles and configuration after `devsim up`, writes
+and reads routed by role, metrics in Prometheus, both database experiments, and the
+negative control that shows the write audit sees loss."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from harness.chaos import clientlog
+from harness.config import PROJECT_ROOT, Settings
+from harness.stack import patroni
+from harness.stack.engine import connect
+from tests.integration.conftest import devsim, explain
+
+pytestmark = pytest.mark.docker
+
+EXPERIMENTS = PROJECT_ROOT / "experiments"
+
+
+def cluster_of(settings: Settings) -> patroni.Cluster:
+    return patroni.Cluster(connect(), settings.stack, patroni.member_services(settings.stack_dir))
+
+
+def run_dir_of(done: subprocess.CompletedProcess[str]) -> Path:
+    pages = [line.strip() for line in done.stdout.splitlines() if line.strip().endswith("index.html")]
+    assert pages, explain(done)
+    return Path(pages[-1]).parent
+
+
+def verdict_of(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    return json.loads((run_dir_of(done) / "verdict.json").read_text())  # type: ignore[no-any-return]
+
+
+def in_recovery_through_router(settings: Settings, cluster: patroni.Cluster, port: int) -> str:
+    """pg_is_in_recovery() of whichever node the router sends a connection on `port` to,
+    asked from inside a node container (the router is not published to the host)."""
+    container = cluster.containers(cluster.members[0])[0]
+    code, out = container.exec_run(
+        ["psql", "-h", "dbrouter", "-p", str(port), "-U", "devsim", "-d", "devsim", "-Atc",
+         "SELECT pg_is_in_recovery(), inet_server_addr()"],
+        environment={"PGPASSWORD": "devsim-db-password", "PGCONNECT_TIMEOUT": "3"}, user="postgres")
+    assert code == 0, out.decode()
+    return str(out.decode().strip())
+
+
+def test_roles_and_timings_are_as_configured_after_up(as_shipped: Settings) -> None:
+    cluster = cluster_of(as_shipped)
+    view = cluster.view()
+    assert len(view.members) == 3 == len(patroni.member_services(as_shipped.stack_dir))
+    assert len(view.leaders) == 1, view.summary()
+    assert len(view.sync_standbys) == 1, view.summary()
+    assert all(m.state in ("running", "streaming") for m in view.members), view.summary()
+    assert {m.timeline for m in view.members} == {view.leaders[0].timeline}
+    config = cluster.config()
+    assert config["synchronous_mode"] is True
+    assert {k: config[k] for k in ("ttl", "loop_wait", "retry_timeout")} == patroni.TIMINGS["tuned"]
+    assert config["loop_wait"] + 2 * config["retry_timeout"] <= config["ttl"]  # Patroni's own rule
+    # the leader really runs synchronous replication to the standby Patroni named
+    rows = cluster.sql("SELECT application_name, sync_state FROM pg_stat_replication")
+    assert {r[0]: r[1] for r in rows}.get(view.sync_standbys[0].name) == "sync", rows
+
+
+def test_the_router_sends_writes_to_the_leader_and_reads_to_replicas(as_shipped: Settings) -> None:
+    cluster = cluster_of(as_shipped)
+    assert in_recovery_through_router(as_shipped, cluster, 5000).startswith("f|")
+    assert in_recovery_through_router(as_shipped, cluster, 5001).startswith("t|")
+    # and the app's writes land on the leader, readable back through the app
+    item = f"routing-check-{uuid.uuid4()}"
+    created = requests.post(f"{as_shipped.lb_url}/api/items", json={"id": item, "payload": {}}, timeout=5)
+    assert created.status_code == 201, created.text
+    assert cluster.sql(f"SELECT count(*) FROM items WHERE id = '{item}'") == [["1"]]
+
+
+def test_prometheus_sees_each_node_role(as_shipped: Settings) -> None:
+    def query(expr: str) -> list[dict[str, Any]]:
+        answer = requests.get(f"{as_shipped.prometheus_url}/api/v1/query", params={"query": expr}, timeout=5).json()
+        return answer["data"]["result"]  # type: ignore[no-any-return]
+
+    leader = cluster_of(as_shipped).leader()
+    primaries = query("patroni_primary == 1")
+    assert [r["metric"]["member"] for r in primaries] == [leader]
+    assert len(query("patroni_replica == 1")) == 2
+    assert len(query('pg_up{job="postgres"}')) >= 1  # the exporter reaches the nodes
+    assert query("pg_stat_activity_count")  # connections, from the exporter
+
+
+def test_failover_experiment_passes_with_rto_and_no_lost_write(as_shipped: Settings) -> None:
+    done = devsim("run", "--no-up", str(EXPERIMENTS / "db-primary-failover.yaml"))
+    assert done.returncode == 0, explain(done)
+    verdict = verdict_of(done)
+    audit = verdict["audit"]
+    assert audit["lost"] == 0, audit
+    assert audit["acknowledged"] > 0, audit
+    rto = next(c for c in verdict["claims"] if c.get("figure") == "rto")
+    assert 0 < rto["measured"] <= 30
+    assert cluster_of(as_shipped).view().healthy(3, synchronous=True)
+
+
+def test_switchover_experiment_passes(as_shipped: Settings) -> None:
+    before = cluster_of(as_shipped).leader()
+    done = devsim("run", "--no-up", str(EXPERIMENTS / "db-switchover.yaml"))
+    assert done.returncode == 0, explain(done)
+    verdict = verdict_of(done)
+    assert verdict["audit"]["lost"] == 0
+    assert cluster_of(as_shipped).leader() != before
+
+
+def test_without_synchronous_replication_the_audit_finds_lost_writes(as_shipped: Settings) -> None:
+    done = devsim("up", "--set", "DB_SYNCHRONOUS_MODE=off")
+    assert done.returncode == 0, explain(done)
+    assert cluster_of(as_shipped).config()["synchronous_mode"] is False
+    # the replicas cut off for 8 s before the kill: the leader acknowledges what nobody received
+    done = devsim("run", "--no-up", "--var", "replicas_cut_off_s=8", str(EXPERIMENTS / "db-primary-failover.yaml"))
+    assert done.returncode == 1, explain(done)
+    verdict = verdict_of(done)
+    assert verdict["audit"]["lost"] > 0, verdict["audit"]
+    lost_claim = next(c for c in verdict["claims"] if c["name"].startswith("zero LOST writes"))
+    assert lost_claim["passed"] is False
+    assert lost_claim["measured"] == verdict["audit"]["lost"]
+    # every id it calls lost was acknowledged to a client and is not in the table
+    acked = {r.item_id for r in clientlog.read(run_dir_of(done) / "requests.csv") if r.ack == "ack"}
+    for item in verdict["audit"]["lost_ids"][:5]:
+        assert item in acked
+        assert cluster_of(as_shipped).sql(f"SELECT count(*) FROM items WHERE id = '{item}'") == [["0"]]

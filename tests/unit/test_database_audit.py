@@ -1,0 +1,154 @@
+"""The write audit, the client-side write figures (RTO, unavailability) and Patroni's views,
+on hand-made request logs and REST answers: no Docker."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness.chaos import clientlog
+from harness.config import PROJECT_ROOT
+from harness.errors import ConfigError
+from harness.stack import patroni
+from harness.verdict import audit, claims
+
+WRITE = "POST /api/items"
+
+
+def write(ts_ms: int, item: str, ack: str, latency_ms: float = 20) -> clientlog.Request:
+    status = {"ack": 201, "fail": 503, "unknown": 0}[ack]
+    return clientlog.Request(ts_ms, WRITE, status, latency_ms, ack == "ack", item, ack)
+
+
+def test_classify_counts_each_kind_once() -> None:
+    rows = [write(1, "a", "ack"), write(2, "b", "ack"), write(3, "c", "fail"), write(4, "d", "unknown"),
+            write(5, "e", "ack"), clientlog.Request(6, "GET /api/items/:id", 200, 5, True, "", "")]
+    stored = Counter({"a": 1, "c": 1, "e": 2})  # b lost, c a ghost, d never committed, e twice
+    found = audit.classify(rows, stored, "db2 (leader)")
+    assert (found.writes, found.acknowledged, found.good, found.lost) == (5, 3, 2, 1)
+    assert found.lost_ids == ["b"]
+    assert (found.ghosts, found.unacknowledged_absent, found.duplicates) == (1, 1, 1)
+    assert found.duplicate_ids == ["e"]
+    assert found.read_from == "db2 (leader)"
+
+
+@given(st.lists(st.tuples(st.sampled_from(["ack", "fail", "unknown"]), st.integers(0, 2)), max_size=60))
+def test_classify_partitions_every_write(spec: list[tuple[str, int]]) -> None:
+    rows = [write(i, f"id{i}", ack) for i, (ack, _) in enumerate(spec)]
+    stored = Counter({f"id{i}": n for i, (_, n) in enumerate(spec) if n})
+    found = audit.classify(rows, stored)
+    assert found.good + found.lost == found.acknowledged
+    assert found.ghosts + found.unacknowledged_absent == found.writes - found.acknowledged
+    assert found.lost == sum(1 for ack, n in spec if ack == "ack" and n == 0)
+    assert found.duplicates == sum(1 for _, n in spec if n > 1)
+
+
+def test_audit_file_round_trips(tmp_path: Path) -> None:
+    log = tmp_path / "requests.csv"
+    log.write_text("ts_ms,name,method,status,latency_ms,success,error,item_id,ack\n"
+                   f"1000,{WRITE},POST,201,10,1,,x,ack\n")
+
+    class FakeCluster:  # the one seam: what the leader's table holds
+        def leader(self) -> str:
+            return "db1"
+
+        def sql(self, query: str, member: str = "") -> list[list[str]]:
+            assert "to_timestamp(" in query
+            assert member == "db1"
+            return []
+
+    found = audit.run_audit(FakeCluster(), log)  # type: ignore[arg-type]
+    assert found.lost == 1
+    assert audit.saved(tmp_path) == found.as_dict()
+
+
+def test_rto_counts_from_the_kill_to_the_first_ack_sent_after_it() -> None:
+    kill_start, kill_end = 10.0, 10.3  # seconds
+    rows = [write(9_900, "before", "ack", 50),            # acknowledged by the old leader
+            write(10_100, "inflight", "ack", 100),       # sent during the kill action: not evidence
+            write(10_400, "x1", "fail", 10), write(12_000, "x2", "unknown", 5000),
+            write(25_000, "first", "ack", 700), write(26_000, "later", "ack", 10)]
+    recovered = clientlog.write_recovery_ms(rows, kill_start, kill_end)
+    assert recovered == 25_700
+    assert clientlog.failed_writes_outside(rows, kill_start, recovered) == []
+    late = [*rows, write(30_000, "after", "fail")]
+    assert [r.item_id for r in clientlog.failed_writes_outside(late, kill_start, recovered)] == ["after"]
+    assert clientlog.write_recovery_ms(rows[:4], kill_start, kill_end) is None
+
+
+def test_longest_write_gap_includes_the_window_edges() -> None:
+    rows = [write(1_000, "a", "ack", 0), write(1_500, "b", "ack", 0), write(4_000, "c", "ack", 0),
+            write(2_000, "d", "fail", 0)]
+    assert clientlog.longest_write_gap_s(rows, 1.0, 4.5) == pytest.approx(2.5)
+    assert clientlog.longest_write_gap_s(rows, 0.0, 1.2) == pytest.approx(1.0)
+    assert clientlog.longest_write_gap_s([], 0.0, 3.0) == pytest.approx(3.0)
+
+
+CLUSTER = {"members": [
+    {"name": "db1", "role": "replica", "state": "running", "timeline": 3, "lag": 0},
+    {"name": "db2", "role": "leader", "state": "running", "timeline": 3},
+    {"name": "db3", "role": "sync_standby", "state": "streaming", "timeline": 3, "lag": 16},
+]}
+
+
+def test_cluster_view_reads_patroni_cluster_answer() -> None:
+    view = patroni.parse_cluster(CLUSTER)
+    assert [m.name for m in view.leaders] == ["db2"]
+    assert [m.name for m in view.sync_standbys] == ["db3"]
+    assert view.healthy(3, synchronous=True)
+    assert not view.healthy(4, synchronous=True)
+    assert view.role_of("db1") == "replica"
+    assert view.role_of("db9") == "absent"
+    assert "db3 sync standby (streaming, lag 16 B)" in view.summary()
+
+
+def test_cluster_view_is_not_healthy_without_leader_or_sync_standby() -> None:
+    no_sync = {"members": [dict(m, role="replica") if m["role"] == "sync_standby" else m
+                           for m in CLUSTER["members"]]}
+    assert not patroni.parse_cluster(no_sync).healthy(3, synchronous=True)
+    assert patroni.parse_cluster(no_sync).healthy(3, synchronous=False)
+    two_leaders = {"members": [dict(m, role="leader") for m in CLUSTER["members"][:2]]}
+    assert not patroni.parse_cluster(two_leaders).healthy(2, synchronous=False)
+    stopped = {"members": [dict(m, state="stopped") if m["name"] == "db1" else m for m in CLUSTER["members"]]}
+    assert not patroni.parse_cluster(stopped).healthy(3, synchronous=True)
+
+
+def test_switches_map_to_patroni_dynamic_configuration() -> None:
+    assert patroni.dynamic_config({}) == {**patroni.TIMINGS["tuned"], "synchronous_mode": True}
+    found = patroni.dynamic_config({"DB_SYNCHRONOUS_MODE": "off", "DB_PATRONI_TIMINGS": "default"})
+    assert found == {"ttl": 30, "loop_wait": 10, "retry_timeout": 10, "synchronous_mode": False}
+    with pytest.raises(ConfigError, match="DB_SYNCHRONOUS_MODE must be one of on, off"):
+        patroni.dynamic_config({"DB_SYNCHRONOUS_MODE": "maybe"})
+
+
+@pytest.mark.parametrize("profile", sorted(patroni.TIMINGS))
+def test_every_timing_profile_keeps_patronis_rule(profile: str) -> None:
+    t = patroni.TIMINGS[profile]
+    assert t["ttl"] >= 20
+    assert t["loop_wait"] + 2 * t["retry_timeout"] <= t["ttl"]
+
+
+def test_the_shipped_stack_has_three_patroni_nodes_and_bootstraps_tuned() -> None:
+    stack_dir = PROJECT_ROOT / "target-stack"
+    assert patroni.member_services(stack_dir) == ("db1", "db2", "db3")
+    entrypoint = (stack_dir / "db" / "entrypoint.sh").read_text()
+    tuned = patroni.TIMINGS["tuned"]
+    assert f'"${{PATRONI_TTL:={tuned["ttl"]}}}"' in entrypoint
+    assert f'"${{PATRONI_LOOP_WAIT:={tuned["loop_wait"]}}}"' in entrypoint
+    assert f'"${{PATRONI_RETRY_TIMEOUT:={tuned["retry_timeout"]}}}"' in entrypoint
+
+
+def test_claims_can_use_the_first_action_window() -> None:
+    journal = {"run": [
+        {"activity": {"type": "action", "name": "kill"}, "start": "2026-11-30T01:00:00+00:00",
+         "end": "2026-11-30T01:00:00.250000+00:00", "status": "succeeded"},
+        {"activity": {"type": "probe", "name": "wait"}, "start": "2026-11-30T01:00:00.300000+00:00",
+         "end": "2026-11-30T01:00:20+00:00", "status": "succeeded"},
+    ]}
+    window = claims.first_action_window(journal)
+    assert window is not None
+    assert window.end - window.start == pytest.approx(0.25)
