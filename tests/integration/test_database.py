@@ -1,11 +1,15 @@
 """The Patroni cluster on the real stack: roles and configuration after `devsim up`, writes
-and reads routed by role, metrics in Prometheus, both database experiments, and the
-negative control that shows the write audit sees loss."""
+and reads routed by role, metrics in Prometheus, both database experiments (the failover
+also fires NoDatabaseLeader), and the negative control that shows the write audit sees loss.
+
+Only the first test and the negative control re-run `devsim up` (as_shipped): the tests in
+between change no switch, and each leaves the cluster whole (its rollback waits for that)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -13,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from harness.chaos import clientlog
+from harness.chaos import alerts, clientlog
 from harness.config import PROJECT_ROOT, Settings
 from harness.stack import patroni
 from harness.stack.engine import connect
@@ -38,7 +42,7 @@ def verdict_of(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     return json.loads((run_dir_of(done) / "verdict.json").read_text())  # type: ignore[no-any-return]
 
 
-def in_recovery_through_router(settings: Settings, cluster: patroni.Cluster, port: int) -> str:
+def in_recovery_through_router(cluster: patroni.Cluster, port: int) -> str:
     """pg_is_in_recovery() of whichever node the router sends a connection on `port` to,
     asked from inside a node container (the router is not published to the host)."""
     container = cluster.containers(cluster.members[0])[0]
@@ -67,31 +71,33 @@ def test_roles_and_timings_are_as_configured_after_up(as_shipped: Settings) -> N
     assert {r[0]: r[1] for r in rows}.get(view.sync_standbys[0].name) == "sync", rows
 
 
-def test_the_router_sends_writes_to_the_leader_and_reads_to_replicas(as_shipped: Settings) -> None:
-    cluster = cluster_of(as_shipped)
-    assert in_recovery_through_router(as_shipped, cluster, 5000).startswith("f|")
-    assert in_recovery_through_router(as_shipped, cluster, 5001).startswith("t|")
+def test_the_router_sends_writes_to_the_leader_and_reads_to_replicas(stack: Settings) -> None:
+    cluster = cluster_of(stack)
+    assert in_recovery_through_router(cluster, 5000).startswith("f|")
+    assert in_recovery_through_router(cluster, 5001).startswith("t|")
     # and the app's writes land on the leader, readable back through the app
     item = f"routing-check-{uuid.uuid4()}"
-    created = requests.post(f"{as_shipped.lb_url}/api/items", json={"id": item, "payload": {}}, timeout=5)
+    created = requests.post(f"{stack.lb_url}/api/items", json={"id": item, "payload": {}}, timeout=5)
     assert created.status_code == 201, created.text
     assert cluster.sql(f"SELECT count(*) FROM items WHERE id = '{item}'") == [["1"]]
 
 
-def test_prometheus_sees_each_node_role(as_shipped: Settings) -> None:
-    def query(expr: str) -> list[dict[str, Any]]:
-        answer = requests.get(f"{as_shipped.prometheus_url}/api/v1/query", params={"query": expr}, timeout=5).json()
-        return answer["data"]["result"]  # type: ignore[no-any-return]
+def query(settings: Settings, expr: str) -> list[dict[str, Any]]:
+    answer = requests.get(f"{settings.prometheus_url}/api/v1/query", params={"query": expr}, timeout=5).json()
+    return answer["data"]["result"]  # type: ignore[no-any-return]
 
-    leader = cluster_of(as_shipped).leader()
-    primaries = query("patroni_primary == 1")
+
+def test_prometheus_sees_each_node_role(stack: Settings) -> None:
+    leader = cluster_of(stack).leader()
+    primaries = query(stack, "patroni_primary == 1")
     assert [r["metric"]["member"] for r in primaries] == [leader]
-    assert len(query("patroni_replica == 1")) == 2
-    assert len(query('pg_up{job="postgres"}')) >= 1  # the exporter reaches the nodes
-    assert query("pg_stat_activity_count")  # connections, from the exporter
+    assert len(query(stack, "patroni_replica == 1")) == 2
+    assert len(query(stack, 'pg_up{job="postgres"}')) >= 1  # the exporter reaches the nodes
+    assert query(stack, "pg_stat_activity_count")  # connections, from the exporter
 
 
-def test_failover_experiment_passes_with_rto_and_no_lost_write(as_shipped: Settings) -> None:
+def test_failover_experiment_passes_with_rto_and_no_lost_write(stack: Settings) -> None:
+    since = time.time()
     done = devsim("run", "--no-up", str(EXPERIMENTS / "db-primary-failover.yaml"))
     assert done.returncode == 0, explain(done)
     verdict = verdict_of(done)
@@ -100,16 +106,23 @@ def test_failover_experiment_passes_with_rto_and_no_lost_write(as_shipped: Setti
     assert audit["acknowledged"] > 0, audit
     rto = next(c for c in verdict["claims"] if c.get("figure") == "rto")
     assert 0 < rto["measured"] <= 30
-    assert cluster_of(as_shipped).view().healthy(3, synchronous=True)
+    assert cluster_of(stack).view().healthy(3, synchronous=True)
+    # NoDatabaseLeader fired while Patroni waited out the leader lease, and paged by email
+    # (checked here rather than in test_alerts: one leader kill serves both)
+    span = int(time.time() - since) + 5
+    fired = query(stack, f'max_over_time(ALERTS{{alertname="NoDatabaseLeader",alertstate="firing"}}[{span}s])')
+    assert [float(r["value"][1]) for r in fired] == [1.0]
+    assert alerts.seconds_until_email("NoDatabaseLeader", since=since, timeout=30,
+                                      configuration={"mailsink_url": stack.mailsink_url}) < span
 
 
-def test_switchover_experiment_passes(as_shipped: Settings) -> None:
-    before = cluster_of(as_shipped).leader()
+def test_switchover_experiment_passes(stack: Settings) -> None:
+    before = cluster_of(stack).leader()
     done = devsim("run", "--no-up", str(EXPERIMENTS / "db-switchover.yaml"))
     assert done.returncode == 0, explain(done)
     verdict = verdict_of(done)
     assert verdict["audit"]["lost"] == 0
-    assert cluster_of(as_shipped).leader() != before
+    assert cluster_of(stack).leader() != before
 
 
 def test_without_synchronous_replication_the_audit_finds_lost_writes(as_shipped: Settings) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import docker
 import pytest
+import yaml
 
 from harness.config import Settings
 from tests.integration.conftest import devsim, explain
@@ -28,13 +29,20 @@ def test_down_keeps_volumes_unless_asked(stack: Settings) -> None:
     assert done.returncode == 0, explain(done)
     left = labelled(stack)
     assert (left["services"], left["containers"], left["networks"]) == (0, 0, 0)
-    assert left["volumes"] == 2  # db-data and prometheus-data survive a plain down
+    declared = yaml.safe_load((stack.stack_dir / "stack.yml").read_text())["volumes"]
+    assert left["volumes"] == len(declared)  # the databases, etcd and Prometheus survive a plain down
 
 
 def test_down_with_volumes_leaves_nothing(stack: Settings) -> None:
     done = devsim("down", "--volumes")
     assert done.returncode == 0, explain(done)
     assert labelled(stack) == {"services": 0, "containers": 0, "networks": 0, "volumes": 0}
+    # nothing of the stack without its label either: no volume, container or network of its name
+    client = docker.from_env()
+    prefix = f"{stack.stack}_"
+    assert not [v.name for v in client.volumes.list() if v.name.startswith(prefix)]
+    assert not [c.name for c in client.containers.list(all=True) if c.name.startswith(prefix)]
+    assert not [n.name for n in client.networks.list() if n.name.startswith(prefix)]
 
 
 def test_down_when_nothing_is_up_is_fine(stack: Settings) -> None:
