@@ -9,6 +9,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from harness import __version__
 from harness.config import load_settings, parse_overrides, validate
@@ -24,7 +25,7 @@ from harness.load import session as load_session
 from harness.load import slo
 from harness.progress import Progress
 from harness.report import history, render
-from harness.stack import lifecycle
+from harness.stack import lifecycle, patroni
 from harness.stack.services import ServiceState, declared_services, stack_status
 from harness.tables import format_table
 
@@ -131,14 +132,37 @@ def cmd_up(ctx: RunContext, args: argparse.Namespace) -> int:
 
 def cmd_status(ctx: RunContext, args: argparse.Namespace) -> int:
     states = stack_status(ctx.docker, ctx.settings)
+    database = _database(ctx) if states else None
     if args.json:
         print(json.dumps({"stack": ctx.settings.stack, "up": bool(states),
-                          "services": [s.as_dict() for s in states]}, indent=2))
+                          "services": [s.as_dict() for s in states], "database": database}, indent=2))
     elif not states:
         print(f"stack {ctx.settings.stack!r} is not up")
     else:
         print(_table(states))
+        if database:
+            print(f"\ndatabase: {database.get('roles') or database.get('error')}")
+            if "config" in database:
+                c = database["config"]
+                mode = "on" if c.get("synchronous_mode") else "off"
+                print(f"patroni:  synchronous_mode {mode}, ttl {c.get('ttl')} s, loop_wait {c.get('loop_wait')} s, "
+                      f"retry_timeout {c.get('retry_timeout')} s")
     return EXIT_OK
+
+
+def _database(ctx: RunContext) -> dict[str, Any] | None:
+    """The Patroni cluster's roles and timings, for `devsim status`; None without a cluster."""
+    members = patroni.member_services(ctx.settings.stack_dir)
+    if not members:
+        return None
+    cluster = patroni.Cluster(ctx.docker, ctx.settings.stack, members)
+    try:
+        view = cluster.view()
+        config = cluster.config()
+    except HarnessError as exc:
+        return {"error": f"Patroni not answering: {exc.one_line()}"}
+    return {"roles": view.summary(), "members": [vars(m) for m in view.members],
+            "config": {k: config.get(k) for k in ("synchronous_mode", "ttl", "loop_wait", "retry_timeout")}}
 
 
 def cmd_down(ctx: RunContext, args: argparse.Namespace) -> int:

@@ -66,6 +66,9 @@ def test_roles_and_timings_are_as_configured_after_up(as_shipped: Settings) -> N
     assert config["synchronous_mode"] is True
     assert {k: config[k] for k in ("ttl", "loop_wait", "retry_timeout")} == patroni.TIMINGS["tuned"]
     assert config["loop_wait"] + 2 * config["retry_timeout"] <= config["ttl"]  # Patroni's own rule
+    status = json.loads(devsim("status", "--json").stdout)["database"]
+    assert status["roles"] == view.summary()
+    assert status["config"]["synchronous_mode"] is True
     # the leader really runs synchronous replication to the standby Patroni named
     rows = cluster.sql("SELECT application_name, sync_state FROM pg_stat_replication")
     assert {r[0]: r[1] for r in rows}.get(view.sync_standbys[0].name) == "sync", rows
@@ -80,6 +83,11 @@ def test_the_router_sends_writes_to_the_leader_and_reads_to_replicas(stack: Sett
     created = requests.post(f"{stack.lb_url}/api/items", json={"id": item, "payload": {}}, timeout=5)
     assert created.status_code == 201, created.text
     assert cluster.sql(f"SELECT count(*) FROM items WHERE id = '{item}'") == [["1"]]
+
+
+def app_containers(settings: Settings) -> set[str]:
+    return {c.id for c in connect().containers.list(filters={
+        "label": [settings.label, f"com.docker.swarm.service.name={settings.stack}_app"]})}
 
 
 def query(settings: Settings, expr: str) -> list[dict[str, Any]]:
@@ -97,6 +105,7 @@ def test_prometheus_sees_each_node_role(stack: Settings) -> None:
 
 
 def test_failover_experiment_passes_with_rto_and_no_lost_write(stack: Settings) -> None:
+    app_tasks = app_containers(stack)
     since = time.time()
     done = devsim("run", "--no-up", str(EXPERIMENTS / "db-primary-failover.yaml"))
     assert done.returncode == 0, explain(done)
@@ -107,6 +116,7 @@ def test_failover_experiment_passes_with_rto_and_no_lost_write(stack: Settings) 
     rto = next(c for c in verdict["claims"] if c.get("figure") == "rto")
     assert 0 < rto["measured"] <= 30
     assert cluster_of(stack).view().healthy(3, synchronous=True)
+    assert app_containers(stack) == app_tasks  # the app reconnected by itself, nothing restarted
     # NoDatabaseLeader fired while Patroni waited out the leader lease, and paged by email
     # (checked here rather than in test_alerts: one leader kill serves both)
     span = int(time.time() - since) + 5
