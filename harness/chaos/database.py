@@ -77,6 +77,7 @@ def switchover_db(candidate: str = "", configuration: Configuration = None) -> d
     """A planned switchover through Patroni's REST API, to `candidate` or else to the
     synchronous standby; returns once another node leads."""
     cluster = _cluster(configuration)
+    _last.update(killed="", at=None)  # nobody is killed: the old leader may lead again later
     try:
         seen = cluster.view()
         leader = cluster.leader()
