@@ -39,8 +39,10 @@ def devsim(*args: str) -> subprocess.CompletedProcess[str]:
 def run_experiment(name: str) -> dict[str, Any]:
     done = devsim("run", "--no-up", f"experiments/{name}.yaml")
     paths = [line.strip() for line in done.stdout.splitlines() if line.strip().endswith("index.html")]
-    if not paths:
-        sys.exit(f"devsim run {name} wrote no report (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    if not paths:  # counted as a failed run; the others still count
+        print(f"devsim run {name} wrote no report (exit {done.returncode}): {done.stderr.strip()[-500:]}", flush=True)
+        return {"run_id": None, "status": "error", "reason": done.stderr.strip()[-500:], "rto_s": None,
+                "new_leader_s": None, "unavailable_s": None, "lost": None, "acknowledged": None, "ghosts": None}
     verdict = json.loads((Path(paths[-1]).parent / "verdict.json").read_text())
     claims = {c["name"]: c for c in verdict["claims"]}
     audit = verdict.get("audit") or {}
