@@ -84,16 +84,23 @@ def switchover_db(candidate: str = "", configuration: Configuration = None) -> d
         # In synchronous mode only a synchronous standby may take over without losing commits.
         candidate = candidate or next((m.name for m in seen.sync_standbys), "")
         body = {"leader": leader, **({"candidate": candidate} if candidate else {})}
+        # 412: Patroni found no good candidate *now* (e.g. the candidate's REST API was slow to
+        # answer the leader's status check); nothing has happened yet, so asking again is safe.
+        attempt = 1
         status, answer = cluster.rest("/switchover", method="POST", body=body)
+        while status == 412 and attempt < 5:
+            time.sleep(1)
+            attempt += 1
+            status, answer = cluster.rest("/switchover", method="POST", body=body)
     except InfrastructureError as exc:
         raise ActivityFailed(exc.one_line()) from exc
     if status != 200:
-        raise ActivityFailed(f"Patroni refused the switchover from {leader}: {status} {answer}")
+        raise ActivityFailed(f"Patroni refused the switchover from {leader} ({attempt} attempts): {status} {answer}")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         now = _view(cluster)
         if now and len(now.leaders) == 1 and now.leaders[0].name != leader:
-            return {"from": leader, "to": now.leaders[0].name, "changed": True}
+            return {"from": leader, "to": now.leaders[0].name, "changed": True, "attempts": attempt}
         time.sleep(0.2)
     raise ActivityFailed(f"Patroni accepted the switchover but {leader} is still the leader after 30 s")
 
