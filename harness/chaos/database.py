@@ -84,11 +84,12 @@ def switchover_db(candidate: str = "", configuration: Configuration = None) -> d
         # In synchronous mode only a synchronous standby may take over without losing commits.
         candidate = candidate or next((m.name for m in seen.sync_standbys), "")
         body = {"leader": leader, **({"candidate": candidate} if candidate else {})}
-        # 412: Patroni found no good candidate *now* (e.g. the candidate's REST API was slow to
-        # answer the leader's status check); nothing has happened yet, so asking again is safe.
+        # 412: Patroni found no good candidate *now* (the leader could not fetch the candidate's
+        # status in time); nothing has happened yet, so asking again is safe, for up to 20 s
+        # (two loops of Patroni's default loop_wait).
         attempt = 1
         status, answer = cluster.rest("/switchover", method="POST", body=body)
-        while status == 412 and attempt < 5:
+        while status == 412 and attempt < 20:
             time.sleep(1)
             attempt += 1
             status, answer = cluster.rest("/switchover", method="POST", body=body)
