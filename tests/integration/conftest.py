@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from harness.config import Settings, load_settings
+
+LOCK_FILE = Path("/tmp/devsim-integration-tests.lock")
 
 
 def devsim(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -31,7 +34,21 @@ def settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-def stack(settings: Settings) -> Iterator[Settings]:
+def machine_lock() -> Iterator[None]:
+    """One integration session per machine at a time: two would share the stack's name and
+    ports and undo each other's faults (a second CI run once found the app already rolled to
+    v2 by the first). The lock goes with the process, however it ends."""
+    with LOCK_FILE.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"\nwaiting for another integration test session to finish ({LOCK_FILE})", file=sys.stderr)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings, machine_lock: None) -> Iterator[Settings]:
     done = devsim("up")
     assert done.returncode == 0, explain(done)
     yield settings

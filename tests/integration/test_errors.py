@@ -18,7 +18,7 @@ OTHER = {"DEVSIM_STACK": "devsimfault", "DEVSIM_LB_PORT": "18080", "DEVSIM_PROME
 
 
 @pytest.fixture
-def other_stack() -> Iterator[dict[str, str]]:
+def other_stack(machine_lock: None) -> Iterator[dict[str, str]]:
     """A second, throw-away stack on other ports; removed whatever the test did."""
     yield dict(OTHER)
     done = devsim("down", "--volumes", env=OTHER)
