@@ -97,12 +97,20 @@ def query(settings: Settings, expr: str) -> list[dict[str, Any]]:
 
 def test_prometheus_sees_each_node_role(stack: Settings) -> None:
     leader = cluster_of(stack).leader()
-    primaries = query(stack, "patroni_primary == 1")
-    assert [r["metric"]["member"] for r in primaries] == [leader]
-    assert len(query(stack, "patroni_replica == 1")) == 2
-    # one exporter per node, each reaching its node: connections per member
-    assert sorted(r["metric"]["member"] for r in query(stack, 'up{job="postgres"} == 1')) == ["db1", "db2", "db3"]
-    assert sorted({r["metric"]["member"] for r in query(stack, "pg_stat_activity_count")}) == ["db1", "db2", "db3"]
+
+    def seen() -> tuple[list[str], int, list[str], list[str]]:
+        return ([r["metric"]["member"] for r in query(stack, "patroni_primary == 1")],
+                len(query(stack, "patroni_replica == 1")),
+                sorted(r["metric"]["member"] for r in query(stack, 'up{job="postgres"} == 1')),
+                sorted({r["metric"]["member"] for r in query(stack, "pg_stat_activity_count")}))
+
+    # one leader, two replicas, and one exporter per node reaching its node (connections per
+    # member); Prometheus discovers and scrapes new nodes within a few seconds of `devsim up`
+    wanted = ([leader], 2, ["db1", "db2", "db3"], ["db1", "db2", "db3"])
+    deadline = time.monotonic() + 30
+    while (found := seen()) != wanted and time.monotonic() < deadline:
+        time.sleep(1)
+    assert found == wanted
 
 
 def test_failover_experiment_passes_with_rto_and_no_lost_write(stack: Settings) -> None:
