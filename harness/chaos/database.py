@@ -28,13 +28,6 @@ def _cluster(configuration: Configuration) -> patroni.Cluster:
         raise ActivityFailed(exc.one_line()) from exc
 
 
-def _view(cluster: patroni.Cluster) -> patroni.ClusterView | None:
-    try:
-        return cluster.view()
-    except InfrastructureError:
-        return None  # no node answers right now (the one asked may be the one just killed)
-
-
 def _since_fault() -> float:
     window = controls.fault_window()
     return window[0] if window else time.time()
@@ -99,7 +92,7 @@ def switchover_db(candidate: str = "", configuration: Configuration = None) -> d
         raise ActivityFailed(f"Patroni refused the switchover from {leader} ({attempt} attempts): {status} {answer}")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        now = _view(cluster)
+        now = cluster.try_view()
         if now and len(now.leaders) == 1 and now.leaders[0].name != leader:
             return {"from": leader, "to": now.leaders[0].name, "changed": True, "attempts": attempt}
         time.sleep(0.2)
@@ -108,22 +101,15 @@ def switchover_db(candidate: str = "", configuration: Configuration = None) -> d
 
 def db_leaders(configuration: Configuration = None) -> int:
     """How many members hold the leader role now (one, in a healthy cluster)."""
-    seen = _view(_cluster(configuration))
+    seen = _cluster(configuration).try_view()
     return len(seen.leaders) if seen else 0
 
 
 def db_cluster_whole(configuration: Configuration = None) -> bool:
     """One leader, every node running, and a synchronous standby when synchronous_mode is on."""
     cluster = _cluster(configuration)
-    seen = _view(cluster)
-    return bool(seen and seen.healthy(len(cluster.members), _synchronous(cluster)))
-
-
-def _synchronous(cluster: patroni.Cluster) -> bool:
-    try:
-        return bool(cluster.config().get("synchronous_mode"))
-    except InfrastructureError:
-        return True
+    seen = cluster.try_view()
+    return bool(seen and seen.healthy(len(cluster.members), cluster.synchronous()))
 
 
 def seconds_until_db_leader(timeout: float = 60, configuration: Configuration = None) -> float:
@@ -133,7 +119,7 @@ def seconds_until_db_leader(timeout: float = 60, configuration: Configuration = 
     start = _since_fault()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        seen = _view(cluster)
+        seen = cluster.try_view()
         if seen and len(seen.leaders) == 1 and seen.leaders[0].name != _last["killed"]:
             return round(time.time() - start, 3)
         time.sleep(0.25)
@@ -145,10 +131,10 @@ def seconds_until_db_whole(timeout: float = 90, configuration: Configuration = N
     every node back, the one killed running as a replica."""
     cluster = _cluster(configuration)
     start = _since_fault()
-    synchronous = _synchronous(cluster)
+    synchronous = cluster.synchronous()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        seen = _view(cluster)
+        seen = cluster.try_view()
         if (seen and seen.healthy(len(cluster.members), synchronous)
                 and (not _last["killed"] or seen.role_of(_last["killed"]) != "leader")):
             return round(time.time() - start, 3)
@@ -159,11 +145,11 @@ def seconds_until_db_whole(timeout: float = 90, configuration: Configuration = N
 def wait_until_db_whole(timeout: float = 150, configuration: Configuration = None) -> str:
     """Rollback: waits until the cluster is whole (whoever leads); returns its roles."""
     cluster = _cluster(configuration)
-    synchronous = _synchronous(cluster)
+    synchronous = cluster.synchronous()
     deadline = time.monotonic() + timeout
     seen = None
     while time.monotonic() < deadline:
-        seen = _view(cluster)
+        seen = cluster.try_view()
         if seen and seen.healthy(len(cluster.members), synchronous):
             return seen.summary()
         time.sleep(1)

@@ -102,8 +102,8 @@ def run_one(settings: Settings, path: Path, experiment: dict[str, Any], options:
     finally:
         progress.step("safety net: undoing any fault still in place")
         restored = actions.restore_everything(list(services), configuration=config)
-    if journal:  # kept even if the stack never settles again
-        (run_dir / "journal.json").write_text(json.dumps(journal, indent=2, default=str) + "\n")
+    # written before waiting, so that it is kept even if the stack never settles again
+    (run_dir / "journal.json").write_text(json.dumps(journal, indent=2, default=str) + "\n")
     if journal.get("status") == "interrupted":
         interrupted = interrupted or "interrupted (signal during the experiment)"
     progress.step("waiting for the stack's steady state")
@@ -139,7 +139,6 @@ def _judge(settings: Settings, path: Path, experiment: dict[str, Any], journal: 
     extra = {**extra, "audit": _audit(settings, run_dir, progress)}
     stats = run_dir / "locust_stats.csv"
     totals = results.read_totals(stats) if stats.exists() else None  # verdict.json carries them
-    (run_dir / "journal.json").write_text(json.dumps(journal, indent=2, default=str) + "\n")
     window = claimlib.fault_window(journal) if journal else None
     progress.step("judging the claims over the fault window")
     found = claimlib.hypothesis_claims(journal) + claimlib.extension_claims(experiment, journal, window, config,
@@ -162,12 +161,12 @@ def _judge(settings: Settings, path: Path, experiment: dict[str, Any], journal: 
 def _audit(settings: Settings, run_dir: Path, progress: Progress) -> dict[str, Any] | None:
     """The write audit of the run, when the stack has a Patroni cluster and the load wrote."""
     log = run_dir / results.REQUEST_LOG
-    if not log.is_file() or not patroni.member_services(settings.stack_dir):
+    members = patroni.member_services(settings.stack_dir)
+    if not log.is_file() or not members:
         return None
     progress.step("auditing the acknowledged writes against the database leader")
     try:
-        found = audit.run_audit(patroni.Cluster(swarm.docker(), settings.stack,
-                                                patroni.member_services(settings.stack_dir)), log)
+        found = audit.run_audit(patroni.Cluster(swarm.docker(), settings.stack, members), log)
     except InfrastructureError as exc:
         progress.warn(f"the write audit could not run: {exc.one_line()}")
         return {"error": exc.one_line()}

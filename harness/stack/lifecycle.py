@@ -148,33 +148,24 @@ def _wait_for_database(client: Any, settings: Settings, progress: Progress, wait
     if not members:
         return
     cluster = patroni.Cluster(client, settings.stack, members)
-    wanted = patroni.dynamic_config(settings.stack_overrides)
-
-    def view() -> patroni.ClusterView | None:
-        try:
-            return cluster.view()
-        except InfrastructureError:
-            return None
 
     def whole() -> Check:
-        seen = view()
+        seen = cluster.try_view()
         if seen is None:
             return Check(False, "database cluster: Patroni not answering yet")
         return Check(seen.healthy(len(members), synchronous), f"database cluster: {seen.summary()}")
 
     progress.step("waiting for the database cluster (one leader, every node running)")
     if configure:
-        if waiter.until(lambda: Check(bool((v := view()) and v.leaders), "database cluster: no leader yet"),
+        wanted = patroni.dynamic_config(settings.stack_overrides)
+        if waiter.until(lambda: Check(bool((v := cluster.try_view()) and v.leaders), "database cluster: no leader yet"),
                         progress.update) is None:
             raise NotReady(f"the database cluster elected no leader within {settings.up_timeout:.0f} s",
                            details=service_logs(client, settings, members[0]))
         cluster.configure(wanted)
         synchronous = bool(wanted["synchronous_mode"])
     else:  # as configured by the last `devsim up`, whatever this command's switches say
-        try:
-            synchronous = bool(cluster.config().get("synchronous_mode"))
-        except InfrastructureError:
-            synchronous = True
+        synchronous = cluster.synchronous()
     if waiter.until(whole, progress.update) is None:
         raise NotReady(f"the database cluster is not whole after {settings.up_timeout:.0f} s: {whole().status}",
                        details=[line for m in members for line in service_logs(client, settings, m, lines=5)])

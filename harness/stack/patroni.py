@@ -146,6 +146,20 @@ class Cluster:
             raise InfrastructureError(f"Patroni's /cluster answered {status}: {data}")
         return parse_cluster(data)
 
+    def try_view(self) -> ClusterView | None:
+        """The view, or None while no node answers (the one asked may have just been killed)."""
+        try:
+            return self.view()
+        except InfrastructureError:
+            return None
+
+    def synchronous(self) -> bool:
+        """Whether synchronous_mode is on in the configuration in force (on when unknown)."""
+        try:
+            return bool(self.config().get("synchronous_mode", True))
+        except InfrastructureError:
+            return True
+
     def configure(self, dynamic: dict[str, Any]) -> None:
         status, data = self.rest("/config", method="PATCH", body=dynamic)
         if status != 200:
