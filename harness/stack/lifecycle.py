@@ -115,7 +115,7 @@ def wait_until_healthy(client: Any, settings: Settings, progress: Progress,
     if waiter.until(services_ready, progress.update) is None:
         raise _not_ready(client, settings, expected)
 
-    _wait_for_database(client, settings, progress, waiter, configure_database)
+    cluster = _wait_for_database(client, settings, progress, waiter, configure_database)
     prometheus = Prometheus(settings.prometheus_url)
     app = {s.name: s for s in stack_status(client, settings)}.get("app")
     replicas = app.desired if app else settings.replicas  # what runs, e.g. after `up --replicas 5`
@@ -129,24 +129,47 @@ def wait_until_healthy(client: Any, settings: Settings, progress: Progress,
             up_values, lb_up = [], False
         live = sum(1 for v in up_values if v == 1)
         done = lb == 200 and lb_up and live == replicas and len(up_values) == replicas
-        return Check(done, f"load balancer /health: {lb or 'no answer'}; Prometheus targets up: app "
-                           f"{live}/{replicas} ({len(up_values)} known), lb {int(lb_up)}/1")
+        status = (f"load balancer /health: {lb or 'no answer'}; Prometheus targets up: app "
+                  f"{live}/{replicas} ({len(up_values)} known), lb {int(lb_up)}/1")
+        if cluster is not None:
+            wrong = _router_disagreement(cluster, prometheus)
+            done = done and not wrong
+            status += f"; database router: {wrong or 'as Patroni says'}"
+        return Check(done, status)
 
-    progress.step("waiting for the load balancer and Prometheus to see every app replica")
+    progress.step("waiting for the load balancer and Prometheus to see every app replica"
+                  + (" and the database router to follow Patroni's roles" if cluster else ""))
     last = waiter.until(serving, progress.update)
     if last is None:
         status = serving().status
         raise NotReady(f"the stack did not start serving within {settings.up_timeout:.0f} s: {status}",
-                       details=service_logs(client, settings, "lb") + service_logs(client, settings, "app"))
+                       details=[line for name in ("lb", "app") + (("dbrouter",) if cluster else ())
+                                for line in service_logs(client, settings, name)])
     progress.done()
 
 
+def _router_disagreement(cluster: patroni.Cluster, prometheus: Prometheus) -> str:
+    """What the database router's health checks (as scraped from its exporter) get wrong
+    against Patroni's roles; "" when writes reach the leader and reads every replica."""
+    seen = cluster.try_view()
+    if seen is None:
+        return "Patroni not answering"
+    try:
+        samples = prometheus.vector('haproxy_server_status{job="dbrouter",state="UP"} == 1')
+    except InfrastructureError as exc:
+        return exc.one_line()
+    up: dict[str, set[str]] = {}
+    for sample in samples:
+        up.setdefault(sample.labels.get("proxy", ""), set()).add(sample.labels.get("server", ""))
+    return seen.router_disagreement(up)
+
+
 def _wait_for_database(client: Any, settings: Settings, progress: Progress, waiter: Waiter,
-                       configure: bool) -> None:
+                       configure: bool) -> patroni.Cluster | None:
     """One Patroni leader, every node running, and a synchronous standby when asked for."""
     members = patroni.member_services(settings.stack_dir)
     if not members:
-        return
+        return None
     cluster = patroni.Cluster(client, settings.stack, members)
 
     def whole() -> Check:
@@ -169,6 +192,7 @@ def _wait_for_database(client: Any, settings: Settings, progress: Progress, wait
     if waiter.until(whole, progress.update) is None:
         raise NotReady(f"the database cluster is not whole after {settings.up_timeout:.0f} s: {whole().status}",
                        details=[line for m in members for line in service_logs(client, settings, m, lines=5)])
+    return cluster
 
 
 def _http_status(url: str) -> int | None:

@@ -82,6 +82,24 @@ class ClusterView:
         return (len(self.leaders) == 1 and len(running) == expected == len(self.members)
                 and (not synchronous or len(self.sync_standbys) >= 1))
 
+    def routes(self) -> dict[str, set[str]]:
+        """Where the router (dbrouter) should send connections: writes ("primary") to the
+        leader only, reads ("replicas") to every running replica."""
+        return {"primary": {m.name for m in self.leaders},
+                "replicas": {m.name for m in self.members
+                             if not m.is_leader and m.state in ("running", "streaming")}}
+
+    def router_disagreement(self, up: dict[str, set[str]]) -> str:
+        """What the router's UP servers per backend (`up`) get wrong against the roles,
+        "" when they agree."""
+        wrong = []
+        for backend, wanted in self.routes().items():
+            seen = up.get(backend, set())
+            if seen != wanted:
+                wrong.append(f"{backend} -> {', '.join(sorted(seen)) or 'nothing'}"
+                             f" (Patroni: {', '.join(sorted(wanted)) or 'nothing'})")
+        return "; ".join(wrong)
+
     def summary(self) -> str:
         if not self.members:
             return "no member registered"

@@ -10,6 +10,15 @@ set -euo pipefail
 # synchronous_mode) again through Patroni's REST API after every `devsim up`.
 : "${PATRONI_TTL:=20}" "${PATRONI_LOOP_WAIT:=2}" "${PATRONI_RETRY_TIMEOUT:=9}"
 
+# The REST API is announced by address, not by name. Patroni's etcd client replaces urllib3's
+# connect function with one that caches DNS answers for 10 minutes, and the members' API
+# calls (switchover candidates, the failover race) go through it: a node restarted with a new
+# address stayed unreachable for its peers, so a switchover to it was refused ("no good
+# candidates") for minutes. The address is written to the DCS again at every start.
+# PostgreSQL's own connect_address keeps the name: libpq resolves it afresh on every connect.
+api_address="$(hostname -i | awk '{print $1}')"
+: "${api_address:=${PATRONI_NAME}}"
+
 config=/tmp/patroni.yml
 cat > "$config" <<YAML
 scope: ${PATRONI_SCOPE}
@@ -18,7 +27,7 @@ log:
   level: WARNING
 restapi:
   listen: 0.0.0.0:8008
-  connect_address: ${PATRONI_NAME}:8008
+  connect_address: ${api_address}:8008
 etcd3:
   hosts: ${ETCD_HOSTS}
 bootstrap:

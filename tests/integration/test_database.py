@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from harness.chaos import alerts, clientlog
+from harness.chaos import alerts, clientlog, database
 from harness.config import PROJECT_ROOT, Settings
 from harness.stack import patroni
 from harness.stack.engine import connect
@@ -115,6 +115,7 @@ def test_prometheus_sees_each_node_role(stack: Settings) -> None:
 
 def test_failover_experiment_passes_with_rto_and_no_lost_write(stack: Settings) -> None:
     app_tasks = app_containers(stack)
+    old_leader = cluster_of(stack).leader()
     since = time.time()
     done = devsim("run", "--no-up", str(EXPERIMENTS / "db-primary-failover.yaml"))
     assert done.returncode == 0, explain(done)
@@ -133,6 +134,37 @@ def test_failover_experiment_passes_with_rto_and_no_lost_write(stack: Settings) 
     assert [float(r["value"][1]) for r in fired] == [1.0]
     assert alerts.seconds_until_email("NoDatabaseLeader", since=since, timeout=30,
                                       configuration={"mailsink_url": stack.mailsink_url}) < span
+    the_restarted_node_is_reachable_and_can_lead_again(stack, old_leader)
+
+
+def the_restarted_node_is_reachable_and_can_lead_again(stack: Settings, node: str) -> None:
+    """The killed leader came back in a new container at a new address. The router must
+    follow it (reads reach both replicas), and its peers must reach it: a switchover to it
+    succeeds and the app's writes land on it. Both once failed: HAProxy kept checking the old
+    address, and Patroni's peers cached the old one for 10 minutes (no writes after a later
+    promotion of that node; a switchover to it refused with "no good candidates")."""
+    cluster = cluster_of(stack)
+    assert cluster.view().role_of(node) in ("replica", "sync_standby")
+    read_from = {in_recovery_through_router(cluster, 5001) for _ in range(6)}
+    assert len(read_from) == 2, read_from
+    assert all(r.startswith("t|") for r in read_from), read_from
+    cluster.configure({"synchronous_mode": False})  # so that any replica may take over
+    try:
+        moved = database.switchover_db(candidate=node, configuration={"devsim_stack": stack.stack})
+        assert moved["to"] == node, moved
+        item = f"old-leader-leads-{uuid.uuid4()}"
+        deadline = time.monotonic() + 10  # the router marks the new primary UP within a second
+        while (created := requests.post(f"{stack.lb_url}/api/items", json={"id": item, "payload": {}},
+                                        timeout=5)).status_code == 503 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert created.status_code == 201, created.text
+        assert cluster.sql(f"SELECT count(*) FROM items WHERE id = '{item}'", member=node) == [["1"]]
+    finally:
+        cluster.configure({"synchronous_mode": True})
+    deadline = time.monotonic() + 30
+    while not cluster.view().healthy(3, synchronous=True) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert cluster.view().healthy(3, synchronous=True), cluster.view().summary()
 
 
 def test_switchover_experiment_passes(stack: Settings) -> None:

@@ -117,6 +117,22 @@ def test_cluster_view_is_not_healthy_without_leader_or_sync_standby() -> None:
     assert not patroni.parse_cluster(stopped).healthy(3, synchronous=True)
 
 
+def test_router_agrees_only_when_writes_go_to_the_leader_and_reads_to_every_replica() -> None:
+    view = patroni.parse_cluster(CLUSTER)
+    assert view.routes() == {"primary": {"db2"}, "replicas": {"db1", "db3"}}
+    assert view.router_disagreement({"primary": {"db2"}, "replicas": {"db1", "db3"}}) == ""
+    # a restarted node the router still checks at its old address: DOWN among the replicas
+    stale = view.router_disagreement({"primary": {"db2"}, "replicas": {"db3"}})
+    assert stale == "replicas -> db3 (Patroni: db1, db3)"
+    # no primary at all, and a replica wrongly taking writes
+    assert "primary -> nothing (Patroni: db2)" in view.router_disagreement({"replicas": {"db1", "db3"}})
+    assert "primary -> db1, db2" in view.router_disagreement({"primary": {"db1", "db2"}, "replicas": {"db1", "db3"}})
+    # a stopped replica must not be routed to
+    stopped = patroni.parse_cluster({"members": [dict(m, state="stopped") if m["name"] == "db1" else m
+                                                 for m in CLUSTER["members"]]})
+    assert stopped.routes()["replicas"] == {"db3"}
+
+
 def test_switches_map_to_patroni_dynamic_configuration() -> None:
     assert patroni.dynamic_config({}) == {**patroni.TIMINGS["tuned"], "synchronous_mode": True}
     found = patroni.dynamic_config({"DB_SYNCHRONOUS_MODE": "off", "DB_PATRONI_TIMINGS": "default"})
