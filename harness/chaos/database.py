@@ -79,7 +79,8 @@ def switchover_db(candidate: str = "", configuration: Configuration = None) -> d
         body = {"leader": leader, **({"candidate": candidate} if candidate else {})}
         # 412: Patroni found no good candidate *now* (the leader could not fetch the candidate's
         # status in time); nothing has happened yet, so asking again is safe, for up to 20 s
-        # (two loops of Patroni's default loop_wait).
+        # (two loops of Patroni's default loop_wait). A candidate that stays unreachable for
+        # its peers was a stale DNS cache in Patroni (fixed in the db image's entrypoint).
         attempt = 1
         status, answer = cluster.rest("/switchover", method="POST", body=body)
         while status == 412 and attempt < 20:
