@@ -8,6 +8,7 @@ before it), as netem on the upstream's egress would.
 """
 
 import asyncio
+import contextlib
 import os
 import random
 import sys
@@ -67,20 +68,16 @@ async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay
         pass
     finally:
         await queue.put((0.0, None))
-        try:
+        with contextlib.suppress(ConnectionError, OSError):
             await sender
-        except (ConnectionError, OSError):
-            pass
-        try:
+        with contextlib.suppress(Exception):
             writer.close()
-        except Exception:
-            pass
 
 
 async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
     try:
         up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(UPSTREAM_HOST, UPSTREAM_PORT), 3)
-    except (OSError, asyncio.TimeoutError):
+    except (OSError, TimeoutError):
         client_writer.close()
         return
     # Like netem on the upstream's egress: only what the upstream sends is held back.
@@ -91,9 +88,11 @@ async def main() -> None:
     os.makedirs(os.path.dirname(CONTROL), exist_ok=True)
     server = await asyncio.start_server(handle, "0.0.0.0", LISTEN_PORT)
     print(f"proxying :{LISTEN_PORT} -> {UPSTREAM_HOST}:{UPSTREAM_PORT}", flush=True)
-    asyncio.create_task(watch_control())
+    watcher = asyncio.create_task(watch_control())
     async with server:
-        await server.serve_forever()
+        # awaited with the server: a watcher that dies ends the proxy (Swarm restarts it)
+        # instead of silently leaving the latency as it was
+        await asyncio.gather(server.serve_forever(), watcher)
 
 
 if __name__ == "__main__":

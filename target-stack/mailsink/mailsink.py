@@ -63,7 +63,7 @@ class Http(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(raw)
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         url = urlparse(self.path)
         since = float((parse_qs(url.query).get("since") or ["0"])[0])
         if url.path == "/health":
@@ -76,7 +76,7 @@ class Http(BaseHTTPRequestHandler):
         else:
             self._send(404, {"error": "not found"})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if urlparse(self.path).path != "/console":
             self._send(404, {"error": "not found"})
             return
@@ -95,7 +95,7 @@ class Http(BaseHTTPRequestHandler):
                            "alertname": labels.get("alertname"), "severity": labels.get("severity"), "line": line})
         self._send(200, {"ok": True})
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's name)
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
 
