@@ -12,7 +12,7 @@ Both satisfy Patroni's rule loop_wait + 2 * retry_timeout <= ttl.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,12 @@ class ClusterView:
     @property
     def sync_standbys(self) -> list[Member]:
         return [m for m in self.members if m.role == "sync_standby"]
+
+    def with_sync_standbys(self, confirmed: set[str]) -> ClusterView:
+        """The view with only the `confirmed` members left as synchronous standbys; any other
+        one Patroni lists as such is shown as the plain replica it is."""
+        return ClusterView(tuple(replace(m, role="replica") if m.role == "sync_standby" and m.name not in confirmed
+                                 else m for m in self.members))
 
     def role_of(self, name: str) -> str:
         return next((m.role for m in self.members if m.name == name), "absent")
@@ -162,7 +168,21 @@ class Cluster:
         status, data = self.rest("/cluster")
         if status != 200 or not isinstance(data, dict):
             raise InfrastructureError(f"Patroni's /cluster answered {status}: {data}")
-        return parse_cluster(data)
+        return self._confirm_sync(parse_cluster(data))
+
+    def _confirm_sync(self, view: ClusterView) -> ClusterView:
+        """Patroni's /cluster calls "sync_standby" whoever its /sync key lists, even when a
+        former leader wrote the key and the new one has not rewritten it yet (seen after a
+        switchover: a stale name, then none for a loop while the leader picked another). A
+        standby counts only when the leader's PostgreSQL also replicates to it synchronously."""
+        if not view.sync_standbys or len(view.leaders) != 1:
+            return view
+        try:
+            rows = self.sql("SELECT application_name FROM pg_stat_replication WHERE sync_state = 'sync'",
+                            member=view.leaders[0].name)
+        except InfrastructureError:
+            rows = []  # the leader's PostgreSQL is not answering: nothing is confirmed
+        return view.with_sync_standbys({r[0] for r in rows if r})
 
     def try_view(self) -> ClusterView | None:
         """The view, or None while no node answers (the one asked may have just been killed)."""

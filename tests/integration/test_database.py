@@ -161,6 +161,14 @@ def the_restarted_node_is_reachable_and_can_lead_again(stack: Settings, node: st
             time.sleep(0.5)
         assert created.status_code == 201, created.text
         assert cluster.sql(f"SELECT count(*) FROM items WHERE id = '{item}'", member=node) == [["1"]]
+        # switch synchronous mode back on only once the new leader has dropped the former
+        # leader's /sync key (its first loop with the mode off does): a stale key naming the
+        # standby it would pick again leaves Patroni 3.0 believing a standby is synchronous
+        # that PostgreSQL is not told about
+        deadline = time.monotonic() + 10
+        while any(m["role"] == "sync_standby" for m in cluster.rest("/cluster")[1]["members"]):
+            assert time.monotonic() < deadline, cluster.view().summary()
+            time.sleep(0.5)
     finally:
         cluster.configure({"synchronous_mode": True})
     # the demoted node may rewind before it rejoins; the assertion below says what is missing

@@ -117,6 +117,18 @@ def test_cluster_view_is_not_healthy_without_leader_or_sync_standby() -> None:
     assert not patroni.parse_cluster(stopped).healthy(3, synchronous=True)
 
 
+def test_only_a_standby_the_leader_replicates_to_synchronously_counts() -> None:
+    view = patroni.parse_cluster(CLUSTER)  # Patroni's /sync key names db3
+    assert view.with_sync_standbys({"db3"}) == view
+    stale = view.with_sync_standbys(set())  # the leader's PostgreSQL has no synchronous standby
+    assert stale.role_of("db3") == "replica"
+    assert not stale.sync_standbys
+    assert not stale.healthy(3, synchronous=True)
+    assert stale.healthy(3, synchronous=False)
+    # a standby PostgreSQL replicates to synchronously but Patroni does not list yet stays a replica
+    assert view.with_sync_standbys({"db1", "db3"}).role_of("db1") == "replica"
+
+
 def test_router_agrees_only_when_writes_go_to_the_leader_and_reads_to_every_replica() -> None:
     view = patroni.parse_cluster(CLUSTER)
     assert view.routes() == {"primary": {"db2"}, "replicas": {"db1", "db3"}}
