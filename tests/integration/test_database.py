@@ -7,7 +7,6 @@ between change no switch, and each leaves the cluster whole (its rollback waits 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
 import time
@@ -17,7 +16,6 @@ from typing import Any
 
 import pytest
 import requests
-from chaoslib.exceptions import ActivityFailed
 
 from harness.chaos import alerts, clientlog, database
 from harness.config import PROJECT_ROOT, Settings
@@ -127,7 +125,7 @@ def test_failover_experiment_passes_with_rto_and_no_lost_write(stack: Settings) 
     assert audit["acknowledged"] > 0, audit
     rto = next(c for c in verdict["claims"] if c.get("figure") == "rto")
     assert 0 < rto["measured"] <= 30
-    assert cluster_of(stack).view().healthy(3, synchronous=True)
+    database.wait_until_db_whole(timeout=30, configuration={"devsim_stack": stack.stack})  # raises if not
     assert app_containers(stack) == app_tasks  # the app reconnected by itself, nothing restarted
     # NoDatabaseLeader fired while Patroni waited out the leader lease, and paged by email
     # (checked here rather than in test_alerts: one leader kill serves both)
@@ -171,10 +169,11 @@ def the_restarted_node_is_reachable_and_can_lead_again(stack: Settings, node: st
             time.sleep(0.5)
     finally:
         cluster.configure({"synchronous_mode": True})
-    # the demoted node may rewind before it rejoins; the assertion below says what is missing
-    with contextlib.suppress(ActivityFailed):
-        database.wait_until_db_whole(timeout=90, configuration=target)
-    assert cluster.view().healthy(3, synchronous=True), cluster.view().summary()
+    # The demoted node may rewind before it rejoins, and the leader may replace a standby that
+    # disconnects on the way (seen in CI: whole, and no synchronous standby a moment later), so
+    # the claim is that the cluster becomes whole, not that a second read agrees. The rollback
+    # raises, saying what is missing, if it is not whole within 90 s.
+    database.wait_until_db_whole(timeout=90, configuration=target)
 
 
 def test_switchover_experiment_passes(stack: Settings) -> None:

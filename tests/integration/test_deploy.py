@@ -53,7 +53,11 @@ def background_load(seconds: int, *slos: str) -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "harness.cli", "-q", "load", "--users", "10", "--run-time", f"{seconds}s"]
     for expression in slos:
         argv += ["--slo", expression]
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    # SIGINT back to its default in the child: when the suite itself runs in the background
+    # (`.ci/run &`), SIGINT is ignored and the ignore is inherited, so the test's Ctrl-C below
+    # would be lost and every load would run its full time (seen: 4 x 40 s more in CI)
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def test_a_good_release_rolls_out_under_load_without_a_failed_request(on_v1: Settings) -> None:
