@@ -77,7 +77,8 @@ def locust_argv(plan: LoadPlan, role: str = "local", master_port: int = 0) -> li
     return argv
 
 
-def _default_sigint() -> None:
+def default_sigint() -> None:
+    """preexec_fn for children that must honour Ctrl-C even when we were started with it ignored."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
@@ -105,7 +106,7 @@ class LocustProcess:
         # the ignore would be inherited.
         self._procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                             cwd=self.plan.run_dir, start_new_session=True,
-                                            preexec_fn=_default_sigint))
+                                            preexec_fn=default_sigint))
 
     def start(self) -> None:
         if self.plan.workers > 0:

@@ -182,7 +182,7 @@ class Cluster:
                             member=view.leaders[0].name)
         except InfrastructureError:
             rows = []  # the leader's PostgreSQL is not answering: nothing is confirmed
-        return view.with_sync_standbys({r[0] for r in rows if r})
+        return view.with_sync_standbys({r[0] for r in rows})
 
     def try_view(self) -> ClusterView | None:
         """The view, or None while no node answers (the one asked may have just been killed)."""

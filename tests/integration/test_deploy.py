@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from harness.config import PROJECT_ROOT, Settings
+from harness.load.runner import default_sigint
 from tests.integration.conftest import devsim, explain
 
 pytestmark = pytest.mark.docker
@@ -57,7 +58,7 @@ def background_load(seconds: int, *slos: str) -> subprocess.Popen[str]:
     # (`.ci/run &`), SIGINT is ignored and the ignore is inherited, so the test's Ctrl-C below
     # would be lost and every load would run its full time (seen: 4 x 40 s more in CI)
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=default_sigint)
 
 
 def test_a_good_release_rolls_out_under_load_without_a_failed_request(on_v1: Settings) -> None:
