@@ -25,8 +25,8 @@ from harness.load import session as load_session
 from harness.load import slo
 from harness.progress import Progress
 from harness.report import history, render
-from harness.stack import lifecycle, patroni
-from harness.stack.services import ServiceState, declared_services, stack_status
+from harness.stack import lifecycle, patroni, switches
+from harness.stack.services import ServiceState, declared_services, running_switches, stack_status
 from harness.tables import format_table
 
 EXIT_OK = 0
@@ -133,13 +133,18 @@ def cmd_up(ctx: RunContext, args: argparse.Namespace) -> int:
 def cmd_status(ctx: RunContext, args: argparse.Namespace) -> int:
     states = stack_status(ctx.docker, ctx.settings)
     database = _database(ctx) if states else None
+    current = running_switches(ctx.docker, ctx.settings, (database or {}).get("config")) if states else {}
+    changed = switches.differing(switches.load(ctx.settings.stack_dir), current)
     if args.json:
         print(json.dumps({"stack": ctx.settings.stack, "up": bool(states),
-                          "services": [s.as_dict() for s in states], "database": database}, indent=2))
+                          "services": [s.as_dict() for s in states], "database": database,
+                          "switches": current, "switches_changed": changed}, indent=2))
     elif not states:
         print(f"stack {ctx.settings.stack!r} is not up")
     else:
         print(_table(states))
+        print("\nswitches: " + (" ".join(f"{k}={v}" for k, v in sorted(changed.items())) + " (differ from the shipped "
+                                "defaults)" if changed else "as shipped (every safety mechanism on)"))
         if database:
             print(f"\ndatabase: {database.get('roles') or database.get('error')}")
             if "config" in database:

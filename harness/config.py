@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import ConfigError
+from harness.stack import switches
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,8 +28,8 @@ class Settings:
     up_timeout: float = 300.0
     down_timeout: float = 120.0
     poll_interval: float = 1.0
-    # stack.yml variables set on top of the defaults, e.g. APP_GRACEFUL_SHUTDOWN=false
-    # to switch a safety mechanism off for a negative control.
+    # switches set on top of the shipped defaults (target-stack/switches.yml), e.g.
+    # APP_GRACEFUL_SHUTDOWN=false to switch a safety mechanism off for a negative control.
     overrides: tuple[tuple[str, str], ...] = ()
 
     @property
@@ -104,11 +105,10 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"the published ports must differ, got {ports}")
     if not settings.stack.replace("-", "").isalnum():
         raise ConfigError(f"stack name {settings.stack!r} may hold only letters, digits and '-'")
-    for key, _value in settings.overrides:
-        if not key.replace("_", "").isalnum() or not key.isupper():
-            raise ConfigError(f"stack variable {key!r} must be UPPER_CASE letters, digits and '_'")
     if not (settings.stack_dir / "stack.yml").is_file():
         raise ConfigError(f"no stack.yml in {settings.stack_dir}", hint="set DEVSIM_STACK_DIR")
+    if settings.overrides:
+        switches.check(switches.load(settings.stack_dir), dict(settings.overrides))
 
 
 def parse_overrides(pairs: list[str]) -> tuple[tuple[str, str], ...]:

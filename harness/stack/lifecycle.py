@@ -16,7 +16,7 @@ from harness.config import Settings
 from harness.errors import InfrastructureError, NotReady, PortInUse
 from harness.metrics.prometheus import Prometheus
 from harness.progress import Progress
-from harness.stack import engine, images, patroni
+from harness.stack import engine, images, patroni, switches
 from harness.stack.services import (
     ServiceState,
     declared_services,
@@ -67,9 +67,17 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+# What `docker stack deploy` itself needs from the user's environment: where the engine is.
+# Nothing else passes through, so a variable left exported in the shell (LB_RETRIES=0, say)
+# never changes a mechanism: the stack is deployed from the harness's settings alone.
+CLIENT_ENV = ("PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY",
+              "DOCKER_CERT_PATH")
+
+
 def stack_env(settings: Settings, image_env: dict[str, str]) -> dict[str, str]:
-    """The environment for `docker stack deploy`, which fills stack.yml's ${...} values."""
-    env = dict(os.environ)
+    """The environment for `docker stack deploy`, which fills stack.yml's ${...} values:
+    the images, the settings, and every declared switch (its default unless `--set`)."""
+    env = {k: v for k, v in os.environ.items() if k in CLIENT_ENV}
     env.update(image_env)
     env.update({
         "DEVSIM_STACK": settings.stack,
@@ -79,6 +87,7 @@ def stack_env(settings: Settings, image_env: dict[str, str]) -> dict[str, str]:
         "PUSHGATEWAY_PORT": str(settings.pushgateway_port),
         "MAILSINK_PORT": str(settings.mailsink_port),
     })
+    env.update({name: s.default for name, s in switches.load(settings.stack_dir).items()})
     env.update(settings.stack_overrides)
     return env
 

@@ -11,6 +11,7 @@ from docker.errors import DockerException, ImageNotFound
 
 from harness.config import Settings
 from harness.errors import ConfigError, HarnessError, InfrastructureError
+from harness.stack import patroni, switches
 
 
 @dataclass(frozen=True)
@@ -110,3 +111,10 @@ def running_versions(client: Any, settings: Settings) -> dict[str, str]:
         return {s.name: s.version for s in stack_status(client, settings) if s.version != "latest"}
     except HarnessError:
         return {}
+
+
+def running_switches(client: Any, settings: Settings, patroni_config: dict[str, Any] | None) -> dict[str, str | None]:
+    """Each declared switch's value as the running stack carries it (None where unknown)."""
+    specs = {short_name(settings, s.attrs["Spec"]["Name"]): s.attrs["Spec"]
+             for s in labelled_services(client, settings)}
+    return switches.read_back(switches.load(settings.stack_dir), specs, patroni_config, patroni.TIMINGS)

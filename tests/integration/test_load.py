@@ -9,8 +9,10 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
+import requests
 
 from harness.config import Settings
+from harness.deploy.guard import Guard, GuardPolicy
 from harness.metrics.prometheus import Prometheus
 from tests.integration.conftest import devsim, explain
 
@@ -137,3 +139,38 @@ def test_a_target_that_does_not_answer_is_reported_before_any_load(settings: Set
     done = devsim("load", "--run-time", "5s", env={"DEVSIM_LB_PORT": "18089"})
     assert done.returncode == 2, explain(done)
     assert done.stderr.strip().startswith("devsim: error: the target http://127.0.0.1:18089 does not answer")
+
+
+def _wait_for(prometheus: Prometheus, query: str, value: float, seconds: float = 15) -> list[float]:
+    deadline = time.monotonic() + seconds
+    while True:
+        found = [s.value for s in prometheus.vector(query)]
+        if found == [value] or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
+
+
+def test_a_push_cannot_impersonate_the_app(stack: Settings) -> None:
+    """Anything that reaches the Pushgateway could push under the grouping key job/app; with
+    honor_labels on, Prometheus stored it as job="app" (measured), where the alert rules and
+    the deploy guard read the app's own figures."""
+    group = f"{stack.pushgateway_url}/metrics/job/app/instance/forged"
+    forged = ('# TYPE http_requests_total counter\n'
+              'http_requests_total{route="/api/items",method="GET",status="500",version="v1"} %d\n')
+    prometheus = Prometheus(stack.prometheus_url)
+    seen = 'sum(http_requests_total{exported_job="app",exported_instance="forged"})'
+    try:
+        requests.put(group, data=forged % 0, timeout=5).raise_for_status()
+        assert _wait_for(prometheus, seen, 0.0) == [0.0]  # Prometheus scraped the push
+        requests.put(group, data=forged % 100_000, timeout=5).raise_for_status()
+        assert _wait_for(prometheus, seen, 100_000.0) == [100_000.0]
+        # the same increase over the guard's window, where the push really landed
+        landed = prometheus.vector('sum(increase(http_requests_total{exported_job="app",status="500"}[10s]))')
+        assert landed[0].value > 50_000
+        assert prometheus.vector('http_requests_total{job="app",instance="forged"}') == []
+        assert {s.labels.get("job") for s in prometheus.vector('http_requests_total{exported_job="app"}')} == {
+            "pushgateway"}
+        reading = Guard(prometheus, "v1", GuardPolicy()).read()
+        assert reading.requests < 1_000, reading  # the app's own requests only: no load runs now
+    finally:
+        requests.delete(group, timeout=5)

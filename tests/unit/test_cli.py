@@ -77,3 +77,11 @@ def test_bad_deploy_options_are_refused_before_anything_happens(args: list[str],
     assert err.startswith("devsim: error: ")
     assert message in err
     assert "Traceback" not in err
+
+
+def test_a_mistyped_switch_is_one_line_naming_the_valid_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["up", "--set", "LB_HEALTHCHEKS=no-check"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("devsim: error: unknown switch 'LB_HEALTHCHEKS'; the stack's switches are: ")
+    assert "LB_HEALTH_CHECKS" in err[0]

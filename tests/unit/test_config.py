@@ -34,7 +34,10 @@ def test_bad_environment_value_names_the_variable() -> None:
         ({"pushgateway_port": 9090}, "ports must differ"),
         ({"stack": "bad name!"}, "may hold only letters"),
         ({"stack_dir": Path("/nonexistent")}, "no stack.yml"),
-        ({"overrides": (("lower", "x"),)}, "must be UPPER_CASE"),
+        ({"overrides": (("lower", "x"),)}, "unknown switch 'lower'"),
+        ({"overrides": (("LB_HEALTHCHEKS", "no-check"),)}, "unknown switch 'LB_HEALTHCHEKS'; the stack's switches are: "
+                                                            "ALERT_PROFILE, APP_DB_POOL_MAX, "),
+        ({"overrides": (("LB_HEALTH_CHECKS", "off"),)}, r"switch LB_HEALTH_CHECKS must be check\|no-check, got 'off'"),
     ],
 )
 def test_invalid_settings_are_refused(changes: dict[str, object], message: str) -> None:
