@@ -56,7 +56,8 @@ def test_a_value_not_listed_is_refused_with_the_valid_ones() -> None:
     with pytest.raises(ConfigError) as info:
         switches.check(DECLARED, {"APP_DB_POOL_MAX": "0"})
     assert info.value.one_line() == "switch APP_DB_POOL_MAX must be an integer from 1 to 100, got '0'"
-    switches.check(DECLARED, {"APP_UPDATE_ORDER": "stop-first", "APP_DB_POOL_MAX": "1", "DB_PATRONI_TIMINGS": "default"})
+    switches.check(DECLARED, {"APP_UPDATE_ORDER": "stop-first", "APP_DB_POOL_MAX": "1",
+                              "DB_PATRONI_TIMINGS": "default"})
 
 
 def test_a_typo_names_every_valid_switch() -> None:
