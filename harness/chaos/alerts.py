@@ -15,6 +15,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
 from harness.chaos import controls, swarm
+from harness.chaos.evidence import Refuted
 
 DEFAULT_MAILSINK = "http://127.0.0.1:8025"
 
@@ -52,7 +53,7 @@ def seconds_until_alert(name: str, state: str = "firing", since: str | float = "
     deadline = time.monotonic() + timeout
     while alert_state(name, configuration) != state:
         if time.monotonic() > deadline:
-            raise ActivityFailed(f"alert {name} not {state} within {timeout:g} s")
+            raise Refuted(f"alert {name} not {state} within {timeout:g} s", at_least=round(time.time() - origin, 2))
         time.sleep(0.5)
     return round(time.time() - origin, 2)
 
@@ -85,5 +86,6 @@ def seconds_until_email(alertname: str, status: str = "firing", since: str | flo
         if found:
             return round(min(float(m["received"]) for m in found) - origin, 2)
         if time.monotonic() > deadline:
-            raise ActivityFailed(f"no {status} email about {alertname} within {timeout:g} s")
+            raise Refuted(f"no {status} email about {alertname} within {timeout:g} s",
+                          at_least=round(time.time() - origin, 2))
         time.sleep(0.5)

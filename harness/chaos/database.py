@@ -15,6 +15,7 @@ from chaoslib.types import Configuration
 from docker.errors import APIError
 
 from harness.chaos import actions, controls, swarm
+from harness.chaos.evidence import Refuted
 from harness.errors import InfrastructureError
 from harness.stack import patroni
 
@@ -124,7 +125,7 @@ def seconds_until_db_leader(timeout: float = 60, configuration: Configuration = 
         if seen and len(seen.leaders) == 1 and seen.leaders[0].name != _last["killed"]:
             return round(time.time() - start, 3)
         time.sleep(0.25)
-    raise ActivityFailed(f"no new leader within {timeout:g} s")
+    raise Refuted(f"no new leader within {timeout:g} s", at_least=round(time.time() - start, 3))
 
 
 def seconds_until_db_whole(timeout: float = 90, configuration: Configuration = None) -> float:
@@ -140,7 +141,7 @@ def seconds_until_db_whole(timeout: float = 90, configuration: Configuration = N
                 and (not _last["killed"] or seen.role_of(_last["killed"]) != "leader")):
             return round(time.time() - start, 3)
         time.sleep(0.5)
-    raise ActivityFailed(f"the database cluster is not whole after {timeout:g} s")
+    raise Refuted(f"the database cluster is not whole after {timeout:g} s", at_least=round(time.time() - start, 3))
 
 
 def wait_until_db_whole(timeout: float = 150, configuration: Configuration = None) -> str:

@@ -20,6 +20,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
 from harness.chaos import clientlog, controls, swarm
+from harness.chaos.evidence import NoEvidence, Refuted
 from harness.errors import InfrastructureError
 from harness.metrics.prometheus import Prometheus
 from harness.stack import patroni
@@ -69,7 +70,7 @@ def _client_rows(window: Window, name: str, configuration: Configuration) -> lis
     start, end = resolve_window(window)
     found = clientlog.within(rows, start, end, name)
     if not found:
-        raise ActivityFailed(f"no client requests{' named ' + repr(name) if name else ''} in the window")
+        raise NoEvidence(f"no client requests{' named ' + repr(name) if name else ''} in the window")
     return found
 
 
@@ -118,7 +119,7 @@ def prometheus_value(query: str, configuration: Configuration = None) -> float:
     except InfrastructureError as exc:
         raise ActivityFailed(exc.one_line()) from exc
     if not samples:
-        raise ActivityFailed(f"{query!r} returned no data")
+        raise NoEvidence(f"{query!r} returned no data")
     return math.fsum(s.value for s in samples)
 
 
@@ -138,7 +139,7 @@ def prometheus_over_window(query: str, aggregate: str = "max", window: Window = 
         for ts, value in points:
             per_step[ts] = per_step.get(ts, 0.0) + value
     if not per_step:
-        raise ActivityFailed(f"{query!r} returned no data between {start:.0f} and {end:.0f}")
+        raise NoEvidence(f"{query!r} returned no data between {start:.0f} and {end:.0f}")
     values = [per_step[t] for t in sorted(per_step)]
     return {"max": max(values), "min": min(values), "avg": math.fsum(values) / len(values), "first": values[0],
             "last": values[-1], "increase": values[-1] - values[0]}[aggregate]
@@ -165,7 +166,8 @@ def seconds_until_ready(service: str, replicas: int, timeout: float = 60, expect
                 and http_status("/ready", timeout=1, configuration=configuration) == 200):
             return round(time.monotonic() - started, 2)
         if time.monotonic() - started > timeout:
-            raise ActivityFailed(f"{service}: fewer than {replicas} ready replicas after {timeout:g} s")
+            raise Refuted(f"{service}: fewer than {replicas} ready replicas after {timeout:g} s",
+                          at_least=round(time.monotonic() - started, 2))
         time.sleep(0.25)
 
 
@@ -220,9 +222,14 @@ def write_rto(window: Window = "first-action", configuration: Configuration = No
     """Seconds from the start of the fault (the method's first action) to the end of the first
     acknowledged write sent after the fault was applied: the recovery time clients saw."""
     start, applied = resolve_window(window)
-    recovered = clientlog.write_recovery_ms(_client_rows("run", "", configuration), start, applied)
+    rows = _client_rows("run", "", configuration)
+    recovered = clientlog.write_recovery_ms(rows, start, applied)
     if recovered is None:
-        raise ActivityFailed("no write was acknowledged after the fault")
+        sent_after = [r.end_ms for r in clientlog.writes(rows) if r.ts_ms >= applied * 1000]
+        if not sent_after:
+            raise NoEvidence("no write was sent after the fault")
+        raise Refuted(f"none of the {len(sent_after)} writes sent after the fault was acknowledged",
+                      at_least=round(max(sent_after) / 1000.0 - start, 3))
     return round(recovered / 1000.0 - start, 3)
 
 

@@ -176,6 +176,9 @@ def _audit(settings: Settings, run_dir: Path, progress: Progress) -> dict[str, A
 
 
 def _status(journal: dict[str, Any], found: list[claimlib.Claim], interrupted: str) -> tuple[str, str]:
+    """The verdict from the run's evidence, in the README's order: anything that makes the run
+    untrustworthy is an error; then a claim that failed; then a claim with no evidence (an
+    error too: nothing was shown); only then passed."""
     if interrupted:
         return "error", f"{interrupted}; rollbacks ran and the stack is back in its steady state"
     if not journal:
@@ -192,11 +195,16 @@ def _status(journal: dict[str, Any], found: list[claimlib.Claim], interrupted: s
     before = (journal.get("steady_states") or {}).get("before") or {}
     if before and not before.get("steady_state_met"):
         return "error", "the steady state did not hold before the fault, so nothing was tested"
-    broken = [c for c in found if not c.passed]
-    if broken:
-        c = broken[0]
-        measured = c.error or json.dumps(c.measured, default=str)
-        return "failed", f"claim {c.name!r} failed: expected {c.expected}, measured {measured}"
+    if not found:
+        return "error", "the experiment makes no claim"
+    order = ((claimlib.ERROR, "error", "could not be judged"), (claimlib.FAILED, "failed", "failed"),
+             (claimlib.NO_EVIDENCE, "error", "has no evidence"))
+    for outcome, status, what in order:
+        hit = [c for c in found if c.outcome == outcome]
+        if hit:
+            c = hit[0]
+            measured = c.error or json.dumps(c.measured, default=str)
+            return status, f"claim {c.name!r} {what}: expected {c.expected}, measured {measured}"
     return "passed", f"all {len(found)} claims held"
 
 

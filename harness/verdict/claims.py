@@ -7,6 +7,13 @@ Three sources, all recorded in verdict.json with what was expected and what was 
     output of an activity that ran in the method (`journal: <activity name>`, plus
     `field: <key>` when that output is a mapping);
   - the rollbacks: every one must have succeeded, or the run is an error.
+
+Each claim ends in one of four outcomes (the README's semantics table):
+  held         evidence was found and lies within the tolerance;
+  failed       evidence lies outside it, or a probe found evidence against it (Refuted);
+  no evidence  nothing to judge by: no request or sample in the window (NoEvidence), an
+               activity that did not run, a number that is NaN; such a claim never passes;
+  error        the probe itself broke (an exception other than the two above).
 """
 
 from __future__ import annotations
@@ -20,10 +27,12 @@ from typing import Any
 
 from chaoslib.hypothesis import ensure_hypothesis_tolerance_is_valid, within_tolerance
 
-from harness.chaos import probes
+from harness.chaos import evidence, probes
 
 EXTENSION = "devsim"
 FIGURES = ("rto",)
+HELD, FAILED, NO_EVIDENCE, ERROR = "held", "failed", "no evidence", "error"
+OUTCOMES = (HELD, FAILED, NO_EVIDENCE, ERROR)
 
 
 @dataclass(frozen=True)
@@ -32,9 +41,15 @@ class Claim:
     source: str
     expected: Any
     measured: Any
-    passed: bool
+    outcome: str  # one of OUTCOMES
     error: str = ""
     figure: str = ""  # a key figure of the run history (rto) this claim's measurement stands for
+    window: tuple[float, float] | None = None  # the exact window the claim was judged over
+    at_least: float | None = None  # for a refuted time: the lower bound measured (seconds)
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == HELD
 
 
 @dataclass(frozen=True)
@@ -129,26 +144,41 @@ def _expected(tolerance: Any) -> Any:
     return tolerance
 
 
-def _passes(tolerance: Any, value: Any, configuration: dict[str, Any]) -> bool:
-    if isinstance(value, float) and math.isnan(value):
-        return False
+def _outcome(tolerance: Any, value: Any, configuration: dict[str, Any]) -> tuple[str, str]:
+    """Chaos Toolkit's own tolerance check on a value that is evidence; (outcome, error)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return NO_EVIDENCE, "no value was measured"
     try:
-        return bool(within_tolerance(tolerance, value, configuration=configuration, secrets=None))
-    except Exception:
-        return False
+        held = within_tolerance(tolerance, value, configuration=configuration, secrets=None)
+    except Exception as exc:  # chaoslib raises on values its tolerance cannot compare
+        return ERROR, f"the tolerance cannot judge {value!r}: {exc}"
+    return (HELD, "") if held else (FAILED, "")
+
+
+def _from_exception(kind: str, message: str) -> tuple[str, float | None]:
+    """A probe's failure as an outcome: no evidence, refuted (failed), or a broken probe."""
+    if kind == "no evidence":
+        return NO_EVIDENCE, None
+    if kind == "refuted":
+        return FAILED, evidence.at_least(message)
+    return ERROR, None
 
 
 def hypothesis_claims(journal: dict[str, Any]) -> list[Claim]:
+    """The steady-state hypothesis as Chaos Toolkit judged it, before and after the method."""
     claims = []
     for phase in ("before", "after"):
         state = (journal.get("steady_states") or {}).get(phase) or {}
         for probe in state.get("probes", []):
             activity = probe.get("activity", {})
-            error = (probe.get("exception") or [""])[-1].strip() if probe.get("status") == "failed" else ""
+            outcome, error, bound = (HELD if probe.get("tolerance_met") else FAILED), "", None
+            if probe.get("status") != "succeeded":
+                error = (probe.get("exception") or ["the probe did not succeed"])[-1].strip()
+                outcome, bound = _from_exception(evidence.kind_of(probe.get("exception")), error)
             claims.append(Claim(
                 name=f"steady state {phase} the fault: {activity.get('name', '?')}", source="steady-state hypothesis",
                 expected=_expected(activity.get("tolerance")), measured=probe.get("output"),
-                passed=bool(probe.get("tolerance_met")), error=error))
+                outcome=outcome, error=error, at_least=bound))
     return claims
 
 
@@ -173,36 +203,54 @@ def extension_claims(experiment: dict[str, Any], journal: dict[str, Any], window
 def _judge(spec: dict[str, Any], by_name: dict[Any, dict[str, Any]], windows: dict[str, FaultWindow | None],
            configuration: dict[str, Any]) -> Claim:
     tolerance = spec["tolerance"]
+    expected = _expected(tolerance)
     if "journal" in spec:
-        run = by_name.get(spec["journal"])
-        if run is None:
-            return Claim(spec["name"], f"journal: {spec['journal']}", _expected(tolerance), None, False,
-                         "the activity did not run")
-        failed = run.get("status") != "succeeded"
-        error = (run.get("exception") or [""])[-1].strip() if failed else ""
-        value = run.get("output")
-        source = f"journal: {spec['journal']}"
-        if "field" in spec:  # one field of an activity that returns a mapping
-            source += f" -> {spec['field']}"
-            value = value.get(spec["field"]) if isinstance(value, dict) else None
-        return Claim(spec["name"], source, _expected(tolerance), value,
-                     not failed and _passes(tolerance, value, configuration), error)
+        return _judge_journal(spec, by_name.get(spec["journal"]), expected, configuration)
     arguments = dict(spec.get("arguments", {}))
     source = f"{spec['probe']}({json.dumps(arguments, sort_keys=True)})"
     takes_window = "window" in inspect.signature(getattr(probes, spec["probe"])).parameters
     wanted = arguments.get("window", "fault" if takes_window else None)
+    span: tuple[float, float] | None = None
     if isinstance(wanted, str) and wanted in windows:
-        span = windows[wanted]
-        if span is None:
-            return Claim(spec["name"], source, _expected(tolerance), None, False,
+        found = windows[wanted]
+        if found is None:
+            return Claim(spec["name"], source, expected, None, NO_EVIDENCE,
                          f"no {wanted} window: the experiment did not get that far")
-        arguments["window"] = [span.start, span.end]
+        span = (found.start, found.end)
+        arguments["window"] = [found.start, found.end]
+    elif isinstance(wanted, list | tuple) and len(wanted) == 2:
+        span = (float(wanted[0]), float(wanted[1]))
     try:
         value = getattr(probes, spec["probe"])(**arguments, configuration=configuration)
+    except evidence.NoEvidence as exc:
+        return Claim(spec["name"], source, expected, None, NO_EVIDENCE, str(exc), window=span)
+    except evidence.Refuted as exc:
+        return Claim(spec["name"], source, expected, None, FAILED, str(exc), window=span, at_least=exc.at_least)
     except Exception as exc:
-        return Claim(spec["name"], source, _expected(tolerance), None, False, str(exc))
-    return Claim(spec["name"], source, _expected(tolerance), value, _passes(tolerance, value, configuration))
+        return Claim(spec["name"], source, expected, None, ERROR, f"{type(exc).__name__}: {exc}", window=span)
+    outcome, error = _outcome(tolerance, value, configuration)
+    return Claim(spec["name"], source, expected, value, outcome, error, window=span)
+
+
+def _judge_journal(spec: dict[str, Any], run: dict[str, Any] | None, expected: Any,
+                   configuration: dict[str, Any]) -> Claim:
+    """A claim on the output of an activity of the method, as the journal recorded it."""
+    source = f"journal: {spec['journal']}" + (f" -> {spec['field']}" if "field" in spec else "")
+    if run is None:
+        return Claim(spec["name"], source, expected, None, NO_EVIDENCE, "the activity did not run")
+    value = run.get("output")
+    if run.get("status") != "succeeded":
+        error = (run.get("exception") or ["the activity did not succeed"])[-1].strip()
+        outcome, bound = _from_exception(evidence.kind_of(run.get("exception")), error)
+        if run.get("activity", {}).get("type") == "action":
+            outcome = NO_EVIDENCE  # a failed action is the run's error; its claim has nothing to stand on
+        return Claim(spec["name"], source, expected, None, outcome, error, at_least=bound)
+    if "field" in spec:  # one field of an activity that returns a mapping
+        value = value.get(spec["field"]) if isinstance(value, dict) else None
+    outcome, error = _outcome(spec["tolerance"], value, configuration)
+    return Claim(spec["name"], source, expected, value, outcome, error)
 
 
 def as_dicts(claims: list[Claim]) -> list[dict[str, Any]]:
-    return [asdict(c) for c in claims]
+    """Claims for verdict.json: every field, plus `passed` (held) for readers of older files."""
+    return [{**asdict(c), "window": list(c.window) if c.window else None, "passed": c.passed} for c in claims]
