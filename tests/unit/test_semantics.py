@@ -67,7 +67,8 @@ def write_log(path: Path, rows: list[tuple[float, bool]]) -> Path:
 
 RATIO = {"name": "error ratio at most 0.5 %", "probe": "client_error_ratio", "arguments": {"window": "fault"},
          "tolerance": {"type": "range", "range": [0, 0.005]}}
-READY = {"name": "ready within 20 s", "journal": "seconds-until-ready", "tolerance": {"type": "range", "range": [0, 20]}}
+READY = {"name": "ready within 20 s", "journal": "seconds-until-ready",
+         "tolerance": {"type": "range", "range": [0, 20]}}
 
 
 def judge(recorded: dict[str, Any], exp: dict[str, Any], log: Path | None = None,
@@ -147,7 +148,8 @@ def test_an_unmet_steady_state_after_the_fault_is_a_failure(tmp_path: Path) -> N
 
 
 def test_an_interrupted_run_is_an_error_whatever_the_claims(tmp_path: Path) -> None:
-    status, reason, _ = judge(journal(), experiment(RATIO, READY), steady_log(tmp_path), interrupted="interrupted (SIGINT)")
+    status, reason, _ = judge(journal(), experiment(RATIO, READY), steady_log(tmp_path),
+                              interrupted="interrupted (SIGINT)")
     assert status == "error"
     assert reason.startswith("interrupted (SIGINT); rollbacks ran")
 
