@@ -8,7 +8,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -21,8 +23,10 @@ pytestmark = pytest.mark.docker
 EXPERIMENTS = PROJECT_ROOT / "experiments"
 
 # For each experiment: the switches that turn off the safety mechanism its claims rest on,
-# and the claim that must then fail.
-NEGATIVE_CONTROLS = {
+# the claim that must then fail, and the side of its tolerance the measured value must lie on
+# (a crashed probe or a run without evidence also "does not pass"; only this shows the claim
+# failing for the reason the control is about).
+NEGATIVE_CONTROLS: dict[str, tuple[list[str], str, str, Callable[[Any], bool]]] = {
     # Without the load balancer's checks and retries alone, what clients see depended on how
     # soon HAProxy's DNS dropped the dead address: 0.3 % to 3.5 % in the runs on record, so the
     # control once passed a 0.5 % claim. Without Swarm's health gate as well, the replacement
@@ -30,14 +34,29 @@ NEGATIVE_CONTROLS = {
     # fail for seconds, every time.
     "app-instance-crash": (["LB_HEALTH_CHECKS=no-check", "LB_RETRIES=0", "APP_HEALTHCHECK_DISABLE=true",
                             "APP_STARTUP_DELAY_SECONDS=3"],
-                           "client error ratio over the fault window is at most 0.5 %"),
+                           "client error ratio over the fault window is at most 0.5 %", "> 0.005",
+                           lambda v: v > 0.005),
     "rolling-update-zero-downtime": (["APP_GRACEFUL_SHUTDOWN=false", "LB_HEALTH_CHECKS=no-check", "LB_RETRIES=0",
                                       "APP_UPDATE_ORDER=stop-first", "APP_HEALTHCHECK_DISABLE=true",
                                       "APP_STARTUP_DELAY_SECONDS=3"],
-                                     "zero failed client requests during the rollout"),
-    "redis-outage": (["APP_REDIS_FAIL_FAST=false"], "the token route answers within 1 s (does not hang)"),
-    "db-latency": (["APP_DB_POOL_MAX=1"], "p95 of item reads under latency stays within 1.5 s"),
+                                     "zero failed client requests during the rollout", "> 0", lambda v: v > 0),
+    "redis-outage": (["APP_REDIS_FAIL_FAST=false"], "the token route answers within 1 s (does not hang)",
+                     "> 1000 ms", lambda v: v > 1000),
+    # Degraded mode off: with Redis away no replica is ready, and HAProxy has nothing to send
+    # /health to (its own 503) instead of the live replicas.
+    "redis-outage-degraded-mode": (["LB_DEGRADED_BACKEND=app"], "/health stays 200 during the outage", "== 503",
+                                   lambda v: v == 503),
+    "db-latency": (["APP_DB_POOL_MAX=1"], "p95 of item reads under latency stays within 1.5 s", "> 1500 ms",
+                   lambda v: v > 1500),
 }
+EXPERIMENT_OF = {"redis-outage-degraded-mode": "redis-outage"}
+
+
+def switches_in_the_stack() -> dict[str, str]:
+    """What `devsim status` reads back from the running services and Patroni."""
+    done = devsim("status", "--json")
+    assert done.returncode == 0, explain(done)
+    return json.loads(done.stdout)["switches_changed"]  # type: ignore[no-any-return]
 
 
 def run_dir_of(stdout: str) -> Path:
@@ -51,7 +70,7 @@ def verdict_of(done: subprocess.CompletedProcess[str]) -> dict[str, object]:
     return json.loads((run_dir_of(done.stdout) / "verdict.json").read_text())  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize("name", sorted(NEGATIVE_CONTROLS))
+@pytest.mark.parametrize("name", sorted(set(NEGATIVE_CONTROLS) - set(EXPERIMENT_OF)))
 def test_experiment_passes_on_the_stack_as_shipped(as_shipped: Settings, name: str) -> None:
     done = devsim("run", "--no-up", str(EXPERIMENTS / f"{name}.yaml"))
     assert done.returncode == 0, explain(done)
@@ -82,15 +101,30 @@ def test_experiment_passes_on_the_stack_as_shipped(as_shipped: Settings, name: s
 
 @pytest.mark.parametrize("name", sorted(NEGATIVE_CONTROLS))
 def test_negative_control_fails_the_claim(as_shipped: Settings, name: str) -> None:
-    switches, claim = NEGATIVE_CONTROLS[name]
+    switches, claim, side, on_failing_side = NEGATIVE_CONTROLS[name]
+    assert switches_in_the_stack() == {}  # every mechanism on before the control
     done = devsim("up", *[arg for s in switches for arg in ("--set", s)])
     assert done.returncode == 0, explain(done)
-    done = devsim("run", "--no-up", str(EXPERIMENTS / f"{name}.yaml"))
+    assert switches_in_the_stack() == dict(s.split("=", 1) for s in switches)  # the switches took effect
+    done = devsim("run", "--no-up", str(EXPERIMENTS / f"{EXPERIMENT_OF.get(name, name)}.yaml"))
     assert done.returncode == 1, explain(done)
     verdict = verdict_of(done)
-    assert verdict["status"] == "failed"
+    assert verdict["status"] == "failed", verdict["reason"]
     by_name = {c["name"]: c for c in verdict["claims"]}  # type: ignore[union-attr]
-    assert by_name[claim]["passed"] is False
+    failed = by_name[claim]
+    assert failed["outcome"] == "failed", failed
+    assert failed["measured"] is not None, failed
+    assert on_failing_side(failed["measured"]), f"{claim}: measured {failed['measured']}, expected {side}"
+    assert not [c for c in by_name.values() if c["outcome"] in ("error", "no evidence")], by_name
+
+
+def test_a_plain_up_puts_every_switch_back(as_shipped: Settings) -> None:
+    done = devsim("up", "--set", "LB_RETRIES=0", "--set", "APP_UPDATE_ORDER=stop-first")
+    assert done.returncode == 0, explain(done)
+    assert switches_in_the_stack() == {"LB_RETRIES": "0", "APP_UPDATE_ORDER": "stop-first"}
+    done = devsim("up", env={"LB_RETRIES": "0", "APP_GRACEFUL_SHUTDOWN": "false"})  # left in the user's shell
+    assert done.returncode == 0, explain(done)
+    assert switches_in_the_stack() == {}
 
 
 def latency_setting(settings: Settings) -> str:
