@@ -118,9 +118,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             for line in exc.details[-10:]:
                 print(f"  | {line}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("devsim: interrupted", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, experiment_run.Interrupted) as exc:
+        # Ctrl-C or SIGTERM outside a run's own handling (booting the stack, rendering the
+        # report): exit 2, as for every run that did not come to a verdict
+        name = "SIGINT" if isinstance(exc, KeyboardInterrupt) else str(exc)
+        print(f"devsim: error: interrupted ({name})", file=sys.stderr)
+        return EXIT_ERROR
 
 
 def cmd_up(ctx: RunContext, args: argparse.Namespace) -> int:
@@ -213,7 +216,7 @@ def cmd_run(ctx: RunContext, args: argparse.Namespace) -> int:
     options = experiment_run.RunOptions(variables=experiment_run.parse_vars(args.var, args.var_file),
                                         load_users=args.load_users)
     experiment_run.install_signal_handlers()
-    booted = experiment_run.ensure_stack(ctx.settings, ctx.progress, args.no_up)
+    booted = experiment_run.ensure_stack(ctx.docker, ctx.settings, ctx.progress, args.no_up)
     worst = EXIT_OK
     try:
         for path, experiment in experiments:

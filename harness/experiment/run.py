@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import signal
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -98,24 +100,60 @@ def run_one(settings: Settings, path: Path, experiment: dict[str, Any], options:
             time.sleep(options.settle_s)
         load_end = time.time()
     except (KeyboardInterrupt, Interrupted) as exc:
-        interrupted = f"interrupted ({type(exc).__name__ if isinstance(exc, KeyboardInterrupt) else exc})"
+        interrupted = _why(exc)
     finally:
         progress.step("safety net: undoing any fault still in place")
-        restored = actions.restore_everything(list(services), configuration=config)
+        with signals_deferred(progress, "the safety net") as deferred:
+            restored = actions.restore_everything(list(services), configuration=config)
+        interrupted = interrupted or (f"interrupted ({deferred[0]})" if deferred else "")
     # written before waiting, so that it is kept even if the stack never settles again
     (run_dir / "journal.json").write_text(json.dumps(journal, indent=2, default=str) + "\n")
     if journal.get("status") == "interrupted":
         interrupted = interrupted or "interrupted (signal during the experiment)"
-    progress.step("waiting for the stack's steady state")
-    lifecycle.wait_until_healthy(swarm.docker(), settings, progress)
     recovery = claimlib.recovery_window(journal, load_end) if journal else None
-    versions["end"] = running_versions(swarm.docker(), settings)
     ended = time.time()
-    progress.step("sampling the server-side series from Prometheus for the report")
-    report_series.write(run_dir, report_series.sample(settings.prometheus_url, started, ended,
-                                                      report_series.experiment_series(experiment)))
-    return _judge(settings, path, experiment, journal, run_id, run_dir, config, interrupted, restored, progress,
-                  recovery, {"started": started, "ended": ended, "versions": versions})
+    try:
+        progress.step("waiting for the stack's steady state")
+        lifecycle.wait_until_healthy(swarm.docker(), settings, progress)
+        versions["end"] = running_versions(swarm.docker(), settings)
+        ended = time.time()
+        progress.step("sampling the server-side series from Prometheus for the report")
+        report_series.write(run_dir, report_series.sample(settings.prometheus_url, started, ended,
+                                                          report_series.experiment_series(experiment)))
+    except (KeyboardInterrupt, Interrupted) as exc:
+        interrupted = interrupted or f"{_why(exc)} while waiting for the steady state"
+    with signals_deferred(progress, "the verdict") as deferred:
+        outcome = _judge(settings, path, experiment, journal, run_id, run_dir, config, interrupted, restored,
+                         progress, recovery, {"started": started, "ended": ended, "versions": versions})
+    if deferred and not outcome.interrupted:  # a signal while judging: the verdict says so
+        status, reason = _status(journal, list(outcome.claims), f"interrupted ({deferred[0]}) while judging")
+        path_ = run_dir / "verdict.json"
+        path_.write_text(json.dumps({**json.loads(path_.read_text()), "status": status, "reason": reason},
+                                    indent=2, default=str) + "\n")
+        outcome = replace(outcome, status=status, reason=reason, interrupted=True)
+    return outcome
+
+
+def _why(exc: BaseException) -> str:
+    return f"interrupted ({'SIGINT' if isinstance(exc, KeyboardInterrupt) else exc})"
+
+
+@contextmanager
+def signals_deferred(progress: Progress, what: str) -> Iterator[list[str]]:
+    """Ctrl-C and SIGTERM wait until the block is done (the safety net must finish; a
+    verdict is written whole); the signals that came are listed in what it yields."""
+    got: list[str] = []
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        got.append(signal.Signals(signum).name)
+        progress.warn(f"{got[-1]} received: finishing {what} first")
+
+    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield got
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _warm_up(load: LocustProcess, plan: LoadPlan, seconds: float) -> None:
@@ -180,7 +218,7 @@ def _status(journal: dict[str, Any], found: list[claimlib.Claim], interrupted: s
     untrustworthy is an error; then a claim that failed; then a claim with no evidence (an
     error too: nothing was shown); only then passed."""
     if interrupted:
-        return "error", f"{interrupted}; rollbacks ran and the stack is back in its steady state"
+        return "error", f"{interrupted}; rollbacks and the safety net ran"
     if not journal:
         return "error", "the experiment did not run"
     failed_actions = [r for r in journal.get("run", [])
@@ -208,9 +246,10 @@ def _status(journal: dict[str, Any], found: list[claimlib.Claim], interrupted: s
     return "passed", f"all {len(found)} claims held"
 
 
-def ensure_stack(settings: Settings, progress: Progress, no_up: bool) -> bool:
-    """Boots the stack unless it is up; returns whether this run booted it."""
-    client = swarm.docker()
+def ensure_stack(client: Any, settings: Settings, progress: Progress, no_up: bool) -> bool:
+    """Boots the stack unless it is up; returns whether this run booted it. `client` is the
+    command's Docker client: an engine that does not answer is one line and exit 2 here,
+    before any load or fault."""
     states = {s.name: s for s in stack_status(client, settings)}
     expected = declared_services(settings.stack_dir)
     if states and all(n in states and states[n].healthy for n in expected):

@@ -101,6 +101,16 @@ def _read_json(path: Path) -> Any:
         raise UsageError(f"cannot read {path}: {exc}") from exc
 
 
+def _run_file(path: Path, statuses: tuple[str, ...]) -> dict[str, Any]:
+    """A run's verdict.json or summary.json, refused when it is not one (no run id, no status
+    a run ends with): such a folder would be recorded as a run dated 1970."""
+    head = _read_json(path)
+    if not isinstance(head, dict) or not head.get("run_id") or head.get("status") not in statuses:
+        raise UsageError(f"{path} is not a devsim run's {path.name}: it needs a run_id and a status "
+                         f"({', '.join(statuses)})")
+    return head
+
+
 def events(journal: dict[str, Any]) -> list[Event]:
     """Every activity the journal recorded, in the order it started."""
     found: list[Event] = []
@@ -177,11 +187,11 @@ def load(run_dir: Path) -> RunData:
         raise UsageError(f"{run_dir}: no such run folder")
     verdict_path, summary_path = run_dir / VERDICT, run_dir / SUMMARY
     if verdict_path.exists():
-        head: dict[str, Any] = _read_json(verdict_path)
+        head: dict[str, Any] = _run_file(verdict_path, ("passed", "failed", "error"))
         kind, title = "experiment", str(head.get("experiment") or run_dir.name)
         claims = list(head.get("claims", []))
     elif summary_path.exists():
-        head = _read_json(summary_path)
+        head = _run_file(summary_path, ("passed", "failed"))
         kind, title = "load", f"Load test: {head.get('users', '?')} users for {head.get('run_time_s', '?')} s"
         claims = [{"name": s["expression"], "source": f"client: Locust's {s['metric']}",
                    "expected": f"{s['op']} {s['threshold']}", "measured": s["measured"], "passed": s["passed"],

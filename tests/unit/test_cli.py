@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +87,27 @@ def test_a_mistyped_switch_is_one_line_naming_the_valid_ones(capsys: pytest.Capt
     assert len(err) == 1
     assert err[0].startswith("devsim: error: unknown switch 'LB_HEALTHCHEKS'; the stack's switches are: ")
     assert "LB_HEALTH_CHECKS" in err[0]
+
+
+def test_run_with_docker_unreachable_is_one_line_and_exit_2() -> None:
+    env = dict(os.environ, DOCKER_HOST="unix:///nonexistent/docker.sock")
+    done = run_cli("run", "--no-up", "experiments/app-instance-crash.yaml", env=env)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("devsim: error: cannot reach the Docker engine: ")
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("content", ["{}", '{"run_id": "x"}', '{"run_id": "x", "status": "maybe"}', "[1, 2]"])
+def test_report_on_a_folder_that_is_not_a_run_exits_2_and_records_nothing(tmp_path: Path, content: str) -> None:
+    run = tmp_path / "not-a-run"
+    run.mkdir()
+    (run / "verdict.json").write_text(content)
+    reports = tmp_path / "reports"
+    done = run_cli("report", str(run), env=dict(os.environ, DEVSIM_REPORTS_DIR=str(reports)))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[0] == (
+        f"devsim: error: {run / 'verdict.json'} is not a devsim run's verdict.json: it needs a run_id and a status "
+        "(passed, failed, error)")
+    assert not (reports / "history.sqlite").exists()
