@@ -256,3 +256,20 @@ def test_slo_operators_compare_exactly_as_written(expression: str, measured: flo
     (result,) = slo.evaluate(slo.parse_all([expression]), {expression.split("<")[0].split(">")[0].split("=")[0]
                                                            .split("!")[0]: measured})
     assert result.passed is held
+
+
+def test_a_signal_during_the_safety_net_waits_until_it_is_done() -> None:
+    import os
+    import signal
+
+    from harness.experiment.run import signals_deferred
+    from harness.progress import Progress
+
+    finished = []
+    with signals_deferred(Progress(quiet=True), "the safety net") as got:
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGTERM)
+        finished.append("undone")  # reached: neither signal cut the block short
+    assert finished == ["undone"]
+    assert got == ["SIGINT", "SIGTERM"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back afterwards
