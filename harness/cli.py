@@ -224,7 +224,7 @@ def cmd_run(ctx: RunContext, args: argparse.Namespace) -> int:
             page = render.publish_after_run(outcome.run_dir, ctx.settings.reports_dir, ctx.progress)
             print(_claims_table(outcome))
             print(f"{outcome.status.upper()}: {path.name}: {outcome.reason}\n  {page or outcome.run_dir}\n")
-            worst = max(worst, experiment_run.EXIT[outcome.status])
+            worst = max(worst, outcome.verdict.exit_code)
             if outcome.interrupted:
                 break
     finally:
@@ -274,7 +274,7 @@ def _claims_table(outcome: experiment_run.Outcome) -> str:
     rows = [("CLAIM", "EXPECTED", "MEASURED", "RESULT")]
     for c in outcome.claims:
         measured = c.error[:60] if c.error else json.dumps(c.measured, default=str)[:60]
-        rows.append((c.name[:70], str(c.expected)[:30], measured, "ok" if c.passed else "FAILED"))
+        rows.append((c.name[:70], str(c.expected)[:30], measured, "ok" if c.passed else c.outcome.upper()))
     return format_table(rows)
 
 

@@ -19,12 +19,13 @@ import requests
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from harness.chaos import clientlog, controls, swarm
+from harness.chaos import controls, swarm
 from harness.chaos.evidence import NoEvidence, Refuted
 from harness.errors import InfrastructureError
+from harness.evidence import audit
+from harness.load import clientlog
 from harness.metrics.prometheus import Prometheus
 from harness.stack import patroni
-from harness.verdict import audit
 
 Window = str | list[float] | tuple[float, float]
 _SECONDS = re.compile(r"^(?:last\s*)?(\d+(?:\.\d+)?)\s*s$")

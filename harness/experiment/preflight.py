@@ -10,8 +10,7 @@ import requests
 from harness.config import Settings
 from harness.errors import InfrastructureError, UsageError
 from harness.experiment.validate import activities
-from harness.report.series import experiment_series
-from harness.verdict.claims import claim_specs
+from harness.verdict.record import raw_claims, report_series
 
 
 def queries(experiment: dict[str, Any]) -> list[tuple[str, str]]:
@@ -21,11 +20,11 @@ def queries(experiment: dict[str, Any]) -> list[tuple[str, str]]:
         query = ((activity.get("provider") or {}).get("arguments") or {}).get("query")
         if query:
             found.append((f"{where} activity {activity.get('name')!r}", str(query)))
-    for spec in claim_specs(experiment):
+    for spec in raw_claims(experiment):  # validated: each a mapping with a name
         query = (spec.get("arguments") or {}).get("query")
         if query:
             found.append((f"claim {spec.get('name')!r}", str(query)))
-    for spec in experiment_series(experiment):
+    for spec in report_series(experiment):
         found.append((f"report series {spec.get('title')!r}", str(spec.get("query"))))
     return found
 

@@ -22,20 +22,21 @@ from chaoslib.experiment import run_experiment
 from harness.chaos import actions, controls, swarm
 from harness.config import Settings
 from harness.errors import InfrastructureError, UsageError
+from harness.evidence import audit
 from harness.experiment.preflight import check_live
 from harness.load import results
 from harness.load.runner import LoadPlan, LocustProcess
 from harness.load.session import DEFAULT_LOCUSTFILE, MAX_RUN_TIME
+from harness.metrics import series as report_series
 from harness.progress import Progress
-from harness.report import series as report_series
 from harness.runs import new_run_dir
 from harness.stack import lifecycle, patroni
 from harness.stack.services import declared_services, running_versions, stack_status
-from harness.verdict import audit
 from harness.verdict import claims as claimlib
+from harness.verdict import judge, record
+from harness.verdict.record import Claim, Rollback, RunFiles, Verdict, Window
 
 CHAOS_SETTINGS = {"runtime": {"rollbacks": {"strategy": "always"}}}
-EXIT = {"passed": 0, "failed": 1, "error": 2}
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,21 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # passed, failed or error
+    verdict: Verdict
     run_dir: Path
-    reason: str
-    claims: tuple[claimlib.Claim, ...]
     interrupted: bool = False
+
+    @property
+    def status(self) -> str:  # passed, failed or error
+        return self.verdict.status
+
+    @property
+    def reason(self) -> str:
+        return self.verdict.reason
+
+    @property
+    def claims(self) -> tuple[Claim, ...]:
+        return self.verdict.claims
 
 
 class Interrupted(Exception):
@@ -119,18 +130,17 @@ def run_one(settings: Settings, path: Path, experiment: dict[str, Any], options:
         ended = time.time()
         progress.step("sampling the server-side series from Prometheus for the report")
         report_series.write(run_dir, report_series.sample(settings.prometheus_url, started, ended,
-                                                          report_series.experiment_series(experiment)))
+                                                          record.report_series(experiment)))
     except (KeyboardInterrupt, Interrupted) as exc:
         interrupted = interrupted or f"{_why(exc)} while waiting for the steady state"
     with signals_deferred(progress, "the verdict") as deferred:
         outcome = _judge(settings, path, experiment, journal, run_id, run_dir, config, interrupted, restored,
                          progress, recovery, {"started": started, "ended": ended, "versions": versions})
     if deferred and not outcome.interrupted:  # a signal while judging: the verdict says so
-        status, reason = _status(journal, list(outcome.claims), f"interrupted ({deferred[0]}) while judging")
-        path_ = run_dir / "verdict.json"
-        path_.write_text(json.dumps({**json.loads(path_.read_text()), "status": status, "reason": reason},
-                                    indent=2, default=str) + "\n")
-        outcome = replace(outcome, status=status, reason=reason, interrupted=True)
+        status, reason = judge.status(journal, outcome.claims, f"interrupted ({deferred[0]}) while judging")
+        verdict = replace(outcome.verdict, status=status, reason=reason)
+        verdict.write(RunFiles(run_dir))
+        outcome = Outcome(verdict, run_dir, interrupted=True)
     return outcome
 
 
@@ -172,28 +182,27 @@ def _warm_up(load: LocustProcess, plan: LoadPlan, seconds: float) -> None:
 
 def _judge(settings: Settings, path: Path, experiment: dict[str, Any], journal: dict[str, Any], run_id: str,
            run_dir: Path, config: dict[str, Any], interrupted: str, restored: list[str],
-           progress: Progress, recovery: claimlib.FaultWindow | None, extra: dict[str, Any]) -> Outcome:
+           progress: Progress, recovery: Window | None, extra: dict[str, Any]) -> Outcome:
     results.merge_request_logs(run_dir)
-    extra = {**extra, "audit": _audit(settings, run_dir, progress)}
+    audit_found = _audit(settings, run_dir, progress)
+    started, ended, versions = float(extra["started"]), float(extra["ended"]), dict(extra["versions"])
     stats = run_dir / "locust_stats.csv"
     totals = results.read_totals(stats) if stats.exists() else None  # verdict.json carries them
     window = claimlib.fault_window(journal) if journal else None
     progress.step("judging the claims over the fault window")
     found = claimlib.hypothesis_claims(journal) + claimlib.extension_claims(experiment, journal, window, config,
                                                                             recovery)
-    status, reason = _status(journal, found, interrupted)
-    rollbacks = [{"name": r.get("activity", {}).get("name"), "status": r.get("status")}
-                 for r in journal.get("rollbacks", [])]
-    verdict = {
-        "run_id": run_id, "experiment": experiment.get("title"), "file": str(path), "status": status,
-        "reason": reason, "journal_status": journal.get("status"), "deviated": journal.get("deviated"),
-        "fault_window": window.as_dict() if window else None,
-        "recovery_window": recovery.as_dict() if recovery else None, "claims": claimlib.as_dicts(found),
-        "rollbacks": rollbacks, "safety_net": restored,
-        "load": {k: v for k, v in (totals.figures() if totals else {}).items()}, **extra,
-    }
-    (run_dir / "verdict.json").write_text(json.dumps(verdict, indent=2, default=str) + "\n")
-    return Outcome(status, run_dir, reason, tuple(found), interrupted=bool(interrupted))
+    status, reason = judge.status(journal, found, interrupted)
+    verdict = Verdict(
+        run_id=run_id, experiment=str(experiment.get("title") or ""), file=str(path), status=status, reason=reason,
+        claims=tuple(found), fault_window=window, recovery_window=recovery, journal_status=journal.get("status"),
+        deviated=journal.get("deviated"),
+        rollbacks=tuple(Rollback(str(r.get("activity", {}).get("name")), str(r.get("status")))
+                        for r in journal.get("rollbacks", [])),
+        safety_net=tuple(restored), load=dict(totals.figures() if totals else {}), audit=audit_found,
+        started=started, ended=ended, versions=versions)
+    verdict.write(RunFiles(run_dir))
+    return Outcome(verdict, run_dir, interrupted=bool(interrupted))
 
 
 def _audit(settings: Settings, run_dir: Path, progress: Progress) -> dict[str, Any] | None:
@@ -211,39 +220,6 @@ def _audit(settings: Settings, run_dir: Path, progress: Progress) -> dict[str, A
     progress.step(f"write audit: {found.acknowledged} acknowledged, {found.lost} lost, {found.ghosts} ghosts, "
                   f"{found.duplicates} duplicates")
     return found.as_dict()
-
-
-def _status(journal: dict[str, Any], found: list[claimlib.Claim], interrupted: str) -> tuple[str, str]:
-    """The verdict from the run's evidence, in the README's order: anything that makes the run
-    untrustworthy is an error; then a claim that failed; then a claim with no evidence (an
-    error too: nothing was shown); only then passed."""
-    if interrupted:
-        return "error", f"{interrupted}; rollbacks and the safety net ran"
-    if not journal:
-        return "error", "the experiment did not run"
-    failed_actions = [r for r in journal.get("run", [])
-                      if r.get("activity", {}).get("type") == "action" and r.get("status") != "succeeded"]
-    if failed_actions:
-        act = failed_actions[0]
-        error = (act.get("exception") or ["?"])[-1].strip()
-        return "error", f"action {act['activity'].get('name')!r} failed: {error}"
-    failed_rollbacks = [r for r in journal.get("rollbacks", []) if r.get("status") != "succeeded"]
-    if failed_rollbacks:
-        return "error", f"rollback {failed_rollbacks[0]['activity'].get('name')!r} failed"
-    before = (journal.get("steady_states") or {}).get("before") or {}
-    if before and not before.get("steady_state_met"):
-        return "error", "the steady state did not hold before the fault, so nothing was tested"
-    if not found:
-        return "error", "the experiment makes no claim"
-    order = ((claimlib.ERROR, "error", "could not be judged"), (claimlib.FAILED, "failed", "failed"),
-             (claimlib.NO_EVIDENCE, "error", "has no evidence"))
-    for outcome, status, what in order:
-        hit = [c for c in found if c.outcome == outcome]
-        if hit:
-            c = hit[0]
-            measured = c.error or json.dumps(c.measured, default=str)
-            return status, f"claim {c.name!r} {what}: expected {c.expected}, measured {measured}"
-    return "passed", f"all {len(found)} claims held"
 
 
 def ensure_stack(client: Any, settings: Settings, progress: Progress, no_up: bool) -> bool:

@@ -13,8 +13,8 @@ from chaoslib.experiment import ensure_experiment_is_valid
 from chaoslib.loader import load_experiment
 
 from harness.errors import UsageError
-from harness.report.series import series_problems
-from harness.verdict.claims import claim_specs, spec_problems
+from harness.verdict.claims import spec_problems
+from harness.verdict.record import raw_claims, series_problems
 
 CONTROL_MODULE = "harness.chaos.controls"
 
@@ -70,7 +70,7 @@ def problems(path: Path, experiment: dict[str, Any], services: tuple[str, ...]) 
         except ChaosException as exc:
             found.append(f"{path}: {exc}")
     method_names = {str(a.get("name")) for a in experiment.get("method", []) or [] if isinstance(a, dict)}
-    for spec in claim_specs(experiment):
+    for spec in raw_claims(experiment):
         found += [f"{path}: {p}" for p in spec_problems(spec, method_names)]
     found += [f"{path}: {p}" for p in series_problems(experiment)]
     controls = [c.get("provider", {}).get("module") for c in experiment.get("controls", []) or []

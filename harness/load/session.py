@@ -14,8 +14,8 @@ from harness.config import PROJECT_ROOT, Settings
 from harness.errors import HarnessError, InfrastructureError, UsageError
 from harness.load import results, slo
 from harness.load.runner import LoadPlan, LocustProcess
+from harness.metrics import series as report_series
 from harness.progress import Progress
-from harness.report import series as report_series
 from harness.runs import new_run_dir
 from harness.stack import engine
 from harness.stack.services import running_versions

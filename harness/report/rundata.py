@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.chaos import clientlog
 from harness.errors import UsageError
+from harness.load import clientlog
 from harness.load.results import REQUEST_LOG
 from harness.verdict.claims import journal_ts
+from harness.verdict.record import FAILED, HELD, NO_EVIDENCE, STATUSES, Claim, Verdict
 
 SERVER_SERIES = "server_series.json"
 VERDICT = "verdict.json"
@@ -77,7 +78,7 @@ class RunData:
     reason: str
     started: float
     ended: float
-    claims: list[dict[str, Any]]
+    claims: tuple[Claim, ...]
     fault_window: tuple[float, float] | None
     recovery_window: tuple[float, float] | None
     events: list[Event]
@@ -172,11 +173,20 @@ def _window(data: dict[str, Any] | None) -> tuple[float, float] | None:
     return float(data["start"]), float(data["end"])
 
 
-def key_figures(rows: list[clientlog.Request], claims: list[dict[str, Any]]) -> KeyFigures:
+def _slo_claim(result: dict[str, Any]) -> Claim:
+    """One SLO of a load run as a claim, so that both kinds of run show the same table."""
+    measured = result.get("measured")
+    missing = measured is None or (isinstance(measured, float) and math.isnan(measured))
+    outcome = NO_EVIDENCE if missing else HELD if result.get("passed") else FAILED
+    return Claim(str(result["expression"]), f"client: Locust's {result['metric']}",
+                 f"{result['op']} {result['threshold']}", measured, outcome)
+
+
+def key_figures(rows: list[clientlog.Request], claims: tuple[Claim, ...]) -> KeyFigures:
     """Whole-run client error ratio and p95, and the RTO when a claim is marked `figure: rto`."""
     ratio = clientlog.error_ratio(rows)
     p95 = clientlog.percentile([r.latency_ms for r in rows], 95)
-    rto = next((c.get("measured") for c in claims if c.get("figure") == "rto"), None)
+    rto = next((c.measured for c in claims if c.figure == "rto"), None)
     return KeyFigures(None if math.isnan(ratio) else round(ratio, 6), None if math.isnan(p95) else p95,
                       float(rto) if isinstance(rto, int | float) else None, len(rows))
 
@@ -187,15 +197,17 @@ def load(run_dir: Path) -> RunData:
         raise UsageError(f"{run_dir}: no such run folder")
     verdict_path, summary_path = run_dir / VERDICT, run_dir / SUMMARY
     if verdict_path.exists():
-        head: dict[str, Any] = _run_file(verdict_path, ("passed", "failed", "error"))
-        kind, title = "experiment", str(head.get("experiment") or run_dir.name)
-        claims = list(head.get("claims", []))
+        head: dict[str, Any] = _run_file(verdict_path, STATUSES)
+        try:
+            verdict = Verdict.from_dict(head)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise UsageError(f"{verdict_path} is not a devsim run's verdict: {type(exc).__name__}: {exc}") from exc
+        kind, title = "experiment", verdict.experiment or run_dir.name
+        claims = verdict.claims
     elif summary_path.exists():
         head = _run_file(summary_path, ("passed", "failed"))
         kind, title = "load", f"Load test: {head.get('users', '?')} users for {head.get('run_time_s', '?')} s"
-        claims = [{"name": s["expression"], "source": f"client: Locust's {s['metric']}",
-                   "expected": f"{s['op']} {s['threshold']}", "measured": s["measured"], "passed": s["passed"],
-                   "error": ""} for s in head.get("slos", [])]
+        claims = tuple(_slo_claim(s) for s in head.get("slos", []))
     else:
         raise UsageError(f"{run_dir}: neither {VERDICT} nor {SUMMARY} is there; is this a run folder?")
     journal = _read_json(run_dir / JOURNAL) if (run_dir / JOURNAL).exists() else {}

@@ -21,49 +21,26 @@ from __future__ import annotations
 import inspect
 import json
 import math
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from chaoslib.hypothesis import ensure_hypothesis_tolerance_is_valid, within_tolerance
 
 from harness.chaos import evidence, probes
+from harness.verdict.record import (
+    ERROR,
+    FAILED,
+    HELD,
+    NO_EVIDENCE,
+    Claim,
+    ClaimSpec,
+    Window,
+    raw_claims,
+)
 
-EXTENSION = "devsim"
 FIGURES = ("rto",)
-HELD, FAILED, NO_EVIDENCE, ERROR = "held", "failed", "no evidence", "error"
-OUTCOMES = (HELD, FAILED, NO_EVIDENCE, ERROR)
-
-
-@dataclass(frozen=True)
-class Claim:
-    name: str
-    source: str
-    expected: Any
-    measured: Any
-    outcome: str  # one of OUTCOMES
-    error: str = ""
-    figure: str = ""  # a key figure of the run history (rto) this claim's measurement stands for
-    window: tuple[float, float] | None = None  # the exact window the claim was judged over
-    at_least: float | None = None  # for a refuted time: the lower bound measured (seconds)
-
-    @property
-    def passed(self) -> bool:
-        return self.outcome == HELD
-
-
-@dataclass(frozen=True)
-class FaultWindow:
-    start: float
-    end: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"start": self.start, "end": self.end, "seconds": round(self.end - self.start, 3),
-                "start_iso": _iso(self.start), "end_iso": _iso(self.end)}
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="milliseconds")
 
 
 def journal_ts(text: str) -> float:
@@ -71,11 +48,9 @@ def journal_ts(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
-def claim_specs(experiment: dict[str, Any]) -> list[dict[str, Any]]:
-    for ext in experiment.get("extensions", []) or []:
-        if isinstance(ext, dict) and ext.get("name") == EXTENSION:
-            return list(ext.get("claims", []) or [])
-    return []
+def claim_specs(experiment: Mapping[str, Any]) -> list[ClaimSpec]:
+    """The extension's claims, parsed once (the experiment has been validated)."""
+    return [ClaimSpec.parse(spec) for spec in raw_claims(experiment)]
 
 
 def spec_problems(spec: Any, method_names: set[str]) -> list[str]:
@@ -111,7 +86,7 @@ def spec_problems(spec: Any, method_names: set[str]) -> list[str]:
     return found
 
 
-def fault_window(journal: dict[str, Any]) -> FaultWindow | None:
+def fault_window(journal: dict[str, Any]) -> Window | None:
     """From the start of the method's first action to the end of the method, its pauses
     included: the start of the steady-state check after it, else its last activity's end."""
     runs = [r for r in journal.get("run", []) if r.get("start")]
@@ -124,17 +99,17 @@ def fault_window(journal: dict[str, Any]) -> FaultWindow | None:
     starts = [journal_ts(p["start"]) for p in after if p.get("start")]
     if starts:
         end = max(end, min(starts))
-    return FaultWindow(start, end)
+    return Window(start, end)
 
 
-def first_action_window(journal: dict[str, Any]) -> FaultWindow | None:
+def first_action_window(journal: dict[str, Any]) -> Window | None:
     """The span of the method's first action (the kill, the switchover)."""
     actions = [r for r in journal.get("run", []) if r.get("start") and r.get("end")
                and r.get("activity", {}).get("type") == "action"]
     if not actions:
         return None
     first = min(actions, key=lambda r: journal_ts(r["start"]))
-    return FaultWindow(journal_ts(first["start"]), journal_ts(first["end"]))
+    return Window(journal_ts(first["start"]), journal_ts(first["end"]))
 
 
 def _expected(tolerance: Any) -> Any:
@@ -182,75 +157,97 @@ def hypothesis_claims(journal: dict[str, Any]) -> list[Claim]:
     return claims
 
 
-def recovery_window(journal: dict[str, Any], load_end: float) -> FaultWindow | None:
+def recovery_window(journal: dict[str, Any], load_end: float) -> Window | None:
     """From the end of the experiment (its rollbacks included) to the end of the load."""
     if not journal.get("end"):
         return None
-    return FaultWindow(journal_ts(journal["end"]), load_end)
+    return Window(journal_ts(journal["end"]), load_end)
 
 
-def extension_claims(experiment: dict[str, Any], journal: dict[str, Any], window: FaultWindow | None,
-                     configuration: dict[str, Any], recovery: FaultWindow | None = None) -> list[Claim]:
+def extension_claims(experiment: Mapping[str, Any], journal: dict[str, Any], window: Window | None,
+                     configuration: dict[str, Any], recovery: Window | None = None) -> list[Claim]:
+    """Each claim of the extension: measured (the probe run now over its recorded window, or
+    the journal's record of the activity), then judged against its tolerance."""
     by_name = {r.get("activity", {}).get("name"): r for r in journal.get("run", [])}
     windows = {"fault": window, "recovery": recovery, "first-action": first_action_window(journal)}
     claims = []
     for spec in claim_specs(experiment):
-        claim = _judge(spec, by_name, windows, configuration)
-        claims.append(replace(claim, figure=str(spec["figure"])) if spec.get("figure") else claim)
+        if spec.journal:
+            claim = _judge_journal(spec, by_name.get(spec.journal), configuration)
+        else:
+            claim = judge_measurement(spec, measure(spec, windows, configuration), configuration)
+        claims.append(replace(claim, figure=spec.figure) if spec.figure else claim)
     return claims
 
 
-def _judge(spec: dict[str, Any], by_name: dict[Any, dict[str, Any]], windows: dict[str, FaultWindow | None],
-           configuration: dict[str, Any]) -> Claim:
-    tolerance = spec["tolerance"]
-    expected = _expected(tolerance)
-    if "journal" in spec:
-        return _judge_journal(spec, by_name.get(spec["journal"]), expected, configuration)
-    arguments = dict(spec.get("arguments", {}))
-    source = f"{spec['probe']}({json.dumps(arguments, sort_keys=True)})"
-    takes_window = "window" in inspect.signature(getattr(probes, spec["probe"])).parameters
+@dataclass(frozen=True)
+class Measurement:
+    """What a claim's probe gave: a value, or the kind of failure (no evidence, refuted, error)."""
+
+    source: str
+    value: Any = None
+    kind: str = ""  # "" for a value; else "no evidence", "refuted" or "error"
+    message: str = ""
+    window: tuple[float, float] | None = None
+    at_least: float | None = None
+
+
+def measure(spec: ClaimSpec, windows: Mapping[str, Window | None], configuration: dict[str, Any]) -> Measurement:
+    """Runs the claim's probe over the claim's window (the only impure step of judging)."""
+    arguments = dict(spec.arguments)
+    source = f"{spec.probe}({json.dumps(arguments, sort_keys=True)})"
+    takes_window = "window" in inspect.signature(getattr(probes, spec.probe)).parameters
     wanted = arguments.get("window", "fault" if takes_window else None)
     span: tuple[float, float] | None = None
     if isinstance(wanted, str) and wanted in windows:
         found = windows[wanted]
         if found is None:
-            return Claim(spec["name"], source, expected, None, NO_EVIDENCE,
-                         f"no {wanted} window: the experiment did not get that far")
+            return Measurement(source, kind=NO_EVIDENCE, message=f"no {wanted} window: the experiment did not get "
+                               "that far")
         span = (found.start, found.end)
         arguments["window"] = [found.start, found.end]
     elif isinstance(wanted, list | tuple) and len(wanted) == 2:
         span = (float(wanted[0]), float(wanted[1]))
     try:
-        value = getattr(probes, spec["probe"])(**arguments, configuration=configuration)
+        value = getattr(probes, spec.probe)(**arguments, configuration=configuration)
     except evidence.NoEvidence as exc:
-        return Claim(spec["name"], source, expected, None, NO_EVIDENCE, str(exc), window=span)
+        return Measurement(source, kind=NO_EVIDENCE, message=str(exc), window=span)
     except evidence.Refuted as exc:
-        return Claim(spec["name"], source, expected, None, FAILED, str(exc), window=span, at_least=exc.at_least)
+        return Measurement(source, kind="refuted", message=str(exc), window=span, at_least=exc.at_least)
     except Exception as exc:
-        return Claim(spec["name"], source, expected, None, ERROR, f"{type(exc).__name__}: {exc}", window=span)
-    outcome, error = _outcome(tolerance, value, configuration)
-    return Claim(spec["name"], source, expected, value, outcome, error, window=span)
+        return Measurement(source, kind=ERROR, message=f"{type(exc).__name__}: {exc}", window=span)
+    return Measurement(source, value=value, window=span)
 
 
-def _judge_journal(spec: dict[str, Any], run: dict[str, Any] | None, expected: Any,
-                   configuration: dict[str, Any]) -> Claim:
+def judge_measurement(spec: ClaimSpec, found: Measurement, configuration: dict[str, Any]) -> Claim:
+    """A pure function of the claim and what was measured."""
+    expected = _expected(spec.tolerance)
+    if found.kind:
+        outcome = FAILED if found.kind == "refuted" else found.kind
+        return Claim(spec.name, found.source, expected, None, outcome, found.message, window=found.window,
+                     at_least=found.at_least)
+    outcome, error = _outcome(spec.tolerance, found.value, configuration)
+    return Claim(spec.name, found.source, expected, found.value, outcome, error, window=found.window)
+
+
+def _judge_journal(spec: ClaimSpec, run: dict[str, Any] | None, configuration: dict[str, Any]) -> Claim:
     """A claim on the output of an activity of the method, as the journal recorded it."""
-    source = f"journal: {spec['journal']}" + (f" -> {spec['field']}" if "field" in spec else "")
+    expected = _expected(spec.tolerance)
+    source = f"journal: {spec.journal}" + (f" -> {spec.field}" if spec.field else "")
     if run is None:
-        return Claim(spec["name"], source, expected, None, NO_EVIDENCE, "the activity did not run")
+        return Claim(spec.name, source, expected, None, NO_EVIDENCE, "the activity did not run")
     value = run.get("output")
     if run.get("status") != "succeeded":
         error = (run.get("exception") or ["the activity did not succeed"])[-1].strip()
         outcome, bound = _from_exception(evidence.kind_of(run.get("exception")), error)
         if run.get("activity", {}).get("type") == "action":
             outcome = NO_EVIDENCE  # a failed action is the run's error; its claim has nothing to stand on
-        return Claim(spec["name"], source, expected, None, outcome, error, at_least=bound)
-    if "field" in spec:  # one field of an activity that returns a mapping
-        value = value.get(spec["field"]) if isinstance(value, dict) else None
-    outcome, error = _outcome(spec["tolerance"], value, configuration)
-    return Claim(spec["name"], source, expected, value, outcome, error)
+        return Claim(spec.name, source, expected, None, outcome, error, at_least=bound)
+    if spec.field:  # one field of an activity that returns a mapping
+        value = value.get(spec.field) if isinstance(value, dict) else None
+    outcome, error = _outcome(spec.tolerance, value, configuration)
+    return Claim(spec.name, source, expected, value, outcome, error)
 
 
 def as_dicts(claims: list[Claim]) -> list[dict[str, Any]]:
-    """Claims for verdict.json: every field, plus `passed` (held) for readers of older files."""
-    return [{**asdict(c), "window": list(c.window) if c.window else None, "passed": c.passed} for c in claims]
+    return [c.as_dict() for c in claims]

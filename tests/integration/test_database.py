@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 import requests
 
-from harness.chaos import alerts, clientlog, database
+from harness.chaos import alerts, database
 from harness.config import PROJECT_ROOT, Settings
+from harness.load import clientlog
 from harness.stack import patroni
 from harness.stack.engine import connect
 from tests.integration.conftest import devsim, explain

@@ -10,11 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.chaos import clientlog
 from harness.config import PROJECT_ROOT
 from harness.errors import ConfigError
+from harness.evidence import audit
+from harness.load import clientlog
 from harness.stack import patroni
-from harness.verdict import audit, claims
+from harness.verdict import claims
 
 WRITE = "POST /api/items"
 

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from harness.chaos.evidence import NoEvidence, Refuted
-from harness.experiment.run import EXIT, _status
 from harness.load import slo
 from harness.verdict import claims as claimlib
+from harness.verdict.judge import status as _status
+from harness.verdict.record import EXIT
 
 T0 = 1_800_000_000.0  # the kill starts here; the fault window is [T0, T0 + 10]
 
@@ -151,7 +152,7 @@ def test_an_interrupted_run_is_an_error_whatever_the_claims(tmp_path: Path) -> N
     status, reason, _ = judge(journal(), experiment(RATIO, READY), steady_log(tmp_path),
                               interrupted="interrupted (SIGINT)")
     assert status == "error"
-    assert reason.startswith("interrupted (SIGINT); rollbacks ran")
+    assert reason == "interrupted (SIGINT); rollbacks and the safety net ran"
 
 
 def test_no_journal_and_no_claims_are_errors() -> None:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.chaos import clientlog
+from harness.load import clientlog
 from harness.stack import patroni
 
 AUDIT_FILE = "audit.json"

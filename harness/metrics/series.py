@@ -2,7 +2,8 @@
 
 Sampled while the stack is still up, so the report can be re-rendered from files later. Every
 run gets the default series; an experiment adds its own under
-`extensions: [{name: devsim, report: {series: [{title, query, unit}]}}]`.
+`extensions: [{name: devsim, report: {series: [{title, query, unit}]}}]`
+(read by harness.verdict.record.report_series).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.metrics.prometheus import Prometheus
-from harness.verdict.claims import EXTENSION
 
 DEFAULT_SERIES: tuple[dict[str, str], ...] = (
     {"title": "ready app replicas (load balancer view)", "unit": "replicas",
@@ -29,24 +29,6 @@ DEFAULT_SERIES: tuple[dict[str, str], ...] = (
      "query": "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[5s])))"},
 )
 MAX_POINTS = 3000
-
-
-def experiment_series(experiment: dict[str, Any]) -> list[dict[str, str]]:
-    """The series an experiment's devsim extension asks for, each with title, query and unit."""
-    for ext in experiment.get("extensions", []) or []:
-        if isinstance(ext, dict) and ext.get("name") == EXTENSION:
-            report = ext.get("report") or {}
-            return [dict(s) for s in report.get("series", []) or [] if isinstance(s, dict)]
-    return []
-
-
-def series_problems(experiment: dict[str, Any]) -> list[str]:
-    found = []
-    for n, spec in enumerate(experiment_series(experiment), start=1):
-        missing = [k for k in ("title", "query") if not isinstance(spec.get(k), str) or not spec.get(k)]
-        if missing:
-            found.append(f"report series #{n} needs {' and '.join(missing)}")
-    return found
 
 
 def _label(labels: dict[str, str], fallback: str) -> str:

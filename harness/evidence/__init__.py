@@ -1,0 +1,1 @@
+"""Evidence a run gathers beyond the request log: the write audit."""

@@ -1,0 +1,234 @@
+"""The typed record of one run: its folder's files, its windows, each claim's spec and result,
+and the verdict. `verdict.json` is a Verdict written out, and is read back into one: the
+report reads these types, never loose dicts.
+
+Evidence flows down into this module (nothing here reaches Docker, Prometheus or a file other
+than verdict.json), so the judge and the report can be run on a recorded run offline.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+EXTENSION = "devsim"  # the name of the experiment's `extensions` entry that holds the claims
+HELD, FAILED, NO_EVIDENCE, ERROR = "held", "failed", "no evidence", "error"
+OUTCOMES = (HELD, FAILED, NO_EVIDENCE, ERROR)
+STATUSES = ("passed", "failed", "error")
+EXIT = {"passed": 0, "failed": 1, "error": 2}
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The files of one run folder, named in one place."""
+
+    folder: Path
+    VERDICT = "verdict.json"
+    JOURNAL = "journal.json"
+    REQUEST_LOG = "requests.csv"
+    SERVER_SERIES = "server_series.json"
+    SUMMARY = "summary.json"
+    AUDIT = "audit.json"
+
+    @property
+    def verdict(self) -> Path:
+        return self.folder / self.VERDICT
+
+    @property
+    def journal(self) -> Path:
+        return self.folder / self.JOURNAL
+
+    @property
+    def request_log(self) -> Path:
+        return self.folder / self.REQUEST_LOG
+
+    @property
+    def server_series(self) -> Path:
+        return self.folder / self.SERVER_SERIES
+
+    @property
+    def summary(self) -> Path:
+        return self.folder / self.SUMMARY
+
+    @property
+    def audit(self) -> Path:
+        return self.folder / self.AUDIT
+
+
+@dataclass(frozen=True)
+class Window:
+    """A span of wall-clock time in seconds since the epoch, both edges included."""
+
+    start: float
+    end: float
+
+    @property
+    def seconds(self) -> float:
+        return round(self.end - self.start, 3)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "seconds": self.seconds,
+                "start_iso": _iso(self.start), "end_iso": _iso(self.end)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Window | None:
+        if not data:
+            return None
+        return cls(float(data["start"]), float(data["end"]))
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class ClaimSpec:
+    """One claim of the experiment's devsim extension, parsed once (after validation)."""
+
+    name: str
+    tolerance: Any
+    probe: str = ""
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+    journal: str = ""
+    field: str = ""
+    figure: str = ""
+
+    @classmethod
+    def parse(cls, spec: Mapping[str, Any]) -> ClaimSpec:
+        return cls(name=str(spec["name"]), tolerance=spec["tolerance"], probe=str(spec.get("probe") or ""),
+                   arguments=dict(spec.get("arguments") or {}), journal=str(spec.get("journal") or ""),
+                   field=str(spec.get("field") or ""), figure=str(spec.get("figure") or ""))
+
+
+def extension(experiment: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The experiment's devsim extension; {} when it has none."""
+    for ext in experiment.get("extensions", []) or []:
+        if isinstance(ext, dict) and ext.get("name") == EXTENSION:
+            return ext
+    return {}
+
+
+def raw_claims(experiment: Mapping[str, Any]) -> list[Any]:
+    """The claims as written, for validation."""
+    return list(extension(experiment).get("claims", []) or [])
+
+
+def report_series(experiment: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The server series the experiment asks its report to show, each with title, query, unit."""
+    report = extension(experiment).get("report") or {}
+    return [dict(s) for s in report.get("series", []) or [] if isinstance(s, dict)]
+
+
+def series_problems(experiment: Mapping[str, Any]) -> list[str]:
+    found = []
+    for n, spec in enumerate(report_series(experiment), start=1):
+        missing = [k for k in ("title", "query") if not isinstance(spec.get(k), str) or not spec.get(k)]
+        if missing:
+            found.append(f"report series #{n} needs {' and '.join(missing)}")
+    return found
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim judged: what was expected, what was measured, over which window, and how it ended."""
+
+    name: str
+    source: str
+    expected: Any
+    measured: Any
+    outcome: str  # one of OUTCOMES
+    error: str = ""
+    figure: str = ""  # a key figure of the run history (rto) this claim's measurement stands for
+    window: tuple[float, float] | None = None  # the exact window the claim was judged over
+    at_least: float | None = None  # for a refuted time: the lower bound measured (seconds)
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == HELD
+
+    def as_dict(self) -> dict[str, Any]:
+        """For verdict.json: every field, plus `passed` for readers of older files."""
+        return {**asdict(self), "window": list(self.window) if self.window else None, "passed": self.passed}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Claim:
+        outcome = data.get("outcome")
+        if outcome not in OUTCOMES:  # written before outcomes existed: a probe error or a plain result
+            outcome = HELD if data.get("passed") else ERROR if data.get("error") else FAILED
+        window = data.get("window")
+        return cls(name=str(data.get("name", "?")), source=str(data.get("source", "")),
+                   expected=data.get("expected"), measured=data.get("measured"), outcome=str(outcome),
+                   error=str(data.get("error") or ""), figure=str(data.get("figure") or ""),
+                   window=(float(window[0]), float(window[1])) if window else None,
+                   at_least=float(data["at_least"]) if data.get("at_least") is not None else None)
+
+
+@dataclass(frozen=True)
+class Rollback:
+    name: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Everything `devsim run` concluded about one experiment run."""
+
+    run_id: str
+    experiment: str
+    file: str
+    status: str  # one of STATUSES
+    reason: str
+    claims: tuple[Claim, ...]
+    fault_window: Window | None = None
+    recovery_window: Window | None = None
+    journal_status: str | None = None
+    deviated: bool | None = None
+    rollbacks: tuple[Rollback, ...] = ()
+    safety_net: tuple[str, ...] = ()
+    load: Mapping[str, Any] = field(default_factory=dict)
+    audit: Mapping[str, Any] | None = None
+    started: float = 0.0
+    ended: float = 0.0
+    versions: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT[self.status]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "experiment": self.experiment, "file": self.file, "status": self.status,
+            "reason": self.reason, "journal_status": self.journal_status, "deviated": self.deviated,
+            "fault_window": self.fault_window.as_dict() if self.fault_window else None,
+            "recovery_window": self.recovery_window.as_dict() if self.recovery_window else None,
+            "claims": [c.as_dict() for c in self.claims],
+            "rollbacks": [asdict(r) for r in self.rollbacks], "safety_net": list(self.safety_net),
+            "load": dict(self.load), "audit": dict(self.audit) if self.audit is not None else None,
+            "started": self.started, "ended": self.ended, "versions": dict(self.versions),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
+        return cls(
+            run_id=str(data["run_id"]), experiment=str(data.get("experiment") or ""), file=str(data.get("file") or ""),
+            status=str(data["status"]), reason=str(data.get("reason") or ""),
+            claims=tuple(Claim.from_dict(c) for c in data.get("claims") or []),
+            fault_window=Window.from_dict(data.get("fault_window")),
+            recovery_window=Window.from_dict(data.get("recovery_window")),
+            journal_status=data.get("journal_status"), deviated=data.get("deviated"),
+            rollbacks=tuple(Rollback(str(r.get("name")), str(r.get("status"))) for r in data.get("rollbacks") or []),
+            safety_net=tuple(str(s) for s in data.get("safety_net") or []), load=dict(data.get("load") or {}),
+            audit=data.get("audit"), started=float(data.get("started") or 0.0), ended=float(data.get("ended") or 0.0),
+            versions=dict(data.get("versions") or {}),
+        )
+
+    def write(self, files: RunFiles) -> None:
+        files.verdict.write_text(json.dumps(self.as_dict(), indent=2, default=str) + "\n")
+
+    @classmethod
+    def read(cls, files: RunFiles) -> Verdict:
+        return cls.from_dict(json.loads(files.verdict.read_text()))
