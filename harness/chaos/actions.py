@@ -273,12 +273,21 @@ def set_proxy_latency(service: str, delay_ms: float, jitter_ms: float = 0, confi
                              "and no netem in this kernel") from None
     changed = []
     for proxy in proxies:
-        code, out = proxy.exec_run(["sh", "-c", f"echo {float(delay_ms):g} {float(jitter_ms):g} > "
-                                   "/run/devsim-proxy/latency && cat /run/devsim-proxy/latency"])
+        code, out = proxy.exec_run(["sh", "-c", "f=/run/devsim-proxy/latency; old=$(cat $f 2>/dev/null || echo 0); "
+                                   f"echo {float(delay_ms):g} {float(jitter_ms):g} > $f && echo $old"])
         if code != 0:
             raise ActivityFailed(f"cannot set the latency of {proxy.name}: {out.decode(errors='replace')}")
+        if missing_ok and not _nonzero(out.decode(errors="replace")):
+            continue  # an undo with nothing to undo says nothing (the safety net lists what it undid)
         changed.append(f"{proxy.name}: {delay_ms:g} ms +/- {jitter_ms:g} ms")
     return changed
+
+
+def _nonzero(setting: str) -> bool:
+    try:
+        return any(float(v) != 0 for v in setting.split())
+    except ValueError:
+        return True
 
 
 def stress_cpu(service: str, seconds: int = 30, workers: int = 1, count: int = 1,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import subprocess
 import sys
@@ -26,6 +27,14 @@ def devsim(*args: str, env: dict[str, str] | None = None, timeout: float = 900) 
 
 def explain(done: subprocess.CompletedProcess[str]) -> str:
     return f"exit {done.returncode}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
+
+
+def switches_in_the_stack() -> dict[str, str]:
+    """The switches that differ from the shipped defaults, as `devsim status` reads them back
+    from the running services and Patroni."""
+    done = devsim("status", "--json")
+    assert done.returncode == 0, explain(done)
+    return json.loads(done.stdout)["switches_changed"]  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from harness.config import PROJECT_ROOT, Settings
-from tests.integration.conftest import devsim, explain
+from tests.integration.conftest import devsim, explain, switches_in_the_stack
 
 pytestmark = pytest.mark.docker
 
@@ -50,13 +50,6 @@ NEGATIVE_CONTROLS: dict[str, tuple[list[str], str, str, Callable[[Any], bool]]] 
                    lambda v: v > 1500),
 }
 EXPERIMENT_OF = {"redis-outage-degraded-mode": "redis-outage"}
-
-
-def switches_in_the_stack() -> dict[str, str]:
-    """What `devsim status` reads back from the running services and Patroni."""
-    done = devsim("status", "--json")
-    assert done.returncode == 0, explain(done)
-    return json.loads(done.stdout)["switches_changed"]  # type: ignore[no-any-return]
 
 
 def run_dir_of(stdout: str) -> Path:

@@ -22,7 +22,7 @@ from harness.config import PROJECT_ROOT, Settings
 from harness.load import clientlog
 from harness.stack import patroni
 from harness.stack.engine import connect
-from tests.integration.conftest import devsim, explain
+from tests.integration.conftest import devsim, explain, switches_in_the_stack
 
 pytestmark = pytest.mark.docker
 
@@ -204,3 +204,23 @@ def test_without_synchronous_replication_the_audit_finds_lost_writes(as_shipped:
     for item in verdict["audit"]["lost_ids"][:5]:
         assert item in acked
         assert cluster_of(as_shipped).sql(f"SELECT count(*) FROM items WHERE id = '{item}'") == [["0"]]
+
+
+def test_with_a_lease_twice_the_claim_the_failover_rto_claim_fails(as_shipped: Settings) -> None:
+    """The failover's 30 s RTO rests on the leader lease (ttl 20 s as tuned). Patroni's own
+    defaults (ttl 30 s) measured 26-32 s, on both sides of the claim, so the control uses a
+    lease of 60 s: no new leader can be elected before 50 s (the lease refreshed up to one
+    loop, 10 s, before the kill)."""
+    done = devsim("up", "--set", "DB_PATRONI_TIMINGS=slow")
+    assert done.returncode == 0, explain(done)
+    assert switches_in_the_stack() == {"DB_PATRONI_TIMINGS": "slow"}
+    assert {k: cluster_of(as_shipped).config()[k] for k in ("ttl", "loop_wait")} == {"ttl": 60, "loop_wait": 10}
+    done = devsim("run", "--no-up", str(EXPERIMENTS / "db-primary-failover.yaml"))
+    assert done.returncode == 1, explain(done)
+    verdict = verdict_of(done)
+    assert verdict["status"] == "failed", verdict["reason"]
+    rto = next(c for c in verdict["claims"] if c["name"].startswith("writes are acknowledged again within 30 s"))
+    assert rto["outcome"] == "failed", rto
+    measured = rto["measured"] if rto["measured"] is not None else rto["at_least"]
+    assert measured > 30, rto
+    assert verdict["audit"]["lost"] == 0  # the lease, not the data, is what this control takes away

@@ -1,0 +1,122 @@
+"""Benchmark: the mutation score of the judge (mutmut over the verdict, SLO and request-log code).
+
+Plants small bugs (a `<` for a `<=`, a dropped `not`, a changed constant or string) in
+harness/verdict/, harness/load/slo.py and harness/load/clientlog.py, one at a time, and runs
+the fast tests against each: a mutant the tests notice is killed, one they do not survives.
+Runs in a scratch copy of the tracked files (mutmut writes a `mutants/` folder next to the
+code), with mutmut installed into .venv on first use. Writes
+benchmarks/results/mutation.{json,md}: the score and every surviving mutant's diff, with the
+reasons recorded in SURVIVOR_REASONS for those that are equivalent (no test could tell).
+
+    .venv/bin/python benchmarks/mutation.py [--max-children 2]
+
+About 6 minutes on the 2-core machine; not part of CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+TARGETS = ["harness/verdict/*", "harness/load/slo.py", "harness/load/clientlog.py"]
+CONFIG = f"""
+[tool.mutmut]
+source_paths = ["harness"]
+only_mutate = {json.dumps(TARGETS)}
+also_copy = ["target-stack", "experiments", "loadtests", "harness"]
+pytest_add_cli_args_test_selection = ["tests/unit/"]
+pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "--deselect", "tests/unit/test_quality.py"]
+"""
+# Mutants no test can kill, by the pattern of their diff, with the reason they are equivalent.
+SURVIVOR_REASONS: list[tuple[str, str]] = []
+
+
+def mutmut(workdir: Path, *args: str, timeout: float = 3600) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).parent / "mutmut"
+    return subprocess.run([str(exe), *args], cwd=workdir, capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+def ensure_mutmut() -> None:
+    if not (Path(sys.executable).parent / "mutmut").exists():
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "mutmut"], check=True)
+
+
+def scratch_copy(dest: Path) -> None:
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for name in files.decode().split("\0"):
+        if name and (ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    with (dest / "pyproject.toml").open("a") as fh:
+        fh.write(CONFIG)
+
+
+def survivors(workdir: Path) -> list[dict[str, str]]:
+    listed = mutmut(workdir, "results").stdout.splitlines()
+    found = []
+    for line in listed:
+        name, _, status = line.strip().partition(": ")
+        if not name or status == "killed":
+            continue
+        diff = mutmut(workdir, "show", name).stdout
+        changed = "\n".join(d for d in diff.splitlines() if re.match(r"^[-+] ", d))
+        reason = next((why for pattern, why in SURVIVOR_REASONS if re.search(pattern, changed)), "")
+        found.append({"mutant": name, "status": status, "diff": changed, "equivalent_because": reason})
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-children", type=int, default=2)
+    args = parser.parse_args()
+    ensure_mutmut()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="devsim-mutation-") as tmp:
+        workdir = Path(tmp)
+        scratch_copy(workdir)
+        done = mutmut(workdir, "run", "--max-children", str(args.max_children))
+        if done.returncode != 0:
+            sys.exit(f"mutmut run failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        mutmut(workdir, "export-cicd-stats")
+        stats = json.loads((workdir / "mutants" / "mutmut-cicd-stats.json").read_text())
+        left = survivors(workdir)
+    total = int(stats["total"])
+    killed = int(stats["killed"])
+    result = {
+        "machine": platform.node(), "python": platform.python_version(), "mutmut_targets": TARGETS,
+        "seconds": round(time.monotonic() - started, 1), "stats": stats,
+        "score": round(killed / total, 4) if total else None, "survivors": left,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "mutation.json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = [
+        "# Mutation score of the judge", "",
+        f"mutmut over `{'`, `'.join(TARGETS)}` with the fast tests (`tests/unit/`, ruff and mypy left out), "
+        f"{time.strftime('%Y-%m-%d')}, {result['seconds']:.0f} s.", "",
+        "| mutants | killed | survived | no tests | timeout | suspicious | score |", "|---|---|---|---|---|---|---|",
+        f"| {total} | {killed} | {stats.get('survived', 0)} | {stats.get('no_tests', 0)} | {stats.get('timeout', 0)} "
+        f"| {stats.get('suspicious', 0)} | {killed / total:.1%} |" if total else "| 0 | | | | | | |", "",
+        "## Surviving mutants", "",
+        "Each with the reason no test can tell it from the code, where it is equivalent; those without one are "
+        "missing tests.", "",
+    ]
+    for s in left:
+        lines += [f"### `{s['mutant']}` ({s['status']})", "", s["equivalent_because"] or "no reason recorded", "",
+                  "```diff", s["diff"], "```", ""]
+    (RESULTS / "mutation.md").write_text("\n".join(lines))
+    print(f"score {killed}/{total} = {killed / total:.1%}; {len(left)} survivors; {RESULTS / 'mutation.md'}")
+
+
+if __name__ == "__main__":
+    main()
