@@ -176,7 +176,7 @@ def extension_claims(experiment: Mapping[str, Any], journal: dict[str, Any], win
             claim = _judge_journal(spec, by_name.get(spec.journal), configuration)
         else:
             claim = judge_measurement(spec, measure(spec, windows, configuration), configuration)
-        claims.append(replace(claim, figure=spec.figure) if spec.figure else claim)
+        claims.append(replace(claim, figure=spec.figure))
     return claims
 
 

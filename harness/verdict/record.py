@@ -106,7 +106,7 @@ class ClaimSpec:
 
 def extension(experiment: Mapping[str, Any]) -> Mapping[str, Any]:
     """The experiment's devsim extension; {} when it has none."""
-    for ext in experiment.get("extensions", []) or []:
+    for ext in experiment.get("extensions") or []:
         if isinstance(ext, dict) and ext.get("name") == EXTENSION:
             return ext
     return {}
@@ -114,13 +114,13 @@ def extension(experiment: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def raw_claims(experiment: Mapping[str, Any]) -> list[Any]:
     """The claims as written, for validation."""
-    return list(extension(experiment).get("claims", []) or [])
+    return list(extension(experiment).get("claims") or [])
 
 
 def report_series(experiment: Mapping[str, Any]) -> list[dict[str, str]]:
     """The server series the experiment asks its report to show, each with title, query, unit."""
     report = extension(experiment).get("report") or {}
-    return [dict(s) for s in report.get("series", []) or [] if isinstance(s, dict)]
+    return [dict(s) for s in report.get("series") or [] if isinstance(s, dict)]
 
 
 def series_problems(experiment: Mapping[str, Any]) -> list[str]:

@@ -254,3 +254,38 @@ def test_a_claim_spec_is_parsed_field_by_field() -> None:
 ])
 def test_claim_problems_word_for_word(claim_spec: dict[str, Any], problem: str) -> None:
     assert claimlib.spec_problems(claim_spec, {"kill"}) == ([problem] if problem else [])
+
+
+def test_a_truncated_journal_without_activities_or_ends() -> None:
+    # an interrupted run can leave records without an activity or an end
+    recorded = {"run": [{"start": iso(T0 - 1), "end": iso(T0)}, activity("kill", "action", T0 + 2, T0 + 8),
+                        activity("look", "probe", T0 + 1, T0 + 3)]}
+    assert claimlib.fault_window(recorded) == Window(T0 + 2, T0 + 8)  # the latest end, not the latest start
+    assert claimlib.first_action_window(recorded) == Window(T0 + 2, T0 + 8)
+    failed_without_activity = {"status": "failed", "exception": ["x.ActivityFailed: gone\n"]}
+    assert claimlib._judge_journal(spec(journal="x"), failed_without_activity, {}).outcome == "error"
+    exp = {"extensions": [{"name": "devsim", "claims": [{"name": "c", "journal": "kill", "tolerance": None}]}]}
+    found = claimlib.extension_claims(exp, {"run": [{"start": iso(T0)}, activity("kill", "action", T0, T0 + 1)]},
+                                      None, {})
+    assert [c.source for c in found] == ["journal: kill"]
+    assert claimlib.extension_claims(exp, {}, None, {})[0].error == "the activity did not run"
+
+
+def test_a_journal_value_the_tolerance_cannot_compare_keeps_the_reason() -> None:
+    run = activity("ready", "probe", T0, T0 + 1, output={"a": 1})
+    assert claimlib._judge_journal(spec(journal="ready"), run, {}) == Claim(
+        "c", "journal: ready", "between 0 and 5", {"a": 1}, "error",
+        "the tolerance cannot judge {'a': 1}: conversion from dict to Decimal is not supported")
+
+
+def test_extension_claims_pass_the_configuration_to_probe_tolerances(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_probe(monkeypatch, 3)
+    tolerance = {"type": "probe", "name": "at-most", "provider": {
+        "type": "python", "module": __name__, "func": "at_most_configured", "arguments": {"limit": 2}}}
+    exp = {"extensions": [{"name": "devsim", "claims": [
+        {"name": "j", "journal": "ready", "tolerance": tolerance},
+        {"name": "p", "probe": "fake", "tolerance": tolerance}]}]}
+    recorded = journal(run=[activity("kill", "action", T0, T0 + 1),
+                            activity("ready", "probe", T0 + 1, T0 + 2, output=3)])
+    found = claimlib.extension_claims(exp, recorded, Window(T0, T0 + 10), {"factor": 2})
+    assert [c.outcome for c in found] == ["held", "held"]

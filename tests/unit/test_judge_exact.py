@@ -196,3 +196,16 @@ def test_the_longest_write_gap_includes_the_window_edges() -> None:
     rows = [write(11_000, 500, "ack"), write(13_000, 0, "ack"), write(13_500, 0, "fail")]
     assert clientlog.longest_write_gap_s(rows, 10.0, 20.0) == pytest.approx(7.0)  # 13.0 -> 20.0
     assert clientlog.longest_write_gap_s(rows, 11.6, 12.9) == pytest.approx(1.3)  # no ack inside
+
+
+def test_a_journal_missing_its_lists_is_read_as_empty() -> None:
+    held = [Claim("a", "s", 1, 1, "held")]
+    assert judge.status({"status": "completed"}, held, "") == ("passed", "all 1 claims held")
+    assert judge.status({"run": [{"status": "failed"}], "rollbacks": [{"status": "succeeded"}]}, held, "")[0] == \
+        "passed"  # a record without an activity is no failed action
+
+
+def test_a_verdict_without_windows_writes_them_as_null(tmp_path: Path) -> None:
+    Verdict("r", "t", "f", "error", "the experiment did not run", ()).write(RunFiles(tmp_path))
+    data = json.loads((tmp_path / "verdict.json").read_text())
+    assert (data["fault_window"], data["recovery_window"], data["claims"]) == (None, None, [])
