@@ -224,3 +224,22 @@ def test_with_a_lease_twice_the_claim_the_failover_rto_claim_fails(as_shipped: S
     measured = rto["measured"] if rto["measured"] is not None else rto["at_least"]
     assert measured > 30, rto
     assert verdict["audit"]["lost"] == 0  # the lease, not the data, is what this control takes away
+
+
+def test_with_a_router_slow_to_trust_a_new_primary_the_switchover_claim_fails(as_shipped: Settings) -> None:
+    """The switchover's "writes stop for less than 5 s" rests on the database router sending
+    writes to the new primary as soon as Patroni promotes it (one passing check). Asking for 40
+    checks in a row (200 ms apart) holds writes back for about 8 s more, every time."""
+    done = devsim("up", "--set", "DBROUTER_RISE=40")
+    assert done.returncode == 0, explain(done)
+    assert switches_in_the_stack() == {"DBROUTER_RISE": "40"}
+    done = devsim("run", "--no-up", str(EXPERIMENTS / "db-switchover.yaml"))
+    assert done.returncode == 1, explain(done)
+    verdict = verdict_of(done)
+    assert verdict["status"] == "failed", verdict["reason"]
+    by_name = {c["name"]: c for c in verdict["claims"]}
+    gap = by_name["writes stop for less than 5 s"]
+    assert gap["outcome"] == "failed", gap
+    assert gap["measured"] > 5, gap
+    assert by_name["the leadership moved to another node"]["outcome"] == "held"
+    assert verdict["audit"]["lost"] == 0
