@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-TARGETS = ["harness/verdict/*", "harness/load/slo.py", "harness/load/clientlog.py"]
+TARGETS = ["harness/verdict/*", "harness/load/slo.py", "harness/load/clientlog.py", "harness/chaos/evidence.py"]
 CONFIG = f"""
 [tool.mutmut]
 source_paths = ["harness"]

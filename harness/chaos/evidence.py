@@ -33,14 +33,19 @@ class Refuted(ActivityFailed):  # type: ignore[misc]
 
 
 def kind_of(exception_lines: list[str] | None) -> str:
-    """From a journal's recorded traceback: "no evidence", "refuted" or "error"."""
+    """From a journal's recorded traceback: "no evidence", "refuted" or "error". Chaos Toolkit's
+    Python provider wraps what a probe raises, so the last line reads
+    `chaoslib.exceptions.ActivityFailed: harness.chaos.evidence.Refuted: ...`."""
     last = (exception_lines or [""])[-1].strip()
-    name = last.split(":", 1)[0]
-    if name.endswith(f".{NoEvidence.__name__}"):
-        return "no evidence"
-    if name.endswith(f".{Refuted.__name__}"):
-        return "refuted"
-    return "error"
+    while True:
+        name, sep, rest = last.partition(": ")
+        if name.endswith(f".{NoEvidence.__name__}"):
+            return "no evidence"
+        if name.endswith(f".{Refuted.__name__}"):
+            return "refuted"
+        if not sep or not name.endswith("ActivityFailed"):
+            return "error"
+        last = rest
 
 
 def at_least(message: str) -> float | None:

@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from harness.config import PROJECT_ROOT, Settings
+from harness.load.runner import default_sigint
 from tests.integration.conftest import devsim, explain, switches_in_the_stack
 
 pytestmark = pytest.mark.docker
@@ -154,6 +155,27 @@ def test_sigterm_in_the_middle_of_a_fault_rolls_it_back(as_shipped: Settings) ->
     assert verdict["status"] == "error"
     assert "interrupted" in verdict["reason"]
     assert requests.get(f"{as_shipped.lb_url}/ready", timeout=5).status_code == 200
+
+
+def test_ctrl_c_during_the_warm_up_is_exit_2_and_the_safety_net_runs(stack: Settings) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "--no-up",
+                             str(EXPERIMENTS / "app-instance-crash.yaml")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "background load" in line:  # the load starts; the experiment waits for its warm-up
+            break
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, "".join(seen) + err
+    assert "safety net: undoing any fault still in place" in err
+    verdict = json.loads((run_dir_of(out) / "verdict.json").read_text())
+    assert verdict["status"] == "error"
+    assert verdict["reason"] == "interrupted (SIGINT); rollbacks and the safety net ran"
+    assert requests.get(f"{stack.lb_url}/ready", timeout=5).status_code == 200
 
 
 def test_bad_promql_stops_the_run_before_any_fault(stack: Settings, tmp_path: Path) -> None:

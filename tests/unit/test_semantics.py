@@ -274,3 +274,30 @@ def test_a_signal_during_the_safety_net_waits_until_it_is_done() -> None:
     assert finished == ["undone"]
     assert got == ["SIGINT", "SIGTERM"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back afterwards
+
+
+def test_a_probe_failure_as_chaos_toolkit_records_it_is_told_apart() -> None:
+    """Chaos Toolkit's Python provider wraps what a probe raises in its own ActivityFailed: the
+    journal's last line names both (seen in a run of the failover's negative control)."""
+    import traceback
+
+    from chaoslib.exceptions import ActivityFailed
+
+    from harness.chaos.evidence import kind_of
+
+    def recorded(raised: Exception) -> list[str]:
+        wrapped = ActivityFailed(traceback.format_exception_only(type(raised), raised)[0].strip())
+        return traceback.format_exception(type(wrapped), wrapped, None)
+
+    refuted = recorded(Refuted("no new leader within 60 s", at_least=61.19))
+    assert refuted[-1] == ("chaoslib.exceptions.ActivityFailed: harness.chaos.evidence.Refuted: no new leader "
+                           "within 60 s (at least 61.19 s)\n")
+    assert kind_of(refuted) == "refuted"
+    assert kind_of(recorded(NoEvidence("nothing"))) == "no evidence"
+    assert kind_of(recorded(RuntimeError("boom"))) == "error"
+    assert kind_of(["chaoslib.exceptions.ActivityFailed: no task to kill\n"]) == "error"
+    assert kind_of(None) == "error"
+    assert kind_of(["ValueError: harness.chaos.evidence.Refuted: quoted, not raised\n"]) == "error"
+    run = activity("seconds-until-ready", "probe", T0 + 1, T0 + 62, status="failed", exception=refuted)
+    claim = claimlib._judge_journal(claimlib.ClaimSpec.parse(READY), run, {})
+    assert (claim.outcome, claim.at_least) == ("failed", 61.19)
