@@ -16,7 +16,7 @@ import requests
 
 from harness.chaos import actions, alerts
 from harness.config import PROJECT_ROOT, Settings
-from tests.integration.conftest import devsim, explain
+from tests.integration.conftest import devsim, explain, switches_in_the_stack
 
 pytestmark = pytest.mark.docker
 
@@ -108,13 +108,17 @@ def test_alert_on_outage_measures_alert_and_email_latency(as_shipped: Settings) 
 def test_without_the_email_route_the_experiment_fails(as_shipped: Settings) -> None:
     done = devsim("up", "--set", "ALERT_PROFILE=development")
     assert done.returncode == 0, explain(done)
+    assert switches_in_the_stack() == {"ALERT_PROFILE": "development"}
     since = time.time()
     done = devsim("run", "--no-up", str(EXPERIMENT))
     assert done.returncode == 1, explain(done)
     verdict = json.loads((last_run_dir(done.stdout) / "verdict.json").read_text())
-    failed = {c["name"] for c in verdict["claims"] if not c["passed"]}
-    assert "its email reaches the on-call mailbox within 60 s of the outage" in failed
-    assert "the critical AppDown alert fires within 30 s of the outage" not in failed
+    assert verdict["status"] == "failed", verdict["reason"]
+    by_name = {c["name"]: c for c in verdict["claims"]}
+    page = by_name["its email reaches the on-call mailbox within 60 s of the outage"]
+    assert page["outcome"] == "failed", page
+    assert page["at_least"] > 60, page  # no email within the probe's 60 s: the page never came
+    assert by_name["the critical AppDown alert fires within 30 s of the outage"]["outcome"] == "held"
     # the development profile's console got the alert instead
     console = requests.get(f"{as_shipped.mailsink_url}/console", params={"since": since}, timeout=5).json()
     assert any(c["alertname"] == "AppDown" and c["status"] == "firing" for c in console)
