@@ -43,6 +43,7 @@ SURVIVOR_REASONS: list[tuple[str, str]] = [
     (r"within_tolerance\(tolerance, value, configuration=configuration, \)",
      "chaoslib's within_tolerance takes secrets=None by default: the same call."),
     (r"\+    run_end = ", "a dead store: run_end is always set together with run_start, before it is read."),
+    (r'\(exception_lines or \["XXXX"\]\)', "an empty traceback and this placeholder both read as a plain error."),
     (r"lo < r\.end_ms <= hi|lo <= r\.end_ms < hi",
      "an acknowledgement exactly on a window edge adds a gap of zero next to the edge: the longest gap is "
      "the same."),

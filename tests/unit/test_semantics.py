@@ -301,3 +301,14 @@ def test_a_probe_failure_as_chaos_toolkit_records_it_is_told_apart() -> None:
     run = activity("seconds-until-ready", "probe", T0 + 1, T0 + 62, status="failed", exception=refuted)
     claim = claimlib._judge_journal(claimlib.ClaimSpec.parse(READY), run, {})
     assert (claim.outcome, claim.at_least) == ("failed", 61.19)
+
+
+def test_a_refutation_keeps_its_bound_only_when_it_has_one() -> None:
+    from harness.chaos.evidence import at_least
+
+    plain = Refuted("no write was acknowledged")
+    assert (str(plain), plain.at_least) == ("no write was acknowledged", None)
+    bounded = Refuted("late", at_least=2.5)
+    assert (str(bounded), bounded.at_least) == ("late (at least 2.5 s)", 2.5)
+    assert at_least("late (at least 2.5 s)") == 2.5
+    assert at_least("late") is None
