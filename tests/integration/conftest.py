@@ -65,15 +65,42 @@ def stack(settings: Settings, machine_lock: None) -> Iterator[Settings]:
     devsim("down", "--volumes")
 
 
+# The switches the last test left set; the next test that does not set its own puts them
+# back first. A test that sets switches (marker `sets_switches`) needs no plain `up` before
+# it: `devsim up --set ...` sets every switch it does not name back to its shipped value.
+_SWITCHED: list[str] = []
+
+
+def shipped() -> None:
+    """A plain `devsim up`: every switch at its shipped value, the shipped release serving."""
+    done = devsim("up")
+    assert done.returncode == 0, explain(done)
+    _SWITCHED.clear()
+
+
+def set_switches(*pairs: str) -> None:
+    """`devsim up --set` each KEY=VALUE, then reads them back from the running stack: a
+    negative control is only worth something if its switch really took effect."""
+    done = devsim("up", *[arg for pair in pairs for arg in ("--set", pair)])
+    _SWITCHED[:] = list(pairs)
+    assert done.returncode == 0, explain(done)
+    assert switches_in_the_stack() == dict(pair.split("=", 1) for pair in pairs)
+
+
+@pytest.fixture(autouse=True)
+def no_switch_left_set(request: pytest.FixtureRequest) -> None:
+    """Before each test: switches an earlier test left set are put back, unless this test
+    sets its own."""
+    if _SWITCHED and request.node.get_closest_marker("sets_switches") is None:
+        shipped()
+
+
 @pytest.fixture
-def as_shipped(stack: Settings) -> Iterator[Settings]:
-    """The stack with every safety mechanism on (`devsim up` without switches), before and
-    after the test, so that a test's switches never leak into the next one."""
-    done = devsim("up")
-    assert done.returncode == 0, explain(done)
-    yield stack
-    done = devsim("up")
-    assert done.returncode == 0, explain(done)
+def as_shipped(stack: Settings) -> Settings:
+    """The stack as shipped before the test: a plain `devsim up`, which also puts back the
+    release or the replicas an earlier experiment may have left."""
+    shipped()
+    return stack
 
 
 @pytest.fixture

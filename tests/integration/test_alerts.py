@@ -16,7 +16,7 @@ import requests
 
 from harness.chaos import actions, alerts
 from harness.config import PROJECT_ROOT, Settings
-from tests.integration.conftest import devsim, explain, switches_in_the_stack
+from tests.integration.conftest import devsim, explain, set_switches
 
 pytestmark = pytest.mark.docker
 
@@ -105,10 +105,9 @@ def test_alert_on_outage_measures_alert_and_email_latency(as_shipped: Settings) 
         assert found, f"{name} did not fire during the outage"
 
 
-def test_without_the_email_route_the_experiment_fails(as_shipped: Settings) -> None:
-    done = devsim("up", "--set", "ALERT_PROFILE=development")
-    assert done.returncode == 0, explain(done)
-    assert switches_in_the_stack() == {"ALERT_PROFILE": "development"}
+@pytest.mark.sets_switches
+def test_without_the_email_route_the_experiment_fails(stack: Settings) -> None:
+    set_switches("ALERT_PROFILE=development")
     since = time.time()
     done = devsim("run", "--no-up", str(EXPERIMENT))
     assert done.returncode == 1, explain(done)
@@ -120,5 +119,5 @@ def test_without_the_email_route_the_experiment_fails(as_shipped: Settings) -> N
     assert page["at_least"] > 60, page  # no email within the probe's 60 s: the page never came
     assert by_name["the critical AppDown alert fires within 30 s of the outage"]["outcome"] == "held"
     # the development profile's console got the alert instead
-    console = requests.get(f"{as_shipped.mailsink_url}/console", params={"since": since}, timeout=5).json()
+    console = requests.get(f"{stack.mailsink_url}/console", params={"since": since}, timeout=5).json()
     assert any(c["alertname"] == "AppDown" and c["status"] == "firing" for c in console)

@@ -17,7 +17,7 @@ import requests
 
 from harness.config import PROJECT_ROOT, Settings
 from harness.load.runner import default_sigint
-from tests.integration.conftest import devsim, explain, switches_in_the_stack
+from tests.integration.conftest import devsim, explain, set_switches, shipped, switches_in_the_stack
 
 pytestmark = pytest.mark.docker
 
@@ -93,13 +93,11 @@ def test_experiment_passes_on_the_stack_as_shipped(as_shipped: Settings, name: s
     assert verdict["run_id"] in (run_dir.parent / "index.html").read_text()
 
 
+@pytest.mark.sets_switches
 @pytest.mark.parametrize("name", sorted(NEGATIVE_CONTROLS))
-def test_negative_control_fails_the_claim(as_shipped: Settings, name: str) -> None:
+def test_negative_control_fails_the_claim(stack: Settings, name: str) -> None:
     switches, claim, side, on_failing_side = NEGATIVE_CONTROLS[name]
-    assert switches_in_the_stack() == {}  # every mechanism on before the control
-    done = devsim("up", *[arg for s in switches for arg in ("--set", s)])
-    assert done.returncode == 0, explain(done)
-    assert switches_in_the_stack() == dict(s.split("=", 1) for s in switches)  # the switches took effect
+    set_switches(*switches)  # and reads them back: they took effect
     done = devsim("run", "--no-up", str(EXPERIMENTS / f"{EXPERIMENT_OF.get(name, name)}.yaml"))
     assert done.returncode == 1, explain(done)
     verdict = verdict_of(done)
@@ -112,13 +110,13 @@ def test_negative_control_fails_the_claim(as_shipped: Settings, name: str) -> No
     assert not [c for c in by_name.values() if c["outcome"] in ("error", "no evidence")], by_name
 
 
-def test_a_plain_up_puts_every_switch_back(as_shipped: Settings) -> None:
-    done = devsim("up", "--set", "LB_RETRIES=0", "--set", "APP_UPDATE_ORDER=stop-first")
-    assert done.returncode == 0, explain(done)
-    assert switches_in_the_stack() == {"LB_RETRIES": "0", "APP_UPDATE_ORDER": "stop-first"}
+@pytest.mark.sets_switches
+def test_a_plain_up_puts_every_switch_back(stack: Settings) -> None:
+    set_switches("LB_RETRIES=0", "APP_UPDATE_ORDER=stop-first")
     done = devsim("up", env={"LB_RETRIES": "0", "APP_GRACEFUL_SHUTDOWN": "false"})  # left in the user's shell
     assert done.returncode == 0, explain(done)
     assert switches_in_the_stack() == {}
+    shipped()  # (already) as shipped: nothing for the next test to put back
 
 
 def latency_setting(settings: Settings) -> str:

@@ -2,8 +2,9 @@
 and reads routed by role, metrics in Prometheus, both database experiments (the failover
 also fires NoDatabaseLeader), and the negative control that shows the write audit sees loss.
 
-Only the first test and the negative control re-run `devsim up` (as_shipped): the tests in
-between change no switch, and each leaves the cluster whole (its rollback waits for that)."""
+Only the first test re-runs a plain `devsim up` (as_shipped), and the negative controls set
+their switches: the tests in between change no switch, and each leaves the cluster whole (its
+rollback waits for that)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from harness.config import PROJECT_ROOT, Settings
 from harness.load import clientlog
 from harness.stack import patroni
 from harness.stack.engine import connect
-from tests.integration.conftest import devsim, explain, switches_in_the_stack
+from tests.integration.conftest import devsim, explain, set_switches
 
 pytestmark = pytest.mark.docker
 
@@ -186,10 +187,10 @@ def test_switchover_experiment_passes(stack: Settings) -> None:
     assert cluster_of(stack).leader() != before
 
 
-def test_without_synchronous_replication_the_audit_finds_lost_writes(as_shipped: Settings) -> None:
-    done = devsim("up", "--set", "DB_SYNCHRONOUS_MODE=off")
-    assert done.returncode == 0, explain(done)
-    assert cluster_of(as_shipped).config()["synchronous_mode"] is False
+@pytest.mark.sets_switches
+def test_without_synchronous_replication_the_audit_finds_lost_writes(stack: Settings) -> None:
+    set_switches("DB_SYNCHRONOUS_MODE=off")
+    assert cluster_of(stack).config()["synchronous_mode"] is False
     # the replicas cut off for 8 s before the kill: the leader acknowledges what nobody received
     done = devsim("run", "--no-up", "--var", "replicas_cut_off_s=8", str(EXPERIMENTS / "db-primary-failover.yaml"))
     assert done.returncode == 1, explain(done)
@@ -203,18 +204,17 @@ def test_without_synchronous_replication_the_audit_finds_lost_writes(as_shipped:
     acked = {r.item_id for r in clientlog.read(run_dir_of(done) / "requests.csv") if r.ack == "ack"}
     for item in verdict["audit"]["lost_ids"][:5]:
         assert item in acked
-        assert cluster_of(as_shipped).sql(f"SELECT count(*) FROM items WHERE id = '{item}'") == [["0"]]
+        assert cluster_of(stack).sql(f"SELECT count(*) FROM items WHERE id = '{item}'") == [["0"]]
 
 
-def test_with_a_lease_twice_the_claim_the_failover_rto_claim_fails(as_shipped: Settings) -> None:
+@pytest.mark.sets_switches
+def test_with_a_lease_twice_the_claim_the_failover_rto_claim_fails(stack: Settings) -> None:
     """The failover's 30 s RTO rests on the leader lease (ttl 20 s as tuned). Patroni's own
     defaults (ttl 30 s) measured 26-32 s, on both sides of the claim, so the control uses a
     lease of 60 s: no new leader can be elected before 50 s (the lease refreshed up to one
     loop, 10 s, before the kill)."""
-    done = devsim("up", "--set", "DB_PATRONI_TIMINGS=slow")
-    assert done.returncode == 0, explain(done)
-    assert switches_in_the_stack() == {"DB_PATRONI_TIMINGS": "slow"}
-    assert {k: cluster_of(as_shipped).config()[k] for k in ("ttl", "loop_wait")} == {"ttl": 60, "loop_wait": 10}
+    set_switches("DB_PATRONI_TIMINGS=slow")
+    assert {k: cluster_of(stack).config()[k] for k in ("ttl", "loop_wait")} == {"ttl": 60, "loop_wait": 10}
     done = devsim("run", "--no-up", str(EXPERIMENTS / "db-primary-failover.yaml"))
     assert done.returncode == 1, explain(done)
     verdict = verdict_of(done)
@@ -226,13 +226,12 @@ def test_with_a_lease_twice_the_claim_the_failover_rto_claim_fails(as_shipped: S
     assert verdict["audit"]["lost"] == 0  # the lease, not the data, is what this control takes away
 
 
-def test_with_a_router_slow_to_trust_a_new_primary_the_switchover_claim_fails(as_shipped: Settings) -> None:
+@pytest.mark.sets_switches
+def test_with_a_router_slow_to_trust_a_new_primary_the_switchover_claim_fails(stack: Settings) -> None:
     """The switchover's "writes stop for less than 5 s" rests on the database router sending
     writes to the new primary as soon as Patroni promotes it (one passing check). Asking for 40
     checks in a row (200 ms apart) holds writes back for about 8 s more, every time."""
-    done = devsim("up", "--set", "DBROUTER_RISE=40")
-    assert done.returncode == 0, explain(done)
-    assert switches_in_the_stack() == {"DBROUTER_RISE": "40"}
+    set_switches("DBROUTER_RISE=40")
     done = devsim("run", "--no-up", str(EXPERIMENTS / "db-switchover.yaml"))
     assert done.returncode == 1, explain(done)
     verdict = verdict_of(done)

@@ -17,7 +17,7 @@ import requests
 
 from harness.config import PROJECT_ROOT, Settings
 from harness.load.runner import default_sigint
-from tests.integration.conftest import devsim, explain, switches_in_the_stack
+from tests.integration.conftest import devsim, explain, set_switches
 
 pytestmark = pytest.mark.docker
 
@@ -113,10 +113,10 @@ def test_the_failed_deploy_experiment_passes(on_v1: Settings, build: str) -> Non
     assert rto["measured"] == result["restored_s"]
 
 
-def test_without_swarms_rollback_a_crashing_build_fails_the_claims(on_v1: Settings) -> None:
-    done = devsim("up", "--set", "APP_UPDATE_FAILURE_ACTION=pause")
-    assert done.returncode == 0, explain(done)
-    assert switches_in_the_stack() == {"APP_UPDATE_FAILURE_ACTION": "pause"}
+@pytest.mark.sets_switches
+def test_without_swarms_rollback_a_crashing_build_fails_the_claims(stack: Settings) -> None:
+    set_switches("APP_UPDATE_FAILURE_ACTION=pause")
+    assert served(stack) == {"v1"}
     done = devsim("run", "--no-up", "--var", "broken_release=v2-crash", str(EXPERIMENT))
     assert done.returncode == 1, explain(done)
     verdict = json.loads((last_path(done.stdout) / "verdict.json").read_text())
@@ -124,7 +124,7 @@ def test_without_swarms_rollback_a_crashing_build_fails_the_claims(on_v1: Settin
     by_name = {c["name"]: c for c in verdict["claims"]}
     assert (by_name["the deploy rolled itself back"]["outcome"], by_name["the deploy rolled itself back"]["measured"]) \
         == ("failed", "paused")  # Swarm stopped the rollout halfway instead of undoing it
-    assert served(on_v1) == {"v1"}  # the experiment's rollback put v1 back
+    assert served(stack) == {"v1"}  # the experiment's rollback put v1 back
 
 
 def test_without_the_guard_an_erroring_build_fails_the_claims(on_v1: Settings) -> None:
