@@ -72,9 +72,11 @@ _SWITCHED: list[str] = []
 
 
 def shipped() -> None:
-    """A plain `devsim up`: every switch at its shipped value, the shipped release serving."""
+    """A plain `devsim up`: every switch at its shipped value (read back from the running
+    stack), the shipped release serving."""
     done = devsim("up")
     assert done.returncode == 0, explain(done)
+    assert switches_in_the_stack() == {}
     _SWITCHED.clear()
 
 
