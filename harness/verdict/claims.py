@@ -247,7 +247,3 @@ def _judge_journal(spec: ClaimSpec, run: dict[str, Any] | None, configuration: d
         value = value.get(spec.field) if isinstance(value, dict) else None
     outcome, error = _outcome(spec.tolerance, value, configuration)
     return Claim(spec.name, source, expected, value, outcome, error)
-
-
-def as_dicts(claims: list[Claim]) -> list[dict[str, Any]]:
-    return [c.as_dict() for c in claims]
