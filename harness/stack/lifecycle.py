@@ -213,16 +213,30 @@ def _http_status(url: str) -> int | None:
 
 def _not_ready(client: Any, settings: Settings, expected: tuple[str, ...]) -> NotReady:
     states = {s.name: s for s in stack_status(client, settings)}
-    stuck = [n for n in expected if n not in states or not states[n].healthy]
+    stuck = most_likely_cause(expected, states)
     first = stuck[0] if stuck else "?"
     state = states.get(first)
     reason = f"; last task error: {state.last_error}" if state and state.last_error else ""
+    others = f"; also not healthy: {', '.join(stuck[1:])}" if len(stuck) > 1 else ""
     return NotReady(
         f"service {first!r} did not become healthy within {settings.up_timeout:.0f} s "
-        f"({state.ready if state else 0}/{state.desired if state else '?'} ready{reason})",
+        f"({state.ready if state else 0}/{state.desired if state else '?'} ready{reason}){others}",
         hint=f"see `docker service logs {settings.stack}_{first}`",
         details=service_logs(client, settings, first),
     )
+
+
+def most_likely_cause(expected: tuple[str, ...], states: dict[str, ServiceState]) -> list[str]:
+    """The services not healthy, the likeliest cause first: one whose tasks exit on their own
+    (a crash), then one whose tasks fail their health check (often waiting on the crashed
+    one), then one missing or still starting; stack.yml order within each."""
+    def rank(name: str) -> int:
+        state = states.get(name)
+        if state is None or not state.last_error:
+            return 2
+        return 1 if "unhealthy" in state.last_error else 0
+    stuck = [n for n in expected if n not in states or not states[n].healthy]
+    return sorted(stuck, key=rank)  # stable: file order within a rank
 
 
 def down(client: Any, settings: Settings, progress: Progress, volumes: bool = False) -> list[str]:
