@@ -176,7 +176,11 @@ def _database(ctx: RunContext) -> dict[str, Any] | None:
 def cmd_down(ctx: RunContext, args: argparse.Namespace) -> int:
     removed = lifecycle.down(ctx.docker, ctx.settings, ctx.progress, volumes=args.volumes)
     what = "stack and volumes" if args.volumes else "stack"
-    print(f"{what} {ctx.settings.stack!r} removed" if removed else f"stack {ctx.settings.stack!r} was not up")
+    services = [r for r in removed if r.endswith("services")]
+    print(f"{what} {ctx.settings.stack!r} removed" if services else f"stack {ctx.settings.stack!r} was not up")
+    for line in removed:
+        if line not in services:
+            print(f"removed {line}")
     return EXIT_OK
 
 

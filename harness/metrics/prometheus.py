@@ -19,6 +19,15 @@ class Sample:
     value: float
 
 
+@dataclass(frozen=True)
+class Target:
+    """One target Prometheus scrapes now (from its targets API, not from stored series)."""
+
+    job: str
+    instance: str
+    health: str  # "up", "down" or "unknown" (not scraped yet)
+
+
 class Prometheus:
     """A thin handle on one Prometheus server."""
 
@@ -39,6 +48,20 @@ class Prometheus:
                 hint="is the stack up? try `devsim status`",
             ) from exc
         return [Sample(dict(item.get("metric", {})), float(item["value"][1])) for item in result]
+
+    def active_targets(self) -> list[Target]:
+        """The targets service discovery gives now, each with its last scrape's health."""
+        try:
+            response = requests.get(f"{self.url}/api/v1/targets", params={"state": "active"},
+                                    timeout=self._timeout)
+            response.raise_for_status()
+            found = response.json()["data"]["activeTargets"]
+        except requests.RequestException as exc:
+            raise InfrastructureError(f"Prometheus at {self.url} is unreachable: {type(exc).__name__}") from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InfrastructureError(f"Prometheus at {self.url} gave no target list: {exc}") from exc
+        return [Target(str(t.get("labels", {}).get("job", "")), str(t.get("labels", {}).get("instance", "")),
+                       str(t.get("health", "unknown"))) for t in found]
 
     def matrix(self, query: str, start: float, end: float, step: float = 1.0) -> list[list[tuple[float, float]]]:
         """A range query: for each series, its (timestamp, value) points."""

@@ -6,6 +6,7 @@ other registry can be reached from inside a build on the machines this runs on.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -159,3 +160,41 @@ def build_one(client: Any, context: Path, spec: ImageSpec, stack: str, progress:
         raise BuildFailed(f"building {spec.tag} failed: {exc.explanation}", details=log[-15:]) from exc
     progress.done()
     return str(client.images.get(spec.tag).id)
+
+
+_CONTENT_TAG = re.compile(r"^(?P<plain>.+:.+)-[0-9a-f]{12}$")
+
+
+def outdated(images: list[tuple[str, list[str]]]) -> list[str]:
+    """Of the stack's built images, each an (id, tags) pair: the ones no current tag names.
+
+    Current tags are the plain ones (`devsim/app:v1`) and the content tag of the image a
+    plain tag names; an older content tag (`devsim/app:v1-<old id>`) is outdated, and so
+    is an image left with no tag at all. Returns what to remove: the outdated images' tags
+    (the last one removed deletes the image), or the id of one with none.
+    """
+    current_ids = {image_id for image_id, tags in images
+                   if any(not _CONTENT_TAG.match(t) for t in tags)}
+    return [ref for image_id, tags in images if image_id not in current_ids for ref in (tags or [image_id])]
+
+
+def remove_outdated(client: Any, stack: str) -> int:
+    """Removes the images this stack built that no current tag names (older builds), so
+    rebuilds do not fill the disk. The base image is not the stack's and stays. Returns
+    how many tags (or untagged images) went; an image still used by a container stays."""
+    try:
+        built = client.images.list(filters={"label": f"devsim.stack={stack}"})
+        stale = outdated([(str(i.id), list(i.tags)) for i in built])
+        removed = 0
+        for ref in stale:
+            try:
+                client.images.remove(ref, force=False, noprune=False)
+                removed += 1
+            except ImageNotFound:
+                pass
+            except APIError as exc:
+                if exc.status_code != 409:  # 409: a container still uses it
+                    raise
+        return removed
+    except DockerException as exc:
+        raise InfrastructureError(f"cannot remove the stack's old images: {exc}") from exc

@@ -132,16 +132,18 @@ def wait_until_healthy(client: Any, settings: Settings, progress: Progress,
     def serving() -> Check:
         lb = _http_status(f"{settings.lb_url}/health")
         try:
-            up_values = [s.value for s in prometheus.vector('up{job="app"}')]
-            lb_up = [s.value for s in prometheus.vector('up{job="lb"}')] == [1.0]
+            targets = prometheus.active_targets()
         except InfrastructureError:
-            up_values, lb_up = [], False
-        live = sum(1 for v in up_values if v == 1)
-        done = lb == 200 and lb_up and live == replicas and len(up_values) == replicas
+            targets = []
+        apps = [t for t in targets if t.job == "app"]
+        live = sum(1 for t in apps if t.health == "up")
+        lb_up = [t.health for t in targets if t.job == "lb"] == ["up"]
+        done = lb == 200 and lb_up and live == replicas and len(apps) == replicas
         status = (f"load balancer /health: {lb or 'no answer'}; Prometheus targets up: app "
-                  f"{live}/{replicas} ({len(up_values)} known), lb {int(lb_up)}/1")
+                  f"{live}/{replicas} ({len(apps)} known), lb {int(lb_up)}/1")
         if cluster is not None:
-            wrong = _router_disagreement(cluster, prometheus)
+            scraped = {t.instance for t in targets if t.job == "dbrouter" and t.health == "up"}
+            wrong = _router_disagreement(cluster, prometheus, scraped)
             done = done and not wrong
             status += f"; database router: {wrong or 'as Patroni says'}"
         return Check(done, status)
@@ -157,9 +159,10 @@ def wait_until_healthy(client: Any, settings: Settings, progress: Progress,
     progress.done()
 
 
-def _router_disagreement(cluster: patroni.Cluster, prometheus: Prometheus) -> str:
-    """What the database router's health checks (as scraped from its exporter) get wrong
-    against Patroni's roles; "" when writes reach the leader and reads every replica."""
+def _router_disagreement(cluster: patroni.Cluster, prometheus: Prometheus, scraped: set[str]) -> str:
+    """What the database router's health checks (as scraped from its exporter, by one of the
+    `scraped` instances Prometheus scrapes now) get wrong against Patroni's roles; "" when
+    writes reach the leader and reads every replica."""
     seen = cluster.try_view()
     if seen is None:
         return "Patroni not answering"
@@ -167,8 +170,12 @@ def _router_disagreement(cluster: patroni.Cluster, prometheus: Prometheus) -> st
         samples = prometheus.vector('haproxy_server_status{job="dbrouter",state="UP"} == 1')
     except InfrastructureError as exc:
         return exc.one_line()
+    if not scraped:
+        return "router not scraped yet"
     up: dict[str, set[str]] = {}
     for sample in samples:
+        if sample.labels.get("instance") not in scraped:
+            continue  # a router that ran before a restart of Prometheus
         up.setdefault(sample.labels.get("proxy", ""), set()).add(sample.labels.get("server", ""))
     return seen.router_disagreement(up)
 
@@ -242,7 +249,8 @@ def most_likely_cause(expected: tuple[str, ...], states: dict[str, ServiceState]
 def down(client: Any, settings: Settings, progress: Progress, volumes: bool = False) -> list[str]:
     """Removes the stack and waits until none of its labelled objects remain.
 
-    Returns what was removed, one line each kind. Fine when nothing is up.
+    Returns what was removed, one line each kind. Fine when nothing is up. With `volumes`,
+    the images of older builds go too (the current ones stay, so the next `up` is warm).
     """
     removed: list[str] = []
     services = labelled_services(client, settings)
@@ -270,6 +278,10 @@ def down(client: Any, settings: Settings, progress: Progress, volumes: bool = Fa
     if waiter.until(gone, progress.update) is None:
         left = _leftovers(client, settings, volumes)
         raise InfrastructureError(f"the stack was not gone after {settings.down_timeout:.0f} s: {left}")
+    if volumes:
+        progress.step("removing images of older builds")
+        if outdated := images.remove_outdated(client, settings.stack):
+            removed.append(f"{outdated} outdated image tags")
     progress.done()
     return removed
 

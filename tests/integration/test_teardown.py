@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import docker
 import pytest
 import yaml
 
 from harness.config import Settings
+from harness.metrics.prometheus import Prometheus
 from tests.integration.conftest import devsim, explain
 
 pytestmark = pytest.mark.docker
@@ -33,9 +37,37 @@ def test_down_keeps_volumes_unless_asked(stack: Settings) -> None:
     assert left["volumes"] == len(declared)  # the databases, etcd and Prometheus survive a plain down
 
 
-def test_down_with_volumes_leaves_nothing(stack: Settings) -> None:
+def test_up_after_down_sees_only_what_runs_now(stack: Settings) -> None:
+    """After `down` (volumes kept), Prometheus restarts on its old data, which holds the last
+    samples of the previous stack's targets with no staleness markers. `up` used to count those
+    for the default 5-minute lookback and took 292 s; it must not wait for them, and queries
+    right after `up` must count only the running replicas."""
+    assert labelled(stack)["services"] == 0  # the plain down above
+    start = time.monotonic()
+    done = devsim("up")
+    took = time.monotonic() - start
+    assert done.returncode == 0, explain(done)
+    assert took < 120, f"up after down took {took:.0f} s"  # 292 s while it waited for old series to age out
+    prometheus = Prometheus(stack.prometheus_url)
+    assert [s.value for s in prometheus.vector('count(up{job="app"})')] == [3.0]
+    assert [s.value for s in prometheus.vector('count(up{job="lb"})')] == [1.0]
+    assert [s.value for s in prometheus.vector('sum(haproxy_backend_active_servers{proxy="app"})')] == [3.0]
+
+
+def test_down_with_volumes_leaves_nothing(stack: Settings, tmp_path: Path) -> None:
+    # an earlier build of the load balancer: labelled as the stack's, with a content tag only
+    client = docker.from_env()
+    (tmp_path / "Dockerfile").write_text("FROM debian:bookworm-slim\nLABEL devsim.stack=" + stack.stack + "\n")
+    old_tag = f"{stack.stack}/lb:latest-000000000000"
+    client.images.build(path=str(tmp_path), tag=old_tag, rm=True)
     done = devsim("down", "--volumes")
     assert done.returncode == 0, explain(done)
+    assert "outdated image tags" in done.stdout
+    tags = {t for i in client.images.list(filters={"label": f"devsim.stack={stack.stack}"}) for t in i.tags}
+    assert old_tag not in tags
+    # the current builds stay, so the next up is warm
+    assert {f"{stack.stack}/lb:latest", f"{stack.stack}/app:v1", f"{stack.stack}/app:v2-crash"} <= tags
+    client.images.get("debian:bookworm-slim")  # the base image stays
     assert labelled(stack) == {"services": 0, "containers": 0, "networks": 0, "volumes": 0}
     # nothing of the stack without its label either: no volume, container or network of its name
     client = docker.from_env()
