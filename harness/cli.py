@@ -9,7 +9,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from harness import __version__
 from harness.config import load_settings, parse_overrides, validate
@@ -25,7 +25,7 @@ from harness.load import session as load_session
 from harness.load import slo
 from harness.progress import Progress
 from harness.report import history, render
-from harness.stack import lifecycle, patroni, switches
+from harness.stack import development, lifecycle, patroni, switches
 from harness.stack.services import ServiceState, declared_services, running_switches, stack_status
 from harness.tables import format_table
 
@@ -35,7 +35,10 @@ EXIT_ERROR = 2
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that exits 2 with one line (its default) and never a traceback."""
+    """argparse that exits 2 with one line (not argparse's usage block) and never a traceback."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = sub.add_parser("up", help="build the images, deploy the stack and wait until it serves")
+    up.add_argument("--profile", choices=development.PROFILES, default="production",
+                    help="production (default): the whole stack under Swarm; development: one app with hot "
+                    "reload and a debugger on 127.0.0.1:9229, one seeded PostgreSQL, CORS open, debug endpoints")
     up.add_argument("--replicas", type=int, help="app replicas (default 3)")
     up.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                     help="set a stack.yml variable, e.g. APP_GRACEFUL_SHUTDOWN=false (repeatable)")
@@ -104,6 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(os.environ)
         if args.command == "up":
+            if args.profile == "development" and (args.replicas is not None or args.overrides):
+                given = "--replicas" if args.replicas is not None else "--set"
+                raise UsageError(f"--profile development runs one app instance with no switches; it takes no {given}")
             settings = settings.replace(replicas=args.replicas, overrides=parse_overrides(args.overrides) or None)
             validate(settings)
         ctx = RunContext(settings, Progress(quiet=args.quiet))
@@ -127,6 +136,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_up(ctx: RunContext, args: argparse.Namespace) -> int:
+    if args.profile == "development":
+        deployment = lifecycle.up_development(ctx.docker, ctx.settings, ctx.progress)
+        print(_table(list(deployment.services)))
+        print(f"\napp:         {deployment.lb_url} (hot reload from {development.app_source(ctx.settings)})"
+              f"\ninspector:   127.0.0.1:{development.INSPECTOR_PORT} (chrome://inspect)"
+              f"\nPrometheus:  {deployment.prometheus_url}")
+        return EXIT_OK
     deployment = lifecycle.up(ctx.docker, ctx.settings, ctx.progress)
     print(_table(list(deployment.services)))
     print(f"\napp (load balancer): {deployment.lb_url}\nPrometheus:          {deployment.prometheus_url}")
@@ -135,16 +151,20 @@ def cmd_up(ctx: RunContext, args: argparse.Namespace) -> int:
 
 def cmd_status(ctx: RunContext, args: argparse.Namespace) -> int:
     states = stack_status(ctx.docker, ctx.settings)
+    if not states and development.running_profile(ctx.docker, ctx.settings):
+        return _status_development(ctx, args)
     database = _database(ctx) if states else None
     current = running_switches(ctx.docker, ctx.settings, (database or {}).get("config")) if states else {}
     changed = switches.differing(switches.load(ctx.settings.stack_dir), current)
     if args.json:
-        print(json.dumps({"stack": ctx.settings.stack, "up": bool(states),
+        print(json.dumps({"stack": ctx.settings.stack, "up": bool(states), "profile": "production" if states else None,
                           "services": [s.as_dict() for s in states], "database": database,
-                          "switches": current, "switches_changed": changed}, indent=2))
+                          "switches": current, "switches_changed": changed,
+                          "dashboard": _dashboard(ctx) if states else None}, indent=2))
     elif not states:
         print(f"stack {ctx.settings.stack!r} is not up")
     else:
+        print("profile: production\n")
         print(_table(states))
         print("\nswitches: " + (" ".join(f"{k}={v}" for k, v in sorted(changed.items())) + " (differ from the shipped "
                                 "defaults)" if changed else "as shipped (every safety mechanism on)"))
@@ -155,7 +175,13 @@ def cmd_status(ctx: RunContext, args: argparse.Namespace) -> int:
                 mode = "on" if c.get("synchronous_mode") else "off"
                 print(f"patroni:  synchronous_mode {mode}, ttl {c.get('ttl')} s, loop_wait {c.get('loop_wait')} s, "
                       f"retry_timeout {c.get('retry_timeout')} s")
+        print(f"\ndashboard: {_dashboard(ctx)} (Grafana: import target-stack/monitoring/dashboards/overview.json)")
     return EXIT_OK
+
+
+def _dashboard(ctx: RunContext) -> str:
+    """The stack overview as Prometheus serves it (a console template)."""
+    return f"{ctx.settings.prometheus_url}/consoles/devsim-overview.html"
 
 
 def _database(ctx: RunContext) -> dict[str, Any] | None:
@@ -173,10 +199,23 @@ def _database(ctx: RunContext) -> dict[str, Any] | None:
             "config": {k: config.get(k) for k in ("synchronous_mode", "ttl", "loop_wait", "retry_timeout")}}
 
 
+def _status_development(ctx: RunContext, args: argparse.Namespace) -> int:
+    states = development.status(ctx.docker, ctx.settings)
+    if args.json:
+        print(json.dumps({"stack": ctx.settings.stack, "up": True, "profile": "development",
+                          "services": [s.as_dict() for s in states], "database": None,
+                          "switches": {}, "switches_changed": {}, "dashboard": _dashboard(ctx)}, indent=2))
+    else:
+        print("profile: development (hot reload, inspector on 127.0.0.1:9229, CORS open, debug endpoints)\n")
+        print(_table(states))
+        print(f"\ndashboard: {_dashboard(ctx)}")
+    return EXIT_OK
+
+
 def cmd_down(ctx: RunContext, args: argparse.Namespace) -> int:
     removed = lifecycle.down(ctx.docker, ctx.settings, ctx.progress, volumes=args.volumes)
     what = "stack and volumes" if args.volumes else "stack"
-    services = [r for r in removed if r.endswith("services")]
+    services = [r for r in removed if r.endswith(("services", "containers"))]
     print(f"{what} {ctx.settings.stack!r} removed" if services else f"stack {ctx.settings.stack!r} was not up")
     for line in removed:
         if line not in services:

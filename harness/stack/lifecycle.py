@@ -16,7 +16,7 @@ from harness.config import Settings
 from harness.errors import InfrastructureError, NotReady, PortInUse
 from harness.metrics.prometheus import Prometheus
 from harness.progress import Progress
-from harness.stack import engine, images, patroni, switches
+from harness.stack import development, engine, images, patroni, switches
 from harness.stack.services import (
     ServiceState,
     declared_services,
@@ -95,6 +95,7 @@ def stack_env(settings: Settings, image_env: dict[str, str]) -> dict[str, str]:
 def up(client: Any, settings: Settings, progress: Progress) -> Deployment:
     """Builds, deploys and waits until every service is healthy and monitored."""
     engine.ensure_swarm_manager(client)
+    development.remove(client, settings, progress)  # the other profile gives its ports back
     check_ports_free(client, settings)
     image_env = images.build_images(client, settings.stack_dir, settings.stack, progress)
     progress.step(f"deploying stack {settings.stack!r} ({settings.replicas} app replicas)")
@@ -105,6 +106,31 @@ def up(client: Any, settings: Settings, progress: Progress) -> Deployment:
     )
     wait_until_healthy(client, settings, progress, configure_database=True)
     return Deployment(tuple(stack_status(client, settings)), settings.lb_url, settings.prometheus_url)
+
+
+def up_development(client: Any, settings: Settings, progress: Progress) -> Deployment:
+    """The development profile (target-stack/development.yml) in place of whatever ran."""
+    if labelled_services(client, settings):
+        progress.step("removing the production profile first (its volumes stay)")
+        down(client, settings, progress)
+    development.remove(client, settings, progress)
+    check_ports_free(client, settings)
+    if Waiter(5.0, 0.5).until(_port_check(development.INSPECTOR_PORT)) is None:
+        raise PortInUse(f"port {development.INSPECTOR_PORT} (the app's inspector) is already in use on this host")
+    image_env = images.build_images(client, settings.stack_dir, settings.stack, progress)
+    services = development.load(settings, stack_env(settings, image_env))
+    development.start(client, settings, services, progress)
+    prometheus = Prometheus(settings.prometheus_url)
+
+    def scraped() -> bool:
+        try:
+            return [t.health for t in prometheus.active_targets() if t.job == "app"] == ["up"]
+        except InfrastructureError:
+            return False
+
+    development.wait_until_serving(client, settings, progress,
+                                   lambda: _http_status(f"{settings.lb_url}/health") == 200, scraped)
+    return Deployment(tuple(development.status(client, settings)), settings.lb_url, settings.prometheus_url)
 
 
 def wait_until_healthy(client: Any, settings: Settings, progress: Progress,
@@ -260,6 +286,8 @@ def down(client: Any, settings: Settings, progress: Progress, volumes: bool = Fa
         for service in services:  # services not made by `stack deploy` but labelled ours
             _ignore_missing(service.remove)
         removed.append(f"{len(services)} services")
+    if containers := development.remove(client, settings, progress):
+        removed.append(f"{containers} development containers")
     waiter = Waiter(settings.down_timeout, 0.5)
 
     def gone() -> Check:

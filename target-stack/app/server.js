@@ -1,4 +1,5 @@
-// DevOps Simulator application server (production profile).
+// DevOps Simulator application server (production profile; PROFILE=development opens CORS
+// and the debug endpoints, for the development profile only).
 // Every behaviour the harness checks is switchable through the environment, so that
 // each safety mechanism can be turned off and the matching check shown to fail.
 'use strict';
@@ -28,7 +29,12 @@ const config = {
   //   errors       healthy, but answers 500 to 30 % of /api requests
   //   slow         healthy, but every /api request takes 1.5 s longer
   breakage: env.BREAKAGE || '',
+  profile: env.PROFILE || 'production',
 };
+if (!['production', 'development'].includes(config.profile)) {
+  console.error(`PROFILE must be production or development, not ${config.profile}`);
+  process.exit(1);
+}
 
 const log = (msg, extra) => console.log(JSON.stringify({ ts: new Date().toISOString(), msg, ...extra }));
 const metrics = new Registry(config.version);
@@ -69,6 +75,25 @@ const app = express();
 app.disable('x-powered-by');
 app.use(express.json({ limit: '64kb' }));
 app.use(express.urlencoded({ extended: false }));
+
+if (config.profile === 'development') {
+  log('development profile: CORS open to every origin, debug endpoints on');
+  app.use((req, res, next) => {
+    res.set('Access-Control-Allow-Origin', '*');
+    res.set('Access-Control-Allow-Headers', 'Authorization, Content-Type');
+    res.set('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
+    return req.method === 'OPTIONS' ? res.status(204).end() : next();
+  });
+  // What this process runs with, secrets redacted.
+  app.get('/debug/config', (req, res) => res.json({
+    ...config,
+    jwtSecret: '[redacted]',
+    clients: [...config.clients.keys()].map((id) => ({ id, secret: '[redacted]' })),
+    postgres: { host: env.PGHOST, port: env.PGPORT, user: env.PGUSER, database: env.PGDATABASE, password: '[redacted]' },
+    node: process.version,
+    pid: process.pid,
+  }));
+}
 
 app.use((req, res, next) => {
   const started = process.hrtime.bigint();

@@ -5,8 +5,14 @@
 # staleness markers for the previous stack's targets, whose last samples would otherwise count
 # (twice the app replicas, two load balancers) for five minutes.
 set -eu
-sed "s/__APP_REPLICAS__/${APP_REPLICAS:-3}/g" /etc/prometheus/rules.tmpl.yml > /etc/prometheus/rules/devsim.yml
+case "${DEVSIM_PROFILE:-production}" in
+    production) keep='' ;;
+    development) keep='/# production only/,$d' ;;  # no load balancer, no Patroni: their rules go
+    *) echo "DEVSIM_PROFILE must be production or development, not ${DEVSIM_PROFILE}" >&2; exit 1 ;;
+esac
+sed -e "s/__APP_REPLICAS__/${APP_REPLICAS:-3}/g" -e "$keep" /etc/prometheus/rules.tmpl.yml > /etc/prometheus/rules/devsim.yml
 promtool check rules /etc/prometheus/rules/devsim.yml >&2
 exec prometheus --config.file=/etc/prometheus/prometheus.yml --storage.tsdb.path=/prometheus \
     --storage.tsdb.retention.time=2d --web.listen-address=:9090 --web.enable-lifecycle \
-    --query.lookback-delta=15s
+    --query.lookback-delta=15s \
+    --web.console.templates=/etc/prometheus/consoles --web.console.libraries=/etc/prometheus/console_libraries

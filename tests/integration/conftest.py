@@ -37,6 +37,12 @@ def switches_in_the_stack() -> dict[str, str]:
     return json.loads(done.stdout)["switches_changed"]  # type: ignore[no-any-return]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The development profile's tests run last: the profile replaces the production stack,
+    which test_teardown.py has taken down by then."""
+    items.sort(key=lambda item: item.path.name == "test_development_profile.py")
+
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return load_settings(os.environ)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import time
 import uuid
 
@@ -120,3 +121,17 @@ def test_up_twice_is_fine(stack: Settings) -> None:
     assert done.returncode == 0, explain(done)
     assert before == 200
     assert requests.get(f"{stack.lb_url}/health", timeout=5).status_code == 200
+
+
+def test_the_production_profile_has_no_debug_endpoint_cors_or_inspector(stack: Settings) -> None:
+    """The development profile's conveniences (test_development_profile.py), absent here."""
+    assert requests.get(f"{stack.lb_url}/debug/config", timeout=5).status_code == 404
+    preflight = requests.options(f"{stack.lb_url}/api/items", timeout=5, headers={
+        "Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"})
+    assert "Access-Control-Allow-Origin" not in preflight.headers
+    got = requests.get(f"{stack.lb_url}/api/version", headers={"Origin": "http://elsewhere.test"}, timeout=5)
+    assert "Access-Control-Allow-Origin" not in got.headers
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", 9229), timeout=3):
+        pass
+    done = devsim("status", "--json")
+    assert json.loads(done.stdout)["profile"] == "production"

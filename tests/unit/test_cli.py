@@ -111,3 +111,19 @@ def test_report_on_a_folder_that_is_not_a_run_exits_2_and_records_nothing(tmp_pa
         f"devsim: error: {run / 'verdict.json'} is not a devsim run's verdict.json: it needs a run_id and a status "
         "(passed, failed, error)")
     assert not (reports / "history.sqlite").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["up", "--profile", "developmnet"], "devsim up: error: argument --profile: invalid choice: 'developmnet'"),
+    (["up", "--profile", "development", "--replicas", "3"],
+     "devsim: error: --profile development runs one app instance with no switches; it takes no --replicas"),
+    (["up", "--profile", "development", "--set", "LB_RETRIES=0"],
+     "devsim: error: --profile development runs one app instance with no switches; it takes no --set"),
+    (["up", "--replicsa", "3"], "devsim: error: unrecognized arguments: --replicsa 3"),
+])
+def test_a_profile_it_cannot_take_is_one_line_and_exit_2(args: list[str], message: str) -> None:
+    done = run_cli(*args, env={**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(message), lines[0]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
 import yaml
 
-from harness.config import Settings
+from harness.config import PROJECT_ROOT, Settings
 from harness.stack.images import ImageSpec, content_tag, stack_images
 from harness.stack.services import declared_services
 
@@ -71,3 +73,16 @@ def test_content_tag_follows_the_image_id() -> None:
     second = content_tag(spec, "sha256:" + "b" * 64)
     assert first == "devsim/app:v1-aaaaaaaaaaaa"
     assert first != second
+
+
+def test_the_console_page_shows_the_dashboards_panels_with_the_same_queries() -> None:
+    monitoring = PROJECT_ROOT / "target-stack" / "monitoring"
+    board = json.loads((monitoring / "dashboards" / "overview.json").read_text())
+    page = (monitoring / "consoles" / "devsim-overview.html").read_text()
+    in_page = [json.loads(found) for found in re.findall(r"expr: (\[.*?\]),\n", page)]
+    assert in_page == [[t["expr"] for t in p["targets"]] for p in board["panels"]]
+    titles = {p["title"] for p in board["panels"]}
+    assert {"Request rate by route", "Error ratio (5xx)", "Latency by route (p50, p95)", "App replicas", "CPU",
+            "Memory", "Disk free", "Network", "Database roles", "Replication lag", "Alerts firing"} == titles
+    for panel in board["panels"]:  # Grafana's import asks for the data source
+        assert all(t["datasource"]["uid"] == "${DS_PROMETHEUS}" for t in panel["targets"])

@@ -1,0 +1,207 @@
+"""The development profile: target-stack/development.yml run as plain labelled containers.
+
+Plain containers, not Swarm services, because Swarm publishes a port on every address of
+the host and the profile's debugger must be reachable on 127.0.0.1 only. The file uses a
+small subset of the Compose format (image, command, environment, ports, volumes,
+healthcheck), read here rather than by docker-compose, which these machines do not have.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from docker.errors import APIError, DockerException, NotFound
+
+from harness.config import Settings
+from harness.errors import ConfigError, InfrastructureError, NotReady
+from harness.progress import Progress
+from harness.stack.services import ServiceState, image_version
+from harness.stack.waiting import Check, Waiter
+
+FILE = "development.yml"
+PROFILES = ("production", "development")
+PROFILE_LABEL = "devsim.profile"
+INSPECTOR_PORT = 9229
+_VAR = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?::-(?P<default>[^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class Service:
+    """One container of the profile, its ${...} values filled in."""
+
+    name: str
+    image: str
+    command: tuple[str, ...] | None
+    environment: dict[str, str]
+    ports: dict[str, tuple[str, int]]  # "8080/tcp" -> ("127.0.0.1", 8080)
+    binds: dict[str, dict[str, str]]  # host folder or volume name -> {"bind": path, "mode": rw|ro}
+    healthcheck: dict[str, Any] | None
+
+
+def fill(text: str, env: Mapping[str, str]) -> str:
+    """${NAME} and ${NAME:-default}, as `docker stack deploy` fills them in stack.yml."""
+    def one(match: re.Match[str]) -> str:
+        name, default = match.group("name"), match.group("default")
+        if name in env:
+            return env[name]
+        if default is None:
+            raise ConfigError(f"{FILE} needs ${{{name}}}, which the harness does not set")
+        return default
+    return _VAR.sub(one, text)
+
+
+def load(settings: Settings, env: Mapping[str, str]) -> list[Service]:
+    """The profile's services, in file order (the order they start in)."""
+    path = settings.stack_dir / FILE
+    try:
+        doc = yaml.safe_load(fill(path.read_text(), env))
+        return [_service(settings, name, spec) for name, spec in doc["services"].items()]
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"{path} is not a valid development profile: {exc}") from exc
+
+
+def _service(settings: Settings, name: str, spec: dict[str, Any]) -> Service:
+    ports: dict[str, tuple[str, int]] = {}
+    for entry in spec.get("ports", []):
+        host_ip, host_port, target = str(entry).split(":")
+        ports[f"{target}/tcp"] = (host_ip, int(host_port))
+    binds: dict[str, dict[str, str]] = {}
+    for entry in spec.get("volumes", []):
+        source, target, *mode = str(entry).split(":")
+        key = str((settings.stack_dir / source).resolve()) if source.startswith(".") else volume_name(settings, source)
+        binds[key] = {"bind": target, "mode": mode[0] if mode else "rw"}
+    health = spec.get("healthcheck")
+    check = None
+    if health:
+        seconds = float(str(health.get("interval", "2")).rstrip("s"))
+        check = {"test": list(health["test"]), "interval": int(seconds * 1e9), "timeout": int(2e9),
+                 "retries": 3, "start_period": int(30e9)}
+    command = spec.get("command")
+    return Service(name, str(spec["image"]), tuple(map(str, command)) if command else None,
+                   {k: str(v) for k, v in (spec.get("environment") or {}).items()}, ports, binds, check)
+
+
+def volume_name(settings: Settings, name: str) -> str:
+    return f"{settings.stack}_{name}"
+
+
+def container_name(settings: Settings, service: str) -> str:
+    return f"{settings.stack}_dev_{service}"
+
+
+def _labels(settings: Settings) -> dict[str, str]:
+    return {"devsim.stack": settings.stack, PROFILE_LABEL: "development"}
+
+
+def containers(client: Any, settings: Settings) -> list[Any]:
+    """The profile's containers now, running or not."""
+    try:
+        found = client.containers.list(all=True, filters={"label": [settings.label, f"{PROFILE_LABEL}=development"]})
+    except DockerException as exc:
+        raise InfrastructureError(f"cannot list the development profile's containers: {exc}") from exc
+    return list(found)
+
+
+def remove(client: Any, settings: Settings, progress: Progress) -> int:
+    """Stops and removes the profile's containers (volumes stay); returns how many."""
+    found = containers(client, settings)
+    if found:
+        progress.step(f"removing the development profile ({len(found)} containers)")
+    for container in found:
+        try:
+            container.stop(timeout=5)
+            container.remove(v=False)
+        except NotFound:
+            pass
+        except APIError as exc:
+            raise InfrastructureError(f"cannot remove {container.name}: {exc.explanation}") from exc
+    return len(found)
+
+
+def start(client: Any, settings: Settings, services: list[Service], progress: Progress) -> None:
+    """Creates the network and volumes when missing, and one container per service."""
+    network = f"{settings.stack}_dev"
+    try:
+        if not client.networks.list(names=[network]):
+            client.networks.create(network, driver="bridge", labels=_labels(settings))
+        for service in services:
+            for source in service.binds:
+                if not source.startswith("/") and not client.volumes.list(filters={"name": source}):
+                    client.volumes.create(source, labels=_labels(settings))
+        for service in services:
+            progress.step(f"starting {service.name}")
+            container = client.containers.create(
+                service.image, command=list(service.command) if service.command else None,
+                name=container_name(settings, service.name), environment=service.environment,
+                labels={**_labels(settings), "devsim.service": service.name}, ports=service.ports,
+                volumes=service.binds, healthcheck=service.healthcheck, network=network,
+                networking_config={network: client.api.create_endpoint_config(
+                    aliases=[service.name, f"tasks.{service.name}"])},
+                restart_policy={"Name": "unless-stopped"}, detach=True)
+            container.start()
+    except APIError as exc:
+        raise InfrastructureError(f"cannot start the development profile: {exc.explanation}") from exc
+
+
+def status(client: Any, settings: Settings) -> list[ServiceState]:
+    """Each of the profile's containers as a service of one replica, ready when healthy."""
+    states = []
+    for container in sorted(containers(client, settings), key=lambda c: c.attrs.get("Created", "")):
+        state = container.attrs.get("State", {})
+        health = state.get("Health", {}).get("Status")
+        ready = int(state.get("Running", False) and health in (None, "healthy"))
+        image = str(container.attrs.get("Config", {}).get("Image", "?"))
+        bindings = container.attrs.get("HostConfig", {}).get("PortBindings") or {}
+        endpoints = tuple(f"http://{b['HostIp']}:{b['HostPort']}" for binding in bindings.values()
+                          for b in binding or [])
+        error = "" if ready else f"{state.get('Status', '?')}" + (f", {health}" if health else "")
+        states.append(ServiceState(container.labels.get("devsim.service", container.name), 1, ready, image,
+                                   image_version(client, image), endpoints, error))
+    return states
+
+
+def wait_until_serving(client: Any, settings: Settings, progress: Progress,
+                       app_serves: Any, app_scraped: Any) -> None:
+    """Every container healthy, the app answering on its port and Prometheus scraping it."""
+    waiter = Waiter(settings.up_timeout, settings.poll_interval)
+
+    def ready() -> Check:
+        states = status(client, settings)
+        waiting = [f"{s.name} ({s.last_error})" for s in states if not s.healthy]
+        if waiting:
+            return Check(False, "waiting for " + ", ".join(waiting))
+        serves, scraped = app_serves(), app_scraped()
+        return Check(serves and scraped, f"app /health: {'200' if serves else 'not yet'}; "
+                                         f"Prometheus scrapes the app: {'yes' if scraped else 'not yet'}")
+
+    progress.step("waiting for the development profile to serve")
+    if waiter.until(ready, progress.update) is None:
+        stuck = [s.name for s in status(client, settings) if not s.healthy] or ["app"]
+        raise NotReady(f"the development profile did not serve within {settings.up_timeout:.0f} s: "
+                       f"{ready().status}", hint=f"see `docker logs {container_name(settings, stuck[0])}`",
+                       details=_logs(client, settings, stuck[0]))
+    progress.done()
+
+
+def _logs(client: Any, settings: Settings, service: str, lines: int = 15) -> list[str]:
+    try:
+        raw = client.containers.get(container_name(settings, service)).logs(tail=lines)
+    except DockerException:
+        return []
+    return bytes(raw).decode("utf-8", "replace").strip().splitlines()[-lines:]
+
+
+def running_profile(client: Any, settings: Settings) -> str | None:
+    """"development" when its containers exist, else None (the production stack or nothing)."""
+    return "development" if containers(client, settings) else None
+
+
+def app_source(settings: Settings) -> Path:
+    return settings.stack_dir / "app"

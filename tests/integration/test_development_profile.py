@@ -1,0 +1,193 @@
+"""The development profile's claims, on the real profile (conftest runs this module last,
+after test_teardown.py has taken the production stack down): hot reload without a rebuild,
+a debugger on 127.0.0.1 only, seed data, CORS open, debug endpoints with secrets redacted.
+The production profile's side of each (none of them) is checked in test_stack.py."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import docker
+import pytest
+import requests
+
+from harness.config import Settings
+from tests.integration.conftest import devsim, explain
+
+pytestmark = pytest.mark.docker
+
+SERVICES = {"db", "cache", "mailsink", "alertmanager", "app", "monitoring"}
+SECRETS = ("devsim-jwt-secret", "loadtest-secret", "devsim-db-password")
+
+
+@pytest.fixture(scope="module")
+def dev(settings: Settings, machine_lock: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The development profile, from a copy of target-stack/ whose app source a test edits."""
+    copy = tmp_path_factory.mktemp("dev") / "target-stack"
+    subprocess.run(["cp", "-a", str(settings.stack_dir), str(copy)], check=True)
+    env = {"DEVSIM_STACK_DIR": str(copy)}
+    done = devsim("up", "--profile", "development", env=env)
+    assert done.returncode == 0, explain(done)
+    yield settings.replace(stack_dir=copy)
+    devsim("down", "--volumes", env=env)
+
+
+def containers(settings: Settings) -> dict[str, Any]:
+    client = docker.from_env()
+    found = client.containers.list(all=True, filters={"label": [settings.label, "devsim.profile=development"]})
+    return {c.labels["devsim.service"]: c for c in found}
+
+
+def test_status_says_which_profile_runs(dev: Settings) -> None:
+    done = devsim("status", "--json", env={"DEVSIM_STACK_DIR": str(dev.stack_dir)})
+    assert done.returncode == 0, explain(done)
+    status = json.loads(done.stdout)
+    assert status["profile"] == "development"
+    services = {s["name"]: s for s in status["services"]}
+    assert set(services) == SERVICES
+    assert all(s["healthy"] for s in services.values()), services
+    assert services["app"]["desired"] == 1
+    plain = devsim("status", env={"DEVSIM_STACK_DIR": str(dev.stack_dir)})
+    assert plain.stdout.startswith("profile: development")
+
+
+def test_the_database_is_seeded_at_first_start(dev: Settings) -> None:
+    first = requests.get(f"{dev.lb_url}/api/items/seed-001", timeout=5)
+    assert first.status_code == 200, first.text
+    assert first.json()["payload"] == {"name": "sample item 1", "price_cents": 125}
+    assert requests.get(f"{dev.lb_url}/api/items/seed-025", timeout=5).json()["payload"]["price_cents"] == 3125
+    assert requests.get(f"{dev.lb_url}/api/items/seed-026", timeout=5).status_code == 404
+
+
+def test_a_source_change_is_served_within_5_s_without_a_rebuild(dev: Settings) -> None:
+    before = containers(dev)["app"]
+    source = dev.stack_dir / "app" / "server.js"
+    original = source.read_text()
+    marker = "res.json({ version: config.version, host: os.hostname() })"
+    assert marker in original
+    assert "edited" not in requests.get(f"{dev.lb_url}/api/version", timeout=5).json()
+    try:
+        source.write_text(original.replace(marker, "res.json({ version: config.version, edited: 'hot', "
+                                                   "host: os.hostname() })"))
+        start = time.monotonic()
+        seen = None
+        while time.monotonic() - start < 30:
+            try:
+                seen = requests.get(f"{dev.lb_url}/api/version", timeout=1).json().get("edited")
+            except requests.RequestException:
+                seen = None  # the server restarts
+            if seen == "hot":
+                break
+            time.sleep(0.1)
+        took = time.monotonic() - start
+        assert seen == "hot", "the edit was never served"
+        assert took <= 5, f"the edit was served after {took:.1f} s"
+    finally:
+        source.write_text(original)
+    after = containers(dev)["app"]
+    assert (after.id, after.image.id) == (before.id, before.image.id)  # no new container, no rebuild
+
+
+def test_the_inspector_answers_the_devtools_protocol(dev: Settings) -> None:
+    version = requests.get("http://127.0.0.1:9229/json/version", timeout=5).json()
+    assert version["Browser"].startswith("node.js/v")
+    assert version["Protocol-Version"] == "1.1"
+    targets = requests.get("http://127.0.0.1:9229/json/list", timeout=5).json()
+    assert any(t["webSocketDebuggerUrl"].startswith("ws://") for t in targets)
+
+
+def test_every_port_is_published_on_loopback_only(dev: Settings) -> None:
+    bindings = {(name, port): [b["HostIp"] for b in found]
+                for name, c in containers(dev).items()
+                for port, found in (c.attrs["HostConfig"]["PortBindings"] or {}).items()}
+    assert bindings == {("app", "8080/tcp"): ["127.0.0.1"], ("app", "9229/tcp"): ["127.0.0.1"],
+                        ("monitoring", "9090/tcp"): ["127.0.0.1"], ("mailsink", "8025/tcp"): ["127.0.0.1"]}
+
+
+NS, HOST_END, NS_END = "devsim-t-ns", "devsimt-h", "devsimt-n"
+HOST_ADDR, NS_ADDR = "192.0.2.1", "192.0.2.2"  # TEST-NET-1: our own veth pair, nothing else
+
+
+@pytest.fixture
+def outside() -> Iterator[None]:
+    """A network namespace joined to the host by a veth pair: a neighbour on another address."""
+    def ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True)
+    subprocess.run(["ip", "netns", "del", NS], capture_output=True, check=False)
+    subprocess.run(["ip", "link", "del", HOST_END], capture_output=True, check=False)
+    ip("netns", "add", NS)
+    try:
+        ip("link", "add", HOST_END, "type", "veth", "peer", "name", NS_END)
+        ip("link", "set", NS_END, "netns", NS)
+        ip("addr", "add", f"{HOST_ADDR}/30", "dev", HOST_END)
+        ip("link", "set", HOST_END, "up")
+        ip("-n", NS, "addr", "add", f"{NS_ADDR}/30", "dev", NS_END)
+        ip("-n", NS, "link", "set", NS_END, "up")
+        yield
+    finally:
+        subprocess.run(["ip", "link", "del", HOST_END], capture_output=True, check=False)
+        subprocess.run(["ip", "netns", "del", NS], capture_output=True, check=False)
+
+
+def connect_from_outside(port: int) -> str:
+    code = (f"import socket\ntry:\n socket.create_connection(('{HOST_ADDR}', {port}), timeout=3).close()\n"
+            " print('open')\nexcept OSError as e:\n print(type(e).__name__)")
+    done = subprocess.run(["ip", "netns", "exec", NS, sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=30)
+    return done.stdout.strip()
+
+
+def test_the_inspector_is_closed_to_another_address(dev: Settings, outside: None) -> None:
+    with socket.socket() as listener:  # positive control: a port bound on every address is open
+        listener.bind(("0.0.0.0", 0))
+        listener.listen()
+        assert connect_from_outside(listener.getsockname()[1]) == "open"
+    assert connect_from_outside(9229) == "ConnectionRefusedError"
+    assert connect_from_outside(dev.lb_port) == "ConnectionRefusedError"
+    assert requests.get("http://127.0.0.1:9229/json/version", timeout=5).status_code == 200  # on loopback it is
+
+
+def test_cors_is_open_and_the_debug_config_redacts_secrets(dev: Settings) -> None:
+    preflight = requests.options(f"{dev.lb_url}/api/items", timeout=5, headers={
+        "Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization"})
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+    got = requests.get(f"{dev.lb_url}/api/items/seed-002", headers={"Origin": "http://elsewhere.test"}, timeout=5)
+    assert got.headers["Access-Control-Allow-Origin"] == "*"
+    debug = requests.get(f"{dev.lb_url}/debug/config", timeout=5)
+    assert debug.status_code == 200
+    config = debug.json()
+    assert config["profile"] == "development"
+    assert config["jwtSecret"] == "[redacted]"
+    assert config["clients"] == [{"id": "loadtest", "secret": "[redacted]"}]
+    assert config["postgres"]["password"] == "[redacted]"
+    assert not [s for s in SECRETS if s in debug.text]
+
+
+def test_alerts_are_console_warnings_and_only_the_app_level_rules_load(dev: Settings) -> None:
+    rules = requests.get(f"{dev.prometheus_url}/api/v1/rules", timeout=5).json()["data"]["groups"]
+    names = {r["name"] for g in rules for r in g["rules"]}
+    assert names == {"AppReplicaDown", "HighClientErrorRatio", "DiskAlmostFull"}
+    alertmanager = containers(dev)["alertmanager"]
+    assert "ALERT_PROFILE=development" in alertmanager.attrs["Config"]["Env"]
+
+
+def test_down_removes_the_profile(dev: Settings) -> None:
+    done = devsim("down", "--volumes", env={"DEVSIM_STACK_DIR": str(dev.stack_dir)})
+    assert done.returncode == 0, explain(done)
+    assert "removed" in done.stdout
+    client = docker.from_env()
+    flt = {"label": dev.label}
+    assert client.containers.list(all=True, filters=flt) == []
+    assert client.networks.list(filters=flt) == []
+    assert client.volumes.list(filters=flt) == []
+    status = devsim("status", "--json")
+    assert json.loads(status.stdout)["up"] is False
