@@ -31,10 +31,12 @@ def test_the_shipped_profile_publishes_on_loopback_only_and_mounts_the_app_sourc
                          ("monitoring", "9090/tcp"): ("127.0.0.1", 9090)}
     app = services["app"]
     assert app.binds == {str((settings.stack_dir / "app").resolve()): {"bind": "/srv/app", "mode": "ro"}}
-    assert app.command is not None and "--watch" in app.command
+    assert app.command is not None
+    assert "--watch" in app.command
     assert app.environment["PROFILE"] == "development"
     assert services["db"].binds == {"devsim_dev-db-data": {"bind": "/var/lib/postgresql/data", "mode": "rw"}}
-    assert services["db"].healthcheck is not None and services["db"].healthcheck["interval"] == 1_000_000_000
+    assert services["db"].healthcheck is not None
+    assert services["db"].healthcheck["interval"] == 1_000_000_000
 
 
 def test_a_profile_file_that_is_not_one_is_a_config_error(tmp_path: Path) -> None:
