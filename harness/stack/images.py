@@ -6,6 +6,7 @@ other registry can be reached from inside a build on the machines this runs on.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ from harness.errors import BuildFailed, InfrastructureError
 from harness.progress import Progress
 
 BASE_IMAGE = "debian:bookworm-slim"
+CONTEXT_LABEL = "devsim.context"  # the digest of what the image was built from
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 
 
@@ -122,9 +124,12 @@ def build_images(
     Returns the stack.yml variables (APP_IMAGE, ...) set to each image's content tag.
     """
     ensure_base_image(client, progress)
+    base = str(client.images.get(BASE_IMAGE).id)
     env: dict[str, str] = {}
     for spec in stack_images(stack):
-        image_id = build_one(client, stack_dir / spec.service, spec, stack, progress)
+        context = stack_dir / spec.service
+        digest = context_digest(context, spec, base)
+        image_id = _built(client, spec, digest) or build_one(client, context, spec, stack, progress, digest)
         tag = content_tag(spec, image_id)
         repo, _, version = tag.rpartition(":")
         client.images.get(image_id).tag(repo, version)
@@ -133,7 +138,30 @@ def build_images(
     return env
 
 
-def build_one(client: Any, context: Path, spec: ImageSpec, stack: str, progress: Progress) -> str:
+def context_digest(context: Path, spec: ImageSpec, base_id: str) -> str:
+    """What an image is built from: every file of its folder, its build arguments and the
+    base image. The same digest means `docker build` would only hit its cache."""
+    digest = hashlib.sha256(f"{base_id}\n{sorted(spec.build_args)}\n".encode())
+    for path in sorted(p for p in context.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(context)}\n{path.stat().st_mode & 0o111}\n".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:24]
+
+
+def _built(client: Any, spec: ImageSpec, digest: str) -> str | None:
+    """The id of the image already built from exactly this context, or None. Skipping the
+    build saves Docker's cache walk (about a second an image, 15 images, every `up`)."""
+    try:
+        image = client.images.get(spec.tag)
+    except ImageNotFound:
+        return None
+    except DockerException as exc:
+        raise InfrastructureError(f"cannot inspect {spec.tag}: {exc}") from exc
+    return str(image.id) if (image.labels or {}).get(CONTEXT_LABEL) == digest else None
+
+
+def build_one(client: Any, context: Path, spec: ImageSpec, stack: str, progress: Progress,
+              digest: str = "") -> str:
     """Builds one image, reporting each Dockerfile step; returns the image id."""
     progress.step(f"building {spec.tag}")
     log: list[str] = []
@@ -141,7 +169,7 @@ def build_one(client: Any, context: Path, spec: ImageSpec, stack: str, progress:
     try:
         stream: Iterator[dict[str, Any]] = client.api.build(
             path=str(context), tag=spec.tag, buildargs=dict(spec.build_args), rm=True,
-            forcerm=True, labels={"devsim.stack": stack}, decode=True,
+            forcerm=True, labels={"devsim.stack": stack, CONTEXT_LABEL: digest}, decode=True,
         )
         for chunk in stream:
             if "error" in chunk:

@@ -5,12 +5,13 @@ The production profile's side of each (none of them) is checked in test_stack.py
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import docker
@@ -75,23 +76,26 @@ def test_a_source_change_is_served_within_5_s_without_a_rebuild(dev: Settings) -
     try:
         source.write_text(original.replace(marker, "res.json({ version: config.version, edited: 'hot', "
                                                    "host: os.hostname() })"))
-        start = time.monotonic()
-        seen = None
-        while time.monotonic() - start < 30:
-            try:
-                seen = requests.get(f"{dev.lb_url}/api/version", timeout=1).json().get("edited")
-            except requests.RequestException:
-                seen = None  # the server restarts
-            if seen == "hot":
-                break
-            time.sleep(0.1)
-        took = time.monotonic() - start
-        assert seen == "hot", "the edit was never served"
+        took = wait_until_served(dev, lambda answer: answer.get("edited") == "hot")
         assert took <= 5, f"the edit was served after {took:.1f} s"
     finally:
         source.write_text(original)
+        wait_until_served(dev, lambda answer: "edited" not in answer)  # the next test meets the original
     after = containers(dev)["app"]
     assert (after.id, after.image.id) == (before.id, before.image.id)  # no new container, no rebuild
+
+
+def wait_until_served(dev: Settings, wanted: Callable[[dict[str, Any]], bool], limit: float = 30) -> float:
+    """Seconds until /api/version answers as wanted (polled every 0.1 s); fails after `limit`."""
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        try:
+            if wanted(requests.get(f"{dev.lb_url}/api/version", timeout=1).json()):
+                return time.monotonic() - start
+        except requests.RequestException:
+            pass  # the server restarts
+        time.sleep(0.1)
+    pytest.fail(f"/api/version never answered as wanted within {limit:.0f} s")
 
 
 def test_the_inspector_answers_the_devtools_protocol(dev: Settings) -> None:
@@ -111,45 +115,63 @@ def test_every_port_is_published_on_loopback_only(dev: Settings) -> None:
 
 
 NS, HOST_END, NS_END = "devsim-t-ns", "devsimt-h", "devsimt-n"
-HOST_ADDR, NS_ADDR = "192.0.2.1", "192.0.2.2"  # TEST-NET-1: our own veth pair, nothing else
+# Documentation ranges for our own veth pair; the first that overlaps nothing on this host
+# (one of these machines has its own uplink in 192.0.2.0/24, so that one is not on the list).
+CANDIDATES = ("198.51.100.0/30", "203.0.113.0/30", "100.127.255.248/30")
+
+
+def free_pair() -> tuple[str, str]:
+    """Host and namespace addresses of a /30 that no address or route of the host touches."""
+    used = []
+    for args in (["-4", "-o", "addr", "show"], ["-4", "route", "show"]):
+        out = subprocess.run(["ip", *args], capture_output=True, text=True, check=True).stdout
+        # every address or prefix the output names: "192.0.2.2/24", "via 192.0.2.1", ...
+        used += [ipaddress.ip_network(w, strict=False) for w in out.split() if w[:1].isdigit() and w.count(".") == 3]
+    for candidate in map(ipaddress.ip_network, CANDIDATES):
+        if not any(candidate.overlaps(net) for net in used):
+            host, peer = list(candidate.hosts())
+            return str(host), str(peer)
+    pytest.fail(f"every candidate range overlaps this host's networks: {CANDIDATES}")
 
 
 @pytest.fixture
-def outside() -> Iterator[None]:
-    """A network namespace joined to the host by a veth pair: a neighbour on another address."""
+def outside() -> Iterator[str]:
+    """A network namespace joined to the host by a veth pair: a neighbour on another address.
+    Yields the host's address on the pair, the only address the test aims at."""
     def ip(*args: str) -> None:
         subprocess.run(["ip", *args], check=True, capture_output=True)
+    host, peer = free_pair()
     subprocess.run(["ip", "netns", "del", NS], capture_output=True, check=False)
     subprocess.run(["ip", "link", "del", HOST_END], capture_output=True, check=False)
     ip("netns", "add", NS)
     try:
         ip("link", "add", HOST_END, "type", "veth", "peer", "name", NS_END)
         ip("link", "set", NS_END, "netns", NS)
-        ip("addr", "add", f"{HOST_ADDR}/30", "dev", HOST_END)
+        ip("addr", "add", f"{host}/30", "dev", HOST_END)
         ip("link", "set", HOST_END, "up")
-        ip("-n", NS, "addr", "add", f"{NS_ADDR}/30", "dev", NS_END)
+        ip("-n", NS, "addr", "add", f"{peer}/30", "dev", NS_END)
         ip("-n", NS, "link", "set", NS_END, "up")
-        yield
+        yield host
     finally:
         subprocess.run(["ip", "link", "del", HOST_END], capture_output=True, check=False)
         subprocess.run(["ip", "netns", "del", NS], capture_output=True, check=False)
 
 
-def connect_from_outside(port: int) -> str:
-    code = (f"import socket\ntry:\n socket.create_connection(('{HOST_ADDR}', {port}), timeout=3).close()\n"
+def connect_from_outside(host: str, port: int) -> str:
+    code = (f"import socket\ntry:\n socket.create_connection(('{host}', {port}), timeout=3).close()\n"
             " print('open')\nexcept OSError as e:\n print(type(e).__name__)")
     done = subprocess.run(["ip", "netns", "exec", NS, sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=30)
     return done.stdout.strip()
 
 
-def test_the_inspector_is_closed_to_another_address(dev: Settings, outside: None) -> None:
+def test_the_inspector_is_closed_to_another_address(dev: Settings, outside: str) -> None:
     with socket.socket() as listener:  # positive control: a port bound on every address is open
         listener.bind(("0.0.0.0", 0))
         listener.listen()
-        assert connect_from_outside(listener.getsockname()[1]) == "open"
-    assert connect_from_outside(9229) == "ConnectionRefusedError"
-    assert connect_from_outside(dev.lb_port) == "ConnectionRefusedError"
+        assert connect_from_outside(outside, listener.getsockname()[1]) == "open"
+    assert connect_from_outside(outside, 9229) == "ConnectionRefusedError"
+    assert connect_from_outside(outside, dev.lb_port) == "ConnectionRefusedError"
     assert requests.get("http://127.0.0.1:9229/json/version", timeout=5).status_code == 200  # on loopback it is
 
 
