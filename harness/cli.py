@@ -32,6 +32,7 @@ from harness.tables import format_table
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_ERROR = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader left
 
 
 class _Parser(argparse.ArgumentParser):
@@ -127,6 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for line in exc.details[-10:]:
                 print(f"  | {line}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        # `devsim status | head`: the reader left; end quietly, as Unix tools do on SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except (KeyboardInterrupt, experiment_run.Interrupted) as exc:
         # Ctrl-C or SIGTERM outside a run's own handling (booting the stack, rendering the
         # report): exit 2, as for every run that did not come to a verdict
