@@ -41,6 +41,7 @@ class Service:
     ports: dict[str, tuple[str, int]]  # "8080/tcp" -> ("127.0.0.1", 8080)
     binds: dict[str, dict[str, str]]  # host folder or volume name -> {"bind": path, "mode": rw|ro}
     healthcheck: dict[str, Any] | None
+    stop_signal: str | None = None
 
 
 def fill(text: str, env: Mapping[str, str]) -> str:
@@ -85,7 +86,8 @@ def _service(settings: Settings, name: str, spec: dict[str, Any]) -> Service:
                  "retries": 3, "start_period": int(30e9)}
     command = spec.get("command")
     return Service(name, str(spec["image"]), tuple(map(str, command)) if command else None,
-                   {k: str(v) for k, v in (spec.get("environment") or {}).items()}, ports, binds, check)
+                   {k: str(v) for k, v in (spec.get("environment") or {}).items()}, ports, binds, check,
+                   spec.get("stop_signal"))
 
 
 def volume_name(settings: Settings, name: str) -> str:
@@ -110,8 +112,9 @@ def containers(client: Any, settings: Settings) -> list[Any]:
 
 
 def remove(client: Any, settings: Settings, progress: Progress) -> int:
-    """Stops and removes the profile's containers (volumes stay); returns how many."""
-    found = containers(client, settings)
+    """Stops and removes the profile's containers, the last started first (the app before
+    its database); volumes stay. Returns how many."""
+    found = sorted(containers(client, settings), key=lambda c: c.attrs.get("Created", ""), reverse=True)
     if found:
         progress.step(f"removing the development profile ({len(found)} containers)")
     for container in found:
@@ -144,7 +147,7 @@ def start(client: Any, settings: Settings, services: list[Service], progress: Pr
                 volumes=service.binds, healthcheck=service.healthcheck, network=network,
                 networking_config={network: client.api.create_endpoint_config(
                     aliases=[service.name, f"tasks.{service.name}"])},
-                restart_policy={"Name": "unless-stopped"}, detach=True)
+                restart_policy={"Name": "unless-stopped"}, stop_signal=service.stop_signal, detach=True)
             container.start()
     except APIError as exc:
         raise InfrastructureError(f"cannot start the development profile: {exc.explanation}") from exc
