@@ -30,7 +30,7 @@ from harness.load.session import DEFAULT_LOCUSTFILE, MAX_RUN_TIME
 from harness.metrics import series as report_series
 from harness.progress import Progress
 from harness.runs import new_run_dir
-from harness.stack import lifecycle, patroni
+from harness.stack import development, lifecycle, patroni
 from harness.stack.services import declared_services, running_versions, stack_status
 from harness.verdict import claims as claimlib
 from harness.verdict import judge, record
@@ -230,6 +230,9 @@ def ensure_stack(client: Any, settings: Settings, progress: Progress, no_up: boo
     expected = declared_services(settings.stack_dir)
     if states and all(n in states and states[n].healthy for n in expected):
         return False
+    if no_up and development.running_profile(client, settings):
+        raise InfrastructureError(f"the stack {settings.stack!r} runs its development profile; experiments check "
+                                  "the production profile's claims", hint="run `devsim up` to switch, or drop --no-up")
     if no_up:
         raise InfrastructureError(f"the stack {settings.stack!r} is not up", hint="run `devsim up`, or drop --no-up")
     lifecycle.up(client, settings, progress)

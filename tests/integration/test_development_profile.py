@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -200,6 +201,16 @@ def test_alerts_are_console_warnings_and_only_the_app_level_rules_load(dev: Sett
     assert names == {"AppReplicaDown", "HighClientErrorRatio", "DiskAlmostFull"}
     alertmanager = containers(dev)["alertmanager"]
     assert "ALERT_PROFILE=development" in alertmanager.attrs["Config"]["Env"]
+
+
+def test_an_experiment_with_no_up_says_the_development_profile_runs(dev: Settings) -> None:
+    experiment = Path(__file__).resolve().parents[2] / "experiments" / "app-instance-crash.yaml"
+    done = devsim("run", "--no-up", str(experiment), env={"DEVSIM_STACK_DIR": str(dev.stack_dir)})
+    assert done.returncode == 2, explain(done)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("devsim: error:")]
+    assert errors == ["devsim: error: the stack 'devsim' runs its development profile; experiments check the "
+                      "production profile's claims (run `devsim up` to switch, or drop --no-up)"]
+    assert containers(dev)["app"].status == "running"  # nothing touched
 
 
 def test_down_removes_the_profile(dev: Settings) -> None:
