@@ -6,6 +6,7 @@ import errno
 import os
 import socket
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from harness.stack.services import (
     declared_services,
     labelled_services,
     service_logs,
+    short_name,
     stack_status,
 )
 from harness.stack.waiting import Check, Waiter
@@ -285,6 +287,7 @@ def down(client: Any, settings: Settings, progress: Progress, volumes: bool = Fa
         engine.run(["docker", "stack", "rm", settings.stack], timeout=120)
         for service in services:  # services not made by `stack deploy` but labelled ours
             _ignore_missing(service.remove)
+        _stop_tasks(client, settings)
         removed.append(f"{len(services)} services")
     if containers := development.remove(client, settings, progress):
         removed.append(f"{containers} development containers")
@@ -314,6 +317,38 @@ def down(client: Any, settings: Settings, progress: Progress, volumes: bool = Fa
     return removed
 
 
+# Stopped after every other service: the Patroni nodes release their leader key in etcd as
+# they stop; with etcd stopping beside them, the leader retried for its retry_timeout (9 s).
+STOP_LAST = ("etcd",)
+
+
+def _stop_tasks(client: Any, settings: Settings) -> None:
+    """Stops the removed services' containers at once, all together, each with its own grace
+    period (the app still drains, PostgreSQL still shuts down cleanly), then removes them;
+    etcd last. Swarm's agent would do the same, but only about 8 s after `docker stack rm`
+    here: `down` took 13.8 s (median of 3), 8 s of it before the first container stopped."""
+    try:
+        found = client.containers.list(filters={"label": settings.label})
+    except DockerException as exc:
+        raise InfrastructureError(f"cannot list the stack's containers: {exc}") from exc
+
+    def stop(container: Any) -> None:
+        # Best effort: Swarm's agent races us (a container it is removing, a network it has
+        # removed); what it finishes is as good, and the wait below checks the result.
+        try:
+            container.stop(timeout=30)
+            container.remove()
+        except DockerException:
+            pass
+
+    def service(container: Any) -> str:
+        return short_name(settings, container.labels.get("com.docker.swarm.service.name", ""))
+
+    for wave in ([c for c in found if service(c) not in STOP_LAST], [c for c in found if service(c) in STOP_LAST]):
+        with ThreadPoolExecutor(max_workers=max(1, len(wave))) as pool:
+            list(pool.map(stop, wave))
+
+
 def _leftovers(client: Any, settings: Settings, volumes: bool) -> dict[str, int]:
     flt = {"label": settings.label}
     try:
@@ -335,5 +370,7 @@ def _ignore_missing(remove: Any) -> None:
     except NotFound:
         pass
     except APIError as exc:
-        if exc.status_code not in (404, 409):  # 409: still in use, tried again next poll
+        # 409: still in use, tried again next poll. An overlay network Swarm removes at the
+        # same moment answers 500 "network ... not found".
+        if exc.status_code not in (404, 409) and "not found" not in str(exc.explanation):
             raise InfrastructureError(f"cannot remove a stack object: {exc.explanation}") from exc
