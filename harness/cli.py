@@ -156,7 +156,7 @@ def cmd_up(ctx: RunContext, args: argparse.Namespace) -> int:
 
 def cmd_status(ctx: RunContext, args: argparse.Namespace) -> int:
     states = stack_status(ctx.docker, ctx.settings)
-    if not states and development.running_profile(ctx.docker, ctx.settings):
+    if not states and development.runs(ctx.docker, ctx.settings):
         return _status_development(ctx, args)
     database = _database(ctx) if states else None
     current = running_switches(ctx.docker, ctx.settings, (database or {}).get("config")) if states else {}

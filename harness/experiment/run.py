@@ -230,7 +230,7 @@ def ensure_stack(client: Any, settings: Settings, progress: Progress, no_up: boo
     expected = declared_services(settings.stack_dir)
     if states and all(n in states and states[n].healthy for n in expected):
         return False
-    if no_up and development.running_profile(client, settings):
+    if no_up and development.runs(client, settings):
         raise InfrastructureError(f"the stack {settings.stack!r} runs its development profile; experiments check "
                                   "the production profile's claims", hint="run `devsim up` to switch, or drop --no-up")
     if no_up:

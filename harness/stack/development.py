@@ -9,7 +9,7 @@ healthcheck), read here rather than by docker-compose, which these machines do n
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,7 +171,7 @@ def status(client: Any, settings: Settings) -> list[ServiceState]:
 
 
 def wait_until_serving(client: Any, settings: Settings, progress: Progress,
-                       app_serves: Any, app_scraped: Any) -> None:
+                       app_serves: Callable[[], bool], app_scraped: Callable[[], bool]) -> None:
     """Every container healthy, the app answering on its port and Prometheus scraping it."""
     waiter = Waiter(settings.up_timeout, settings.poll_interval)
 
@@ -201,9 +201,9 @@ def _logs(client: Any, settings: Settings, service: str, lines: int = 15) -> lis
     return bytes(raw).decode("utf-8", "replace").strip().splitlines()[-lines:]
 
 
-def running_profile(client: Any, settings: Settings) -> str | None:
-    """"development" when its containers exist, else None (the production stack or nothing)."""
-    return "development" if containers(client, settings) else None
+def runs(client: Any, settings: Settings) -> bool:
+    """Whether the development profile's containers exist (else the production stack runs, or nothing)."""
+    return bool(containers(client, settings))
 
 
 def app_source(settings: Settings) -> Path:

@@ -125,10 +125,13 @@ def build_images(
     """
     ensure_base_image(client, progress)
     base = str(client.images.get(BASE_IMAGE).id)
+    folders: dict[Path, str] = {}  # the app's folder serves seven images: read it once
     env: dict[str, str] = {}
     for spec in stack_images(stack):
         context = stack_dir / spec.service
-        digest = context_digest(context, spec, base)
+        if context not in folders:
+            folders[context] = folder_digest(context)
+        digest = context_digest(folders[context], spec, base)
         image_id = _built(client, spec, digest) or build_one(client, context, spec, stack, progress, digest)
         tag = content_tag(spec, image_id)
         repo, _, version = tag.rpartition(":")
@@ -138,14 +141,19 @@ def build_images(
     return env
 
 
-def context_digest(context: Path, spec: ImageSpec, base_id: str) -> str:
-    """What an image is built from: every file of its folder, its build arguments and the
-    base image. The same digest means `docker build` would only hit its cache."""
-    digest = hashlib.sha256(f"{base_id}\n{sorted(spec.build_args)}\n".encode())
+def folder_digest(context: Path) -> str:
+    """Every file of a build folder: its path, whether it is executable, its bytes."""
+    digest = hashlib.sha256()
     for path in sorted(p for p in context.rglob("*") if p.is_file()):
         digest.update(f"{path.relative_to(context)}\n{path.stat().st_mode & 0o111}\n".encode())
         digest.update(path.read_bytes())
-    return digest.hexdigest()[:24]
+    return digest.hexdigest()
+
+
+def context_digest(folder: str, spec: ImageSpec, base_id: str) -> str:
+    """What an image is built from: its folder (`folder_digest`), its build arguments and the
+    base image. The same digest means `docker build` would only hit its cache."""
+    return hashlib.sha256(f"{base_id}\n{sorted(spec.build_args)}\n{folder}".encode()).hexdigest()[:24]
 
 
 def _built(client: Any, spec: ImageSpec, digest: str) -> str | None:
@@ -190,7 +198,7 @@ def build_one(client: Any, context: Path, spec: ImageSpec, stack: str, progress:
     return str(client.images.get(spec.tag).id)
 
 
-_CONTENT_TAG = re.compile(r"^(?P<plain>.+:.+)-[0-9a-f]{12}$")
+_CONTENT_TAG = re.compile(r"^.+:.+-[0-9a-f]{12}$")
 
 
 def outdated(images: list[tuple[str, list[str]]]) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.stack.images import ImageSpec, context_digest, outdated
+from harness.stack.images import ImageSpec, context_digest, folder_digest, outdated
 
 
 def test_older_content_tags_go_and_the_current_ones_stay() -> None:
@@ -34,16 +34,16 @@ def test_the_context_digest_changes_with_any_input_and_only_then(tmp_path: Path)
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "a.js").write_text("1")
     spec = ImageSpec("app", "devsim/app", "v1", "APP_IMAGE", (("APP_VERSION", "v1"),))
-    first = context_digest(tmp_path, spec, "sha256:base")
-    assert context_digest(tmp_path, spec, "sha256:base") == first
+    first = context_digest(folder_digest(tmp_path), spec, "sha256:base")
+    assert context_digest(folder_digest(tmp_path), spec, "sha256:base") == first
     seen = {first}
     (tmp_path / "sub" / "a.js").write_text("2")  # an edited file
-    seen.add(context_digest(tmp_path, spec, "sha256:base"))
+    seen.add(context_digest(folder_digest(tmp_path), spec, "sha256:base"))
     (tmp_path / "b.sh").write_text("")  # a new file
-    seen.add(context_digest(tmp_path, spec, "sha256:base"))
+    seen.add(context_digest(folder_digest(tmp_path), spec, "sha256:base"))
     (tmp_path / "b.sh").chmod(0o755)  # made executable
-    seen.add(context_digest(tmp_path, spec, "sha256:base"))
-    seen.add(context_digest(tmp_path, spec, "sha256:newbase"))  # another base image
-    seen.add(context_digest(tmp_path, ImageSpec("app", "devsim/app", "v2", None, (("APP_VERSION", "v2"),)),
-                            "sha256:newbase"))  # other build arguments
+    seen.add(context_digest(folder_digest(tmp_path), spec, "sha256:base"))
+    seen.add(context_digest(folder_digest(tmp_path), spec, "sha256:newbase"))  # another base image
+    v2 = ImageSpec("app", "devsim/app", "v2", None, (("APP_VERSION", "v2"),))
+    seen.add(context_digest(folder_digest(tmp_path), v2, "sha256:newbase"))  # other build arguments
     assert len(seen) == 6
