@@ -19,6 +19,7 @@ from harness.progress import Progress
 from harness.runs import new_run_dir
 from harness.stack import engine
 from harness.stack.services import running_versions
+from harness.stack.waiting import Check, Waiter
 
 DEFAULT_LOCUSTFILE = PROJECT_ROOT / "loadtests" / "locustfile.py"
 MAX_USERS = 2000
@@ -71,15 +72,31 @@ def check_options(options: LoadOptions) -> tuple[slo.Slo, ...]:
     return slo.parse_all(options.slos or slo.DEFAULT_SLOS)
 
 
-def preflight(settings: Settings) -> str | None:
-    """The target must answer before load is sent; returns the Pushgateway URL to push to."""
-    try:
-        health = requests.get(f"{settings.lb_url}/health", timeout=3)
-    except requests.RequestException as exc:
-        raise InfrastructureError(f"the target {settings.lb_url} does not answer ({type(exc).__name__})",
-                                  hint="is the stack up? run `devsim up`") from exc
-    if health.status_code != 200:
-        raise InfrastructureError(f"the target {settings.lb_url}/health answers {health.status_code}, not 200",
+HEALTH_GRACE = 15.0  # s: a load balancer that answers, but with no backend ready yet (503)
+HEALTH_WAITER = Waiter(timeout=HEALTH_GRACE, interval=0.5)
+
+
+def preflight(settings: Settings, progress: Progress | None = None,
+              waiter: Waiter = HEALTH_WAITER) -> str | None:
+    """The target must answer before load is sent; returns the Pushgateway URL to push to.
+
+    A target that does not answer at all is refused at once. One whose load balancer
+    answers, but not 200 (no backend ready: a moment after an experiment or a restart),
+    gets HEALTH_GRACE seconds to become ready first.
+    """
+    url = f"{settings.lb_url}/health"
+    codes: list[int] = []
+
+    def healthy() -> Check:
+        try:
+            codes.append(requests.get(url, timeout=3).status_code)
+        except requests.RequestException as exc:
+            raise InfrastructureError(f"the target {settings.lb_url} does not answer ({type(exc).__name__})",
+                                      hint="is the stack up? run `devsim up`") from exc
+        return Check(codes[-1] == 200, f"waiting for {url} to answer 200 (it answers {codes[-1]})")
+
+    if waiter.until(healthy, progress.update if progress else lambda _s: None) is None:
+        raise InfrastructureError(f"the target {url} answers {codes[-1]}, not 200 (for {waiter.timeout:g} s)",
                                   hint="see `devsim status`")
     try:
         ready = requests.get(f"{settings.pushgateway_url}/-/ready", timeout=3).status_code == 200
@@ -101,7 +118,7 @@ def _docker() -> Any:
 
 def run_load(settings: Settings, options: LoadOptions, progress: Progress) -> LoadOutcome:
     slos = check_options(options)
-    pushgateway = preflight(settings)
+    pushgateway = preflight(settings, progress)
     run_id, run_dir = new_run_dir(settings.reports_dir, "load")
     plan = LoadPlan(locustfile=options.locustfile.resolve(), host=settings.lb_url, users=options.users,
                     spawn_rate=options.spawn_rate, run_time=options.run_time, run_dir=run_dir, run_id=run_id,
