@@ -142,24 +142,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_up(ctx: RunContext, args: argparse.Namespace) -> int:
     if args.profile == "development":
-        deployment = lifecycle.up_development(ctx.docker, ctx.settings, ctx.progress)
+        deployment = lifecycle.up_development(ctx.driver, ctx.settings, ctx.progress)
         print(_table(list(deployment.services)))
         print(f"\napp:         {deployment.lb_url} (hot reload from {development.app_source(ctx.settings)})"
               f"\ninspector:   127.0.0.1:{development.INSPECTOR_PORT} (chrome://inspect)"
               f"\nPrometheus:  {deployment.prometheus_url}")
         return EXIT_OK
-    deployment = lifecycle.up(ctx.docker, ctx.settings, ctx.progress)
+    deployment = lifecycle.up(ctx.driver, ctx.settings, ctx.progress)
     print(_table(list(deployment.services)))
     print(f"\napp (load balancer): {deployment.lb_url}\nPrometheus:          {deployment.prometheus_url}")
     return EXIT_OK
 
 
 def cmd_status(ctx: RunContext, args: argparse.Namespace) -> int:
-    states = stack_status(ctx.docker, ctx.settings)
-    if not states and development.runs(ctx.docker, ctx.settings):
+    states = stack_status(ctx.driver, ctx.settings)
+    if not states and development.runs(ctx.driver):
         return _status_development(ctx, args)
     database = _database(ctx) if states else None
-    current = running_switches(ctx.docker, ctx.settings, (database or {}).get("config")) if states else {}
+    current = running_switches(ctx.driver, ctx.settings, (database or {}).get("config")) if states else {}
     changed = switches.differing(switches.load(ctx.settings.stack_dir), current)
     if args.json:
         print(json.dumps({"stack": ctx.settings.stack, "up": bool(states), "profile": "production" if states else None,
@@ -194,7 +194,7 @@ def _database(ctx: RunContext) -> dict[str, Any] | None:
     members = patroni.member_services(ctx.settings.stack_dir)
     if not members:
         return None
-    cluster = patroni.Cluster(ctx.docker, ctx.settings.stack, members)
+    cluster = patroni.Cluster(ctx.driver, members)
     try:
         view = cluster.view()
         config = cluster.config()
@@ -205,7 +205,7 @@ def _database(ctx: RunContext) -> dict[str, Any] | None:
 
 
 def _status_development(ctx: RunContext, args: argparse.Namespace) -> int:
-    states = development.status(ctx.docker, ctx.settings)
+    states = development.status(ctx.driver, ctx.settings)
     if args.json:
         print(json.dumps({"stack": ctx.settings.stack, "up": True, "profile": "development",
                           "services": [s.as_dict() for s in states], "database": None,
@@ -218,7 +218,7 @@ def _status_development(ctx: RunContext, args: argparse.Namespace) -> int:
 
 
 def cmd_down(ctx: RunContext, args: argparse.Namespace) -> int:
-    removed = lifecycle.down(ctx.docker, ctx.settings, ctx.progress, volumes=args.volumes)
+    removed = lifecycle.down(ctx.driver, ctx.settings, ctx.progress, volumes=args.volumes)
     what = "stack and volumes" if args.volumes else "stack"
     services = [r for r in removed if r.endswith(("services", "containers"))]
     print(f"{what} {ctx.settings.stack!r} removed" if services else f"stack {ctx.settings.stack!r} was not up")
@@ -264,11 +264,11 @@ def cmd_run(ctx: RunContext, args: argparse.Namespace) -> int:
     options = experiment_run.RunOptions(variables=experiment_run.parse_vars(args.var, args.var_file),
                                         load_users=args.load_users)
     experiment_run.install_signal_handlers()
-    booted = experiment_run.ensure_stack(ctx.docker, ctx.settings, ctx.progress, args.no_up)
+    booted = experiment_run.ensure_stack(ctx.driver, ctx.settings, ctx.progress, args.no_up)
     worst = EXIT_OK
     try:
         for path, experiment in experiments:
-            outcome = experiment_run.run_one(ctx.settings, path, experiment, options, ctx.progress)
+            outcome = experiment_run.run_one(ctx, path, experiment, options)
             page = render.publish_after_run(outcome.run_dir, ctx.settings.reports_dir, ctx.progress)
             print(_claims_table(outcome))
             print(f"{outcome.status.upper()}: {path.name}: {outcome.reason}\n  {page or outcome.run_dir}\n")
@@ -277,7 +277,7 @@ def cmd_run(ctx: RunContext, args: argparse.Namespace) -> int:
                 break
     finally:
         if booted and not args.keep_up:
-            lifecycle.down(ctx.docker, ctx.settings, ctx.progress)
+            lifecycle.down(ctx.driver, ctx.settings, ctx.progress)
     return worst
 
 
@@ -287,9 +287,8 @@ def cmd_deploy(ctx: RunContext, args: argparse.Namespace) -> int:
     policy = None if args.no_guard else GuardPolicy(
         max_error_ratio=args.max_error_ratio, max_p95_s=slo.parse(f"p95<{args.max_p95}").threshold / 1000,
         watch_after_s=load_session.parse_duration(args.watch_after))
-    result = rollout.deploy(ctx.settings.stack, ctx.settings.prometheus_url, args.version, policy,
-                            on_step=ctx.progress.step, on_watch=ctx.progress.update if args.watch else None,
-                            client=ctx.docker)
+    result = rollout.deploy(ctx.driver, ctx.settings.prometheus_url, args.version, policy,
+                            on_step=ctx.progress.step, on_watch=ctx.progress.update if args.watch else None)
     ctx.progress.done()
     if result.outcome == "live":
         print(f"LIVE: {result.version} ({result.reason}; {result.seconds:.1f} s)")

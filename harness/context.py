@@ -1,14 +1,13 @@
-"""The composition root of one command: settings, the Docker client and progress output."""
+"""The composition root of one command: settings, the engine's driver and progress output."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
 
 from harness.config import Settings
+from harness.driver import StackDriver, driver_for
 from harness.progress import Progress
-from harness.stack import engine
 
 
 @dataclass
@@ -19,6 +18,6 @@ class RunContext:
     progress: Progress = field(default_factory=Progress)
 
     @cached_property
-    def docker(self) -> Any:
-        """The Docker client, connected on first use (so `--help` never needs an engine)."""
-        return engine.connect()
+    def driver(self) -> StackDriver:
+        """The stack's driver; it connects to the engine on first use (so `--help` never needs one)."""
+        return driver_for(self.settings.stack)

@@ -66,3 +66,7 @@ class BuildFailed(InfrastructureError):
 
 class NotReady(InfrastructureError):
     """Something did not become ready within its timeout; carries its last log lines."""
+
+
+class NoSuchService(InfrastructureError):
+    """The stack has no service by that name (it is not up, or the name is wrong)."""

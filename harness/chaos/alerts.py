@@ -14,7 +14,7 @@ import requests
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from harness.chaos import controls, swarm
+from harness.chaos import controls, engine
 from harness.chaos.evidence import Refuted
 
 DEFAULT_MAILSINK = "http://127.0.0.1:8025"
@@ -37,7 +37,7 @@ def _origin(since: str | float) -> float:
 
 def alert_state(name: str, configuration: Configuration = None) -> str:
     """firing, pending or inactive: the state of a Prometheus alert, by alert name."""
-    url = swarm.target(configuration).prometheus_url + "/api/v1/alerts"
+    url = engine.target(configuration).prometheus_url + "/api/v1/alerts"
     try:
         alerts = requests.get(url, timeout=5).json()["data"]["alerts"]
     except (requests.RequestException, ValueError, KeyError) as exc:

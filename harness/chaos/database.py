@@ -12,9 +12,8 @@ from typing import Any
 
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
-from docker.errors import APIError
 
-from harness.chaos import actions, controls, swarm
+from harness.chaos import actions, controls, engine
 from harness.chaos.evidence import Refuted
 from harness.errors import InfrastructureError
 from harness.stack import patroni
@@ -24,7 +23,7 @@ _last: dict[str, Any] = {"killed": "", "at": None}
 
 def _cluster(configuration: Configuration) -> patroni.Cluster:
     try:
-        return patroni.discover(swarm.docker(), swarm.target(configuration).stack)
+        return patroni.discover(engine.driver(configuration))
     except InfrastructureError as exc:
         raise ActivityFailed(exc.one_line()) from exc
 
@@ -57,9 +56,9 @@ def kill_db_leader(signal: str = "SIGKILL", replicas_cut_off_s: float | str = 0,
         if not victims:
             raise ActivityFailed(f"the leader {leader} has no running container")
         for container in victims:
-            container.kill(signal=signal)
-    except APIError as exc:
-        raise ActivityFailed(f"cannot kill the leader {leader}: {exc.explanation}") from exc
+            cluster.driver.kill(container, signal)
+    except InfrastructureError as exc:
+        raise ActivityFailed(f"cannot kill the leader {leader}: {exc.one_line()}") from exc
     finally:
         for member in replicas:
             actions.remove_network_fault(member, configuration=configuration)

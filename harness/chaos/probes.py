@@ -19,7 +19,8 @@ import requests
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from harness.chaos import controls, swarm
+from harness.chaos import controls, engine
+from harness.chaos.engine import activity
 from harness.chaos.evidence import NoEvidence, Refuted
 from harness.errors import InfrastructureError
 from harness.evidence import audit
@@ -60,7 +61,7 @@ def resolve_window(window: Window) -> tuple[float, float]:
 # --- the client request log ------------------------------------------------------------
 
 def _client_rows(window: Window, name: str, configuration: Configuration) -> list[clientlog.Request]:
-    path = swarm.target(configuration).request_log
+    path = engine.target(configuration).request_log
     if not path:
         raise ActivityFailed("no client request log: run under `devsim run`, or set the request_log "
                              "configuration to the requests.csv of a running `devsim load`")
@@ -110,7 +111,7 @@ def client_status_share(status: int, window: Window = "fault", name: str = "",
 # --- Prometheus ------------------------------------------------------------------------
 
 def _prometheus(configuration: Configuration) -> Prometheus:
-    return Prometheus(swarm.target(configuration).prometheus_url)
+    return Prometheus(engine.target(configuration).prometheus_url)
 
 
 def prometheus_value(query: str, configuration: Configuration = None) -> float:
@@ -146,12 +147,12 @@ def prometheus_over_window(query: str, aggregate: str = "max", window: Window = 
             "last": values[-1], "increase": values[-1] - values[0]}[aggregate]
 
 
-# --- Swarm and HTTP --------------------------------------------------------------------
+# --- the engine and HTTP ------------------------------------------------------------------
 
+@activity
 def ready_replicas(service: str, configuration: Configuration = None) -> int:
-    """Tasks of the service that Swarm reports running (healthy, where it has a health check)."""
-    svc = swarm.service(swarm.target(configuration), service)
-    return sum(1 for t in svc.tasks(filters={"desired-state": "running"}) if t["Status"]["State"] == "running")
+    """Tasks of the service that the engine reports running (healthy, where it has a health check)."""
+    return sum(1 for t in engine.driver(configuration).tasks(service, desired_running=True) if t.running)
 
 
 def seconds_until_ready(service: str, replicas: int, timeout: float = 60, expect_drop_s: float = 3,
@@ -176,7 +177,7 @@ def _http(path: str, method: str, data: dict[str, str] | None, timeout: float,
           configuration: Configuration) -> tuple[int, float]:
     started = time.monotonic()
     try:
-        status = requests.request(method, swarm.target(configuration).lb_url + path, data=data,
+        status = requests.request(method, engine.target(configuration).lb_url + path, data=data,
                                   timeout=timeout).status_code
     except requests.RequestException:
         status = 0
@@ -201,19 +202,21 @@ def served_versions(samples: int = 30, configuration: Configuration = None) -> s
     seen = set()
     for _ in range(samples):
         try:
-            seen.add(str(requests.get(swarm.target(configuration).lb_url + "/api/version", timeout=2)
+            seen.add(str(requests.get(engine.target(configuration).lb_url + "/api/version", timeout=2)
                          .json()["version"]))
         except (requests.RequestException, ValueError, KeyError):
             seen.add("no answer")
     return ",".join(sorted(seen))
 
 
+@activity
 def running_versions(service: str = "app", configuration: Configuration = None) -> str:
     """The releases of the service's running task images (from the image label), comma-joined."""
-    t = swarm.target(configuration)
+    driver = engine.driver(configuration)
     versions = set()
-    for container in swarm.containers(t, service):
-        versions.add(str((container.image.labels or {}).get("devsim.version", "?")))
+    for container in driver.containers(service):
+        image = driver.image(container.image_id)
+        versions.add(str(image.labels.get("devsim.version", "?")) if image else "?")
     return ",".join(sorted(versions))
 
 
@@ -252,14 +255,14 @@ def write_unavailability(window: Window = "fault", configuration: Configuration 
 def write_audit(field: str = "lost", configuration: Configuration = None) -> int:
     """One count of the write audit (lost, ghosts, duplicates, acknowledged, ...), from the
     run's audit.json; audited now, from the database's leader, when there is none yet."""
-    t = swarm.target(configuration)
+    t = engine.target(configuration)
     if not t.request_log:
         raise ActivityFailed("no client request log to audit: run under `devsim run`")
     log = Path(t.request_log)
     found = audit.saved(log.parent)
     if found is None:
         try:
-            found = audit.run_audit(patroni.discover(swarm.docker(), t.stack), log).as_dict()
+            found = audit.run_audit(patroni.discover(engine.driver(configuration)), log).as_dict()
         except (InfrastructureError, OSError) as exc:
             raise ActivityFailed(f"cannot audit the writes: {exc}") from exc
     if field not in found or not isinstance(found[field], int):

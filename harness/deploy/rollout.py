@@ -15,13 +15,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from docker.errors import DockerException, ImageNotFound
-
 from harness.deploy.guard import Guard, GuardPolicy
+from harness.driver import StackDriver
 from harness.errors import InfrastructureError, UsageError
 from harness.metrics.prometheus import Prometheus
-from harness.stack import engine
 from harness.stack.services import image_version
+from harness.stack.waiting import Check, Waiter
 
 ENDED = ("complete", "failed", "rejected", "shutdown", "orphaned", "remove")
 
@@ -43,94 +42,81 @@ class DeployResult:
         return asdict(self)
 
 
-def _service(client: Any, stack: str, name: str) -> Any:
-    try:
-        found = client.services.list(filters={"label": f"devsim.stack={stack}", "name": f"{stack}_{name}"})
-    except DockerException as exc:
-        raise InfrastructureError(f"cannot list Swarm services: {exc}") from exc
-    for svc in found:
-        if svc.name == f"{stack}_{name}":
-            return svc
-    raise InfrastructureError(f"the stack {stack!r} has no service {name!r}", hint="run `devsim up`")
-
-
-def built_releases(client: Any, stack: str, service: str) -> list[str]:
+def built_releases(driver: StackDriver, service: str) -> list[str]:
     """Release tags (v1, v2, v2-crash, ...), without the content tags (v1-<image id>)."""
-    tags = [t.split(":", 1)[1] for image in client.images.list(name=f"{stack}/{service}") for t in image.tags]
+    tags = [t.split(":", 1)[1] for image in driver.images(repo=f"{driver.stack}/{service}") for t in image.tags]
     return sorted(t for t in tags if not re.search(r"-[0-9a-f]{12}$", t))
 
 
-def release_image(client: Any, stack: str, service: str, version: str) -> str:
+def release_image(driver: StackDriver, service: str, version: str) -> str:
     """The content tag of a built release, e.g. v2 -> devsim/app:v2-<id>."""
-    try:
-        image = client.images.get(f"{stack}/{service}:{version}")
-    except ImageNotFound as exc:
-        known = built_releases(client, stack, service)
+    image = driver.image(f"{driver.stack}/{service}:{version}")
+    if image is None:
+        known = built_releases(driver, service)
         raise UsageError(f"no release {version!r} of {service} is built",
-                         hint=f"built: {', '.join(known)}" if known else "`devsim up` builds every release") from exc
-    except DockerException as exc:
-        raise InfrastructureError(f"cannot read images: {exc}") from exc
-    return f"{stack}/{service}:{version}-{image.id.split(':', 1)[-1][:12]}"
+                         hint=f"built: {', '.join(known)}" if known else "`devsim up` builds every release")
+    return f"{driver.stack}/{service}:{version}-{image.id.split(':', 1)[-1][:12]}"
 
 
-def _tasks(svc: Any) -> dict[str, tuple[int, str, str, str, str]]:
-    """task id -> (slot, image, state, desired state, error) for every task Swarm keeps."""
-    found = {}
-    for task in svc.tasks():
-        image = task["Spec"]["ContainerSpec"]["Image"].split("@")[0]
-        found[task["ID"]] = (int(task.get("Slot", 0)), image, str(task["Status"]["State"]),
-                             str(task.get("DesiredState", "")), str(task["Status"].get("Err", "")))
-    return found
+Task = tuple[int, str, str, str, str]  # slot, image, state, desired state, error
 
 
-def _serving(svc: Any, image: str, replicas: int) -> bool:
+def _tasks(driver: StackDriver, service: str) -> dict[str, Task]:
+    """task id -> (slot, image, state, desired state, error) for every task the engine keeps."""
+    return {t.id: (t.slot, t.image, t.state, t.desired_state, t.error) for t in driver.tasks(service)}
+
+
+def _serving(driver: StackDriver, service: str, image: str, replicas: int) -> bool:
     """Every replica runs `image` and no other task is still running."""
-    running = [t for t in _tasks(svc).values() if t[2] == "running"]
+    running = [t for t in _tasks(driver, service).values() if t[2] == "running"]
     return len(running) == replicas and all(t[1] == image for t in running)
 
 
-def deploy(stack: str, prometheus_url: str, version: str, policy: GuardPolicy | None,
+def deploy(driver: StackDriver, prometheus_url: str, version: str, policy: GuardPolicy | None,
            on_step: Callable[[str], None], on_watch: Callable[[str], None] | None = None, service: str = "app",
-           timeout: float = 300.0, client: Any = None) -> DeployResult:
+           timeout: float = 300.0, waiter: Waiter | None = None) -> DeployResult:
     """Rolls `service` to `version` and returns once it is live and watched, rolled back, or paused.
     Ctrl-C aborts the deploy, which rolls it back."""
-    client = client or engine.connect()
-    svc = _service(client, stack, service)
-    spec = svc.attrs["Spec"]
-    previous_image = spec["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
-    previous = image_version(client, previous_image)
-    replicas = int(spec.get("Mode", {}).get("Replicated", {}).get("Replicas", 1))
-    target = release_image(client, stack, service, version)
-    update = svc.attrs.get("UpdateStatus", {})
-    if update.get("State") in ("updating", "rollback_started"):
-        raise InfrastructureError(f"{service} is already {update['State'].replace('_', ' ')}",
+    svc = driver.service(service)
+    previous_image = svc.image
+    previous = image_version(driver, previous_image)
+    replicas = svc.replicas
+    target = release_image(driver, service, version)
+    if svc.updating:
+        raise InfrastructureError(f"{service} is already {svc.update_state.replace('_', ' ')}",
                                   hint="wait for it to finish (`devsim status`)")
     if target == previous_image:
         return DeployResult("live", version, previous, f"{version} is already live", 0.0)
     guard = Guard(Prometheus(prometheus_url), version, policy) if policy else None
     on_step(f"rolling {service} from {previous} to {version} ({replicas} tasks, one at a time, start-first)"
             + ("" if guard else "; the deploy guard is off"))
-    watch = _Watch(svc, service, version, previous, previous_image, target, replicas, guard, on_step, on_watch,
-                   before=update.get("StartedAt"), seen=_tasks(svc))  # what ran before is not news
-    engine.run(["docker", "service", "update", "--detach", "--image", target, svc.name], timeout=60)
+    watch = _Watch(driver, service, version, previous, previous_image, target, replicas, guard, on_step, on_watch,
+                   before=svc.update_started, seen=_tasks(driver, service))  # what ran before is not news
+    driver.update(service, image=target)
+    results: list[DeployResult] = []
+
+    def finished() -> Check:
+        result = watch.poll()
+        if result is not None:
+            results.append(result)
+        return Check(result is not None, watch.state or "not started")
+
     try:
-        while (result := watch.poll()) is None:
-            if watch.elapsed() > timeout:
-                raise InfrastructureError(f"the deploy of {version} did not finish within {timeout:g} s "
-                                          f"(Swarm's state: {watch.state or 'not started'})",
-                                          hint="see `devsim status`")
-            time.sleep(1.0)
+        if (waiter or Waiter(timeout, 1.0)).until(finished) is None:
+            raise InfrastructureError(f"the deploy of {version} did not finish within {timeout:g} s "
+                                      f"(Swarm's state: {watch.state or 'not started'})", hint="see `devsim status`",
+                                      details=driver.logs(service))
     except KeyboardInterrupt:
         watch.abort()
         raise
-    return result
+    return results[-1]
 
 
 @dataclass
 class _Watch:
     """Follows one rollout: reports each task's progress, runs the guard, decides the outcome."""
 
-    svc: Any
+    driver: StackDriver
     service: str
     version: str
     previous: str
@@ -140,8 +126,8 @@ class _Watch:
     guard: Guard | None
     on_step: Callable[[str], None]
     on_watch: Callable[[str], None] | None
-    before: Any
-    seen: dict[str, tuple[int, str, str, str, str]]
+    before: str | None
+    seen: dict[str, Task]
     started: float = field(default_factory=time.monotonic)
     state: str = ""
     reason: str = ""
@@ -156,7 +142,7 @@ class _Watch:
 
     def _report_tasks(self) -> None:
         names = {self.previous_image: self.previous, self.target: self.version}
-        for task_id, task in sorted(_tasks(self.svc).items(), key=lambda kv: kv[1][0]):
+        for task_id, task in sorted(_tasks(self.driver, self.service).items(), key=lambda kv: kv[1][0]):
             if self.seen.get(task_id) == task:
                 continue
             self.seen[task_id] = task
@@ -170,7 +156,7 @@ class _Watch:
                                 + (f" ({error})" if error else ""))
 
     def _roll_back(self, reason: str) -> None:
-        self.reason, self.by = reason, _roll_back(self.svc, reason, self.on_step)
+        self.reason, self.by = reason, _roll_back(self.driver, self.service, reason, self.on_step)
 
     def abort(self) -> None:
         """Ctrl-C: roll back, unless a rollback is already under way (rolling back twice would
@@ -179,9 +165,8 @@ class _Watch:
             self._roll_back(f"interrupted: the deploy of {self.version} is aborted")
 
     def poll(self) -> DeployResult | None:
-        self.svc.reload()
-        status = self.svc.attrs.get("UpdateStatus", {})
-        self.state = state = str(status.get("State", "")) if status.get("StartedAt") != self.before else ""
+        now = self.driver.service(self.service)
+        self.state = state = now.update_state if now.update_started != self.before else ""
         self._report_tasks()
         guard = self.guard
         if guard and not self.reason and state in ("updating", "completed"):
@@ -202,27 +187,27 @@ class _Watch:
                 return DeployResult("live", self.version, self.previous,
                                     f"{self.version} is live on {self.replicas} tasks{checked}", self.elapsed(),
                                     guard=_guard_info(guard))
-        if state.startswith("rollback") and self.restored is None and _serving(self.svc, self.previous_image,
-                                                                                 self.replicas):
+        if state.startswith("rollback") and self.restored is None and _serving(self.driver, self.service,
+                                                                                 self.previous_image, self.replicas):
             self.restored = self.elapsed()
         if state == "rollback_completed" and self.restored is not None:
             if not self.by:
                 self.by = "swarm"
-                self.reason = f"Swarm rolled back: {self.failure or status.get('Message', '')}".strip()
+                self.reason = f"Swarm rolled back: {self.failure or now.update_message}".strip()
             return DeployResult("rolled-back", self.version, self.previous, self.reason, self.elapsed(),
                                 self.restored, self.by, _guard_info(guard))
         if state in ("paused", "rollback_paused"):
-            why = self.failure or status.get("Message", "")
+            why = self.failure or now.update_message
             return DeployResult("paused", self.version, self.previous,
                                 f"Swarm {state.replace('_', ' ')} the update: {why}".strip(), self.elapsed(),
                                 guard=_guard_info(guard))
         return None
 
 
-def _roll_back(svc: Any, reason: str, on_step: Callable[[str], None]) -> str:
-    """Asks Swarm to roll the service back to its previous spec; returns who decided it."""
+def _roll_back(driver: StackDriver, service: str, reason: str, on_step: Callable[[str], None]) -> str:
+    """Asks the engine to roll the service back to its previous spec; returns who decided it."""
     on_step(f"{reason}: rolling back")
-    engine.run(["docker", "service", "rollback", "--detach", svc.name], timeout=60)
+    driver.rollback(service)
     return "guard"
 
 

@@ -19,8 +19,11 @@ from typing import Any
 import yaml
 from chaoslib.experiment import run_experiment
 
-from harness.chaos import actions, controls, swarm
+from harness.chaos import actions, controls
+from harness.chaos import engine as chaos_engine
 from harness.config import Settings
+from harness.context import RunContext
+from harness.driver import StackDriver
 from harness.errors import InfrastructureError, UsageError
 from harness.evidence import audit
 from harness.experiment.preflight import check_live
@@ -84,8 +87,9 @@ def configuration(settings: Settings, run_dir: Path, variables: dict[str, Any]) 
             "mailsink_url": settings.mailsink_url, "request_log": str(run_dir / results.REQUEST_LOG), **variables}
 
 
-def run_one(settings: Settings, path: Path, experiment: dict[str, Any], options: RunOptions,
-            progress: Progress) -> Outcome:
+def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: RunOptions) -> Outcome:
+    settings, progress, driver = ctx.settings, ctx.progress, ctx.driver
+    chaos_engine.adopt(driver)  # the extension's activities use this command's driver
     services = declared_services(settings.stack_dir)
     check_live(settings, path, experiment)
     run_id, run_dir = new_run_dir(settings.reports_dir, path.stem)
@@ -98,7 +102,7 @@ def run_one(settings: Settings, path: Path, experiment: dict[str, Any], options:
     progress.step(f"{path.name}: run {run_id}, background load {options.load_users} users -> {run_dir}")
     journal: dict[str, Any] = {}
     started = time.time()
-    versions = {"stack": settings.stack, "start": running_versions(swarm.docker(), settings)}
+    versions = {"stack": settings.stack, "start": running_versions(driver, settings)}
     load_end = time.time()
     interrupted = ""
     restored: list[str] = []
@@ -125,8 +129,8 @@ def run_one(settings: Settings, path: Path, experiment: dict[str, Any], options:
     ended = time.time()
     try:
         progress.step("waiting for the stack's steady state")
-        lifecycle.wait_until_healthy(swarm.docker(), settings, progress)
-        versions["end"] = running_versions(swarm.docker(), settings)
+        lifecycle.wait_until_healthy(driver, settings, progress)
+        versions["end"] = running_versions(driver, settings)
         ended = time.time()
         progress.step("sampling the server-side series from Prometheus for the report")
         report_series.write(run_dir, report_series.sample(settings.prometheus_url, started, ended,
@@ -134,7 +138,7 @@ def run_one(settings: Settings, path: Path, experiment: dict[str, Any], options:
     except (KeyboardInterrupt, Interrupted) as exc:
         interrupted = interrupted or f"{_why(exc)} while waiting for the steady state"
     with signals_deferred(progress, "the verdict") as deferred:
-        outcome = _judge(settings, path, experiment, journal, run_id, run_dir, config, interrupted, restored,
+        outcome = _judge(ctx, path, experiment, journal, run_id, run_dir, config, interrupted, restored,
                          progress, recovery, {"started": started, "ended": ended, "versions": versions})
     if deferred and not outcome.interrupted:  # a signal while judging: the verdict says so
         status, reason = judge.status(journal, outcome.claims, f"interrupted ({deferred[0]}) while judging")
@@ -180,11 +184,12 @@ def _warm_up(load: LocustProcess, plan: LoadPlan, seconds: float) -> None:
     raise InfrastructureError("the background load sent no request within its warm-up", details=load.log_tail())
 
 
-def _judge(settings: Settings, path: Path, experiment: dict[str, Any], journal: dict[str, Any], run_id: str,
+def _judge(ctx: RunContext, path: Path, experiment: dict[str, Any], journal: dict[str, Any], run_id: str,
            run_dir: Path, config: dict[str, Any], interrupted: str, restored: list[str],
            progress: Progress, recovery: Window | None, extra: dict[str, Any]) -> Outcome:
+    settings = ctx.settings
     results.merge_request_logs(run_dir)
-    audit_found = _audit(settings, run_dir, progress)
+    audit_found = _audit(ctx.driver, settings, run_dir, progress)
     started, ended, versions = float(extra["started"]), float(extra["ended"]), dict(extra["versions"])
     stats = run_dir / "locust_stats.csv"
     totals = results.read_totals(stats) if stats.exists() else None  # verdict.json carries them
@@ -205,7 +210,7 @@ def _judge(settings: Settings, path: Path, experiment: dict[str, Any], journal: 
     return Outcome(verdict, run_dir, interrupted=bool(interrupted))
 
 
-def _audit(settings: Settings, run_dir: Path, progress: Progress) -> dict[str, Any] | None:
+def _audit(driver: StackDriver, settings: Settings, run_dir: Path, progress: Progress) -> dict[str, Any] | None:
     """The write audit of the run, when the stack has a Patroni cluster and the load wrote."""
     log = run_dir / results.REQUEST_LOG
     members = patroni.member_services(settings.stack_dir)
@@ -213,7 +218,7 @@ def _audit(settings: Settings, run_dir: Path, progress: Progress) -> dict[str, A
         return None
     progress.step("auditing the acknowledged writes against the database leader")
     try:
-        found = audit.run_audit(patroni.Cluster(swarm.docker(), settings.stack, members), log)
+        found = audit.run_audit(patroni.Cluster(driver, members), log)
     except InfrastructureError as exc:
         progress.warn(f"the write audit could not run: {exc.one_line()}")
         return {"error": exc.one_line()}
@@ -222,20 +227,20 @@ def _audit(settings: Settings, run_dir: Path, progress: Progress) -> dict[str, A
     return found.as_dict()
 
 
-def ensure_stack(client: Any, settings: Settings, progress: Progress, no_up: bool) -> bool:
-    """Boots the stack unless it is up; returns whether this run booted it. `client` is the
-    command's Docker client: an engine that does not answer is one line and exit 2 here,
-    before any load or fault."""
-    states = {s.name: s for s in stack_status(client, settings)}
+def ensure_stack(driver: StackDriver, settings: Settings, progress: Progress, no_up: bool) -> bool:
+    """Boots the stack unless it is up; returns whether this run booted it. `driver` is the
+    command's: an engine that does not answer is one line and exit 2 here, before any load
+    or fault."""
+    states = {s.name: s for s in stack_status(driver, settings)}
     expected = declared_services(settings.stack_dir)
     if states and all(n in states and states[n].healthy for n in expected):
         return False
-    if no_up and development.runs(client, settings):
+    if no_up and development.runs(driver):
         raise InfrastructureError(f"the stack {settings.stack!r} runs its development profile; experiments check "
                                   "the production profile's claims", hint="run `devsim up` to switch, or drop --no-up")
     if no_up:
         raise InfrastructureError(f"the stack {settings.stack!r} is not up", hint="run `devsim up`, or drop --no-up")
-    lifecycle.up(client, settings, progress)
+    lifecycle.up(driver, settings, progress)
     return True
 
 

@@ -12,6 +12,7 @@ from chaoslib.exceptions import ChaosException
 from chaoslib.experiment import ensure_experiment_is_valid
 from chaoslib.loader import load_experiment
 
+from harness.chaos.actions import FAULTS, undo_of
 from harness.errors import UsageError
 from harness.verdict.claims import spec_problems
 from harness.verdict.record import raw_claims, series_problems
@@ -73,10 +74,40 @@ def problems(path: Path, experiment: dict[str, Any], services: tuple[str, ...]) 
     for spec in raw_claims(experiment):
         found += [f"{path}: {p}" for p in spec_problems(spec, method_names)]
     found += [f"{path}: {p}" for p in series_problems(experiment)]
+    found += [f"{path}: {p}" for p in undo_problems(experiment)]
     controls = [c.get("provider", {}).get("module") for c in experiment.get("controls", []) or []
                 if isinstance(c, dict)]
     if CONTROL_MODULE not in controls:
         found.append(f"{path}: declare the control {CONTROL_MODULE} (it records the fault window)")
+    return found
+
+
+FAULT_MODULES = ("harness.chaos.actions", "harness.chaos.database")
+
+
+def undo_problems(experiment: dict[str, Any]) -> list[str]:
+    """Every action of ours in the method is a fault the harness knows how to undo, and its
+    undo is among the rollbacks (which always run); an action of ours that is neither a
+    fault nor an undo (a helper) has no business in the method."""
+    def ours(activity: Any) -> str | None:
+        provider = activity.get("provider") if isinstance(activity, dict) else None
+        if not isinstance(provider, dict) or provider.get("module") not in FAULT_MODULES:
+            return None
+        return str(provider.get("func"))
+
+    rollbacks = {ours(a) for a in experiment.get("rollbacks", []) or []}
+    undos = {f.undo for f in FAULTS}
+    found = []
+    for activity in experiment.get("method", []) or []:
+        func = ours(activity)
+        if func is None or not isinstance(activity, dict) or activity.get("type") != "action":
+            continue
+        where = f"method activity {activity.get('name', '?')!r}"
+        undo = undo_of(func)
+        if undo is None and func not in undos:
+            found.append(f"{where}: {func} is not a fault the harness knows how to undo")
+        elif undo is not None and undo not in rollbacks:
+            found.append(f"{where}: its undo {undo} is not among the rollbacks")
     return found
 
 

@@ -6,18 +6,17 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import requests
 
 from harness.config import PROJECT_ROOT, Settings
+from harness.driver import StackDriver, driver_for
 from harness.errors import HarnessError, InfrastructureError, UsageError
 from harness.load import results, slo
 from harness.load.runner import LoadPlan, LocustProcess
 from harness.metrics import series as report_series
 from harness.progress import Progress
 from harness.runs import new_run_dir
-from harness.stack import engine
 from harness.stack.services import running_versions
 from harness.stack.waiting import Check, Waiter
 
@@ -108,12 +107,14 @@ def preflight(settings: Settings, progress: Progress | None = None,
     return settings.pushgateway_url
 
 
-def _docker() -> Any:
-    """The Docker client when an engine answers; a load test of a target elsewhere needs none."""
+def _driver(settings: Settings) -> StackDriver | None:
+    """The stack's driver when an engine answers; a load test of a target elsewhere needs none."""
+    driver = driver_for(settings.stack)
     try:
-        return engine.connect(timeout=5)
+        driver.services()
     except HarnessError:
         return None
+    return driver
 
 
 def run_load(settings: Settings, options: LoadOptions, progress: Progress) -> LoadOutcome:
@@ -127,8 +128,8 @@ def run_load(settings: Settings, options: LoadOptions, progress: Progress) -> Lo
                   + (f" on {options.workers} workers" if options.workers else "") + f" -> {run_dir}")
     started = time.monotonic()
     started_at = time.time()
-    client = _docker()
-    versions = {"stack": settings.stack, "start": running_versions(client, settings) if client else {}}
+    driver = _driver(settings)
+    versions = {"stack": settings.stack, "start": running_versions(driver, settings) if driver else {}}
     with LocustProcess(plan) as locust:
         while locust.running() and time.monotonic() - started < options.run_time + 90:
             live = results.read_live(plan.history_csv)
@@ -145,7 +146,7 @@ def run_load(settings: Settings, options: LoadOptions, progress: Progress) -> Lo
     verdicts = slo.evaluate(slos, totals.figures())
     elapsed = time.monotonic() - started
     ended_at = time.time()
-    versions["end"] = running_versions(client, settings) if client else {}
+    versions["end"] = running_versions(driver, settings) if driver else {}
     progress.step("sampling the server-side series from Prometheus for the report")
     report_series.write(run_dir, report_series.sample(settings.prometheus_url, started_at, ended_at))
     summary = results.write_summary(run_dir / "summary.json", run_id, totals, verdicts, {

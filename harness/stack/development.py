@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from docker.errors import APIError, DockerException, NotFound
 
 from harness.config import Settings
-from harness.errors import ConfigError, InfrastructureError, NotReady
+from harness.driver import PlainSpec, StackDriver
+from harness.driver.model import ContainerInfo
+from harness.errors import ConfigError, NotReady
 from harness.progress import Progress
 from harness.stack.services import ServiceState, image_version
 from harness.stack.waiting import Check, Waiter
@@ -98,85 +99,61 @@ def container_name(settings: Settings, service: str) -> str:
     return f"{settings.stack}_dev_{service}"
 
 
-def _labels(settings: Settings) -> dict[str, str]:
-    return {"devsim.stack": settings.stack, PROFILE_LABEL: "development"}
+PROFILE = {PROFILE_LABEL: "development"}
 
 
-def containers(client: Any, settings: Settings) -> list[Any]:
-    """The profile's containers now, running or not."""
-    try:
-        found = client.containers.list(all=True, filters={"label": [settings.label, f"{PROFILE_LABEL}=development"]})
-    except DockerException as exc:
-        raise InfrastructureError(f"cannot list the development profile's containers: {exc}") from exc
-    return list(found)
+def containers(driver: StackDriver) -> list[ContainerInfo]:
+    """The profile's containers now, running or not; the last started first."""
+    return driver.plain_containers(PROFILE)
 
 
-def remove(client: Any, settings: Settings, progress: Progress) -> int:
+def remove(driver: StackDriver, settings: Settings, progress: Progress) -> int:
     """Stops and removes the profile's containers, the last started first (the app before
     its database); volumes stay. Returns how many."""
-    found = sorted(containers(client, settings), key=lambda c: c.attrs.get("Created", ""), reverse=True)
+    found = containers(driver)
     if found:
         progress.step(f"removing the development profile ({len(found)} containers)")
     for container in found:
-        try:
-            container.stop(timeout=5)
-            container.remove(v=False)
-        except NotFound:
-            pass
-        except APIError as exc:
-            raise InfrastructureError(f"cannot remove {container.name}: {exc.explanation}") from exc
+        driver.remove_plain(container, grace_s=5)
     return len(found)
 
 
-def start(client: Any, settings: Settings, services: list[Service], progress: Progress) -> None:
+def start(driver: StackDriver, settings: Settings, services: list[Service], progress: Progress) -> None:
     """Creates the network and volumes when missing, and one container per service."""
     network = f"{settings.stack}_dev"
-    try:
-        if not client.networks.list(names=[network]):
-            client.networks.create(network, driver="bridge", labels=_labels(settings))
-        for service in services:
-            for source in service.binds:
-                if not source.startswith("/") and not client.volumes.list(filters={"name": source}):
-                    client.volumes.create(source, labels=_labels(settings))
-        for service in services:
-            progress.step(f"starting {service.name}")
-            container = client.containers.create(
-                service.image, command=list(service.command) if service.command else None,
-                name=container_name(settings, service.name), environment=service.environment,
-                labels={**_labels(settings), "devsim.service": service.name}, ports=service.ports,
-                volumes=service.binds, healthcheck=service.healthcheck, network=network,
-                networking_config={network: client.api.create_endpoint_config(
-                    aliases=[service.name, f"tasks.{service.name}"])},
-                restart_policy={"Name": "unless-stopped"}, stop_signal=service.stop_signal, detach=True)
-            container.start()
-    except APIError as exc:
-        raise InfrastructureError(f"cannot start the development profile: {exc.explanation}") from exc
+    driver.ensure_network(network, PROFILE)
+    for service in services:
+        for source in service.binds:
+            if not source.startswith("/"):
+                driver.ensure_volume(source, PROFILE)
+    for service in services:
+        progress.step(f"starting {service.name}")
+        driver.run_plain(PlainSpec(
+            name=container_name(settings, service.name), image=service.image, command=service.command,
+            environment=service.environment, ports=service.ports, binds=service.binds,
+            healthcheck=service.healthcheck, network=network, aliases=(service.name, f"tasks.{service.name}"),
+            labels={**PROFILE, "devsim.service": service.name}, stop_signal=service.stop_signal))
 
 
-def status(client: Any, settings: Settings) -> list[ServiceState]:
+def status(driver: StackDriver, settings: Settings) -> list[ServiceState]:
     """Each of the profile's containers as a service of one replica, ready when healthy."""
     states = []
-    for container in sorted(containers(client, settings), key=lambda c: c.attrs.get("Created", "")):
-        state = container.attrs.get("State", {})
-        health = state.get("Health", {}).get("Status")
-        ready = int(state.get("Running", False) and health in (None, "healthy"))
-        image = str(container.attrs.get("Config", {}).get("Image", "?"))
-        bindings = container.attrs.get("HostConfig", {}).get("PortBindings") or {}
-        endpoints = tuple(f"http://{b['HostIp']}:{b['HostPort']}" for binding in bindings.values()
-                          for b in binding or [])
-        error = "" if ready else f"{state.get('Status', '?')}" + (f", {health}" if health else "")
-        states.append(ServiceState(container.labels.get("devsim.service", container.name), 1, ready, image,
-                                   image_version(client, image), endpoints, error))
+    for container in reversed(containers(driver)):  # in the order they were started
+        ready = int(container.status == "running" and container.health in ("", "healthy"))
+        endpoints = tuple(f"http://{binding}" for binding in container.ports.values())
+        error = "" if ready else container.status + (f", {container.health}" if container.health else "")
+        states.append(ServiceState(container.service, 1, ready, container.image,
+                                   image_version(driver, container.image), endpoints, error))
     return states
 
 
-def wait_until_serving(client: Any, settings: Settings, progress: Progress,
+def wait_until_serving(driver: StackDriver, settings: Settings, progress: Progress,
                        app_serves: Callable[[], bool], app_scraped: Callable[[], bool]) -> None:
     """Every container healthy, the app answering on its port and Prometheus scraping it."""
     waiter = Waiter(settings.up_timeout, settings.poll_interval)
 
     def ready() -> Check:
-        states = status(client, settings)
+        states = status(driver, settings)
         waiting = [f"{s.name} ({s.last_error})" for s in states if not s.healthy]
         if waiting:
             return Check(False, "waiting for " + ", ".join(waiting))
@@ -186,24 +163,16 @@ def wait_until_serving(client: Any, settings: Settings, progress: Progress,
 
     progress.step("waiting for the development profile to serve")
     if waiter.until(ready, progress.update) is None:
-        stuck = [s.name for s in status(client, settings) if not s.healthy] or ["app"]
+        stuck = [s.name for s in status(driver, settings) if not s.healthy] or ["app"]
         raise NotReady(f"the development profile did not serve within {settings.up_timeout:.0f} s: "
                        f"{ready().status}", hint=f"see `docker logs {container_name(settings, stuck[0])}`",
-                       details=_logs(client, settings, stuck[0]))
+                       details=driver.plain_logs(container_name(settings, stuck[0])))
     progress.done()
 
 
-def _logs(client: Any, settings: Settings, service: str, lines: int = 15) -> list[str]:
-    try:
-        raw = client.containers.get(container_name(settings, service)).logs(tail=lines)
-    except DockerException:
-        return []
-    return bytes(raw).decode("utf-8", "replace").strip().splitlines()[-lines:]
-
-
-def runs(client: Any, settings: Settings) -> bool:
+def runs(driver: StackDriver) -> bool:
     """Whether the development profile's containers exist (else the production stack runs, or nothing)."""
-    return bool(containers(client, settings))
+    return bool(containers(driver))
 
 
 def app_source(settings: Settings) -> Path:

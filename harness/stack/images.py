@@ -9,16 +9,12 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-import subprocess
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from docker.errors import APIError, DockerException, ImageNotFound
-
-from harness.errors import BuildFailed, InfrastructureError
+from harness.driver import StackDriver, commands
+from harness.errors import CommandFailed, HarnessError, InfrastructureError
 from harness.progress import Progress
 
 BASE_IMAGE = "debian:bookworm-slim"
@@ -70,23 +66,24 @@ def content_tag(spec: ImageSpec, image_id: str) -> str:
     return f"{spec.repo}:{spec.version}-{digest[:12]}"
 
 
-def ensure_base_image(client: Any, progress: Progress) -> None:
-    """Makes sure debian:bookworm-slim exists: present, pulled, or built with debootstrap."""
-    try:
-        client.images.get(BASE_IMAGE)
-        return
-    except ImageNotFound:
-        pass
+def ensure_base_image(driver: StackDriver, progress: Progress) -> str:
+    """Makes sure debian:bookworm-slim exists (present, pulled, or built with debootstrap);
+    returns its id."""
+    if (found := driver.image(BASE_IMAGE)) is not None:
+        return found.id
     progress.step(f"pulling {BASE_IMAGE}")
     try:
-        client.images.pull(BASE_IMAGE)
-        return
-    except DockerException as exc:
-        progress.step(f"cannot pull {BASE_IMAGE} ({str(exc).splitlines()[0][:120]}); making it with debootstrap")
-    _debootstrap_base(progress)
+        driver.pull(BASE_IMAGE)
+    except HarnessError as exc:
+        progress.step(f"{exc.one_line()}; making it with debootstrap")
+        _debootstrap_base(driver, progress)
+    found = driver.image(BASE_IMAGE)
+    if found is None:
+        raise InfrastructureError(f"{BASE_IMAGE} is still missing after it was made")
+    return found.id
 
 
-def _debootstrap_base(progress: Progress) -> None:
+def _debootstrap_base(driver: StackDriver, progress: Progress) -> None:
     if shutil.which("debootstrap") is None:
         raise InfrastructureError(
             f"{BASE_IMAGE} can neither be pulled nor made: debootstrap is not installed",
@@ -94,48 +91,31 @@ def _debootstrap_base(progress: Progress) -> None:
         )
     with tempfile.TemporaryDirectory(prefix="devsim-rootfs-", dir="/var/tmp") as tmp:
         rootfs = Path(tmp) / "rootfs"
-        done = subprocess.run(
-            ["debootstrap", "--variant=minbase", "bookworm", str(rootfs), DEBIAN_MIRROR],
-            capture_output=True, text=True, check=False,
-        )
-        if done.returncode != 0:
-            tail = (done.stdout + done.stderr).strip().splitlines()[-10:]
-            raise InfrastructureError(
-                f"debootstrap of {BASE_IMAGE} failed (exit {done.returncode})", details=tail
-            )
+        try:
+            commands.run(["debootstrap", "--variant=minbase", "bookworm", str(rootfs), DEBIAN_MIRROR], timeout=1800)
+        except CommandFailed as exc:
+            raise InfrastructureError(f"debootstrap of {BASE_IMAGE} failed (exit {exc.returncode})",
+                                      details=(exc.stdout + exc.stderr).strip().splitlines()[-10:]) from exc
         progress.step(f"importing {BASE_IMAGE}")
-        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        imported = subprocess.run(
-            ["docker", "import", "-", BASE_IMAGE], stdin=tar.stdout, capture_output=True, text=True,
-            check=False,
-        )
-        if tar.stdout is not None:
-            tar.stdout.close()
-        tar.wait()
-        if imported.returncode != 0 or tar.returncode != 0:
-            raise InfrastructureError(f"docker import of {BASE_IMAGE} failed: {imported.stderr.strip()}")
+        driver.import_rootfs(rootfs, BASE_IMAGE)
 
 
-def build_images(
-    client: Any, stack_dir: Path, stack: str, progress: Progress
-) -> dict[str, str]:
-    """Builds every image (Docker's layer cache makes repeats fast).
+def build_images(driver: StackDriver, stack_dir: Path, progress: Progress) -> dict[str, str]:
+    """Builds every image that changed (an unchanged one is not even handed to the builder).
 
     Returns the stack.yml variables (APP_IMAGE, ...) set to each image's content tag.
     """
-    ensure_base_image(client, progress)
-    base = str(client.images.get(BASE_IMAGE).id)
+    base = ensure_base_image(driver, progress)
     folders: dict[Path, str] = {}  # the app's folder serves seven images: read it once
     env: dict[str, str] = {}
-    for spec in stack_images(stack):
+    for spec in stack_images(driver.stack):
         context = stack_dir / spec.service
         if context not in folders:
             folders[context] = folder_digest(context)
         digest = context_digest(folders[context], spec, base)
-        image_id = _built(client, spec, digest) or build_one(client, context, spec, stack, progress, digest)
+        image_id = _built(driver, spec, digest) or build_one(driver, context, spec, progress, digest)
         tag = content_tag(spec, image_id)
-        repo, _, version = tag.rpartition(":")
-        client.images.get(image_id).tag(repo, version)
+        driver.tag(image_id, tag)
         if spec.env_var:
             env[spec.env_var] = tag
     return env
@@ -156,46 +136,20 @@ def context_digest(folder: str, spec: ImageSpec, base_id: str) -> str:
     return hashlib.sha256(f"{base_id}\n{sorted(spec.build_args)}\n{folder}".encode()).hexdigest()[:24]
 
 
-def _built(client: Any, spec: ImageSpec, digest: str) -> str | None:
+def _built(driver: StackDriver, spec: ImageSpec, digest: str) -> str | None:
     """The id of the image already built from exactly this context, or None. Skipping the
     build saves Docker's cache walk (about a second an image, 15 images, every `up`)."""
-    try:
-        image = client.images.get(spec.tag)
-    except ImageNotFound:
-        return None
-    except DockerException as exc:
-        raise InfrastructureError(f"cannot inspect {spec.tag}: {exc}") from exc
-    return str(image.id) if (image.labels or {}).get(CONTEXT_LABEL) == digest else None
+    image = driver.image(spec.tag)
+    return image.id if image is not None and image.labels.get(CONTEXT_LABEL) == digest else None
 
 
-def build_one(client: Any, context: Path, spec: ImageSpec, stack: str, progress: Progress,
-              digest: str = "") -> str:
+def build_one(driver: StackDriver, context: Path, spec: ImageSpec, progress: Progress, digest: str = "") -> str:
     """Builds one image, reporting each Dockerfile step; returns the image id."""
     progress.step(f"building {spec.tag}")
-    log: list[str] = []
-    step = "before the first step"
-    try:
-        stream: Iterator[dict[str, Any]] = client.api.build(
-            path=str(context), tag=spec.tag, buildargs=dict(spec.build_args), rm=True,
-            forcerm=True, labels={"devsim.stack": stack, CONTEXT_LABEL: digest}, decode=True,
-        )
-        for chunk in stream:
-            if "error" in chunk:
-                raise BuildFailed(
-                    f"building {spec.tag} failed at {step}: {chunk['error'].strip()}",
-                    hint=f"Dockerfile in {context}", details=log[-15:],
-                )
-            text = str(chunk.get("stream", "")).rstrip()
-            if not text:
-                continue
-            log.extend(text.splitlines())
-            if text.startswith("Step "):
-                step = text.split(" : ")[0].lower()
-                progress.update(f"building {spec.tag}: {text[:100]}")
-    except APIError as exc:
-        raise BuildFailed(f"building {spec.tag} failed: {exc.explanation}", details=log[-15:]) from exc
+    image_id = driver.build(context, spec.tag, dict(spec.build_args), {CONTEXT_LABEL: digest},
+                            lambda step: progress.update(f"building {spec.tag}: {step[:100]}"))
     progress.done()
-    return str(client.images.get(spec.tag).id)
+    return image_id
 
 
 _CONTENT_TAG = re.compile(r"^.+:.+-[0-9a-f]{12}$")
@@ -214,23 +168,9 @@ def outdated(images: list[tuple[str, list[str]]]) -> list[str]:
     return [ref for image_id, tags in images if image_id not in current_ids for ref in (tags or [image_id])]
 
 
-def remove_outdated(client: Any, stack: str) -> int:
+def remove_outdated(driver: StackDriver) -> int:
     """Removes the images this stack built that no current tag names (older builds), so
     rebuilds do not fill the disk. The base image is not the stack's and stays. Returns
     how many tags (or untagged images) went; an image still used by a container stays."""
-    try:
-        built = client.images.list(filters={"label": f"devsim.stack={stack}"})
-        stale = outdated([(str(i.id), list(i.tags)) for i in built])
-        removed = 0
-        for ref in stale:
-            try:
-                client.images.remove(ref, force=False, noprune=False)
-                removed += 1
-            except ImageNotFound:
-                pass
-            except APIError as exc:
-                if exc.status_code != 409:  # 409: a container still uses it
-                    raise
-        return removed
-    except DockerException as exc:
-        raise InfrastructureError(f"cannot remove the stack's old images: {exc}") from exc
+    stale = outdated([(i.id, list(i.tags)) for i in driver.images(built_by_stack=True)])
+    return sum(1 for ref in stale if driver.remove_image(ref))

@@ -6,26 +6,18 @@ import errno
 import os
 import socket
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 import requests
-from docker.errors import APIError, DockerException, NotFound
 
 from harness.config import Settings
+from harness.driver import StackDriver
+from harness.driver.swarm import CLIENT_ENV
 from harness.errors import InfrastructureError, NotReady, PortInUse
 from harness.metrics.prometheus import Prometheus
 from harness.progress import Progress
-from harness.stack import development, engine, images, patroni, switches
-from harness.stack.services import (
-    ServiceState,
-    declared_services,
-    labelled_services,
-    service_logs,
-    short_name,
-    stack_status,
-)
+from harness.stack import development, images, patroni, switches
+from harness.stack.services import ServiceState, declared_services, stack_status
 from harness.stack.waiting import Check, Waiter
 
 
@@ -38,9 +30,9 @@ class Deployment:
     prometheus_url: str
 
 
-def check_ports_free(client: Any, settings: Settings) -> None:
+def check_ports_free(driver: StackDriver, settings: Settings) -> None:
     """Before a first deploy: the published ports must not be held by something else."""
-    ours = {s.name for s in stack_status(client, settings)}
+    ours = {s.name for s in stack_status(driver, settings)}
     for service, port, var in (("lb", settings.lb_port, "DEVSIM_LB_PORT"),
                                ("monitoring", settings.prometheus_port, "DEVSIM_PROMETHEUS_PORT"),
                                ("pushgateway", settings.pushgateway_port, "DEVSIM_PUSHGATEWAY_PORT"),
@@ -69,13 +61,6 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-# What `docker stack deploy` itself needs from the user's environment: where the engine is.
-# Nothing else passes through, so a variable left exported in the shell (LB_RETRIES=0, say)
-# never changes a mechanism: the stack is deployed from the harness's settings alone.
-CLIENT_ENV = ("PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY",
-              "DOCKER_CERT_PATH")
-
-
 def stack_env(settings: Settings, image_env: dict[str, str]) -> dict[str, str]:
     """The environment for `docker stack deploy`, which fills stack.yml's ${...} values:
     the images, the settings, and every declared switch (its default unless `--set`)."""
@@ -94,19 +79,19 @@ def stack_env(settings: Settings, image_env: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def up(client: Any, settings: Settings, progress: Progress) -> Deployment:
+def up(driver: StackDriver, settings: Settings, progress: Progress) -> Deployment:
     """Builds, deploys and waits until every service is healthy and monitored."""
-    engine.ensure_swarm_manager(client)
-    development.remove(client, settings, progress)  # the other profile gives its ports back
-    check_ports_free(client, settings)
-    image_env = images.build_images(client, settings.stack_dir, settings.stack, progress)
+    driver.check_engine()
+    development.remove(driver, settings, progress)  # the other profile gives its ports back
+    check_ports_free(driver, settings)
+    image_env = images.build_images(driver, settings.stack_dir, progress)
     env = stack_env(settings, image_env)
     progress.step(f"deploying stack {settings.stack!r} ({settings.replicas} app replicas)")
-    _deploy(settings, {**env, **FAST_ROLLOUT})
-    wait_until_healthy(client, settings, progress, configure_database=True)
-    _deploy(settings, env)  # the app's update policy as stack.yml and the switches say: no task restarts
-    wait_until_healthy(client, settings, progress)
-    return Deployment(tuple(stack_status(client, settings)), settings.lb_url, settings.prometheus_url)
+    driver.deploy(settings.stack_dir / "stack.yml", {**env, **FAST_ROLLOUT})
+    wait_until_healthy(driver, settings, progress, configure_database=True)
+    driver.deploy(settings.stack_dir / "stack.yml", env)  # the update policy stack.yml and the switches say
+    wait_until_healthy(driver, settings, progress)
+    return Deployment(tuple(stack_status(driver, settings)), settings.lb_url, settings.prometheus_url)
 
 
 # `devsim up` sets the bench up; it is not a release. Its changes (a switch turned, a rebuilt
@@ -116,23 +101,18 @@ FAST_ROLLOUT = {"APP_UPDATE_PARALLELISM": "0", "APP_UPDATE_DELAY": "0s", "APP_UP
                 "APP_UPDATE_ORDER": "start-first"}
 
 
-def _deploy(settings: Settings, env: dict[str, str]) -> None:
-    engine.run(["docker", "stack", "deploy", "--prune", "--resolve-image", "never",
-                "-c", str(settings.stack_dir / "stack.yml"), settings.stack], env=env, timeout=120)
-
-
-def up_development(client: Any, settings: Settings, progress: Progress) -> Deployment:
+def up_development(driver: StackDriver, settings: Settings, progress: Progress) -> Deployment:
     """The development profile (target-stack/development.yml) in place of whatever ran."""
-    if labelled_services(client, settings):
+    if driver.services():
         progress.step("removing the production profile first (its volumes stay)")
-        down(client, settings, progress)
-    development.remove(client, settings, progress)
-    check_ports_free(client, settings)
+        down(driver, settings, progress)
+    development.remove(driver, settings, progress)
+    check_ports_free(driver, settings)
     if Waiter(5.0, 0.5).until(_port_check(development.INSPECTOR_PORT)) is None:
         raise PortInUse(f"port {development.INSPECTOR_PORT} (the app's inspector) is already in use on this host")
-    image_env = images.build_images(client, settings.stack_dir, settings.stack, progress)
+    image_env = images.build_images(driver, settings.stack_dir, progress)
     services = development.load(settings, stack_env(settings, image_env))
-    development.start(client, settings, services, progress)
+    development.start(driver, settings, services, progress)
     prometheus = Prometheus(settings.prometheus_url)
 
     def scraped() -> bool:
@@ -141,12 +121,12 @@ def up_development(client: Any, settings: Settings, progress: Progress) -> Deplo
         except InfrastructureError:
             return False
 
-    development.wait_until_serving(client, settings, progress,
+    development.wait_until_serving(driver, settings, progress,
                                    lambda: _http_status(f"{settings.lb_url}/health") == 200, scraped)
-    return Deployment(tuple(development.status(client, settings)), settings.lb_url, settings.prometheus_url)
+    return Deployment(tuple(development.status(driver, settings)), settings.lb_url, settings.prometheus_url)
 
 
-def wait_until_healthy(client: Any, settings: Settings, progress: Progress,
+def wait_until_healthy(driver: StackDriver, settings: Settings, progress: Progress,
                        configure_database: bool = False) -> None:
     """Every service healthy, the database cluster whole, and the app served and scraped.
     With `configure_database`, Patroni's dynamic configuration is set from the switches."""
@@ -154,18 +134,18 @@ def wait_until_healthy(client: Any, settings: Settings, progress: Progress,
     expected = declared_services(settings.stack_dir)
 
     def services_ready() -> Check:
-        states = {s.name: s for s in stack_status(client, settings)}
+        states = {s.name: s for s in stack_status(driver, settings)}
         waiting = [(f"{n} {states[n].ready}/{states[n].desired}" + (" updating" if states[n].updating else ""))
                    if n in states else f"{n} missing" for n in expected if n not in states or not states[n].healthy]
         return Check(not waiting, "waiting for " + ", ".join(waiting) if waiting else "services ready")
 
     progress.step("waiting for every service to be healthy")
     if waiter.until(services_ready, progress.update) is None:
-        raise _not_ready(client, settings, expected)
+        raise _not_ready(driver, settings, expected)
 
-    cluster = _wait_for_database(client, settings, progress, waiter, configure_database)
+    cluster = _wait_for_database(driver, settings, progress, waiter, configure_database)
     prometheus = Prometheus(settings.prometheus_url)
-    app = {s.name: s for s in stack_status(client, settings)}.get("app")
+    app = {s.name: s for s in stack_status(driver, settings)}.get("app")
     replicas = app.desired if app else settings.replicas  # what runs, e.g. after `up --replicas 5`
 
     def serving() -> Check:
@@ -194,7 +174,7 @@ def wait_until_healthy(client: Any, settings: Settings, progress: Progress,
         status = serving().status
         raise NotReady(f"the stack did not start serving within {settings.up_timeout:.0f} s: {status}",
                        details=[line for name in ("lb", "app") + (("dbrouter",) if cluster else ())
-                                for line in service_logs(client, settings, name)])
+                                for line in driver.logs(name)])
     progress.done()
 
 
@@ -219,13 +199,13 @@ def _router_disagreement(cluster: patroni.Cluster, prometheus: Prometheus, scrap
     return seen.router_disagreement(up)
 
 
-def _wait_for_database(client: Any, settings: Settings, progress: Progress, waiter: Waiter,
+def _wait_for_database(driver: StackDriver, settings: Settings, progress: Progress, waiter: Waiter,
                        configure: bool) -> patroni.Cluster | None:
     """One Patroni leader, every node running, and a synchronous standby when asked for."""
     members = patroni.member_services(settings.stack_dir)
     if not members:
         return None
-    cluster = patroni.Cluster(client, settings.stack, members)
+    cluster = patroni.Cluster(driver, members)
 
     def whole() -> Check:
         seen = cluster.try_view()
@@ -239,14 +219,14 @@ def _wait_for_database(client: Any, settings: Settings, progress: Progress, wait
         if waiter.until(lambda: Check(bool((v := cluster.try_view()) and v.leaders), "database cluster: no leader yet"),
                         progress.update) is None:
             raise NotReady(f"the database cluster elected no leader within {settings.up_timeout:.0f} s",
-                           details=service_logs(client, settings, members[0]))
+                           details=driver.logs(members[0]))
         cluster.configure(wanted)
         synchronous = bool(wanted["synchronous_mode"])
     else:  # as configured by the last `devsim up`, whatever this command's switches say
         synchronous = cluster.synchronous()
     if waiter.until(whole, progress.update) is None:
         raise NotReady(f"the database cluster is not whole after {settings.up_timeout:.0f} s: {whole().status}",
-                       details=[line for m in members for line in service_logs(client, settings, m, lines=5)])
+                       details=[line for m in members for line in driver.logs(m, lines=5)])
     return cluster
 
 
@@ -257,8 +237,8 @@ def _http_status(url: str) -> int | None:
         return None
 
 
-def _not_ready(client: Any, settings: Settings, expected: tuple[str, ...]) -> NotReady:
-    states = {s.name: s for s in stack_status(client, settings)}
+def _not_ready(driver: StackDriver, settings: Settings, expected: tuple[str, ...]) -> NotReady:
+    states = {s.name: s for s in stack_status(driver, settings)}
     stuck = most_likely_cause(expected, states)
     first = stuck[0] if stuck else "?"
     state = states.get(first)
@@ -268,7 +248,7 @@ def _not_ready(client: Any, settings: Settings, expected: tuple[str, ...]) -> No
         f"service {first!r} did not become healthy within {settings.up_timeout:.0f} s "
         f"({state.ready if state else 0}/{state.desired if state else '?'} ready{reason}){others}",
         hint=f"see `docker service logs {settings.stack}_{first}`",
-        details=service_logs(client, settings, first),
+        details=driver.logs(first),
     )
 
 
@@ -285,44 +265,38 @@ def most_likely_cause(expected: tuple[str, ...], states: dict[str, ServiceState]
     return sorted(stuck, key=rank)  # stable: file order within a rank
 
 
-def down(client: Any, settings: Settings, progress: Progress, volumes: bool = False) -> list[str]:
+def down(driver: StackDriver, settings: Settings, progress: Progress, volumes: bool = False) -> list[str]:
     """Removes the stack and waits until none of its labelled objects remain.
 
     Returns what was removed, one line each kind. Fine when nothing is up. With `volumes`,
     the images of older builds go too (the current ones stay, so the next `up` is warm).
     """
     removed: list[str] = []
-    services = labelled_services(client, settings)
-    if services:
+    if services := driver.services():
         progress.step(f"removing stack {settings.stack!r} ({len(services)} services)")
-        engine.run(["docker", "stack", "rm", settings.stack], timeout=120)
-        for service in services:  # services not made by `stack deploy` but labelled ours
-            _ignore_missing(service.remove)
-        _stop_tasks(client, settings)
+        driver.remove(stop_last=STOP_LAST)
         removed.append(f"{len(services)} services")
-    if containers := development.remove(client, settings, progress):
+    if containers := development.remove(driver, settings, progress):
         removed.append(f"{containers} development containers")
     waiter = Waiter(settings.down_timeout, 0.5)
 
     def gone() -> Check:
-        left = _leftovers(client, settings, volumes)
+        left = driver.leftovers(volumes)
         if left.get("networks") and not left.get("containers"):
-            for net in client.networks.list(filters={"label": settings.label}):
-                _ignore_missing(net.remove)
+            driver.remove_networks()
         if volumes and left.get("volumes") and not left.get("containers"):
-            for vol in client.volumes.list(filters={"label": settings.label}):
-                _ignore_missing(vol.remove)
+            driver.remove_volumes()
         left = {k: v for k, v in left.items() if v}
         if not left:
             return Check(True, "every labelled object is gone")
         return Check(False, "waiting for " + ", ".join(f"{v} {k}" for k, v in left.items()))
 
     if waiter.until(gone, progress.update) is None:
-        left = _leftovers(client, settings, volumes)
+        left = driver.leftovers(volumes)
         raise InfrastructureError(f"the stack was not gone after {settings.down_timeout:.0f} s: {left}")
     if volumes:
         progress.step("removing images of older builds")
-        if outdated := images.remove_outdated(client, settings.stack):
+        if outdated := images.remove_outdated(driver):
             removed.append(f"{outdated} outdated image tags")
     progress.done()
     return removed
@@ -331,57 +305,3 @@ def down(client: Any, settings: Settings, progress: Progress, volumes: bool = Fa
 # Stopped after every other service: the Patroni nodes release their leader key in etcd as
 # they stop; with etcd stopping beside them, the leader retried for its retry_timeout (9 s).
 STOP_LAST = ("etcd",)
-
-
-def _stop_tasks(client: Any, settings: Settings) -> None:
-    """Stops the removed services' containers at once, all together, each with its own grace
-    period (the app still drains, PostgreSQL still shuts down cleanly), then removes them;
-    etcd last. Swarm's agent would do the same, but only about 8 s after `docker stack rm`
-    here: `down` took 13.8 s (median of 3), 8 s of it before the first container stopped."""
-    try:
-        found = client.containers.list(filters={"label": settings.label})
-    except DockerException as exc:
-        raise InfrastructureError(f"cannot list the stack's containers: {exc}") from exc
-
-    def stop(container: Any) -> None:
-        # Best effort: Swarm's agent races us (a container it is removing, a network it has
-        # removed); what it finishes is as good, and the wait below checks the result.
-        try:
-            container.stop(timeout=30)
-            container.remove()
-        except DockerException:
-            pass
-
-    def service(container: Any) -> str:
-        return short_name(settings, container.labels.get("com.docker.swarm.service.name", ""))
-
-    for wave in ([c for c in found if service(c) not in STOP_LAST], [c for c in found if service(c) in STOP_LAST]):
-        with ThreadPoolExecutor(max_workers=max(1, len(wave))) as pool:
-            list(pool.map(stop, wave))
-
-
-def _leftovers(client: Any, settings: Settings, volumes: bool) -> dict[str, int]:
-    flt = {"label": settings.label}
-    try:
-        left = {
-            "services": len(client.services.list(filters=flt)),
-            "containers": len(client.containers.list(all=True, filters=flt, sparse=True)),
-            "networks": len(client.networks.list(filters=flt)),
-        }
-        if volumes:
-            left["volumes"] = len(client.volumes.list(filters=flt))
-    except DockerException as exc:
-        raise InfrastructureError(f"cannot list the stack's Docker objects: {exc}") from exc
-    return left
-
-
-def _ignore_missing(remove: Any) -> None:
-    try:
-        remove()
-    except NotFound:
-        pass
-    except APIError as exc:
-        # 409: still in use, tried again next poll. An overlay network Swarm removes at the
-        # same moment answers 500 "network ... not found".
-        if exc.status_code not in (404, 409) and "not found" not in str(exc.explanation):
-            raise InfrastructureError(f"cannot remove a stack object: {exc.explanation}") from exc

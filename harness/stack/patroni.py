@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from docker.errors import DockerException
 
+from harness.driver import ContainerInfo, StackDriver
 from harness.errors import ConfigError, InfrastructureError
 
 TIMINGS = {
@@ -129,25 +129,16 @@ def parse_cluster(data: dict[str, Any]) -> ClusterView:
 
 
 class Cluster:
-    """The Patroni nodes of one stack, reached by `docker exec` into their containers."""
+    """The Patroni nodes of one stack, reached by an exec into their containers."""
 
-    def __init__(self, client: Any, stack: str, members: tuple[str, ...]) -> None:
-        self.client, self.stack, self.members = client, stack, members
+    def __init__(self, driver: StackDriver, members: tuple[str, ...]) -> None:
+        self.driver, self.stack, self.members = driver, driver.stack, members
 
-    def containers(self, member: str) -> list[Any]:
-        try:
-            return list(self.client.containers.list(filters={
-                "label": [f"devsim.stack={self.stack}", f"com.docker.swarm.service.name={self.stack}_{member}"],
-                "status": "running"}))
-        except DockerException as exc:
-            raise InfrastructureError(f"cannot list the containers of {member}: {exc}") from exc
+    def containers(self, member: str) -> list[ContainerInfo]:
+        return self.driver.containers(member)
 
-    def _exec(self, container: Any, argv: list[str]) -> tuple[int, str]:
-        try:
-            code, out = container.exec_run(argv, user="postgres")
-        except DockerException as exc:
-            return 255, str(exc)
-        return int(code), out.decode("utf-8", "replace")
+    def _exec(self, container: ContainerInfo, argv: list[str]) -> tuple[int, str]:
+        return self.driver.exec(container, argv, user="postgres")
 
     def rest(self, path: str, method: str = "GET", body: dict[str, Any] | None = None,
              member: str = "") -> tuple[int, Any]:
@@ -232,15 +223,9 @@ class Cluster:
         return [line.split("\t") for line in out.splitlines() if line]
 
 
-def discover(client: Any, stack: str) -> Cluster:
-    """The cluster of a running stack: its services whose containers set PATRONI_NAME."""
-    try:
-        services = client.services.list(filters={"label": f"devsim.stack={stack}"})
-    except DockerException as exc:
-        raise InfrastructureError(f"cannot list Swarm services: {exc}") from exc
-    prefix = f"{stack}_"
-    members = sorted(s.name[len(prefix):] for s in services if s.name.startswith(prefix) and any(
-        e.startswith("PATRONI_NAME=") for e in s.attrs["Spec"]["TaskTemplate"]["ContainerSpec"].get("Env", [])))
+def discover(driver: StackDriver) -> Cluster:
+    """The cluster of a running stack: its services whose tasks set PATRONI_NAME."""
+    members = sorted(s.name for s in driver.services() if "PATRONI_NAME" in s.env)
     if not members:
-        raise InfrastructureError(f"the stack {stack!r} runs no Patroni node")
-    return Cluster(client, stack, tuple(members))
+        raise InfrastructureError(f"the stack {driver.stack!r} runs no Patroni node")
+    return Cluster(driver, tuple(members))

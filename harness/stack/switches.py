@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from harness.driver.model import ServiceInfo
 from harness.errors import ConfigError
 
 FILE = "switches.yml"
@@ -91,23 +92,16 @@ def check(declared: Mapping[str, Switch], overrides: Mapping[str, str]) -> None:
             raise ConfigError(f"switch {key} must be {switch.describe_values()}, got {value!r}")
 
 
-def env_of(spec: Mapping[str, Any]) -> dict[str, str]:
-    """A service spec's task environment as a mapping."""
-    raw = spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Env") or []
-    return dict(item.partition("=")[::2] for item in raw)
-
-
-def value_in_service(switch: Switch, spec: Mapping[str, Any]) -> str | None:
-    """The switch's value as a service spec shows it; None when the spec does not say."""
+def value_in_service(switch: Switch, service: ServiceInfo) -> str | None:
+    """The switch's value as the running service shows it; None when it does not say."""
     source = switch.source
     if "env" in source:
-        return env_of(spec).get(source["env"])
+        return service.env.get(source["env"])
     if "update" in source:
-        found = (spec.get("UpdateConfig") or {}).get(source["update"])
+        found = service.update_config.get(source["update"])
         return str(found) if found is not None else None
     if "healthcheck" in source:
-        test = ((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Healthcheck", {}).get("Test")
-        return "true" if test == ["NONE"] else "false"
+        return "true" if service.healthcheck == ("NONE",) else "false"
     return None
 
 
@@ -124,17 +118,17 @@ def value_in_patroni(switch: Switch, config: Mapping[str, Any], timings: Mapping
     return None
 
 
-def read_back(declared: Mapping[str, Switch], specs: Mapping[str, Mapping[str, Any]],
+def read_back(declared: Mapping[str, Switch], services: Mapping[str, ServiceInfo],
               patroni_config: Mapping[str, Any] | None,
               timings: Mapping[str, Mapping[str, int]]) -> dict[str, str | None]:
-    """Each switch's value in the running stack: `specs` by short service name, the Patroni
+    """Each switch's value in the running stack: `services` by short name, the Patroni
     configuration when there is a cluster. None where the running stack does not show it."""
     found: dict[str, str | None] = {}
     for name, switch in declared.items():
         service = switch.source.get("service")
         if service is not None:
-            spec = specs.get(service)
-            found[name] = value_in_service(switch, spec) if spec is not None else None
+            info = services.get(service)
+            found[name] = value_in_service(switch, info) if info is not None else None
         else:
             found[name] = value_in_patroni(switch, patroni_config, timings) if patroni_config is not None else None
     return found

@@ -15,14 +15,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 import requests
 
 from harness.chaos import alerts, database
 from harness.config import PROJECT_ROOT, Settings
+from harness.driver import driver_for
 from harness.load import clientlog
 from harness.stack import patroni
-from harness.stack.engine import connect
 from tests.integration.conftest import devsim, explain, set_switches
 
 pytestmark = pytest.mark.docker
@@ -31,7 +32,7 @@ EXPERIMENTS = PROJECT_ROOT / "experiments"
 
 
 def cluster_of(settings: Settings) -> patroni.Cluster:
-    return patroni.Cluster(connect(), settings.stack, patroni.member_services(settings.stack_dir))
+    return patroni.Cluster(driver_for(settings.stack), patroni.member_services(settings.stack_dir))
 
 
 def run_dir_of(done: subprocess.CompletedProcess[str]) -> Path:
@@ -88,7 +89,7 @@ def test_the_router_sends_writes_to_the_leader_and_reads_to_replicas(stack: Sett
 
 
 def app_containers(settings: Settings) -> set[str]:
-    return {c.id for c in connect().containers.list(filters={
+    return {c.id for c in docker.from_env().containers.list(filters={
         "label": [settings.label, f"com.docker.swarm.service.name={settings.stack}_app"]})}
 
 

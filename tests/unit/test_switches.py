@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.config import PROJECT_ROOT, Settings
+from harness.driver import ServiceInfo
 from harness.errors import ConfigError
 from harness.stack import lifecycle, patroni, switches
 
@@ -84,11 +85,10 @@ def test_a_variable_left_in_the_shell_never_reaches_the_stack(monkeypatch: pytes
     assert env["APP_IMAGE"] == "devsim/app:x"
 
 
-def spec(env: dict[str, str], order: str = "start-first", health: list[str] | None = None) -> dict[str, object]:
-    container: dict[str, object] = {"Env": [f"{k}={v}" for k, v in env.items()]}
-    if health is not None:
-        container["Healthcheck"] = {"Test": health}
-    return {"TaskTemplate": {"ContainerSpec": container}, "UpdateConfig": {"Order": order, "FailureAction": "pause"}}
+def spec(env: dict[str, str], order: str = "start-first", health: list[str] | None = None) -> ServiceInfo:
+    return ServiceInfo("app", "devsim_app", "devsim/app:v1", 3, env=env,
+                       update_config={"Order": order, "FailureAction": "pause"},
+                       healthcheck=tuple(health) if health is not None else None)
 
 
 def test_read_back_from_service_specs_and_patroni() -> None:

@@ -87,6 +87,18 @@ def test_missing_control_is_reported(tmp_path: Path) -> None:
     assert "declare the control harness.chaos.controls" in line
 
 
+def test_a_fault_whose_undo_is_not_among_the_rollbacks_is_named(tmp_path: Path) -> None:
+    line = first_problem(broken(tmp_path, lambda doc: doc.pop("rollbacks")))
+    assert line.endswith("method activity 'kill-one-app-task': its undo wait_until_converged is not among the "
+                         "rollbacks")
+
+
+def test_an_action_of_ours_that_is_no_fault_is_named(tmp_path: Path) -> None:
+    path = broken(tmp_path, kill_provider(func="image_for"))
+    assert (f"{path}: method activity 'kill-one-app-task': image_for is not a fault the harness knows how to undo"
+            in problems(path, load(path), SERVICES))
+
+
 def test_cli_validate_exits_2_with_one_line_per_problem(tmp_path: Path) -> None:
     done = run_cli("validate", str(CRASH), str(broken(tmp_path, kill_provider(func="kill_taskz"))))
     assert done.returncode == 2

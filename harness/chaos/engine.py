@@ -1,0 +1,88 @@
+"""Shared plumbing of the extension: the stack an experiment's configuration names, and the
+driver that reaches it (one per stack and process)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+from chaoslib.exceptions import ActivityFailed
+
+from harness.config import load_settings
+from harness.driver import StackDriver, driver_for
+from harness.errors import HarnessError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What an activity acts on, read from the experiment's configuration."""
+
+    stack: str
+    lb_url: str
+    prometheus_url: str
+    request_log: str
+
+
+def defaults() -> dict[str, str]:
+    """What a plain `chaos run` uses for keys the configuration leaves out: the harness's
+    own settings (DEVSIM_STACK, DEVSIM_LB_PORT, ... or their defaults)."""
+    settings = load_settings(os.environ)
+    return {"devsim_stack": settings.stack, "lb_url": settings.lb_url, "prometheus_url": settings.prometheus_url,
+            "request_log": ""}
+
+
+def target(configuration: Mapping[str, Any] | None) -> Target:
+    given = {k: v for k, v in (configuration or {}).items() if v not in (None, "")}
+    config = {**defaults(), **given}
+    return Target(str(config["devsim_stack"]), str(config["lb_url"]).rstrip("/"),
+                  str(config["prometheus_url"]).rstrip("/"), str(config.get("request_log") or ""))
+
+
+_drivers: dict[str, StackDriver] = {}
+_factory: Callable[[str], StackDriver] = driver_for
+
+
+def use_factory(factory: Callable[[str], StackDriver]) -> None:
+    """Where drivers come from (the unit tests hand in a fake engine); forgets the ones made."""
+    global _factory
+    _factory = factory
+    _drivers.clear()
+
+
+def adopt(driver: StackDriver) -> None:
+    """Makes `driver` the one the activities use for its stack (`devsim run` hands in its own)."""
+    _drivers[driver.stack] = driver
+
+
+def driver(configuration: Mapping[str, Any] | None) -> StackDriver:
+    """The driver of the stack the configuration names, made once per stack and process."""
+    stack = target(configuration).stack
+    if stack not in _drivers:
+        _drivers[stack] = _factory(stack)
+    return _drivers[stack]
+
+
+def activity(func: Callable[P, R]) -> Callable[P, R]:
+    """An action or probe: the harness's errors reach Chaos Toolkit as ActivityFailed, one line."""
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except HarnessError as exc:
+            raise ActivityFailed(exc.one_line()) from exc
+    return wrapper
+
+
+def pick(items: list[R], count: int, seed: int | None = None) -> list[R]:
+    if count < 1:
+        raise ActivityFailed(f"count must be at least 1, got {count}")
+    if len(items) < count:
+        raise ActivityFailed(f"asked for {count} containers, only {len(items)} are running")
+    return random.Random(seed).sample(items, count)

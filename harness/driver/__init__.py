@@ -1,0 +1,15 @@
+"""The seam to the container engine: `StackDriver` and its Docker Swarm implementation."""
+
+from __future__ import annotations
+
+from harness.driver.base import StackDriver
+from harness.driver.model import ContainerInfo, ImageInfo, PlainSpec, ServiceInfo, TaskInfo
+
+__all__ = ["ContainerInfo", "ImageInfo", "PlainSpec", "ServiceInfo", "StackDriver", "TaskInfo", "driver_for"]
+
+
+def driver_for(stack: str) -> StackDriver:
+    """The driver of the stack named `stack` on the engine this machine's Docker settings
+    name (DOCKER_HOST or the local socket): the one factory every caller uses."""
+    from harness.driver.swarm import SwarmDriver
+    return SwarmDriver(stack)

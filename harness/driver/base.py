@@ -1,0 +1,115 @@
+"""The seam between the harness and a container engine: what the harness asks of it.
+
+`SwarmDriver` (Docker Swarm, one node) implements it; `docs/drivers.md` maps each
+operation to Kubernetes. Nothing outside `harness.driver` imports the Docker SDK or runs
+the docker CLI: modules ask a driver, and unit tests hand them a fake one.
+
+Services are named by their short name (`app`, `db1`); how the engine names them
+(`devsim_app`) and which label marks them the stack's are the driver's business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from harness.driver.model import ContainerInfo, ImageInfo, PlainSpec, ServiceInfo, TaskInfo
+
+
+class StackDriver(Protocol):
+    """One stack on one engine."""
+
+    @property
+    def stack(self) -> str: ...
+
+    # --- the stack as a whole
+    def check_engine(self) -> None:
+        """Raises EngineUnavailable unless the engine answers and can run the stack."""
+
+    def deploy(self, stack_file: Path, env: Mapping[str, str]) -> None:
+        """Creates or updates every service the stack file declares (and removes others)."""
+
+    def remove(self, stop_last: Sequence[str] = ()) -> int:
+        """Removes every service and stops its containers (`stop_last` after the rest);
+        returns how many services there were."""
+
+    def leftovers(self, volumes: bool) -> dict[str, int]:
+        """How many of the stack's services, containers, networks (and volumes) remain."""
+
+    def remove_networks(self) -> None: ...
+
+    def remove_volumes(self) -> None: ...
+
+    # --- services and their tasks
+    def services(self) -> list[ServiceInfo]: ...
+
+    def service(self, name: str) -> ServiceInfo:
+        """Raises NoSuchService when the stack has none by that name."""
+
+    def tasks(self, service: str, desired_running: bool = False) -> list[TaskInfo]: ...
+
+    def update(self, service: str, *, image: str = "", env: Mapping[str, str] | None = None,
+               replicas: int | None = None, add_labels: Mapping[str, str] | None = None,
+               remove_labels: Sequence[str] = (), force: bool = False) -> None:
+        """Starts a rolling update (or a scale) and returns without waiting for it."""
+
+    def rollback(self, service: str) -> None:
+        """Starts a rollback to the service's previous spec."""
+
+    def logs(self, service: str, lines: int = 15) -> list[str]:
+        """The last log lines of the service's tasks ([] when unreadable)."""
+
+    # --- task containers on this node
+    def containers(self, service: str, running_only: bool = True) -> list[ContainerInfo]:
+        """Newest first."""
+
+    def kill(self, container: ContainerInfo, signal: str) -> None: ...
+
+    def pause(self, container: ContainerInfo) -> None: ...
+
+    def unpause(self, container: ContainerInfo) -> None: ...
+
+    def inspect(self, container: ContainerInfo) -> ContainerInfo:
+        """The container as it is now (paused, pid)."""
+
+    def exec(self, container: ContainerInfo, argv: Sequence[str], user: str = "",
+             detach: bool = False) -> tuple[int, str]:
+        """Runs argv inside the container; (exit code, output). Detached: (0, "")."""
+
+    def in_netns(self, container: ContainerInfo, argv: Sequence[str]) -> str:
+        """Runs a host tool (iptables) in the container's network namespace; its stdout."""
+
+    # --- images
+    def image(self, ref: str) -> ImageInfo | None: ...
+
+    def images(self, repo: str = "", built_by_stack: bool = False) -> list[ImageInfo]: ...
+
+    def pull(self, ref: str) -> None: ...
+
+    def import_rootfs(self, rootfs: Path, ref: str) -> None: ...
+
+    def build(self, context: Path, tag: str, build_args: Mapping[str, str], labels: Mapping[str, str],
+              on_step: Callable[[str], None]) -> str:
+        """Builds an image; returns its id. Raises BuildFailed naming the failing step."""
+
+    def tag(self, image_id: str, ref: str) -> None: ...
+
+    def remove_image(self, ref: str) -> bool:
+        """Whether it went: False when it was gone already or a container still uses it."""
+
+    # --- plain containers (the development profile)
+    def plain_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
+        """The stack's containers outside any service that carry `labels`, newest first."""
+
+    def run_plain(self, spec: PlainSpec) -> None:
+        """Creates and starts one container (its network and volumes exist)."""
+
+    def remove_plain(self, container: ContainerInfo, grace_s: int = 5) -> None: ...
+
+    def plain_logs(self, name: str, lines: int = 15) -> list[str]: ...
+
+    def ensure_network(self, name: str, labels: Mapping[str, str]) -> None: ...
+
+    def ensure_volume(self, name: str, labels: Mapping[str, str]) -> None: ...
+

@@ -1,0 +1,294 @@
+"""A fake engine behind the `StackDriver` seam, for unit tests of everything that asks one.
+
+It keeps the state the harness's calls change (services' replicas, labels, images and
+rolling-update state; containers paused or killed; an iptables table per network
+namespace; the latency proxy's setting; the CPU stress's pid file) and records every call.
+It checks nothing the real engine would not: an unknown service raises NoSuchService, as
+SwarmDriver does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from harness.driver import ContainerInfo, ImageInfo, PlainSpec, ServiceInfo, TaskInfo
+from harness.errors import InfrastructureError, NoSuchService
+
+
+@dataclass
+class Netns:
+    chains: dict[str, list[str]] = field(default_factory=dict)
+    output: list[str] = field(default_factory=list)
+    input: list[str] = field(default_factory=list)
+
+    def snapshot(self) -> tuple[object, ...]:
+        return (dict(self.chains), list(self.output), list(self.input))
+
+
+@dataclass
+class FakeContainer:
+    info: ContainerInfo
+    latency: str = "0 0"
+    stress_pid: str = ""
+    killed: list[str] = field(default_factory=list)
+
+    def state(self) -> tuple[object, ...]:
+        return (self.info.paused, self.latency, self.stress_pid)
+
+
+# What an update to an image does, by the image's release: the states the service goes
+# through, one per look, and what its tasks end as.
+ROLLOUTS: dict[str, tuple[tuple[str, ...], str]] = {
+    "good": (("updating", "updating", "completed"), "running"),
+    "crash": (("updating", "rollback_started", "rollback_started", "rollback_completed"), "failed"),
+}
+
+
+class FakeDriver:
+    """Services (app x3, cache x1, dbproxy x1 by default), one container per task."""
+
+    def __init__(self, stack: str = "devsim", services: Mapping[str, int] | None = None) -> None:
+        self._stack = stack
+        self.calls: list[str] = []
+        self.svcs: dict[str, ServiceInfo] = {}
+        self.ctrs: dict[str, list[FakeContainer]] = {}
+        self.netns: dict[int, Netns] = {}
+        self.images_by_ref: dict[str, ImageInfo] = {}
+        self.task_states: dict[str, list[TaskInfo]] = {}
+        self.pending: dict[str, list[str]] = {}  # service -> update states still to come
+        self._pid = 100
+        self._updates = 0
+        for name, replicas in (services if services is not None else {"app": 3, "cache": 1, "dbproxy": 1}).items():
+            self.add_service(name, replicas)
+
+    # --- set-up helpers
+    def add_service(self, name: str, replicas: int, image: str = "", env: Mapping[str, str] | None = None) -> None:
+        image = image or f"{self._stack}/{name}:v1-000000000001"
+        self.svcs[name] = ServiceInfo(name, f"{self._stack}_{name}", image, replicas, labels={},
+                                      env=dict(env or {}))
+        self.ctrs[name] = []
+        self._scale_to(name, replicas)
+
+    def add_image(self, ref: str, image_id: str, labels: Mapping[str, str] | None = None) -> None:
+        self.images_by_ref[ref] = ImageInfo(image_id, (ref,), dict(labels or {}))
+
+    def _scale_to(self, name: str, replicas: int) -> None:
+        live = self.ctrs[name]
+        while len(live) < replicas:
+            self._pid += 1
+            live.append(FakeContainer(ContainerInfo(f"c{self._pid}", f"{self._stack}_{name}.{len(live) + 1}", name,
+                                                    created=f"{self._pid}", pid=self._pid,
+                                                    image=self.svcs[name].image)))
+            self.netns[self._pid] = Netns()
+        del live[replicas:]
+        self.task_states[name] = [TaskInfo(c.info.id, i + 1, self.svcs[name].image, "running", "running")
+                                  for i, c in enumerate(live)]
+
+    def state(self) -> tuple[object, ...]:
+        return (tuple((n, tuple(c.state() for c in cs)) for n, cs in self.ctrs.items()),
+                tuple((n, dict(s.labels), s.replicas, s.image) for n, s in self.svcs.items()),
+                tuple(self.netns[c.info.pid].snapshot() for cs in self.ctrs.values() for c in cs))
+
+    def _find(self, container: ContainerInfo) -> FakeContainer:
+        for live in self.ctrs.values():
+            for c in live:
+                if c.info.id == container.id:
+                    return c
+        raise InfrastructureError(f"container {container.id} is gone")
+
+    # --- StackDriver
+    @property
+    def stack(self) -> str:
+        return self._stack
+
+    def check_engine(self) -> None:
+        self.calls.append("check_engine")
+
+    def deploy(self, stack_file: Path, env: Mapping[str, str]) -> None:
+        self.calls.append(f"deploy {stack_file.name}")
+
+    def remove(self, stop_last: Sequence[str] = ()) -> int:
+        self.calls.append("remove")
+        count = len(self.svcs)
+        self.svcs.clear()
+        self.ctrs.clear()
+        return count
+
+    def leftovers(self, volumes: bool) -> dict[str, int]:
+        return {"services": len(self.svcs), "containers": sum(len(c) for c in self.ctrs.values()), "networks": 0}
+
+    def remove_networks(self) -> None:
+        self.calls.append("remove_networks")
+
+    def remove_volumes(self) -> None:
+        self.calls.append("remove_volumes")
+
+    def services(self) -> list[ServiceInfo]:
+        return [self.service(n) for n in list(self.svcs)]
+
+    def service(self, name: str) -> ServiceInfo:
+        if name not in self.svcs:
+            raise NoSuchService(f"the stack {self._stack!r} has no service {name!r}")
+        pending = self.pending.get(name)
+        if pending:  # one look, one step of the rolling update
+            self.svcs[name] = replace(self.svcs[name], update_state=pending.pop(0))
+        return self.svcs[name]
+
+    def _require(self, name: str) -> None:
+        if name not in self.svcs:
+            raise NoSuchService(f"the stack {self._stack!r} has no service {name!r}")
+
+    def tasks(self, service: str, desired_running: bool = False) -> list[TaskInfo]:
+        self._require(service)
+        found = self.task_states[service]
+        return [t for t in found if t.desired_state == "running"] if desired_running else list(found)
+
+    def update(self, service: str, *, image: str = "", env: Mapping[str, str] | None = None,
+               replicas: int | None = None, add_labels: Mapping[str, str] | None = None,
+               remove_labels: Sequence[str] = (), force: bool = False) -> None:
+        self._require(service)
+        svc = self.svcs[service]
+        self.calls.append(" ".join(["update", service] + [f"+{k}={v}" for k, v in (add_labels or {}).items()]
+                                   + [f"-{k}" for k in remove_labels]
+                                   + ([f"replicas={replicas}"] if replicas is not None else [])
+                                   + ([f"image={image}"] if image else [])
+                                   + [f"env {k}={v}" for k, v in (env or {}).items()] + (["force"] if force else [])))
+        labels = {**{k: v for k, v in svc.labels.items() if k not in remove_labels}, **(add_labels or {})}
+        svc = replace(svc, labels=labels, replicas=svc.replicas if replicas is None else replicas,
+                      env={**svc.env, **(env or {})})
+        if image or env or force:
+            self._updates += 1
+            kind = "crash" if "crash" in image else "good"
+            states, ends = ROLLOUTS[kind]
+            previous = svc.image
+            svc = replace(svc, image=image or svc.image, update_started=f"update-{self._updates}",
+                          update_state=states[0])
+            self.pending[service] = list(states[1:])
+            if kind == "crash":  # the new task fails; the engine puts the old image back
+                self.task_states[service] = [*self.task_states[service],
+                                             TaskInfo(f"new-{self._updates}", 1, image, ends, "shutdown",
+                                                      "task: non-zero exit (1)")]
+                svc = replace(svc, image=previous)
+            else:
+                self.task_states[service] = [replace(t, image=svc.image) for t in self.task_states[service]]
+        self.svcs[service] = svc
+        if replicas is not None:
+            self._scale_to(service, replicas)
+
+    def rollback(self, service: str) -> None:
+        self.calls.append(f"rollback {service}")
+
+    def logs(self, service: str, lines: int = 15) -> list[str]:
+        return [f"{service}: a log line"]
+
+    def containers(self, service: str, running_only: bool = True) -> list[ContainerInfo]:
+        self._require(service)
+        return sorted((c.info for c in self.ctrs[service]), key=lambda c: c.created, reverse=True)
+
+    def kill(self, container: ContainerInfo, signal: str) -> None:
+        self.calls.append(f"kill {container.name} {signal}")
+        self._find(container).killed.append(signal)
+
+    def pause(self, container: ContainerInfo) -> None:
+        self.calls.append(f"pause {container.name}")
+        found = self._find(container)
+        found.info = replace(found.info, paused=True, status="paused")
+
+    def unpause(self, container: ContainerInfo) -> None:
+        self.calls.append(f"unpause {container.name}")
+        found = self._find(container)
+        found.info = replace(found.info, paused=False, status="running")
+
+    def inspect(self, container: ContainerInfo) -> ContainerInfo:
+        return self._find(container).info
+
+    def exec(self, container: ContainerInfo, argv: Sequence[str], user: str = "",
+             detach: bool = False) -> tuple[int, str]:
+        self.calls.append(f"exec {container.name}")
+        found, script = self._find(container), argv[-1]
+        if "/run/devsim-proxy/latency" in script:
+            old, found.latency = found.latency, " ".join(re.findall(r"echo (\S+) (\S+) >", script)[0])
+            return 0, f"{old}\n"
+        if script.startswith("setsid"):
+            found.stress_pid = "4242"
+            return 0, ""
+        if "kill -- -$(cat" in script:
+            if not found.stress_pid:
+                return 3, ""
+            found.stress_pid = ""
+            return 0, ""
+        raise AssertionError(f"unexpected exec: {argv}")
+
+    def in_netns(self, container: ContainerInfo, argv: Sequence[str]) -> str:
+        self.calls.append(f"netns {container.name} {' '.join(argv)}")
+        assert list(argv[:3]) == ["iptables", "-w", "5"], argv
+        return _iptables(self.netns[container.pid], list(argv[3:]))
+
+    def image(self, ref: str) -> ImageInfo | None:
+        return self.images_by_ref.get(ref)
+
+    def images(self, repo: str = "", built_by_stack: bool = False) -> list[ImageInfo]:
+        return [i for ref, i in self.images_by_ref.items() if not repo or ref.startswith(f"{repo}:")]
+
+    def pull(self, ref: str) -> None:
+        raise InfrastructureError(f"cannot pull {ref}: no registry")
+
+    def import_rootfs(self, rootfs: Path, ref: str) -> None:
+        self.add_image(ref, "sha256:base")
+
+    def build(self, context: Path, tag: str, build_args: Mapping[str, str], labels: Mapping[str, str],
+              on_step: Callable[[str], None]) -> str:
+        self.calls.append(f"build {tag}")
+        self.add_image(tag, f"sha256:{len(self.calls):064x}", labels)
+        return self.images_by_ref[tag].id
+
+    def tag(self, image_id: str, ref: str) -> None:
+        self.add_image(ref, image_id)
+
+    def remove_image(self, ref: str) -> bool:
+        return self.images_by_ref.pop(ref, None) is not None
+
+    def plain_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
+        return []
+
+    def run_plain(self, spec: PlainSpec) -> None:
+        self.calls.append(f"run {spec.name}")
+
+    def remove_plain(self, container: ContainerInfo, grace_s: int = 5) -> None:
+        self.calls.append(f"remove {container.name}")
+
+    def plain_logs(self, name: str, lines: int = 15) -> list[str]:
+        return []
+
+    def ensure_network(self, name: str, labels: Mapping[str, str]) -> None:
+        self.calls.append(f"network {name}")
+
+    def ensure_volume(self, name: str, labels: Mapping[str, str]) -> None:
+        self.calls.append(f"volume {name}")
+
+
+def _iptables(ns: Netns, args: list[str]) -> str:
+    op = args[0]
+    if op == "-S":
+        if args[1:] == ["OUTPUT"]:
+            return "".join(f"-A OUTPUT {r}\n" for r in ns.output)
+        if args[1:] == ["INPUT"]:
+            return "".join(f"-A INPUT {r}\n" for r in ns.input)
+        return "".join(f"-N {c}\n" for c in ns.chains)
+    rule = " ".join(args[2:])
+    if op == "-N":
+        ns.chains[args[1]] = []
+    elif op == "-A":
+        ns.chains[args[1]].append(rule)
+    elif op == "-I":
+        (ns.output if args[1] == "OUTPUT" else ns.input).insert(0, " ".join(args[3:]))
+    elif op == "-D":
+        (ns.output if args[1] == "OUTPUT" else ns.input).remove(rule)
+    elif op == "-F":
+        ns.chains[args[1]] = []
+    elif op == "-X":
+        del ns.chains[args[1]]
+    return ""

@@ -1,0 +1,188 @@
+"""Every fault action and its undo against the fake engine (tests/unit/fakedriver.py): what
+each asks the engine to do, that its undo puts the state back, and that `restore_everything`
+undoes every kind of fault the registry marks for it."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+
+import pytest
+from chaoslib.exceptions import ActivityFailed
+
+from harness.chaos import actions, database, engine
+from harness.chaos.faults import service as service_faults
+from tests.unit.fakedriver import FakeDriver, TaskInfo
+
+STACK = "devsim"
+CONFIG = {"devsim_stack": STACK}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeDriver]:
+    driver = FakeDriver(STACK)
+    for release, digit in (("v1", "1"), ("v2", "2"), ("v2-crash", "3")):
+        for tag in (release, f"{release}-{digit * 12}"):  # the release tag and its content tag
+            driver.add_image(f"{STACK}/app:{tag}", "sha256:" + digit * 64, {"devsim.version": release})
+    driver.svcs["app"] = driver.svcs["app"].__class__(**{**vars(driver.svcs["app"]),
+                                                          "image": f"{STACK}/app:v1-111111111111"})
+    engine.use_factory(lambda stack: driver if stack == STACK else FakeDriver(stack, services={}))
+    yield driver
+    engine.use_factory(__import__("harness.driver", fromlist=["driver_for"]).driver_for)
+
+
+def test_kill_asks_for_the_signal_on_that_many_tasks(fake: FakeDriver) -> None:
+    killed = actions.kill_tasks("app", count=2, signal="SIGTERM", configuration=CONFIG)
+    assert len(killed) == 2
+    assert sorted(c for c in fake.calls if c.startswith("kill")) == sorted(f"kill {n} SIGTERM" for n in killed)
+    with pytest.raises(ActivityFailed, match="asked for 4 containers, only 3 are running"):
+        actions.kill_tasks("app", count=4, configuration=CONFIG)
+
+
+def test_pause_and_unpause(fake: FakeDriver) -> None:
+    before = fake.state()
+    assert sorted(actions.pause_service("app", configuration=CONFIG)) == [f"{STACK}_app.{i}" for i in (1, 2, 3)]
+    assert all(c.info.paused for c in fake.ctrs["app"])
+    assert sorted(actions.unpause_service("app", configuration=CONFIG)) == [f"{STACK}_app.{i}" for i in (1, 2, 3)]
+    assert fake.state() == before
+    assert actions.unpause_service("app", configuration=CONFIG) == []  # idempotent
+
+
+def test_stop_remembers_the_replicas_and_restore_brings_them_back(fake: FakeDriver) -> None:
+    before = fake.state()
+    assert actions.stop_service("app", configuration=CONFIG) == 3
+    assert fake.calls[-1] == "update app +devsim.chaos.replicas=3 replicas=0"
+    assert fake.containers("app") == []
+    assert actions.stop_service("app", configuration=CONFIG) == 3  # stopping twice keeps the first count
+    assert actions.restore_service("app", configuration=CONFIG) == 3
+    assert fake.calls[-1] == "update app -devsim.chaos.replicas replicas=3"
+    assert fake.state() == before
+
+
+def test_restart_is_a_forced_update_and_its_undo_waits_for_every_task(fake: FakeDriver) -> None:
+    assert actions.restart_service("app", configuration=CONFIG) == f"{STACK}_app"
+    assert fake.calls[-1] == "update app force"
+    assert actions.wait_until_converged("app", configuration=CONFIG) == 3
+
+
+def test_waiting_for_tasks_that_never_run_fails_with_the_count(fake: FakeDriver) -> None:
+    fake.task_states["app"] = [TaskInfo("t1", 1, "img", "running", "running"),
+                               TaskInfo("t2", 2, "img", "starting", "running")]
+    with pytest.raises(ActivityFailed, match=r"app: 1/3 tasks running after 0\.2 s"):
+        actions.wait_until_converged("app", timeout=0.2, configuration=CONFIG)
+
+
+def test_roll_to_a_release_and_back(fake: FakeDriver) -> None:
+    assert actions.roll_service("app", version="v2", configuration=CONFIG) == "completed"
+    assert fake.svcs["app"].image == f"{STACK}/app:v2-222222222222"  # the release's content tag
+    assert actions.roll_service("app", version="v2", configuration=CONFIG) == "unchanged"
+    assert actions.roll_service("app", version="v1", configuration=CONFIG) == "completed"
+    assert fake.svcs["app"].image == f"{STACK}/app:v1-111111111111"
+    with pytest.raises(ActivityFailed, match="no release 'v9' of app is built"):
+        actions.roll_service("app", version="v9", configuration=CONFIG)
+    with pytest.raises(ActivityFailed, match="needs a version, an image or env"):
+        actions.roll_service("app", configuration=CONFIG)
+
+
+def test_a_crashing_release_ends_rolled_back_by_the_engine(fake: FakeDriver) -> None:
+    assert actions.roll_service("app", version="v2-crash", configuration=CONFIG) == "rollback_completed"
+    assert fake.svcs["app"].image == f"{STACK}/app:v1-111111111111"
+
+
+def test_deploy_release_reports_live_or_rolled_back(fake: FakeDriver) -> None:
+    live = actions.deploy_release("app", "v2", guard="false", configuration=CONFIG)
+    assert (live["outcome"], live["version"], live["previous"]) == ("live", "v2", "v1")
+    actions.roll_service("app", version="v1", configuration=CONFIG)
+    crashed = actions.deploy_release("app", "v2-crash", guard=False, configuration=CONFIG)
+    assert (crashed["outcome"], crashed["rolled_back_by"]) == ("rolled-back", "swarm")
+    assert crashed["reason"] == ("Swarm rolled back: task app.1 of v2-crash failed before it became healthy "
+                                 "(task: non-zero exit (1))")
+    assert crashed["restored_s"] is not None
+
+
+def test_loss_both_ways_and_its_removal(fake: FakeDriver) -> None:
+    before = fake.state()
+    changed = actions.add_network_fault("cache", loss_pct=30, inbound=True, configuration=CONFIG)
+    assert changed == [f"{STACK}_cache.1: drop 30% both ways"]
+    ns = fake.netns[fake.ctrs["cache"][0].info.pid]
+    assert ns.chains == {actions.CHAIN: ["! -o lo -m statistic --mode random --probability 0.3000 -j DROP"]}
+    assert ns.output == [f"-j {actions.CHAIN}"]
+    assert ns.input == [f"! -i lo -j {actions.CHAIN}"]
+    assert actions.remove_network_fault("cache", configuration=CONFIG) == [f"{STACK}_cache.1: loss removed"]
+    assert fake.state() == before
+
+
+def test_a_partition_drops_everything_but_loopback(fake: FakeDriver) -> None:
+    before = fake.state()
+    actions.partition_service("cache", configuration=CONFIG)
+    ns = fake.netns[fake.ctrs["cache"][0].info.pid]
+    assert ns.chains[actions.CHAIN] == ["! -o lo -j DROP"]
+    actions.remove_network_fault("cache", configuration=CONFIG)
+    assert fake.state() == before
+
+
+def test_latency_goes_to_the_proxy_and_back_to_zero(fake: FakeDriver) -> None:
+    before = fake.state()
+    proxy = fake.ctrs["dbproxy"][0]
+    assert actions.add_network_fault("dbproxy", delay_ms=300, jitter_ms=20, configuration=CONFIG) == [
+        f"{proxy.info.name}: 300 ms +/- 20 ms"]
+    assert proxy.latency == "300 20"
+    actions.remove_network_fault("dbproxy", configuration=CONFIG)
+    assert fake.state() == before
+    actions.set_proxy_latency("dbproxy", 150, configuration=CONFIG)
+    assert proxy.latency == "150 0"
+    actions.set_proxy_latency("dbproxy", 0, configuration=CONFIG)
+    assert fake.state() == before
+    with pytest.raises(ActivityFailed, match="no latency proxy in front of 'cache'"):
+        actions.add_network_fault("cache", delay_ms=100, configuration=CONFIG)
+    with pytest.raises(ActivityFailed, match="delay and jitter must be >= 0 and loss between 0 and 100"):
+        actions.add_network_fault("cache", loss_pct=101, configuration=CONFIG)
+
+
+def test_cpu_stress_and_its_stop(fake: FakeDriver) -> None:
+    before = fake.state()
+    victims = actions.stress_cpu("app", seconds=5, count=2, configuration=CONFIG)
+    assert len(victims) == 2
+    assert sorted(actions.stop_cpu_stress("app", configuration=CONFIG)) == sorted(victims)
+    assert fake.state() == before
+
+
+def test_the_safety_net_undoes_every_kind_of_fault_at_once(fake: FakeDriver) -> None:
+    before = fake.state()
+    actions.pause_service("cache", configuration=CONFIG)
+    actions.add_network_fault("app", loss_pct=50, configuration=CONFIG)
+    actions.add_network_fault("dbproxy", delay_ms=300, configuration=CONFIG)
+    actions.stress_cpu("app", seconds=30, count=1, configuration=CONFIG)
+    actions.stop_service("dbproxy", configuration=CONFIG)
+    assert fake.state() != before
+    undone = actions.restore_everything(["app", "cache", "dbproxy", "missing"], configuration=CONFIG)
+    # the stopped proxy has no container whose latency to reset: the one restored starts at 0
+    assert undone == ["remove_network_fault(app)", "stop_cpu_stress(app)", "unpause_service(cache)",
+                      "restore_service(dbproxy)"]
+    assert fake.state() == before
+    assert actions.restore_everything(["app", "cache", "dbproxy"], configuration=CONFIG) == []  # nothing left
+
+
+def test_only_the_stacks_own_services_are_touched(fake: FakeDriver) -> None:
+    with pytest.raises(ActivityFailed, match="the stack 'other' has no service 'app'"):
+        actions.kill_tasks("app", configuration={"devsim_stack": "other"})
+    assert not [c for c in fake.calls if c.startswith("kill")]
+
+
+def test_every_fault_in_the_registry_exists_and_has_an_undo_that_exists() -> None:
+    modules = (actions, database)
+    def found(name: str) -> bool:
+        return any(callable(getattr(m, name, None)) for m in modules)
+    assert [f.name for f in actions.FAULTS if not found(f.name)] == []
+    assert [f.undo for f in actions.FAULTS if not found(f.undo)] == []
+
+
+def test_every_action_of_ours_is_a_registered_fault_or_an_undo() -> None:
+    undos = {f.undo for f in actions.FAULTS}
+    helpers = {"restore_everything", "undo_of", "image_for", "stopped"}
+    public = [name for name, obj in vars(actions).items()
+              if inspect.isfunction(obj) and obj.__module__.startswith("harness.chaos.faults")
+              and name not in helpers]
+    assert public, "no action found"
+    assert [n for n in public if actions.undo_of(n) is None and n not in undos] == []
+    assert service_faults.SCALED_FROM == actions.SCALED_FROM
