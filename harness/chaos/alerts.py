@@ -17,11 +17,9 @@ from chaoslib.types import Configuration
 from harness.chaos import controls, engine
 from harness.chaos.evidence import Refuted
 
-DEFAULT_MAILSINK = "http://127.0.0.1:8025"
-
 
 def _mailsink(configuration: Configuration) -> str:
-    return str((configuration or {}).get("mailsink_url") or DEFAULT_MAILSINK).rstrip("/")
+    return engine.target(configuration).mailsink_url
 
 
 def _origin(since: str | float) -> float:

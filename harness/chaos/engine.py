@@ -28,6 +28,7 @@ class Target:
     lb_url: str
     prometheus_url: str
     request_log: str
+    mailsink_url: str
 
 
 def defaults() -> dict[str, str]:
@@ -35,14 +36,15 @@ def defaults() -> dict[str, str]:
     own settings (DEVSIM_STACK, DEVSIM_LB_PORT, ... or their defaults)."""
     settings = load_settings(os.environ)
     return {"devsim_stack": settings.stack, "lb_url": settings.lb_url, "prometheus_url": settings.prometheus_url,
-            "request_log": ""}
+            "mailsink_url": settings.mailsink_url, "request_log": ""}
 
 
 def target(configuration: Mapping[str, Any] | None) -> Target:
     given = {k: v for k, v in (configuration or {}).items() if v not in (None, "")}
     config = {**defaults(), **given}
     return Target(str(config["devsim_stack"]), str(config["lb_url"]).rstrip("/"),
-                  str(config["prometheus_url"]).rstrip("/"), str(config.get("request_log") or ""))
+                  str(config["prometheus_url"]).rstrip("/"), str(config.get("request_log") or ""),
+                  str(config["mailsink_url"]).rstrip("/"))
 
 
 _drivers: dict[str, StackDriver] = {}

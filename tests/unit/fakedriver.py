@@ -44,6 +44,7 @@ class FakeContainer:
 ROLLOUTS: dict[str, tuple[tuple[str, ...], str]] = {
     "good": (("updating", "updating", "completed"), "running"),
     "crash": (("updating", "rollback_started", "rollback_started", "rollback_completed"), "failed"),
+    "stuck": (("updating",) * 10_000, "running"),
 }
 
 
@@ -161,7 +162,7 @@ class FakeDriver:
                       env={**svc.env, **(env or {})})
         if image or env or force:
             self._updates += 1
-            kind = "crash" if "crash" in image else "good"
+            kind = next((k for k in ("crash", "stuck") if k in image), "good")
             states, ends = ROLLOUTS[kind]
             previous = svc.image
             svc = replace(svc, image=image or svc.image, update_started=f"update-{self._updates}",

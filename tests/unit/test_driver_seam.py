@@ -1,0 +1,90 @@
+"""What the harness asks of the engine, checked against the fake driver: the rollout's watch,
+the lifecycle's waits and teardown, and builds skipped when nothing changed."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+import pytest
+
+from harness.config import Settings
+from harness.deploy import rollout
+from harness.driver import TaskInfo
+from harness.errors import InfrastructureError, NotReady
+from harness.progress import Progress
+from harness.stack import images, lifecycle
+from harness.stack.services import declared_services
+from harness.stack.waiting import Waiter
+from tests.unit.fakedriver import FakeDriver
+
+STACK = "devsim"
+
+
+def quiet() -> Progress:
+    return Progress(stream=io.StringIO(), quiet=True)
+
+
+@pytest.fixture
+def fake() -> FakeDriver:
+    driver = FakeDriver(STACK, services={"app": 3})
+    for release, digit in (("v1", "1"), ("v2", "2"), ("v2-stuck", "4")):
+        for tag in (release, f"{release}-{digit * 12}"):
+            driver.add_image(f"{STACK}/app:{tag}", "sha256:" + digit * 64, {"devsim.version": release})
+    driver.svcs["app"] = replace(driver.svcs["app"], image=f"{STACK}/app:v1-111111111111")
+    return driver
+
+
+def test_the_watch_reports_each_task_and_ends_live(fake: FakeDriver) -> None:
+    steps: list[str] = []
+    result = rollout.deploy(fake, "http://127.0.0.1:9", "v2", None, on_step=steps.append,
+                            waiter=Waiter(5, 0.01))
+    assert (result.outcome, result.previous, result.version) == ("live", "v1", "v2")
+    assert result.reason == "v2 is live on 3 tasks"
+    assert steps[0] == "rolling app from v1 to v2 (3 tasks, one at a time, start-first); the deploy guard is off"
+    assert steps[1:] == [f"  task app.{slot} v2: running" for slot in (1, 2, 3)]
+    assert fake.calls[-1] == f"update app image={STACK}/app:v2-222222222222"
+
+
+def test_a_rollout_that_never_ends_times_out_with_the_logs(fake: FakeDriver) -> None:
+    with pytest.raises(InfrastructureError) as raised:
+        rollout.deploy(fake, "http://127.0.0.1:9", "v2-stuck", None, on_step=lambda _s: None,
+                       timeout=0.2, waiter=Waiter(0.2, 0.01))
+    assert raised.value.message == "the deploy of v2-stuck did not finish within 0.2 s (Swarm's state: updating)"
+    assert raised.value.details == ["app: a log line"]
+
+
+def test_a_deploy_while_another_runs_is_refused(fake: FakeDriver) -> None:
+    fake.svcs["app"] = replace(fake.svcs["app"], update_state="updating")
+    with pytest.raises(InfrastructureError, match="app is already updating"):
+        rollout.deploy(fake, "http://127.0.0.1:9", "v2", None, on_step=lambda _s: None)
+    assert not [c for c in fake.calls if c.startswith("update")]
+
+
+def test_up_names_the_crashing_service_first_with_its_logs() -> None:
+    settings = Settings(up_timeout=0.1, poll_interval=0.02)
+    fake = FakeDriver(STACK, services={name: 1 for name in declared_services(settings.stack_dir)})
+    fake.task_states["db1"] = [TaskInfo("t1", 1, "img", "failed", "running", "task: non-zero exit (1)")]
+    fake.task_states["app"] = [TaskInfo("t2", 1, "img", "starting", "running", "unhealthy container")]
+    with pytest.raises(NotReady) as raised:
+        lifecycle.wait_until_healthy(fake, settings, quiet())
+    assert raised.value.message == ("service 'db1' did not become healthy within 0 s (0/1 ready; last task error: "
+                                    "task: non-zero exit (1)); also not healthy: app")
+    assert raised.value.details == ["db1: a log line"]
+
+
+def test_down_removes_the_stack_and_waits_until_nothing_is_left(fake: FakeDriver) -> None:
+    assert lifecycle.down(fake, Settings(), quiet()) == ["1 services"]
+    assert "remove" in fake.calls
+    assert fake.leftovers(volumes=False) == {"services": 0, "containers": 0, "networks": 0}
+    assert lifecycle.down(fake, Settings(), quiet()) == []  # nothing up: nothing to say
+
+
+def test_an_unchanged_image_is_not_built_again(fake: FakeDriver) -> None:
+    fake.add_image(images.BASE_IMAGE, "sha256:" + "b" * 64)
+    settings = Settings()
+    first = images.build_images(fake, settings.stack_dir, quiet())
+    built = [c for c in fake.calls if c.startswith("build ")]
+    assert len(built) == len(images.stack_images(STACK))
+    assert images.build_images(fake, settings.stack_dir, quiet()) == first
+    assert [c for c in fake.calls if c.startswith("build ")] == built  # no build the second time
