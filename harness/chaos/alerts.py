@@ -16,6 +16,7 @@ from chaoslib.types import Configuration
 
 from harness.chaos import controls, engine
 from harness.chaos.evidence import Refuted
+from harness.stack.waiting import Check, Waiter
 
 
 def _mailsink(configuration: Configuration) -> str:
@@ -48,11 +49,8 @@ def seconds_until_alert(name: str, state: str = "firing", since: str | float = "
                         configuration: Configuration = None) -> float:
     """Seconds from `since` (the fault's start) until the alert is in `state` (firing, inactive)."""
     origin = _origin(since)
-    deadline = time.monotonic() + timeout
-    while alert_state(name, configuration) != state:
-        if time.monotonic() > deadline:
-            raise Refuted(f"alert {name} not {state} within {timeout:g} s", at_least=round(time.time() - origin, 2))
-        time.sleep(0.5)
+    if Waiter(float(timeout), 0.5).until(lambda: Check(alert_state(name, configuration) == state, "")) is None:
+        raise Refuted(f"alert {name} not {state} within {timeout:g} s", at_least=round(time.time() - origin, 2))
     return round(time.time() - origin, 2)
 
 
@@ -78,12 +76,13 @@ def seconds_until_email(alertname: str, status: str = "firing", since: str | flo
     """Seconds from `since` (the fault's start) until an email about `alertname` with `status`
     (firing or resolved) is in the mailbox; fails when none arrives within `timeout`."""
     origin = _origin(since)
-    deadline = time.monotonic() + timeout
-    while True:
-        found = [m for m in emails(origin, configuration) if _matches(m, alertname, status)]
-        if found:
-            return round(min(float(m["received"]) for m in found) - origin, 2)
-        if time.monotonic() > deadline:
-            raise Refuted(f"no {status} email about {alertname} within {timeout:g} s",
-                          at_least=round(time.time() - origin, 2))
-        time.sleep(0.5)
+    found: list[dict[str, Any]] = []
+
+    def arrived() -> Check:
+        found[:] = [m for m in emails(origin, configuration) if _matches(m, alertname, status)]
+        return Check(bool(found), "")
+
+    if Waiter(float(timeout), 0.5).until(arrived) is None:
+        raise Refuted(f"no {status} email about {alertname} within {timeout:g} s",
+                      at_least=round(time.time() - origin, 2))
+    return round(min(float(m["received"]) for m in found) - origin, 2)

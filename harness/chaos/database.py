@@ -17,6 +17,7 @@ from harness.chaos import actions, controls, engine
 from harness.chaos.evidence import Refuted
 from harness.errors import InfrastructureError
 from harness.stack import patroni
+from harness.stack.waiting import Check, Waiter
 
 _last: dict[str, Any] = {"killed": "", "at": None}
 
@@ -26,6 +27,10 @@ def _cluster(configuration: Configuration) -> patroni.Cluster:
         return patroni.discover(engine.driver(configuration))
     except InfrastructureError as exc:
         raise ActivityFailed(exc.one_line()) from exc
+
+
+def _cluster_logs(cluster: patroni.Cluster) -> list[str]:
+    return [line for member in cluster.members for line in cluster.driver.logs(member, lines=5)]
 
 
 def _since_fault() -> float:
@@ -91,13 +96,15 @@ def switchover_db(candidate: str = "", configuration: Configuration = None) -> d
         raise ActivityFailed(exc.one_line()) from exc
     if status != 200:
         raise ActivityFailed(f"Patroni refused the switchover from {leader} ({attempt} attempts): {status} {answer}")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    def moved() -> Check:
         now = cluster.try_view()
-        if now and len(now.leaders) == 1 and now.leaders[0].name != leader:
-            return {"from": leader, "to": now.leaders[0].name, "changed": True, "attempts": attempt}
-        time.sleep(0.2)
-    raise ActivityFailed(f"Patroni accepted the switchover but {leader} is still the leader after 30 s")
+        led = now.leaders[0].name if now and len(now.leaders) == 1 else ""
+        return Check(bool(led) and led != leader, led)
+
+    last = Waiter(30, 0.2).until(moved)
+    if last is None:
+        raise ActivityFailed(f"Patroni accepted the switchover but {leader} is still the leader after 30 s")
+    return {"from": leader, "to": last.status, "changed": True, "attempts": attempt}
 
 
 def db_leaders(configuration: Configuration = None) -> int:
@@ -118,13 +125,14 @@ def seconds_until_db_leader(timeout: float = 60, configuration: Configuration = 
     (if any) is the leader."""
     cluster = _cluster(configuration)
     start = _since_fault()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def new_leader() -> Check:
         seen = cluster.try_view()
-        if seen and len(seen.leaders) == 1 and seen.leaders[0].name != _last["killed"]:
-            return round(time.time() - start, 3)
-        time.sleep(0.25)
-    raise Refuted(f"no new leader within {timeout:g} s", at_least=round(time.time() - start, 3))
+        return Check(bool(seen and len(seen.leaders) == 1 and seen.leaders[0].name != _last["killed"]), "")
+
+    if Waiter(float(timeout), 0.25).until(new_leader) is None:
+        raise Refuted(f"no new leader within {timeout:g} s", at_least=round(time.time() - start, 3))
+    return round(time.time() - start, 3)
 
 
 def seconds_until_db_whole(timeout: float = 90, configuration: Configuration = None) -> float:
@@ -133,26 +141,30 @@ def seconds_until_db_whole(timeout: float = 90, configuration: Configuration = N
     cluster = _cluster(configuration)
     start = _since_fault()
     synchronous = cluster.synchronous()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def whole_again() -> Check:
         seen = cluster.try_view()
-        if (seen and seen.healthy(len(cluster.members), synchronous)
-                and (not _last["killed"] or seen.role_of(_last["killed"]) != "leader")):
-            return round(time.time() - start, 3)
-        time.sleep(0.5)
-    raise Refuted(f"the database cluster is not whole after {timeout:g} s", at_least=round(time.time() - start, 3))
+        return Check(bool(seen and seen.healthy(len(cluster.members), synchronous)
+                          and (not _last["killed"] or seen.role_of(_last["killed"]) != "leader")), "")
+
+    if Waiter(float(timeout), 0.5).until(whole_again) is None:
+        raise Refuted(f"the database cluster is not whole after {timeout:g} s",
+                      at_least=round(time.time() - start, 3))
+    return round(time.time() - start, 3)
 
 
 def wait_until_db_whole(timeout: float = 150, configuration: Configuration = None) -> str:
     """Rollback: waits until the cluster is whole (whoever leads); returns its roles."""
     cluster = _cluster(configuration)
     synchronous = cluster.synchronous()
-    deadline = time.monotonic() + timeout
-    seen = None
-    while time.monotonic() < deadline:
+
+    def whole() -> Check:
         seen = cluster.try_view()
-        if seen and seen.healthy(len(cluster.members), synchronous):
-            return seen.summary()
-        time.sleep(1)
-    raise ActivityFailed(f"the database cluster is not whole after {timeout:g} s: "
-                         f"{seen.summary() if seen else 'Patroni not answering'}")
+        return Check(bool(seen and seen.healthy(len(cluster.members), synchronous)),
+                     seen.summary() if seen else "Patroni not answering")
+
+    last = Waiter(float(timeout), 1.0).until(whole)
+    if last is None:
+        raise ActivityFailed(f"the database cluster is not whole after {timeout:g} s: {whole().status}",
+                             details=_cluster_logs(cluster))
+    return last.status

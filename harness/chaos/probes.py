@@ -27,6 +27,7 @@ from harness.evidence import audit
 from harness.load import clientlog
 from harness.metrics.prometheus import Prometheus
 from harness.stack import patroni
+from harness.stack.waiting import Check, Waiter
 
 Window = str | list[float] | tuple[float, float]
 _SECONDS = re.compile(r"^(?:last\s*)?(\d+(?:\.\d+)?)\s*s$")
@@ -161,16 +162,16 @@ def seconds_until_ready(service: str, replicas: int, timeout: float = 60, expect
     ready. Right after a fault Swarm may not have noticed it yet: for up to `expect_drop_s`
     it first waits to see fewer tasks running, so that the count it ends on is the new one."""
     started = time.monotonic()
-    while time.monotonic() - started < expect_drop_s and ready_replicas(service, configuration) >= replicas:
-        time.sleep(0.1)
-    while True:
-        if (ready_replicas(service, configuration) >= replicas
-                and http_status("/ready", timeout=1, configuration=configuration) == 200):
-            return round(time.monotonic() - started, 2)
-        if time.monotonic() - started > timeout:
-            raise Refuted(f"{service}: fewer than {replicas} ready replicas after {timeout:g} s",
-                          at_least=round(time.monotonic() - started, 2))
-        time.sleep(0.25)
+    Waiter(float(expect_drop_s), 0.1).until(lambda: Check(ready_replicas(service, configuration) < replicas, ""))
+
+    def ready() -> Check:
+        return Check(ready_replicas(service, configuration) >= replicas
+                     and http_status("/ready", timeout=1, configuration=configuration) == 200, "")
+
+    if Waiter(max(0.0, float(timeout) - (time.monotonic() - started)), 0.25).until(ready) is None:
+        raise Refuted(f"{service}: fewer than {replicas} ready replicas after {timeout:g} s",
+                      at_least=round(time.monotonic() - started, 2))
+    return round(time.monotonic() - started, 2)
 
 
 def _http(path: str, method: str, data: dict[str, str] | None, timeout: float,

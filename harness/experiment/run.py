@@ -35,6 +35,7 @@ from harness.progress import Progress
 from harness.runs import new_run_dir
 from harness.stack import development, lifecycle, patroni
 from harness.stack.services import declared_services, running_versions, stack_status
+from harness.stack.waiting import Check, Waiter
 from harness.verdict import claims as claimlib
 from harness.verdict import judge, record
 from harness.verdict.record import Claim, Rollback, RunFiles, Verdict, Window
@@ -171,17 +172,17 @@ def signals_deferred(progress: Progress, what: str) -> Iterator[list[str]]:
 
 
 def _warm_up(load: LocustProcess, plan: LoadPlan, seconds: float) -> None:
-    deadline = time.monotonic() + max(20.0, seconds * 4)
     started = time.monotonic()
-    while time.monotonic() < deadline:
+
+    def warm() -> Check:
         if not load.running():
             raise InfrastructureError("the background load stopped before the experiment began",
                                       details=load.log_tail())
         has_rows = plan.request_log.exists() and plan.request_log.stat().st_size > 200
-        if has_rows and time.monotonic() - started >= seconds:
-            return
-        time.sleep(0.5)
-    raise InfrastructureError("the background load sent no request within its warm-up", details=load.log_tail())
+        return Check(has_rows and time.monotonic() - started >= seconds, "")
+
+    if Waiter(max(20.0, seconds * 4), 0.5).until(warm) is None:
+        raise InfrastructureError("the background load sent no request within its warm-up", details=load.log_tail())
 
 
 def _judge(ctx: RunContext, path: Path, experiment: dict[str, Any], journal: dict[str, Any], run_id: str,
