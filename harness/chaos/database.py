@@ -30,7 +30,7 @@ def _cluster(configuration: Configuration) -> patroni.Cluster:
 
 
 def _cluster_logs(cluster: patroni.Cluster) -> list[str]:
-    return [line for member in cluster.members for line in cluster.driver.logs(member, lines=5)]
+    return [line for member in cluster.members for line in cluster.driver.logs(member, lines=2)]
 
 
 def _since_fault() -> float:
@@ -165,6 +165,6 @@ def wait_until_db_whole(timeout: float = 150, configuration: Configuration = Non
 
     last = Waiter(float(timeout), 1.0).until(whole)
     if last is None:
-        raise ActivityFailed(f"the database cluster is not whole after {timeout:g} s: {whole().status}",
-                             details=_cluster_logs(cluster))
+        raise engine.timed_out(f"the database cluster is not whole after {timeout:g} s: {whole().status}",
+                               _cluster_logs(cluster))
     return last.status

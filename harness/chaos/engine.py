@@ -82,6 +82,13 @@ def activity(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def timed_out(message: str, logs: list[str], lines: int = 5) -> ActivityFailed:
+    """A wait that ran out, with the last log lines of what it waited for: Chaos Toolkit's
+    journal keeps only the exception's message, so the log tail goes into it."""
+    tail = " | ".join(line.strip() for line in logs[-lines:] if line.strip())
+    return ActivityFailed(f"{message}; last log lines: {tail}" if tail else message)
+
+
 def pick(items: list[R], count: int, seed: int | None = None) -> list[R]:
     if count < 1:
         raise ActivityFailed(f"count must be at least 1, got {count}")

@@ -9,6 +9,7 @@ SwarmDriver does.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -60,6 +61,8 @@ class FakeDriver:
         self.images_by_ref: dict[str, ImageInfo] = {}
         self.task_states: dict[str, list[TaskInfo]] = {}
         self.pending: dict[str, list[str]] = {}  # service -> update states still to come
+        self.roles: dict[str, str] = {}  # Patroni member -> leader, replica (add_patroni)
+        self.member_state: dict[str, str] = {}  # Patroni member -> running, stopped, ...
         self._pid = 100
         self._updates = 0
         for name, replicas in (services if services is not None else {"app": 3, "cache": 1, "dbproxy": 1}).items():
@@ -72,6 +75,34 @@ class FakeDriver:
                                       env=dict(env or {}))
         self.ctrs[name] = []
         self._scale_to(name, replicas)
+
+    def add_patroni(self, *members: str) -> None:
+        """Patroni nodes, the first the leader, each answering its REST API through `exec`."""
+        for i, member in enumerate(members):
+            self.add_service(member, 1, env={"PATRONI_NAME": member})
+            self.roles[member] = "leader" if i == 0 else "replica"
+            self.member_state[member] = "running" if i == 0 else "streaming"
+
+    def _patroni(self, argv: Sequence[str]) -> tuple[int, str]:
+        method = argv[argv.index("-X") + 1]
+        path = next(a for a in argv if a.startswith("http://127.0.0.1:8008")).split(":8008", 1)[1]
+        if method == "GET" and path == "/cluster":
+            members = [{"name": m, "role": r, "state": self.member_state[m], "timeline": 1,
+                        "lag": None if r == "leader" else 0} for m, r in self.roles.items()]
+            return 0, f'{json.dumps({"members": members})}\n200'
+        if method == "GET" and path == "/config":
+            return 0, '{"synchronous_mode": false, "ttl": 30, "loop_wait": 10, "retry_timeout": 10}\n200'
+        if method == "POST" and path == "/switchover":
+            body = json.loads(argv[argv.index("-d") + 1])
+            candidate = body.get("candidate") or next(m for m, r in self.roles.items() if r != "leader")
+            self._promote(candidate)
+            return 0, "Successfully switched over\n200"
+        raise AssertionError(f"unexpected Patroni call: {method} {path}")
+
+    def _promote(self, member: str) -> None:
+        for name in self.roles:
+            self.roles[name] = "leader" if name == member else "replica"
+            self.member_state[name] = "running" if name == member else "streaming"
 
     def add_image(self, ref: str, image_id: str, labels: Mapping[str, str] | None = None) -> None:
         self.images_by_ref[ref] = ImageInfo(image_id, (ref,), dict(labels or {}))
@@ -192,6 +223,8 @@ class FakeDriver:
     def kill(self, container: ContainerInfo, signal: str) -> None:
         self.calls.append(f"kill {container.name} {signal}")
         self._find(container).killed.append(signal)
+        if self.roles.get(container.service) == "leader":  # Patroni fails over; the old leader rejoins
+            self._promote(next(m for m in self.roles if m != container.service))
 
     def pause(self, container: ContainerInfo) -> None:
         self.calls.append(f"pause {container.name}")
@@ -209,6 +242,8 @@ class FakeDriver:
     def exec(self, container: ContainerInfo, argv: Sequence[str], user: str = "",
              detach: bool = False) -> tuple[int, str]:
         self.calls.append(f"exec {container.name}")
+        if argv[0] == "curl":
+            return self._patroni(argv)
         found, script = self._find(container), argv[-1]
         if "/run/devsim-proxy/latency" in script:
             old, found.latency = found.latency, " ".join(re.findall(r"echo (\S+) (\S+) >", script)[0])

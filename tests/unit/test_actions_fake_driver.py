@@ -68,8 +68,9 @@ def test_restart_is_a_forced_update_and_its_undo_waits_for_every_task(fake: Fake
 def test_waiting_for_tasks_that_never_run_fails_with_the_count(fake: FakeDriver) -> None:
     fake.task_states["app"] = [TaskInfo("t1", 1, "img", "running", "running"),
                                TaskInfo("t2", 2, "img", "starting", "running")]
-    with pytest.raises(ActivityFailed, match=r"app: 1/3 tasks running after 0\.2 s"):
+    with pytest.raises(ActivityFailed) as raised:
         actions.wait_until_converged("app", timeout=0.2, configuration=CONFIG)
+    assert str(raised.value) == "app: 1/3 tasks running after 0.2 s; last log lines: app: a log line"
 
 
 def test_roll_to_a_release_and_back(fake: FakeDriver) -> None:
@@ -186,3 +187,45 @@ def test_every_action_of_ours_is_a_registered_fault_or_an_undo() -> None:
     assert public, "no action found"
     assert [n for n in public if actions.undo_of(n) is None and n not in undos] == []
     assert service_faults.SCALED_FROM == actions.SCALED_FROM
+
+
+@pytest.fixture
+def cluster() -> Iterator[FakeDriver]:
+    driver = FakeDriver(STACK, services={})
+    driver.add_patroni("db1", "db2", "db3")
+    engine.use_factory(lambda stack: driver)
+    yield driver
+    engine.use_factory(__import__("harness.driver", fromlist=["driver_for"]).driver_for)
+
+
+def test_kill_the_leader_and_wait_for_the_cluster_to_be_whole(cluster: FakeDriver) -> None:
+    assert database.kill_db_leader(configuration=CONFIG) == {"leader": "db1", "signal": "SIGKILL",
+                                                             "replicas_cut_off_s": 0.0}
+    assert [c for c in cluster.calls if c.startswith("kill")] == [f"kill {STACK}_db1.1 SIGKILL"]
+    assert database.seconds_until_db_leader(timeout=1, configuration=CONFIG) >= 0
+    assert database.db_leaders(configuration=CONFIG) == 1
+    assert database.wait_until_db_whole(timeout=1, configuration=CONFIG) == (
+        "db1 replica (streaming), db2 leader (running), db3 replica (streaming)")
+
+
+def test_kill_with_the_replicas_cut_off_reconnects_them(cluster: FakeDriver) -> None:
+    before = cluster.state()
+    database.kill_db_leader(replicas_cut_off_s=0.01, configuration=CONFIG)
+    cut = [c for c in cluster.calls if c.startswith("netns") and f" -N {actions.CHAIN}" in c]
+    assert cut == [f"netns {STACK}_{m}.1 iptables -w 5 -N {actions.CHAIN}" for m in ("db2", "db3")]
+    assert cluster.state() == before  # every chain gone again (roles are not part of the state)
+
+
+def test_a_switchover_moves_the_leader(cluster: FakeDriver) -> None:
+    moved = database.switchover_db(candidate="db3", configuration=CONFIG)
+    assert moved == {"from": "db1", "to": "db3", "changed": True, "attempts": 1}
+    assert cluster.roles == {"db1": "replica", "db2": "replica", "db3": "leader"}
+
+
+def test_a_cluster_that_stays_broken_fails_its_undo_with_the_roles(cluster: FakeDriver) -> None:
+    cluster.member_state["db3"] = "stopped"
+    with pytest.raises(ActivityFailed) as raised:
+        database.wait_until_db_whole(timeout=0.2, configuration=CONFIG)
+    assert str(raised.value).startswith(
+        "the database cluster is not whole after 0.2 s: db1 leader (running), db2 replica (streaming), "
+        "db3 replica (stopped); last log lines: db1: a log line")

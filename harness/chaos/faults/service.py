@@ -91,7 +91,7 @@ def wait_until_converged(service: str, timeout: float = 90, configuration: Confi
 
     last = Waiter(float(timeout), 0.5).until(converged)
     if last is None:
-        raise ActivityFailed(f"{converged().status} after {timeout:g} s")
+        raise engine.timed_out(f"{converged().status} after {timeout:g} s", driver.logs(service))
     return driver.service(service).replicas
 
 
@@ -130,5 +130,6 @@ def roll_service(service: str, version: str = "", image: str = "", env: dict[str
 
     last = Waiter(float(timeout), 1.0).until(finished)
     if last is None:
-        raise ActivityFailed(f"rolling update of {service} not finished after {timeout:g} s ({finished().status})")
+        raise engine.timed_out(f"rolling update of {service} not finished after {timeout:g} s ({finished().status})",
+                               driver.logs(service))
     return last.status
