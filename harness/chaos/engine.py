@@ -41,7 +41,8 @@ def defaults() -> dict[str, str]:
 
 def target(configuration: Mapping[str, Any] | None) -> Target:
     given = {k: v for k, v in (configuration or {}).items() if v not in (None, "")}
-    config = {**defaults(), **given}
+    missing = {"devsim_stack", "lb_url", "prometheus_url", "mailsink_url"} - set(given)
+    config = {**(defaults() if missing else {}), **given}  # `devsim run` gives every key
     return Target(str(config["devsim_stack"]), str(config["lb_url"]).rstrip("/"),
                   str(config["prometheus_url"]).rstrip("/"), str(config.get("request_log") or ""),
                   str(config["mailsink_url"]).rstrip("/"))
