@@ -12,7 +12,8 @@ from chaoslib.exceptions import ActivityFailed
 
 from harness.chaos import actions, database, engine
 from harness.chaos.faults import service as service_faults
-from tests.unit.fakedriver import FakeDriver, TaskInfo
+from harness.driver import TaskInfo
+from tests.unit.fakedriver import FakeDriver
 
 STACK = "devsim"
 CONFIG = {"devsim_stack": STACK}
