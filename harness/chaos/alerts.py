@@ -24,10 +24,13 @@ def _mailsink(configuration: Configuration) -> str:
 
 
 def _origin(since: str | float) -> float:
-    """The moment a latency counts from: the fault's start ("fault"), the probe's start ("now", or
-    when there is no fault yet), or seconds since the epoch."""
+    """The moment a latency counts from: the fault's start ("fault"), the start of the method's
+    latest action ("last-action": the one that brought a service back), the probe's start
+    ("now", or when neither has happened yet), or seconds since the epoch."""
     if since == "now":
         return time.time()
+    if since == "last-action":
+        return controls.last_action_start() or time.time()
     if since == "fault":
         window = controls.fault_window()
         return window[0] if window else time.time()

@@ -11,11 +11,17 @@ import sys
 import time
 from typing import Any
 
-_state: dict[str, Any] = {"in_method": False, "start": None, "end": None, "first_action_end": None}
+_state: dict[str, Any] = {"in_method": False, "start": None, "end": None, "first_action_end": None,
+                          "last_action_start": None}
 
 
 def reset() -> None:
-    _state.update(in_method=False, start=None, end=None, first_action_end=None)
+    _state.update(in_method=False, start=None, end=None, first_action_end=None, last_action_start=None)
+
+
+def last_action_start() -> float | None:
+    """When the method's latest action started (e.g. the one that brought a service back)."""
+    return None if _state["last_action_start"] is None else float(_state["last_action_start"])
 
 
 def first_action() -> tuple[float, float] | None:
@@ -52,8 +58,10 @@ def after_method_control(context: Any, **_kwargs: Any) -> None:
 
 def before_activity_control(context: dict[str, Any], **_kwargs: Any) -> None:
     kind = context.get("type", "activity")
-    if kind == "action" and _state["in_method"] and _state["start"] is None:
-        _state["start"] = time.time()
+    if kind == "action" and _state["in_method"]:
+        _state["last_action_start"] = time.time()
+        if _state["start"] is None:
+            _state["start"] = _state["last_action_start"]
     _say(f"{kind} {context.get('name', '?')!r} started")
 
 

@@ -17,7 +17,7 @@ from harness.errors import InfrastructureError, NotReady, PortInUse
 from harness.metrics.prometheus import Prometheus
 from harness.progress import Progress
 from harness.stack import development, images, patroni, switches
-from harness.stack.services import ServiceState, declared_services, stack_status
+from harness.stack.services import ServiceState, declared_images, declared_services, stack_status
 from harness.stack.waiting import Check, Waiter
 
 
@@ -88,6 +88,7 @@ def up(driver: StackDriver, settings: Settings, progress: Progress) -> Deploymen
     env = stack_env(settings, image_env)
     progress.step(f"deploying stack {settings.stack!r} ({settings.replicas} app replicas)")
     driver.deploy(settings.stack_dir / "stack.yml", {**env, **FAST_ROLLOUT})
+    put_back_images(driver, settings, env, progress)
     wait_until_healthy(driver, settings, progress, configure_database=True)
     driver.deploy(settings.stack_dir / "stack.yml", env)  # the update policy stack.yml and the switches say
     wait_until_healthy(driver, settings, progress)
@@ -99,6 +100,22 @@ def up(driver: StackDriver, settings: Settings, progress: Progress) -> Deploymen
 # a negative control's switches took about 60 s to roll out and 60 s to put back.
 FAST_ROLLOUT = {"APP_UPDATE_PARALLELISM": "0", "APP_UPDATE_DELAY": "0s", "APP_UPDATE_MONITOR": "2s",
                 "APP_UPDATE_ORDER": "start-first"}
+
+
+def put_back_images(driver: StackDriver, settings: Settings, env: dict[str, str], progress: Progress) -> list[str]:
+    """Every service back on the image stack.yml names. `docker stack deploy` keeps an image
+    that `docker service update --image` set (`devsim deploy v2`, an experiment cut short)
+    when stack.yml's own image line has not changed, so without this `up` left v2 serving.
+    Returns the services changed."""
+    declared = declared_images(settings.stack_dir)
+    changed = []
+    for service in driver.services():
+        wanted = development.fill(declared[service.name], env) if service.name in declared else service.image
+        if service.image != wanted:
+            progress.step(f"putting {service.name} back on {wanted} (it ran {service.image})")
+            driver.update(service.name, image=wanted)
+            changed.append(service.name)
+    return changed
 
 
 def up_development(driver: StackDriver, settings: Settings, progress: Progress) -> Deployment:

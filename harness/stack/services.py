@@ -51,6 +51,13 @@ def declared_services(stack_dir: Path) -> tuple[str, ...]:
     return tuple(doc.get("services", {}))
 
 
+def declared_images(stack_dir: Path) -> dict[str, str]:
+    """Each service's `image:` as stack.yml writes it, e.g. app -> ${APP_IMAGE:-devsim/app:v1}."""
+    doc = yaml.safe_load((stack_dir / "stack.yml").read_text())
+    return {str(name): str(spec["image"]) for name, spec in (doc.get("services") or {}).items()
+            if isinstance(spec, dict) and "image" in spec}
+
+
 def service_state(driver: StackDriver, service: ServiceInfo) -> ServiceState:
     tasks = driver.tasks(service.name)
     ready = sum(1 for t in tasks if t.desired_state == "running" and t.running)

@@ -79,8 +79,10 @@ def test_a_good_release_rolls_out_under_load_without_a_failed_request(on_v1: Set
     assert done.returncode == 1, explain(done)
     assert "no verdict on v1" in done.stdout
     assert served(on_v1) == {"v2"}
-    done = devsim("deploy", "v1", "--no-guard", timeout=300)
+    # `devsim up` puts the shipped release back (`docker stack deploy` alone kept v2 serving)
+    done = devsim("up", timeout=300)
     assert done.returncode == 0, explain(done)
+    assert "putting app back on" in done.stderr
     assert served(on_v1) == {"v1"}
 
 

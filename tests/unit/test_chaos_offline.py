@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
-from harness.chaos import controls, probes
+from harness.chaos import alerts, controls, probes
 from harness.load import clientlog
 from harness.verdict import claims as claimlib
 from harness.verdict.judge import status as _status
@@ -69,6 +69,28 @@ def test_control_opens_the_fault_window_at_the_first_method_action() -> None:
     controls.reset()
     with pytest.raises(ActivityFailed, match="has not opened"):
         probes.resolve_window("fault")
+
+
+def test_the_latest_action_start_is_what_an_all_clear_is_timed_from() -> None:
+    controls.before_experiment_control({})
+    controls.before_method_control({})
+    assert alerts._origin("last-action") == pytest.approx(time.time(), abs=0.5)  # none yet: now
+    controls.before_activity_control({"type": "action", "name": "take-it-down"})
+    first = controls.last_action_start()
+    time.sleep(0.05)
+    controls.before_activity_control({"type": "probe", "name": "wait-for-the-page"})
+    assert controls.last_action_start() == first  # a probe does not move it
+    controls.before_activity_control({"type": "action", "name": "bring-it-back"})
+    second = controls.last_action_start()
+    assert first is not None
+    assert second is not None
+    assert second >= first + 0.05
+    assert alerts._origin("last-action") == second
+    window = controls.fault_window()
+    assert window is not None
+    assert window[0] == first
+    controls.reset()
+    assert controls.last_action_start() is None
 
 
 def journal() -> dict[str, object]:

@@ -88,3 +88,13 @@ def test_an_unchanged_image_is_not_built_again(fake: FakeDriver) -> None:
     assert len(built) == len(images.stack_images(STACK))
     assert images.build_images(fake, settings.stack_dir, quiet()) == first
     assert [c for c in fake.calls if c.startswith("build ")] == built  # no build the second time
+
+
+def test_up_puts_back_the_image_stack_yml_names(fake: FakeDriver) -> None:
+    """`docker stack deploy` keeps an image `docker service update --image` set; `up` does not."""
+    fake.svcs["app"] = replace(fake.svcs["app"], image=f"{STACK}/app:v2-222222222222")  # after `deploy v2`
+    env = {"APP_IMAGE": f"{STACK}/app:v1-111111111111"}
+    assert lifecycle.put_back_images(fake, Settings(), env, quiet()) == ["app"]
+    assert fake.calls[-1] == f"update app image={STACK}/app:v1-111111111111"
+    assert fake.svcs["app"].image == f"{STACK}/app:v1-111111111111"
+    assert lifecycle.put_back_images(fake, Settings(), env, quiet()) == []  # nothing to put back
