@@ -7,6 +7,8 @@ writes its CSV and HTML reports.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -82,6 +84,19 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def load_child() -> None:
+    """preexec_fn of a Locust process: Ctrl-C at its default, and SIGTERM when the harness dies
+    without stopping it (killed with SIGKILL, say), so that no load outlives the run that
+    started it. It runs in its own session, so a Ctrl-C in the terminal reaches the harness,
+    which stops it in order."""
+    default_sigint()
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the run time still bounds the load
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class LocustProcess:
     """The Locust child processes of one run; a context manager that always stops them."""
 
@@ -106,7 +121,7 @@ class LocustProcess:
         # the ignore would be inherited.
         self._procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                             cwd=self.plan.run_dir, start_new_session=True,
-                                            preexec_fn=default_sigint))
+                                            preexec_fn=load_child))
 
     def start(self) -> None:
         if self.plan.workers > 0:
