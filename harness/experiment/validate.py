@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -75,11 +76,36 @@ def problems(path: Path, experiment: dict[str, Any], services: tuple[str, ...]) 
         found += [f"{path}: {p}" for p in spec_problems(spec, method_names)]
     found += [f"{path}: {p}" for p in series_problems(experiment)]
     found += [f"{path}: {p}" for p in undo_problems(experiment)]
+    found += [f"{path}: {p}" for p in variable_problems(experiment)]
     controls = [c.get("provider", {}).get("module") for c in experiment.get("controls", []) or []
                 if isinstance(c, dict)]
     if CONTROL_MODULE not in controls:
         found.append(f"{path}: declare the control {CONTROL_MODULE} (it records the fault window)")
     return found
+
+
+_VARIABLE = re.compile(r"\$\{([^}]+)\}")
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def variable_problems(experiment: dict[str, Any]) -> list[str]:
+    """Every ${name} the experiment uses is declared in its configuration (or secrets): Chaos
+    Toolkit leaves an undeclared one as the literal text, which an action then receives."""
+    declared = set(experiment.get("configuration") or {}) | set(experiment.get("secrets") or {})
+    body = {k: v for k, v in experiment.items() if k not in ("configuration", "secrets")}
+    used = sorted({name for text in _strings(body) for name in _VARIABLE.findall(text)})
+    return [f"${{{name}}} is used but not declared in the configuration (declare it with a default; "
+            f"--var sets it)" for name in used if name not in declared]
 
 
 FAULT_MODULES = ("harness.chaos.actions", "harness.chaos.database")

@@ -48,7 +48,7 @@ def verdict_of(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 def in_recovery_through_router(cluster: patroni.Cluster, port: int) -> str:
     """pg_is_in_recovery() of whichever node the router sends a connection on `port` to,
     asked from inside a node container (the router is not published to the host)."""
-    container = cluster.containers(cluster.members[0])[0]
+    container = docker.from_env().containers.get(cluster.containers(cluster.members[0])[0].id)
     code, out = container.exec_run(
         ["psql", "-h", "dbrouter", "-p", str(port), "-U", "devsim", "-d", "devsim", "-Atc",
          "SELECT pg_is_in_recovery(), inet_server_addr()"],

@@ -99,6 +99,16 @@ def test_an_action_of_ours_that_is_no_fault_is_named(tmp_path: Path) -> None:
             in problems(path, load(path), SERVICES))
 
 
+def test_a_variable_the_configuration_does_not_declare_is_named(tmp_path: Path) -> None:
+    doc = yaml.safe_load((PROJECT_ROOT / "experiments" / "failed-deploy-auto-rollback.yaml").read_text())
+    del doc["configuration"]["broken_release"]
+    path = tmp_path / "undeclared.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    assert problems(path, load(path), SERVICES) == [
+        f"{path}: ${{broken_release}} is used but not declared in the configuration (declare it with a default; "
+        "--var sets it)"]
+
+
 def test_cli_validate_exits_2_with_one_line_per_problem(tmp_path: Path) -> None:
     done = run_cli("validate", str(CRASH), str(broken(tmp_path, kill_provider(func="kill_taskz"))))
     assert done.returncode == 2
