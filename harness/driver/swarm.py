@@ -32,9 +32,6 @@ def connect(timeout: int = 60) -> Any:
 class SwarmDriver(DockerObjects):
     """The stack `stack` on the Docker engine `client` talks to (connected on first use)."""
 
-    def __init__(self, stack: str, client: Any = None, timeout: int = 60) -> None:
-        super().__init__(stack, client, timeout)
-
     # --- the stack as a whole
     def check_engine(self) -> None:
         swarm = self.client.info().get("Swarm", {})

@@ -10,6 +10,7 @@ import yaml
 
 from harness.config import Settings
 from harness.driver import ServiceInfo, StackDriver
+from harness.driver.model import UPDATING
 from harness.errors import ConfigError, HarnessError
 from harness.stack import patroni, switches
 
@@ -27,7 +28,7 @@ class ServiceState:
 
     @property
     def updating(self) -> bool:
-        return self.update_state in ("updating", "rollback_started")
+        return self.update_state in UPDATING
 
     @property
     def healthy(self) -> bool:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
 from harness.chaos import actions, database, engine
 from harness.chaos.faults import service as service_faults
-from harness.driver import TaskInfo
+from harness.driver import TaskInfo, driver_for
 from tests.unit.fakedriver import FakeDriver
 
 STACK = "devsim"
@@ -25,11 +26,10 @@ def fake() -> Iterator[FakeDriver]:
     for release, digit in (("v1", "1"), ("v2", "2"), ("v2-crash", "3")):
         for tag in (release, f"{release}-{digit * 12}"):  # the release tag and its content tag
             driver.add_image(f"{STACK}/app:{tag}", "sha256:" + digit * 64, {"devsim.version": release})
-    driver.svcs["app"] = driver.svcs["app"].__class__(**{**vars(driver.svcs["app"]),
-                                                          "image": f"{STACK}/app:v1-111111111111"})
+    driver.svcs["app"] = replace(driver.svcs["app"], image=f"{STACK}/app:v1-111111111111")
     engine.use_factory(lambda stack: driver if stack == STACK else FakeDriver(stack, services={}))
     yield driver
-    engine.use_factory(__import__("harness.driver", fromlist=["driver_for"]).driver_for)
+    engine.use_factory(driver_for)
 
 
 def test_kill_asks_for_the_signal_on_that_many_tasks(fake: FakeDriver) -> None:
@@ -196,7 +196,7 @@ def cluster() -> Iterator[FakeDriver]:
     driver.add_patroni("db1", "db2", "db3")
     engine.use_factory(lambda stack: driver)
     yield driver
-    engine.use_factory(__import__("harness.driver", fromlist=["driver_for"]).driver_for)
+    engine.use_factory(driver_for)
 
 
 def test_kill_the_leader_and_wait_for_the_cluster_to_be_whole(cluster: FakeDriver) -> None:
