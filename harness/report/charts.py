@@ -1,26 +1,43 @@
 """Plotly figures for the reports: one run's timeline (client and server rows on one time axis)
 and the trend of each key figure across runs. Returned as HTML fragments without plotly.js,
-which the page embeds once."""
+which the page embeds once: plotly.js's "basic" bundle (scatter, bar, pie; 1.2 MB), kept in
+vendor/ at the version the plotly package builds figures for, instead of the full one (4.7 MB)
+the package ships, so that a page stays viewable alone and under 1.5 MB."""
 
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from harness.report.rundata import RunData
 
 CONFIG = {"displaylogo": False, "responsive": True}
+# A timeline longer than this many seconds is drawn in bins of several seconds, so that the
+# page of an hour's soak stays as light as a short run's (3600 points per line would not).
+MAX_POINTS = 900
 ROW_HEIGHT = 210
 COLOURS = {"passed": "#1a7f37", "failed": "#cf222e", "error": "#8c959f"}
 
 
+BUNDLE = Path(__file__).parent / "vendor" / "plotly-basic.min.js"
+
+
+@cache
 def plotly_js() -> str:
-    return str(get_plotlyjs())
+    return BUNDLE.read_text(encoding="utf-8")
+
+
+def bundle_version() -> str:
+    """The plotly.js version in the vendored bundle's banner."""
+    found = re.search(r"plotly\.js \(basic - minified\) v(\S+)", plotly_js()[:300])
+    return found.group(1) if found else "?"
 
 
 def utc(ts: float) -> str:
@@ -32,30 +49,66 @@ def _clean(values: list[Any]) -> list[Any]:
     return [None if isinstance(v, float) and math.isnan(v) else v for v in values]
 
 
+def bin_width(run: RunData) -> int:
+    """Seconds per point of the timeline: 1 up to MAX_POINTS seconds of run, then wider."""
+    return max(1, math.ceil(max(len(run.client.seconds), run.duration_s) / MAX_POINTS))
+
+
 def timeline_rows(run: RunData) -> list[str]:
     """The titles of the timeline's rows, in order (the browser test counts them)."""
-    rows = ["client requests and failures per second", "client latency (ms), by second of request start"]
-    rows += [f"{s['title']} ({s['unit']})" if s.get("unit") else s["title"] for s in run.server.get("series", [])]
+    width = bin_width(run)
+    if width == 1:
+        rows = ["client requests and failures per second", "client latency (ms), by second of request start"]
+    else:
+        rows = [f"client requests and failures per second (mean over {width} s; failures: the worst second)",
+                f"client latency (ms), the worst second of each {width} s"]
+    per = "" if width == 1 else f", mean over {width} s"
+    rows += [f"{s['title']} ({s['unit']}{per})" if s.get("unit") else f"{s['title']}{per}"
+             for s in run.server.get("series", [])]
     return rows
+
+
+def _binned(xs: list[float], ys: list[Any], width: int, worst: bool) -> tuple[list[str], list[Any]]:
+    """(UTC strings, values) with one point per `width` seconds: the mean of the bin, or its
+    largest value when `worst`; a bin with no value stays a gap."""
+    if width == 1:
+        return [utc(x) for x in xs], _clean(ys)
+    bins: dict[int, list[float]] = {}
+    starts: dict[int, float] = {}
+    origin = xs[0] if xs else 0.0
+    for x, y in zip(xs, _clean(ys), strict=True):
+        key = int((x - origin) // width)
+        starts.setdefault(key, origin + key * width)
+        if y is not None:
+            bins.setdefault(key, []).append(float(y))
+    keys = sorted(starts)
+    values = [(max(bins[k]) if worst else round(sum(bins[k]) / len(bins[k]), 6)) if k in bins else None
+              for k in keys]
+    return [utc(starts[k]) for k in keys], values
 
 
 def timeline(run: RunData) -> str:
     titles = timeline_rows(run)
+    width = bin_width(run)
     fig = make_subplots(rows=len(titles), cols=1, shared_xaxes=True, subplot_titles=titles,
                         vertical_spacing=min(0.08, 0.35 / len(titles)))
-    xs = [utc(s) for s in run.client.seconds]
-    fig.add_trace(go.Scatter(x=xs, y=run.client.requests, name="requests/s", mode="lines",
+    seconds = run.client.seconds
+    xs, requests = _binned(seconds, list(run.client.requests), width, worst=False)
+    fig.add_trace(go.Scatter(x=xs, y=requests, name="requests/s", mode="lines",
                              line={"color": "#0969da"}, legendgroup="client"), row=1, col=1)
-    fig.add_trace(go.Scatter(x=xs, y=run.client.failures, name="failures/s", mode="lines",
+    xs, failures = _binned(seconds, list(run.client.failures), width, worst=True)
+    fig.add_trace(go.Scatter(x=xs, y=failures, name="failures/s", mode="lines",
                              line={"color": COLOURS["failed"]}, legendgroup="client"), row=1, col=1)
     for label, values, colour in (("p50", run.client.p50, "#57606a"), ("p95", run.client.p95, "#bf8700"),
                                   ("p99", run.client.p99, "#8250df")):
-        fig.add_trace(go.Scatter(x=xs, y=_clean(values), name=f"latency {label}", mode="lines",
+        xs, ys = _binned(seconds, list(values), width, worst=True)
+        fig.add_trace(go.Scatter(x=xs, y=ys, name=f"latency {label}", mode="lines",
                                  line={"color": colour}, connectgaps=False, legendgroup="latency"), row=2, col=1)
     for row, spec in enumerate(run.server.get("series", []), start=3):
         for line in spec.get("lines", []):
             points = line.get("points", [])
-            fig.add_trace(go.Scatter(x=[utc(t) for t, _ in points], y=_clean([v for _, v in points]),
+            px, py = _binned([t for t, _ in points], [v for _, v in points], width, worst=False)
+            fig.add_trace(go.Scatter(x=px, y=py,
                                      name=f"{line['label']}", mode="lines", legendgroup=f"server{row}",
                                      hovertemplate=f"{spec['title']}: %{{y}}<extra>{line['label']}</extra>"),
                           row=row, col=1)
@@ -100,5 +153,8 @@ def trends(runs: list[dict[str, Any]], div_id: str) -> str:
                                  marker={"color": colours, "size": 9}, line={"color": "#afb8c1"},
                                  text=[r["run_id"] for r in ordered],
                                  hovertemplate="%{text}<br>%{y}<extra>" + title + "</extra>"), row=1, col=col)
+    if len(ordered) == 1:
+        fig.add_annotation(text="one run so far: no trend yet", showarrow=False, xref="paper", yref="paper",
+                           x=0.5, y=-0.28, font={"size": 12, "color": "#57606a"})
     fig.update_layout(height=260, margin={"l": 50, "r": 20, "t": 40, "b": 40}, template="plotly_white")
     return str(fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=CONFIG))

@@ -1,5 +1,6 @@
-"""Writes reports/<run-id>/index.html and reports/index.html: self-contained pages (plotly.js
-embedded, no CDN, no server) rendered from a run's files and the run history."""
+"""Writes reports/<run-id>/index.html and reports/index.html: self-contained pages (plotly.js's
+basic bundle embedded, no CDN, no server; a run folder copied alone still shows its charts)
+rendered from a run's files and the run history."""
 
 from __future__ import annotations
 

@@ -219,6 +219,9 @@ def load(run_dir: Path) -> RunData:
     ends = [max(r.end_ms for r in rows) / 1000] if rows else []
     ends += [e.end for e in found_events]
     started = float(head.get("started") or (min(starts) if starts else 0.0))
+    if started <= 0:
+        raise UsageError(f"{run_dir}: no start time in its {VERDICT if kind == 'experiment' else SUMMARY}, journal "
+                         "or request log; is this a run folder?")
     ended = float(head.get("ended") or (max(ends) if ends else started))
     links = sorted(p.name for p in run_dir.iterdir() if p.is_file() and p.name != "index.html")
     return RunData(

@@ -238,3 +238,72 @@ def test_report_over_many_folders_skips_the_odd_one(reports: Path, monkeypatch: 
     captured = capsys.readouterr()
     assert "skipped: " in captured.err
     assert len(history.runs(reports)) == 2
+
+
+def test_pages_stay_under_one_and_a_half_megabytes(reports: Path) -> None:
+    page = render.publish(reports / "report-run", reports)
+    render.publish(reports / "chaos-run", reports)
+    for written in (page, reports / "chaos-run" / "index.html", reports / "index.html"):
+        assert written.stat().st_size <= 1_500_000, (written, written.stat().st_size)
+    assert "plotly.js (basic - minified)" in page.read_text()[:50_000]
+
+
+def test_the_bundled_plotly_js_is_the_version_the_figures_are_built_for() -> None:
+    from plotly.offline import get_plotlyjs_version
+
+    bundle = (Path(render.__file__).parent / "vendor" / "plotly-basic.min.js").read_text()[:200]
+    assert f"plotly.js (basic - minified) v{get_plotlyjs_version()}" in bundle
+
+
+def test_a_folder_without_any_start_time_is_not_recorded(reports: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A verdict.json with a run id and a status but no time anywhere used to become a run dated 1970."""
+    monkeypatch.setenv("DEVSIM_REPORTS_DIR", str(reports))
+    odd = reports / "odd"
+    odd.mkdir()
+    (odd / "verdict.json").write_text(json.dumps({"run_id": "odd-1", "status": "passed", "claims": []}))
+    assert main(["report", str(odd)]) == 2
+    err = capsys.readouterr().err
+    assert "no start time" in err
+    assert "Traceback" not in err
+    assert history.runs(reports) == []
+
+
+def test_a_trend_of_one_run_says_so(reports: Path) -> None:
+    render.publish(reports / "report-run", reports)
+    assert "one run so far: no trend yet" in (reports / "index.html").read_text()
+    render.publish(reports / "chaos-run", reports)
+    html = (reports / "index.html").read_text()
+    verdicts = [json.loads((reports / n / "verdict.json").read_text()) for n in ("report-run", "chaos-run")]
+    same_experiment = verdicts[0]["experiment"] == verdicts[1]["experiment"]
+    assert ("one run so far: no trend yet" in html) != same_experiment
+
+
+def test_an_hour_long_run_is_drawn_in_bins_that_keep_the_worst_second(tmp_path: Path) -> None:
+    """A soak's page: 3600 s of requests (ten a second), one failure at second 1234 and one
+    900 ms request at second 2000; the page stays light and neither is averaged away."""
+    run_dir = tmp_path / "soak"
+    shutil.copytree(DATA / "load-run", run_dir)
+    (run_dir / "server_series.json").unlink()
+    start_ms = 1_795_000_000_000
+    with (run_dir / "requests.csv").open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(("ts_ms", "name", "method", "status", "latency_ms", "success", "error", "item_id", "ack"))
+        for n in range(36_000):
+            second = n // 10
+            failed = second == 1234 and n % 10 == 0
+            latency = 900.0 if second == 2000 and n % 10 == 0 else 4.0
+            out.writerow((start_ms + n * 100, "GET /api/version", "GET", 500 if failed else 200, f"{latency:.2f}",
+                          0 if failed else 1, "HTTP 500" if failed else "", "", ""))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    summary.update(started=start_ms / 1000, ended=start_ms / 1000 + 3600)
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    page = render.publish(run_dir, tmp_path)
+    assert page.stat().st_size <= 1_500_000
+    figure = figure_of(page)
+    traces = {t["name"]: t for t in figure["data"]}
+    assert 100 < len(traces["requests/s"]["x"]) <= 900
+    assert set(traces["requests/s"]["y"]) == {10}
+    assert max(traces["failures/s"]["y"]) == 1
+    assert max(traces["latency p99"]["y"]) == 900.0
+    assert sorted(traces["latency p50"]["y"])[len(traces["latency p50"]["y"]) // 2] == 4.0
