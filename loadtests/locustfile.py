@@ -42,6 +42,11 @@ def _options(parser: Any) -> None:
                         help="share of successful requests logged (failures are always logged)")
     parser.add_argument("--pushgateway", default="", help="Pushgateway URL for client-side metrics")
     parser.add_argument("--run-id", default="", help="label of this run in pushed metrics")
+    parser.add_argument("--token-lifetime", type=int, default=0,
+                        help="seconds of token lifetime to ask for (0: the server's own; it caps the ask)")
+    parser.add_argument("--token-renewal", choices=("on", "off"), default="on",
+                        help="renew a token before it expires, as an OAuth2 client does with expires_in "
+                             "(off: keep it until it is refused)")
 
 
 class RequestLog:
@@ -179,6 +184,20 @@ def _close(environment: Any, **_kwargs: Any) -> None:
         _log.close()
 
 
+def renewal_delay(expires_in: Any) -> float:
+    """Seconds after asking for a token at which to renew it: at 80 % of its lifetime, and at
+    least 5 s before it expires, as OAuth2 clients do with `expires_in` (the ask's own time
+    counts against it, since the clock started before the answer). Without a usable
+    `expires_in` the token is kept until it is refused."""
+    try:
+        lifetime = float(expires_in)
+    except (TypeError, ValueError):
+        return float("inf")
+    if lifetime <= 0:
+        return float("inf")
+    return max(0.0, min(lifetime * 0.8, lifetime - 5.0))
+
+
 class StackClient(FastHttpUser):
     """A client of the stack: gets a token, writes items with its own ids, reads them back."""
 
@@ -189,14 +208,23 @@ class StackClient(FastHttpUser):
 
     def on_start(self) -> None:
         self.token = ""
+        self.renew_at = 0.0  # monotonic time after which the token is renewed before use
         self.written: deque[str] = deque(maxlen=200)
         self.get_token()
 
     def get_token(self) -> None:
-        with self.client.post("/api/auth/token", data=CLIENT, name="POST /api/auth/token",
+        options = self.environment.parsed_options
+        lifetime = getattr(options, "token_lifetime", 0) or 0
+        form = {**CLIENT, "expires_in": str(lifetime)} if lifetime > 0 else CLIENT
+        asked_at = time.monotonic()
+        with self.client.post("/api/auth/token", data=form, name="POST /api/auth/token",
                               catch_response=True) as response:
             if response.status_code == 200:
-                self.token = response.json()["access_token"]
+                body = response.json()
+                self.token = body["access_token"]
+                self.renew_at = asked_at + renewal_delay(body.get("expires_in"))
+                if getattr(options, "token_renewal", "on") == "off":
+                    self.renew_at = float("inf")
             else:
                 response.failure(f"token: HTTP {response.status_code}")
 
@@ -223,7 +251,7 @@ class StackClient(FastHttpUser):
 
     @task(2)
     def protected(self) -> None:
-        if not self.token:
+        if not self.token or time.monotonic() >= self.renew_at:
             self.get_token()
             return
         with self.client.get("/api/me", name="GET /api/me", headers={"Authorization": f"Bearer {self.token}"},
