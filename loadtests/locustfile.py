@@ -184,6 +184,16 @@ def _close(environment: Any, **_kwargs: Any) -> None:
         _log.close()
 
 
+def answer(response: Any) -> str:
+    """What came back, for a failure's message: the HTTP status, or, when no answer came, the
+    kind of error (connection reset, time-out, ...), so that failures group by their cause."""
+    code = response.status_code or 0
+    if code:
+        return f"HTTP {code}"
+    error = getattr(response, "error", None)
+    return f"HTTP 0 ({type(error).__name__})" if error is not None else "HTTP 0"
+
+
 def renewal_delay(expires_in: Any) -> float:
     """Seconds after asking for a token at which to renew it: at 80 % of its lifetime, and at
     least 5 s before it expires, as OAuth2 clients do with `expires_in` (the ask's own time
@@ -226,7 +236,7 @@ class StackClient(FastHttpUser):
                 if getattr(options, "token_renewal", "on") == "off":
                     self.renew_at = float("inf")
             else:
-                response.failure(f"token: HTTP {response.status_code}")
+                response.failure(f"token: {answer(response)}")
 
     @task(3)
     def write_item(self) -> None:
@@ -237,7 +247,7 @@ class StackClient(FastHttpUser):
             if response.status_code == 201:
                 self.written.append(item_id)
             else:
-                response.failure(f"write: HTTP {response.status_code}")
+                response.failure(f"write: {answer(response)}")
 
     @task(4)
     def read_item(self) -> None:
@@ -247,7 +257,7 @@ class StackClient(FastHttpUser):
         item_id = random.choice(self.written)
         with self.client.get(f"/api/items/{item_id}", name="GET /api/items/:id", catch_response=True) as response:
             if response.status_code != 200:
-                response.failure(f"read: HTTP {response.status_code}")
+                response.failure(f"read: {answer(response)}")
 
     @task(2)
     def protected(self) -> None:
@@ -260,7 +270,7 @@ class StackClient(FastHttpUser):
                 self.token = ""
                 response.failure("protected: token refused (HTTP 401)")
             elif response.status_code != 200:
-                response.failure(f"protected: HTTP {response.status_code}")
+                response.failure(f"protected: {answer(response)}")
 
     @task(1)
     def report(self) -> None:
