@@ -28,6 +28,7 @@ from harness.report import history, render
 from harness.stack import development, lifecycle, patroni, switches
 from harness.stack.services import ServiceState, declared_services, running_switches, stack_status
 from harness.tables import format_table
+from harness.verdict import junit
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--slo", action="append", default=[], metavar="EXPR",
                       help=f"an SLO such as p95<250ms (repeatable; default {' '.join(slo.DEFAULT_SLOS)})")
     load.add_argument("--junit", type=Path, metavar="PATH", help="write a JUnit XML file, one test case per SLO")
+    load.add_argument("--json", action="store_true", help="print the summary as JSON on stdout, not a table")
     load.add_argument("--workers", type=int, default=0, help="Locust worker processes (distributed mode)")
     load.add_argument("--locustfile", type=Path, default=load_session.DEFAULT_LOCUSTFILE, metavar="PATH")
     run = sub.add_parser("run", help="run Chaos Toolkit experiments under load and judge their claims",
@@ -83,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-up", action="store_true", help="fail instead of booting the stack when it is not up")
     run.add_argument("--keep-up", action="store_true", help="leave a stack this run booted up at the end")
     run.add_argument("--load-users", type=int, default=10, help="background load users (default 10)")
+    run.add_argument("--junit", type=Path, metavar="PATH", help="write a JUnit XML file, one test case per claim")
+    run.add_argument("--json", action="store_true", help="print one JSON summary on stdout instead of tables")
 
     dep = sub.add_parser("deploy", help="roll the app to a release: health-gated, guarded, rolled back on failure",
                          description="Exit 0 when the release is live and healthy, 1 when it was rolled back "
@@ -161,9 +165,10 @@ def cmd_status(ctx: RunContext, args: argparse.Namespace) -> int:
     database = _database(ctx) if states else None
     current = running_switches(ctx.driver, ctx.settings, (database or {}).get("config")) if states else {}
     changed = switches.differing(switches.load(ctx.settings.stack_dir), current)
+    fenced = ctx.driver.fenced_ports() if states else {}
     if args.json:
         print(json.dumps({"stack": ctx.settings.stack, "up": bool(states), "profile": "production" if states else None,
-                          "services": [s.as_dict() for s in states], "database": database,
+                          "services": [s.as_dict() for s in states], "database": database, "ports_fenced": fenced,
                           "switches": current, "switches_changed": changed,
                           "dashboard": _dashboard(ctx) if states else None}, indent=2))
     elif not states:
@@ -180,6 +185,8 @@ def cmd_status(ctx: RunContext, args: argparse.Namespace) -> int:
                 mode = "on" if c.get("synchronous_mode") else "off"
                 print(f"patroni:  synchronous_mode {mode}, ttl {c.get('ttl')} s, loop_wait {c.get('loop_wait')} s, "
                       f"retry_timeout {c.get('retry_timeout')} s")
+        print("ports:    " + (f"{', '.join(map(str, ctx.settings.published_ports))} answer on loopback only "
+                                f"({', '.join(sorted(fenced))})" if fenced else "published on every interface"))
         print(f"\ndashboard: {_dashboard(ctx)} (Grafana: import target-stack/monitoring/dashboards/overview.json)")
     return EXIT_OK
 
@@ -235,8 +242,13 @@ def cmd_load(ctx: RunContext, args: argparse.Namespace) -> int:
     )
     outcome = load_session.run_load(ctx.settings, options, ctx.progress)
     page = render.publish_after_run(outcome.run_dir, ctx.settings.reports_dir, ctx.progress)
-    print(outcome.table)
-    print(f"\n{'passed' if outcome.passed else 'FAILED'}: {page or outcome.run_dir}")
+    if args.json:
+        summary = json.loads((outcome.run_dir / "summary.json").read_text())
+        print(json.dumps({**summary, "run_dir": str(outcome.run_dir), "report": str(page) if page else None},
+                         indent=2))
+    else:
+        print(outcome.table)
+        print(f"\n{'passed' if outcome.passed else 'FAILED'}: {page or outcome.run_dir}")
     return EXIT_OK if outcome.passed else EXIT_FAILED
 
 
@@ -266,19 +278,35 @@ def cmd_run(ctx: RunContext, args: argparse.Namespace) -> int:
     experiment_run.install_signal_handlers()
     booted = experiment_run.ensure_stack(ctx.driver, ctx.settings, ctx.progress, args.no_up)
     worst = EXIT_OK
+    done: list[tuple[experiment_run.Outcome, Path | None]] = []
     try:
         for path, experiment in experiments:
             outcome = experiment_run.run_one(ctx, path, experiment, options)
             page = render.publish_after_run(outcome.run_dir, ctx.settings.reports_dir, ctx.progress)
-            print(_claims_table(outcome))
-            print(f"{outcome.status.upper()}: {path.name}: {outcome.reason}\n  {page or outcome.run_dir}\n")
+            done.append((outcome, page))
+            if args.junit:  # after each experiment: an interrupted series still leaves its file
+                junit.write(args.junit, [o.verdict for o, _ in done])
+            if not args.json:
+                print(_claims_table(outcome))
+                print(f"{outcome.status.upper()}: {path.name}: {outcome.reason}\n  {page or outcome.run_dir}\n")
             worst = max(worst, outcome.verdict.exit_code)
             if outcome.interrupted:
                 break
     finally:
         if booted and not args.keep_up:
             lifecycle.down(ctx.driver, ctx.settings, ctx.progress)
+    if args.json:
+        print(json.dumps([_run_summary(o, page) for o, page in done], indent=2, default=str))
     return worst
+
+
+def _run_summary(outcome: experiment_run.Outcome, page: Path | None) -> dict[str, Any]:
+    """One experiment run for `devsim run --json`: its verdict's head and every claim."""
+    v = outcome.verdict
+    return {"run_id": v.run_id, "experiment": v.experiment, "file": v.file, "status": v.status, "reason": v.reason,
+            "exit_code": v.exit_code, "run_dir": str(outcome.run_dir), "report": str(page) if page else None,
+            "claims": [{"name": c.name, "outcome": c.outcome, "expected": c.expected, "measured": c.measured,
+                        "error": c.error} for c in v.claims]}
 
 
 def cmd_deploy(ctx: RunContext, args: argparse.Namespace) -> int:

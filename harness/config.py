@@ -28,6 +28,9 @@ class Settings:
     up_timeout: float = 300.0
     down_timeout: float = 120.0
     poll_interval: float = 1.0
+    # 127.0.0.1: the published ports answer on loopback only (Swarm publishes on every
+    # address; `up` fences them); 0.0.0.0: on every interface, for a stack others must reach.
+    bind: str = "127.0.0.1"
     # switches set on top of the shipped defaults (target-stack/switches.yml), e.g.
     # APP_GRACEFUL_SHUTDOWN=false to switch a safety mechanism off for a negative control.
     overrides: tuple[tuple[str, str], ...] = ()
@@ -40,6 +43,10 @@ class Settings:
     @property
     def stack_overrides(self) -> dict[str, str]:
         return dict(self.overrides)
+
+    @property
+    def published_ports(self) -> tuple[int, ...]:
+        return (self.lb_port, self.prometheus_port, self.pushgateway_port, self.mailsink_port)
 
     @property
     def lb_url(self) -> str:
@@ -74,6 +81,7 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "DEVSIM_REPLICAS": ("replicas", int),
     "DEVSIM_UP_TIMEOUT": ("up_timeout", float),
     "DEVSIM_DOWN_TIMEOUT": ("down_timeout", float),
+    "DEVSIM_BIND": ("bind", str),
 }
 
 
@@ -93,6 +101,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     return settings
 
 
+BINDS = ("127.0.0.1", "0.0.0.0")
+
+
 def validate(settings: Settings) -> None:
     if not 1 <= settings.replicas <= 10:
         raise ConfigError(f"replicas must be between 1 and 10, got {settings.replicas}")
@@ -101,6 +112,9 @@ def validate(settings: Settings) -> None:
     for name, port in ports.items():
         if not 1 <= port <= 65535:
             raise ConfigError(f"{name} must be a TCP port (1-65535), got {port}")
+    if settings.bind not in BINDS:
+        raise ConfigError(f"DEVSIM_BIND={settings.bind!r}: the published ports bind to {' or '.join(BINDS)}",
+                          hint="127.0.0.1: loopback only (the default); 0.0.0.0: every interface")
     if len(set(ports.values())) != len(ports):
         raise ConfigError(f"the published ports must differ, got {ports}")
     if not settings.stack.replace("-", "").isalnum():

@@ -39,7 +39,8 @@ fi
 
 if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != "active" ]; then
     log "making this host a single-node Swarm manager"
-    docker swarm init --advertise-addr 127.0.0.1 >/dev/null
+    # Loopback only: the manager API (2377), gossip (7946) and the data path (4789).
+    docker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377 --data-path-addr 127.0.0.1 >/dev/null
 fi
 # A restarted engine brings the swarm back, but its manager may take a moment.
 for _ in $(seq 1 30); do

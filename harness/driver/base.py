@@ -113,3 +113,13 @@ class StackDriver(Protocol):
 
     def ensure_volume(self, name: str, labels: Mapping[str, str]) -> None: ...
 
+    # --- published ports
+    def fence_ports(self, ports: Sequence[int]) -> None:
+        """Lets only loopback reach `ports` on this host (the engine publishes on every address)."""
+
+    def unfence_ports(self) -> None:
+        """Removes the fence; fine when there is none."""
+
+    def fenced_ports(self) -> dict[str, list[int]]:
+        """{address family's tool: ports fenced} as the host holds them now."""
+

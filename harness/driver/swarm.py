@@ -12,7 +12,7 @@ from typing import Any
 import docker
 from docker.errors import APIError, DockerException, NotFound
 
-from harness.driver import commands
+from harness.driver import commands, ports
 from harness.driver.docker_objects import SERVICE_NAME_LABEL, DockerObjects, ignore_missing
 from harness.driver.model import ContainerInfo, ServiceInfo, TaskInfo
 from harness.errors import EngineUnavailable, InfrastructureError, NoSuchService
@@ -32,12 +32,22 @@ def connect(timeout: int = 60) -> Any:
 class SwarmDriver(DockerObjects):
     """The stack `stack` on the Docker engine `client` talks to (connected on first use)."""
 
+    # --- published ports (Swarm publishes host-mode ports on every address)
+    def fence_ports(self, published: Sequence[int]) -> None:
+        ports.fence(self.stack, published)
+
+    def unfence_ports(self) -> None:
+        ports.unfence(self.stack)
+
+    def fenced_ports(self) -> dict[str, list[int]]:
+        return ports.fenced(self.stack)
+
     # --- the stack as a whole
     def check_engine(self) -> None:
         swarm = self.client.info().get("Swarm", {})
         if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
             raise EngineUnavailable("this Docker engine is not a Swarm manager",
-                                    hint="run `docker swarm init --advertise-addr 127.0.0.1`")
+                                    hint="run `bash scripts/setup.sh` (it runs `docker swarm init` on 127.0.0.1)")
 
     def deploy(self, stack_file: Path, env: Mapping[str, str]) -> None:
         commands.run(["docker", "stack", "deploy", "--prune", "--resolve-image", "never", "-c", str(stack_file),

@@ -84,6 +84,7 @@ def up(driver: StackDriver, settings: Settings, progress: Progress) -> Deploymen
     driver.check_engine()
     development.remove(driver, settings, progress)  # the other profile gives its ports back
     check_ports_free(driver, settings)
+    fence_ports(driver, settings, progress)
     image_env = images.build_images(driver, settings.stack_dir, progress)
     env = stack_env(settings, image_env)
     progress.step(f"deploying stack {settings.stack!r} ({settings.replicas} app replicas)")
@@ -93,6 +94,17 @@ def up(driver: StackDriver, settings: Settings, progress: Progress) -> Deploymen
     driver.deploy(settings.stack_dir / "stack.yml", env)  # the update policy stack.yml and the switches say
     wait_until_healthy(driver, settings, progress)
     return Deployment(tuple(stack_status(driver, settings)), settings.lb_url, settings.prometheus_url)
+
+
+def fence_ports(driver: StackDriver, settings: Settings, progress: Progress) -> None:
+    """Before anything is published: the ports answer on loopback only, unless the user
+    opted out with DEVSIM_BIND=0.0.0.0 (then an earlier fence goes)."""
+    if settings.bind == "127.0.0.1":
+        progress.step(f"published ports {', '.join(map(str, settings.published_ports))}: loopback only")
+        driver.fence_ports(settings.published_ports)
+    else:
+        progress.warn(f"DEVSIM_BIND={settings.bind}: the published ports answer on every interface")
+        driver.unfence_ports()
 
 
 # `devsim up` sets the bench up; it is not a release. Its changes (a switch turned, a rebuilt
@@ -311,6 +323,7 @@ def down(driver: StackDriver, settings: Settings, progress: Progress, volumes: b
     if waiter.until(gone, progress.update) is None:
         left = driver.leftovers(volumes)
         raise InfrastructureError(f"the stack was not gone after {settings.down_timeout:.0f} s: {left}")
+    driver.unfence_ports()
     if volumes:
         progress.step("removing images of older builds")
         if outdated := images.remove_outdated(driver):

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree as ET
 
 import pytest
 import requests
@@ -95,18 +96,30 @@ def test_experiment_passes_on_the_stack_as_shipped(as_shipped: Settings, name: s
 
 @pytest.mark.sets_switches
 @pytest.mark.parametrize("name", sorted(NEGATIVE_CONTROLS))
-def test_negative_control_fails_the_claim(stack: Settings, name: str) -> None:
+def test_negative_control_fails_the_claim(stack: Settings, name: str, tmp_path: Path) -> None:
     switches, claim, side, on_failing_side = NEGATIVE_CONTROLS[name]
     set_switches(*switches)  # and reads them back: they took effect
-    done = devsim("run", "--no-up", str(EXPERIMENTS / f"{EXPERIMENT_OF.get(name, name)}.yaml"))
+    junit = tmp_path / "junit.xml"
+    done = devsim("run", "--no-up", "--json", "--junit", str(junit),
+                  str(EXPERIMENTS / f"{EXPERIMENT_OF.get(name, name)}.yaml"))
     assert done.returncode == 1, explain(done)
-    verdict = verdict_of(done)
+    [summary] = json.loads(done.stdout)  # --json: the one run's summary, nothing else on stdout
+    verdict = json.loads((Path(summary["run_dir"]) / "verdict.json").read_text())
     assert verdict["status"] == "failed", verdict["reason"]
-    by_name = {c["name"]: c for c in verdict["claims"]}  # type: ignore[union-attr]
+    assert (summary["status"], summary["exit_code"]) == ("failed", 1)
+    assert [(c["name"], c["outcome"], c["measured"]) for c in summary["claims"]] == [
+        (c["name"], c["outcome"], c["measured"]) for c in verdict["claims"]]
+    by_name = {c["name"]: c for c in verdict["claims"]}
     failed = by_name[claim]
     assert failed["outcome"] == "failed", failed
     assert failed["measured"] is not None, failed
     assert on_failing_side(failed["measured"]), f"{claim}: measured {failed['measured']}, expected {side}"
+    cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
+    failure = cases[claim].find("failure")
+    assert failure is not None
+    measured = failed["measured"]
+    shown = measured if isinstance(measured, str) else json.dumps(measured)
+    assert f"measured {shown}" in (failure.get("message") or "")
     assert not [c for c in by_name.values() if c["outcome"] in ("error", "no evidence")], by_name
 
 

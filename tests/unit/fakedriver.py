@@ -64,6 +64,7 @@ class FakeDriver:
         self.roles: dict[str, str] = {}  # Patroni member -> leader, replica (add_patroni)
         self.member_state: dict[str, str] = {}  # Patroni member -> running, stopped, ...
         self._pid = 100
+        self.fence: list[int] = []
         self._updates = 0
         for name, replicas in (services if services is not None else {"app": 3, "cache": 1, "dbproxy": 1}).items():
             self.add_service(name, replicas)
@@ -304,6 +305,17 @@ class FakeDriver:
 
     def ensure_volume(self, name: str, labels: Mapping[str, str]) -> None:
         self.calls.append(f"volume {name}")
+
+    def fence_ports(self, ports: Sequence[int]) -> None:
+        self.fence = sorted(ports)
+        self.calls.append(f"fence {self.fence}")
+
+    def unfence_ports(self) -> None:
+        self.fence = []
+        self.calls.append("unfence")
+
+    def fenced_ports(self) -> dict[str, list[int]]:
+        return {"iptables": self.fence} if self.fence else {}
 
 
 def _iptables(ns: Netns, args: list[str]) -> str:

@@ -98,3 +98,27 @@ def test_up_puts_back_the_image_stack_yml_names(fake: FakeDriver) -> None:
     assert fake.calls[-1] == f"update app image={STACK}/app:v1-111111111111"
     assert fake.svcs["app"].image == f"{STACK}/app:v1-111111111111"
     assert lifecycle.put_back_images(fake, Settings(), env, quiet()) == []  # nothing to put back
+
+
+def test_published_ports_are_fenced_to_loopback_unless_the_user_opts_out(fake: FakeDriver) -> None:
+    settings = Settings(lb_port=18080, prometheus_port=19090, pushgateway_port=19091, mailsink_port=18025)
+    lifecycle.fence_ports(fake, settings, quiet())
+    assert fake.fenced_ports() == {"iptables": [18025, 18080, 19090, 19091]}
+    stream = io.StringIO()
+    lifecycle.fence_ports(fake, settings.replace(bind="0.0.0.0"), Progress(stream=stream))
+    assert fake.fenced_ports() == {}
+    assert "DEVSIM_BIND=0.0.0.0: the published ports answer on every interface" in stream.getvalue()
+    lifecycle.fence_ports(fake, settings, quiet())
+    lifecycle.down(fake, settings, quiet())
+    assert fake.fenced_ports() == {}
+    assert fake.calls[-1] == "unfence"
+
+
+def test_a_bind_address_other_than_loopback_or_every_interface_is_refused() -> None:
+    from harness.config import load_settings
+    from harness.errors import ConfigError
+
+    assert load_settings({"DEVSIM_BIND": "0.0.0.0"}).bind == "0.0.0.0"
+    assert load_settings({}).bind == "127.0.0.1"
+    with pytest.raises(ConfigError, match=r"DEVSIM_BIND='192\.168\.1\.5'"):
+        load_settings({"DEVSIM_BIND": "192.168.1.5"})
