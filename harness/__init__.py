@@ -1,3 +1,10 @@
 """DevOps Simulator: a chaos and load-testing harness for the DevOps Simulator stack."""
 
 __version__ = "0.1.0"
+
+
+def discover(discover_system: bool = True) -> dict[str, object]:
+    """Chaos Toolkit's discovery hook: `chaos discover --no-install devops-simulator`."""
+    from harness.chaos.discovery import discover as describe
+
+    return describe(discover_system)

@@ -18,6 +18,13 @@ from harness.chaos import controls, engine
 from harness.chaos.evidence import Refuted
 from harness.stack.waiting import Check, Waiter
 
+__all__ = [
+    "alert_state",
+    "emails",
+    "seconds_until_alert",
+    "seconds_until_email",
+]
+
 
 def _mailsink(configuration: Configuration) -> str:
     return engine.target(configuration).mailsink_url

@@ -19,6 +19,16 @@ from harness.errors import InfrastructureError
 from harness.stack import patroni
 from harness.stack.waiting import Check, Waiter
 
+__all__ = [
+    "db_cluster_whole",
+    "db_leaders",
+    "kill_db_leader",
+    "seconds_until_db_leader",
+    "seconds_until_db_whole",
+    "switchover_db",
+    "wait_until_db_whole",
+]
+
 _last: dict[str, Any] = {"killed": "", "at": None}
 
 

@@ -29,6 +29,27 @@ from harness.metrics.prometheus import Prometheus
 from harness.stack import patroni
 from harness.stack.waiting import Check, Waiter
 
+__all__ = [
+    "client_error_ratio",
+    "client_failed_requests",
+    "client_latency_ms",
+    "client_longest_failure_run",
+    "client_requests",
+    "client_status_share",
+    "failed_writes_outside_outage",
+    "http_latency_ms",
+    "http_status",
+    "prometheus_over_window",
+    "prometheus_value",
+    "ready_replicas",
+    "running_versions",
+    "seconds_until_ready",
+    "served_versions",
+    "write_audit",
+    "write_rto",
+    "write_unavailability",
+]
+
 Window = str | list[float] | tuple[float, float]
 _SECONDS = re.compile(r"^(?:last\s*)?(\d+(?:\.\d+)?)\s*s$")
 AGGREGATES = ("max", "min", "avg", "first", "last", "increase")

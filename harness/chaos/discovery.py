@@ -1,0 +1,66 @@
+"""`chaos discover devops-simulator`: the extension's actions and probes, described the way
+chaoslib describes any extension's (name, module, doc, arguments with their defaults and
+types), and, unless --no-system-info, the stack as its driver sees it."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+from chaoslib.discovery.discover import discover_activities, initialize_discovery_result
+
+from harness import __version__
+
+# Module -> the activities of each kind it offers (the faults' undos are actions too).
+ACTIONS = {
+    "harness.chaos.actions": ("kill_tasks", "stop_service", "restore_service", "pause_service", "unpause_service",
+                              "restart_service", "partition_service", "add_network_fault", "remove_network_fault",
+                              "set_proxy_latency", "stress_cpu", "stop_cpu_stress", "roll_service",
+                              "deploy_release", "wait_until_converged", "restore_everything"),
+    "harness.chaos.database": ("kill_db_leader", "switchover_db", "wait_until_db_whole"),
+}
+PROBES = {
+    "harness.chaos.probes": ("client_error_ratio", "client_failed_requests", "client_requests",
+                             "client_longest_failure_run", "client_latency_ms", "client_status_share",
+                             "prometheus_value", "prometheus_over_window", "ready_replicas", "seconds_until_ready",
+                             "http_status", "http_latency_ms", "served_versions", "running_versions", "write_rto",
+                             "failed_writes_outside_outage", "write_unavailability", "write_audit"),
+    "harness.chaos.database": ("db_leaders", "db_cluster_whole", "seconds_until_db_leader", "seconds_until_db_whole"),
+    "harness.chaos.alerts": ("alert_state", "seconds_until_alert", "emails", "seconds_until_email"),
+}
+
+
+def activities() -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for kind, table in (("action", ACTIONS), ("probe", PROBES)):
+        for module, names in table.items():
+            described = {a["name"]: a for a in discover_activities(module, kind)}
+            missing = [n for n in names if n not in described]
+            if missing:
+                raise RuntimeError(f"{module} does not export {missing}")  # a test keeps this from shipping
+            found += [described[n] for n in names]
+    return found
+
+
+def system() -> dict[str, Any]:
+    """The stack's services as the driver sees them; the reason instead when it cannot."""
+    from harness.config import load_settings
+    from harness.driver import driver_for
+    from harness.errors import HarnessError
+
+    settings = load_settings(os.environ)
+    try:
+        services = driver_for(settings.stack).services()
+    except HarnessError as exc:
+        return {"stack": settings.stack, "error": exc.one_line()}
+    return {"stack": settings.stack, "services": {s.name: {"image": s.image, "replicas": s.replicas} for s in services}}
+
+
+def discover(discover_system: bool = True) -> dict[str, Any]:
+    result: dict[str, Any] = dict(initialize_discovery_result("devops-simulator", __version__, "devsim"))
+    result["activities"] = activities()
+    result["system"] = system() if discover_system else None
+    for name in ("harness.chaos.controls",):
+        importlib.import_module(name)  # the control must import cleanly too
+    return result
