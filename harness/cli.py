@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--json", action="store_true", help="print the summary as JSON on stdout, not a table")
     load.add_argument("--workers", type=int, default=0, help="Locust worker processes (distributed mode)")
     load.add_argument("--locustfile", type=Path, default=load_session.DEFAULT_LOCUSTFILE, metavar="PATH")
+    load.add_argument("locust_args", nargs="*", metavar="-- LOCUST_OPTION",
+                      help="after --, options passed to Locust as they are (e.g. -- --tags write --loglevel DEBUG); "
+                           "a locust.conf in the current folder is read too")
     run = sub.add_parser("run", help="run Chaos Toolkit experiments under load and judge their claims",
                          description="Exit 0 when every claim holds, 1 when one fails, 2 when an experiment is "
                          "invalid or the infrastructure failed.")
@@ -239,6 +242,8 @@ def cmd_load(ctx: RunContext, args: argparse.Namespace) -> int:
     options = load_session.LoadOptions(
         users=args.users, spawn_rate=args.spawn_rate, run_time=load_session.parse_duration(args.run_time),
         slos=tuple(args.slo), junit=args.junit, workers=args.workers, locustfile=args.locustfile,
+        locust_args=tuple(args.locust_args),
+        config=Path("locust.conf").resolve() if Path("locust.conf").is_file() else None,
     )
     outcome = load_session.run_load(ctx.settings, options, ctx.progress)
     page = render.publish_after_run(outcome.run_dir, ctx.settings.reports_dir, ctx.progress)

@@ -15,11 +15,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from harness.errors import InfrastructureError
+from harness.errors import InfrastructureError, UsageError
 from harness.load.results import REQUEST_LOG
 
 CSV_PREFIX = "locust"
@@ -39,6 +40,8 @@ class LoadPlan:
     workers: int = 0
     pushgateway: str | None = None
     sample: float = 1.0
+    extra: tuple[str, ...] = ()  # the user's own Locust options, after the harness's
+    config: Path | None = None  # a locust.conf, read first (every command-line option overrides it)
 
     @property
     def stats_csv(self) -> Path:
@@ -61,13 +64,14 @@ def _free_port() -> int:
 
 def locust_argv(plan: LoadPlan, role: str = "local", master_port: int = 0) -> list[str]:
     """The command line of one Locust process; role is local, master or worker."""
-    argv = [sys.executable, "-m", "locust", "-f", str(plan.locustfile), "--host", plan.host,
+    argv = [sys.executable, "-m", "locust", *(["--config", str(plan.config)] if plan.config else []),
+            "-f", str(plan.locustfile), "--host", plan.host,
             "--request-log", str(plan.request_log), "--request-log-sample", str(plan.sample),
             "--run-id", plan.run_id, "--loglevel", "INFO"]
     if plan.pushgateway:
         argv += ["--pushgateway", plan.pushgateway]
     if role == "worker":
-        return [*argv, "--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port)]
+        return [*argv, "--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port), *plan.extra]
     argv += ["--headless", "--users", str(plan.users), "--spawn-rate", f"{plan.spawn_rate:g}",
              "--csv", str(plan.run_dir / CSV_PREFIX), "--html", str(plan.run_dir / "locust.html"),
              "--exit-code-on-error", "0", "--stop-timeout", "5", "--only-summary"]
@@ -76,7 +80,32 @@ def locust_argv(plan: LoadPlan, role: str = "local", master_port: int = 0) -> li
     if role == "master":
         argv += ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port),
                  "--expect-workers", str(plan.workers), "--expect-workers-max-wait", "30"]
-    return argv
+    return [*argv, *plan.extra]
+
+
+# Locust options the harness sets itself, with the devsim option to use instead ("" when the
+# harness needs it as it is): passing them through would break the run's files or its mode.
+HARNESS_OWNED = {
+    "-f": "--locustfile", "--locustfile": "--locustfile", "-H": "", "--host": "", "-u": "--users",
+    "--users": "--users", "-r": "--spawn-rate", "--spawn-rate": "--spawn-rate", "-t": "--run-time",
+    "--run-time": "--run-time", "--headless": "", "--autostart": "", "--csv": "", "--csv-full-history": "",
+    "--html": "", "--json": "", "--only-summary": "", "--exit-code-on-error": "", "--master": "--workers",
+    "--worker": "--workers", "--processes": "--workers", "--master-host": "", "--master-port": "",
+    "--master-bind-host": "", "--master-bind-port": "", "--expect-workers": "--workers",
+    "--expect-workers-max-wait": "", "--config": "a locust.conf in the current folder", "--request-log": "",
+    "--request-log-sample": "", "--run-id": "", "--pushgateway": "", "--stop-timeout": "",
+}
+
+
+def check_extra(extra: Sequence[str]) -> None:
+    """Refuses a pass-through option the harness owns, naming what to use instead."""
+    for arg in extra:
+        name = arg.split("=", 1)[0]
+        if name in HARNESS_OWNED:
+            instead = HARNESS_OWNED[name]
+            hint = f"devsim load's own {instead} sets it" if instead.startswith("--") else (
+                f"use {instead}" if instead else "the harness sets it for every run")
+            raise UsageError(f"Locust option {name} cannot be passed through ({hint})")
 
 
 def default_sigint() -> None:

@@ -13,7 +13,7 @@ from harness.config import PROJECT_ROOT, Settings
 from harness.driver import StackDriver, driver_for
 from harness.errors import HarnessError, InfrastructureError, UsageError
 from harness.load import results, slo
-from harness.load.runner import LoadPlan, LocustProcess
+from harness.load.runner import LoadPlan, LocustProcess, check_extra
 from harness.metrics import series as report_series
 from harness.progress import Progress
 from harness.runs import new_run_dir
@@ -35,6 +35,8 @@ class LoadOptions:
     junit: Path | None = None
     workers: int = 0
     locustfile: Path = DEFAULT_LOCUSTFILE
+    locust_args: tuple[str, ...] = ()  # passed through to Locust (after `--` on the command line)
+    config: Path | None = None  # a locust.conf for Locust to read first
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,9 @@ def check_options(options: LoadOptions) -> tuple[slo.Slo, ...]:
         raise UsageError(f"--workers must be between 0 and 16, got {options.workers}")
     if not options.locustfile.is_file():
         raise UsageError(f"no locustfile at {options.locustfile}")
+    check_extra(options.locust_args)
+    if options.config is not None and not options.config.is_file():
+        raise UsageError(f"{options.config} is not a file")
     return slo.parse_all(options.slos or slo.DEFAULT_SLOS)
 
 
@@ -123,9 +128,14 @@ def run_load(settings: Settings, options: LoadOptions, progress: Progress) -> Lo
     run_id, run_dir = new_run_dir(settings.reports_dir, "load")
     plan = LoadPlan(locustfile=options.locustfile.resolve(), host=settings.lb_url, users=options.users,
                     spawn_rate=options.spawn_rate, run_time=options.run_time, run_dir=run_dir, run_id=run_id,
-                    workers=options.workers, pushgateway=pushgateway)
+                    workers=options.workers, pushgateway=pushgateway, extra=options.locust_args,
+                    config=options.config)
     progress.step(f"load run {run_id}: {options.users} users for {options.run_time:g} s"
                   + (f" on {options.workers} workers" if options.workers else "") + f" -> {run_dir}")
+    if options.config or options.locust_args:
+        progress.step("Locust also reads " + " and ".join(
+            ([f"{options.config}"] if options.config else []) + ([" ".join(options.locust_args)] if options.locust_args
+                                                                  else [])))
     started = time.monotonic()
     started_at = time.time()
     driver = _driver(settings)

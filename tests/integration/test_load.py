@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -174,3 +176,24 @@ def test_a_push_cannot_impersonate_the_app(stack: Settings) -> None:
         assert reading.requests < 1_000, reading  # the app's own requests only: no load runs now
     finally:
         requests.delete(group, timeout=5)
+
+
+def test_locust_options_pass_through_after_a_locust_conf(stack: Settings, tmp_path: Path) -> None:
+    """A locust.conf in the current folder is read first (here: where Locust logs), and
+    options after `--` win over the harness's own (here: --loglevel WARNING over INFO)."""
+    custom = tmp_path / "custom.log"
+    (tmp_path / "locust.conf").write_text(f"logfile = {custom}\n")
+    done = subprocess.run([sys.executable, "-m", "harness.cli", "load", "--users", "2", "--run-time", "3s",
+                           "--", "--loglevel", "WARNING"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=180, check=False)
+    assert done.returncode == 0, explain(done)
+    assert "Locust also reads" in done.stderr
+    assert custom.exists(), "the locust.conf was not read"
+    assert "INFO/" not in custom.read_text()
+    run_dir = run_dir_of(done.stdout)
+    assert json.loads((run_dir / "summary.json").read_text())["totals"]["requests"] > 0
+    refused = subprocess.run([sys.executable, "-m", "harness.cli", "load", "--", "--users", "5"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == ("devsim: error: Locust option --users cannot be passed through "
+                                      "(devsim load's own --users sets it)")

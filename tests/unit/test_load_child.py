@@ -7,6 +7,9 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+import pytest
 
 PARENT = """
 import subprocess, sys, time
@@ -41,3 +44,26 @@ def test_the_child_ends_when_its_parent_is_killed() -> None:
     finally:
         if alive(child):
             os.kill(child, signal.SIGKILL)
+
+
+def test_pass_through_options_come_last_and_a_locust_conf_first(tmp_path: Path) -> None:
+    from harness.load.runner import LoadPlan, locust_argv
+
+    conf = tmp_path / "locust.conf"
+    plan = LoadPlan(locustfile=tmp_path / "lf.py", host="http://127.0.0.1:8080", users=2, spawn_rate=2, run_time=5,
+                    run_dir=tmp_path, run_id="r", workers=1, extra=("--tags", "write"), config=conf)
+    for role in ("local", "master", "worker"):
+        argv = locust_argv(plan, role, 5557)
+        assert argv[3:5] == ["--config", str(conf)], role
+        assert argv[-2:] == ["--tags", "write"], role
+
+
+@pytest.mark.parametrize(("given", "named"), [("--users", "--users"), ("-u=3", "-u"), ("--csv=x", "--csv"),
+                                              ("--master", "--master"), ("--config", "--config")])
+def test_options_the_harness_owns_are_refused(given: str, named: str) -> None:
+    from harness.errors import UsageError
+    from harness.load.runner import check_extra
+
+    check_extra(["--tags", "write", "--loglevel", "DEBUG"])
+    with pytest.raises(UsageError, match=f"Locust option {named} cannot be passed through"):
+        check_extra(["--tags", "write", given])
