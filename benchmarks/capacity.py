@@ -19,6 +19,7 @@ import argparse
 import itertools
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from idle import container_cpu_s, stack_containers  # noqa: E402
+from idle import container_cpu_s, machine_busy_s, stack_containers  # noqa: E402
 from load_overhead import wrk  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -40,11 +41,13 @@ KNEE_GAIN = 0.10
 def step(users: int, seconds: int, stack: str) -> dict[str, Any]:
     containers = stack_containers(stack)
     before = {cid: container_cpu_s(cid) for cid in containers}
+    busy0, _ = machine_busy_s()
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "harness.cli", "--quiet", "load", "--users", str(users),
                            "--spawn-rate", str(users), "--run-time", f"{seconds}s", "--locustfile", str(LOCUSTFILE)],
                           cwd=ROOT, capture_output=True, text=True, check=False)
     wall = time.monotonic() - started
+    busy1, _ = machine_busy_s()
     if done.returncode not in (0, 1):
         sys.exit(f"devsim load --users {users} failed:\n{done.stderr}")
     page = Path(done.stdout.strip().splitlines()[-1].split(": ", 1)[1])
@@ -56,6 +59,8 @@ def step(users: int, seconds: int, stack: str) -> dict[str, Any]:
             cpu[service] = cpu.get(service, 0.0) + end - start
     return {"users": users, "rps": round(totals["rps"], 1), "p50_ms": totals["p50"], "p95_ms": totals["p95"],
             "p99_ms": totals["p99"], "error_ratio": totals["error_ratio"], "requests": int(totals["requests"]),
+            "machine_pct": round(100 * (busy1 - busy0) / (wall * (os.cpu_count() or 1)), 1),
+            "stack_pct_of_one_core": round(100 * sum(cpu.values()) / wall, 1),
             "cpu_pct_of_one_core": {s: round(100 * v / wall, 1) for s, v in sorted(cpu.items(), key=lambda kv: -kv[1])}}
 
 
@@ -122,16 +127,18 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "capacity.json").write_text(json.dumps(result, indent=2) + "\n")
     (RESULTS / "capacity.svg").write_text(svg(steps, ceiling))
-    table = ["| users | requests/s | p50 | p95 | p99 | errors | busiest services (% of one core) |",
-             "|---|---|---|---|---|---|---|"]
+    table = ["| users | requests/s | p50 | p95 | p99 | errors | machine busy | the stack's containers (% of one core) "
+             "| busiest services (% of one core) |", "|---|---|---|---|---|---|---|---|---|"]
     for s in steps:
         busiest = ", ".join(f"{k} {v}" for k, v in list(s["cpu_pct_of_one_core"].items())[:3])
         table.append(f"| {s['users']} | {s['rps']} | {s['p50_ms']:.0f} ms | {s['p95_ms']:.0f} ms | "
-                     f"{s['p99_ms']:.0f} ms | {s['error_ratio'] * 100:.2f} % | {busiest} |")
+                     f"{s['p99_ms']:.0f} ms | {s['error_ratio'] * 100:.2f} % | {s['machine_pct']} % | "
+                     f"{s['stack_pct_of_one_core']} | {busiest} |")
     lines = ["# Capacity curve", "",
              f"Measured {result['when']} by `benchmarks/capacity.py`: {args.seconds} s per step, no think time, "
              "through the load balancer (the mixed workload of loadtests/locustfile.py); the load generator "
-             "shares the machine's 2 cores with the stack.", "", *table, "",
+             "shares the machine's 2 cores with the stack: where the machine is busy near 100 %, the knee is "
+             "this machine's (stack and load generator together), not the stack's alone.", "", *table, "",
              f"Knee (first step adding less than {KNEE_GAIN:.0%} throughput): "
              f"**{found if found is not None else 'not reached'} users**.",
              f"wrk's ceiling on GET /api/version with {max(users)} connections: "

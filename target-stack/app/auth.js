@@ -11,31 +11,55 @@ function fromB64url(text) {
   return Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
 }
 
+// Every token names who issued it and for whom; verify() refuses any other.
+const ISSUER = 'devsim-app';
+const AUDIENCE = 'devsim-api';
+const PART = /^[A-Za-z0-9_-]+$/;
+
 function sign(claims, secret) {
   const head = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
-  const body = b64url(JSON.stringify(claims));
+  const body = b64url(JSON.stringify({ iss: ISSUER, aud: AUDIENCE, ...claims }));
   const mac = b64url(crypto.createHmac('sha256', secret).update(`${head}.${body}`).digest());
   return `${head}.${body}.${mac}`;
 }
 
-// Returns the claims of a well-signed, unexpired token, or null.
-function verify(token, secret, nowSeconds) {
-  const parts = String(token || '').split('.');
-  if (parts.length !== 3) return null;
-  const [head, body, mac] = parts;
-  let header;
-  let claims;
+// A part of a compact JWT: base64url without padding, and nothing else. Node's decoder skips
+// characters outside the alphabet, so without this check a signature with junk after it
+// (`...sig!!`, `...sig=`) decoded to the same bytes and was accepted.
+function decodePart(text) {
+  if (!PART.test(text)) return null;
+  const buf = fromB64url(text);
+  return b64url(buf) === text ? buf : null;
+}
+
+function parseObject(buf) {
   try {
-    header = JSON.parse(fromB64url(head).toString('utf8'));
-    claims = JSON.parse(fromB64url(body).toString('utf8'));
+    const value = JSON.parse(buf.toString('utf8'));
+    return value && typeof value === 'object' && !Array.isArray(value) ? value : null;
   } catch (err) {
     return null;
   }
-  if (!header || header.alg !== 'HS256') return null;
-  const expected = crypto.createHmac('sha256', secret).update(`${head}.${body}`).digest();
-  const given = fromB64url(mac);
-  if (given.length !== expected.length || !crypto.timingSafeEqual(given, expected)) return null;
+}
+
+// Returns the claims of a token that is well formed, signed with HS256 (the only algorithm:
+// `alg: none` or any other is refused before any check), issued by us for us, already valid
+// (nbf) and not yet expired (exp); null otherwise.
+function verify(token, secret, nowSeconds) {
+  const parts = String(token || '').split('.');
+  if (parts.length !== 3) return null;
+  const decoded = parts.map(decodePart);
+  if (decoded.some((d) => d === null)) return null;
+  const header = parseObject(decoded[0]);
+  const claims = parseObject(decoded[1]);
+  if (!header || !claims || header.alg !== 'HS256' || (header.typ !== undefined && header.typ !== 'JWT')) return null;
+  const expected = crypto.createHmac('sha256', secret).update(`${parts[0]}.${parts[1]}`).digest();
+  if (decoded[2].length !== expected.length || !crypto.timingSafeEqual(decoded[2], expected)) return null;
   if (typeof claims.exp !== 'number' || claims.exp <= nowSeconds) return null;
+  if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || claims.nbf > nowSeconds)) return null;
+  if (claims.iss !== ISSUER) return null;
+  const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+  if (!audiences.includes(AUDIENCE)) return null;
+  if (typeof claims.sub !== 'string' || typeof claims.jti !== 'string') return null;
   return claims;
 }
 
@@ -72,4 +96,4 @@ function safeEqual(a, b) {
   return x.length === y.length && crypto.timingSafeEqual(x, y);
 }
 
-module.exports = { sign, verify, parseClients, clientCredentials, bearer, safeEqual };
+module.exports = { ISSUER, AUDIENCE, sign, verify, parseClients, clientCredentials, bearer, safeEqual };

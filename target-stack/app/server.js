@@ -194,7 +194,7 @@ app.post('/api/auth/token', async (req, res) => {
   } catch (err) {
     return res.status(503).json({ error: 'temporarily_unavailable' });
   }
-  const token = auth.sign({ sub: cred.id, iat: now, exp: now + ttl, jti }, config.jwtSecret);
+  const token = auth.sign({ sub: cred.id, iat: now, nbf: now, exp: now + ttl, jti }, config.jwtSecret);
   return res.json({ access_token: token, token_type: 'Bearer', expires_in: ttl });
 });
 
@@ -205,6 +205,7 @@ async function requireToken(req, res, next) {
   try {
     const owner = await redisCall(() => redis.get(`session:${claims.jti}`));
     if (owner === null) return res.status(401).json({ error: 'invalid_token', reason: 'revoked or expired session' });
+    if (owner !== claims.sub) return res.status(401).json({ error: 'invalid_token', reason: 'session of another subject' });
   } catch (err) {
     return res.status(503).json({ error: 'temporarily_unavailable' });
   }

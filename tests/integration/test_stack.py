@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import socket
 import time
@@ -74,6 +76,49 @@ def test_forged_token_is_rejected(stack: Settings) -> None:
     assert me(stack, f"{head}.{forged_body}.{mac}").status_code == 401
     assert me(stack, f"{head}.{body}.{mac[:-2]}xx").status_code == 401
     assert requests.get(f"{stack.lb_url}/api/me", timeout=5).status_code == 401
+
+
+# The shipped stack's signing key: stack.yml's default for JWT_SECRET.
+SHIPPED_SECRET = "devsim-jwt-secret"
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def mint(claims: dict[str, object], header: dict[str, object] | None = None, key: str = SHIPPED_SECRET) -> str:
+    """A token signed here with HS256 (or, for alg none, left unsigned)."""
+    head = b64(json.dumps(header or {"alg": "HS256", "typ": "JWT"}).encode())
+    body = b64(json.dumps(claims).encode())
+    if (header or {}).get("alg") == "none":
+        return f"{head}.{body}."
+    return f"{head}.{body}.{b64(hmac.new(key.encode(), f'{head}.{body}'.encode(), hashlib.sha256).digest())}"
+
+
+def test_tokens_outside_the_contract_are_refused(stack: Settings) -> None:
+    real = token(stack)
+    body = real.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    assert (claims["iss"], claims["aud"]) == ("devsim-app", "devsim-api")
+    # the control: the same claims signed here are accepted, so each refusal below is the defect's
+    assert me(stack, mint(claims)).status_code == 200
+    now = int(time.time())
+    without_aud = {k: v for k, v in claims.items() if k != "aud"}
+    refused = {
+        "junk after the signature (!!)": real + "!!",  # the hand-written check accepted these three
+        "junk after the signature (=)": real + "=",
+        "junk after the signature (~)": real + "~",
+        "alg none": mint(claims, {"alg": "none", "typ": "JWT"}),
+        "alg HS512": mint(claims, {"alg": "HS512", "typ": "JWT"}),
+        "wrong key": mint(claims, key="guessed"),
+        "wrong audience": mint({**claims, "aud": "another-api"}),
+        "no audience": mint(without_aud),
+        "wrong issuer": mint({**claims, "iss": "someone-else"}),
+        "not yet valid": mint({**claims, "nbf": now + 3600}),
+        "expired": mint({**claims, "exp": now - 1}),
+        "another subject on this session": mint({**claims, "sub": "admin"}),
+    }
+    assert {name: me(stack, t).status_code for name, t in refused.items()} == dict.fromkeys(refused, 401)
 
 
 def test_expired_token_is_rejected(stack: Settings) -> None:
