@@ -180,3 +180,26 @@ def test_the_production_profile_has_no_debug_endpoint_cors_or_inspector(stack: S
         pass
     done = devsim("status", "--json")
     assert json.loads(done.stdout)["profile"] == "production"
+
+
+def test_no_service_runs_as_root(stack: Settings) -> None:
+    """The main process of every service's container, read from its own /proc/1/status."""
+    from harness.driver import driver_for
+
+    driver = driver_for(stack.stack)
+    users = {}
+    for service in driver.services():
+        for container in driver.containers(service.name):
+            code, status = driver.exec(container, ["cat", "/proc/1/status"])
+            assert code == 0, (service.name, status)
+            uid = next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:"))
+            users[service.name] = int(uid)
+    assert len(users) == len(driver.services())
+    assert {name: uid for name, uid in users.items() if uid == 0} == {}
+
+
+def test_prometheus_lifecycle_api_is_off(stack: Settings) -> None:
+    """POST /-/reload (harmless when on) answers 403: nothing on the network can stop Prometheus."""
+    answer = requests.post(f"{stack.prometheus_url}/-/reload", timeout=5)
+    assert answer.status_code == 403, answer.text
+    assert "Lifecycle API is not enabled" in answer.text
