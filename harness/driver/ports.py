@@ -13,6 +13,7 @@ comment, so `down` removes exactly what `up` added; nothing else in the tables i
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,8 +29,9 @@ def chain(stack: str) -> str:
     return "DEVSIM-" + hashlib.sha1(stack.encode()).hexdigest()[:12].upper()
 
 
-def _tools() -> list[str]:
-    return ["iptables", "ip6tables"] if IPV6_ENABLED.exists() else ["iptables"]
+def _tools(installed_only: bool = False) -> list[str]:
+    tools = ["iptables", "ip6tables"] if IPV6_ENABLED.exists() else ["iptables"]
+    return [t for t in tools if shutil.which(t)] if installed_only else tools
 
 
 def _jump(stack: str) -> list[str]:
@@ -68,7 +70,7 @@ def fence(stack: str, ports: Sequence[int]) -> None:
 def unfence(stack: str) -> None:
     """Removes the stack's chain and its jump; fine when there is none."""
     name = chain(stack)
-    for tool in _tools():
+    for tool in _tools(installed_only=True):  # no iptables: nothing was fenced with it
         while _ok([tool, *TABLE, "-D", *_jump(stack)]):
             pass
         if _ok([tool, *TABLE, "-n", "-L", name]):
@@ -79,7 +81,7 @@ def unfence(stack: str) -> None:
 def fenced(stack: str) -> dict[str, list[int]]:
     """{tool: ports dropped off loopback} as the kernel holds them now (empty when unfenced)."""
     found: dict[str, list[int]] = {}
-    for tool in _tools():
+    for tool in _tools(installed_only=True):
         if not _ok([tool, *TABLE, "-C", *_jump(stack)]):
             continue
         rules = commands.run([tool, *TABLE, "-S", chain(stack)], timeout=30).stdout
