@@ -77,13 +77,29 @@ class Live:
     requests: int
 
 
+LIVE_TAIL = 64 * 1024  # bytes read from the end of the history: many seconds of rows
+
+
 def read_live(history_csv: Path) -> Live | None:
-    """The newest Aggregated row of `<prefix>_stats_history.csv`, or None before the first one."""
+    """The newest Aggregated row of `<prefix>_stats_history.csv`, or None before the first one.
+
+    Read every second while a run lasts, so it reads the header and the file's last 64 KiB
+    only: the whole file (a row per request name per second) took longer and more memory the
+    longer a soak ran."""
     try:
-        with history_csv.open(newline="") as fh:
-            rows = [r for r in csv.DictReader(fh) if r.get("Name") == "Aggregated"]
+        with history_csv.open("rb") as fh:
+            header = fh.readline()
+            size = fh.seek(0, 2)
+            start = max(len(header), size - LIVE_TAIL)
+            fh.seek(start)
+            tail = fh.read()
     except OSError:
         return None
+    lines = tail.decode("utf-8", errors="replace").splitlines()
+    if start > len(header) and lines:
+        lines = lines[1:]  # the first line read may be cut
+    names = next(csv.reader([header.decode("utf-8", errors="replace")]), [])
+    rows = [r for r in csv.DictReader(lines, fieldnames=names) if r.get("Name") == "Aggregated"]
     if not rows:
         return None
     row = rows[-1]

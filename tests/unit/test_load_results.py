@@ -104,3 +104,22 @@ def test_distributed_argv_uses_locusts_own_master_and_workers(tmp_path: Path) ->
     assert worker[worker.index("--master-port") + 1] == "5557"
 
 
+
+
+def test_live_line_of_an_hour_long_history_reads_only_its_tail(tmp_path: Path) -> None:
+    """3600 seconds of rows (far more than the 64 KiB read): still the newest Aggregated row."""
+    with (DATA / "locust_stats_history.csv").open() as fh:
+        reader = csv.DictReader(fh)
+        names = list(reader.fieldnames or [])
+        template = next(r for r in reader if r["Name"] == "Aggregated")
+    history = tmp_path / "h.csv"
+    with history.open("w", newline="") as fh:
+        out = csv.DictWriter(fh, fieldnames=names)
+        out.writeheader()
+        for second in range(3600):
+            out.writerow({**template, "Name": "GET /api/version", "Total Request Count": str(second)})
+            out.writerow({**template, "Total Request Count": str(100 * second), "User Count": "30"})
+    assert history.stat().st_size > 4 * results.LIVE_TAIL
+    live = results.read_live(history)
+    assert live is not None
+    assert (live.requests, live.users) == (359_900, 30)
