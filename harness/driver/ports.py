@@ -5,7 +5,8 @@ option to bind it to one. So the stack's ports are fenced in the kernel instead:
 its own in the `raw` table, jumped to from PREROUTING for packets that arrive on any
 interface but `lo` for an address of this host, drops the opening SYN of a TCP connection to
 one of the stack's published ports, before Docker's DNAT or its userland proxy sees it.
-IPv4 and IPv6 alike (Docker's proxy listens on both). Replies (SYN-ACK) and traffic between
+IPv4 and IPv6 alike (Docker's proxy listens on both). VXLAN (UDP 4789), Swarm's overlay data
+path, is dropped the same way. Replies (SYN-ACK) and traffic between
 containers never match. The chain is named after the stack and carries its label as a
 comment, so `down` removes exactly what `up` added; nothing else in the tables is touched.
 """
@@ -22,6 +23,7 @@ from harness.errors import CommandFailed, InfrastructureError
 
 IPV6_ENABLED = Path("/proc/net/if_inet6")
 TABLE = ["-w", "-t", "raw"]
+VXLAN_PORT = 4789
 
 
 def chain(stack: str) -> str:
@@ -58,6 +60,11 @@ def fence(stack: str, ports: Sequence[int]) -> None:
             commands.run([tool, *TABLE, "-F", name], timeout=30)
             commands.run([tool, *TABLE, "-A", name, "-p", "tcp", "--syn", "-m", "multiport",
                           "--dports", ",".join(str(p) for p in sorted(set(ports))), "-j", "DROP"], timeout=30)
+            # Swarm's overlay data path (VXLAN) listens on 0.0.0.0:4789 whatever --data-path-addr
+            # says: a one-node swarm expects none of it from outside, and it would reach the
+            # stack's networks.
+            commands.run([tool, *TABLE, "-A", name, "-p", "udp", "--dport", str(VXLAN_PORT), "-j", "DROP"],
+                         timeout=30)
             if not _ok([tool, *TABLE, "-C", *_jump(stack)]):
                 commands.run([tool, *TABLE, "-I", *_jump(stack)], timeout=30)
         except CommandFailed as exc:

@@ -105,6 +105,7 @@ def test_fenced_port_answers_on_loopback_only(pair: None) -> None:
         rules = ns(HOST, "iptables", "-t", "raw", "-S")
         assert rules.count("devsim.stack=devsim-t") == 1
         assert rules.count("--dports 18080") == 1
+        assert rules.count("--dport 4789 -j DROP") == 1
     finally:
         harness("unfence('devsim-t')")
     assert harness("fenced('devsim-t')") == "{}"
