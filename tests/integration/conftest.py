@@ -38,9 +38,11 @@ def switches_in_the_stack() -> dict[str, str]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The development profile's tests run last: the profile replaces the production stack,
-    which test_teardown.py has taken down by then."""
-    items.sort(key=lambda item: item.path.name == "test_development_profile.py")
+    """test_teardown.py runs after every other test that uses the production stack (it takes
+    the stack down; file order alone put test_token_renewal.py after it), and the development
+    profile's tests run last: the profile replaces the production stack."""
+    items.sort(key=lambda item: (item.path.name == "test_development_profile.py",
+                                 item.path.name == "test_teardown.py"))
 
 
 @pytest.fixture(scope="session")
