@@ -1,4 +1,5 @@
-"""Runs after every other production-stack test (conftest orders it): `devsim down` leaves nothing with the stack's label behind."""
+"""Runs after every other production-stack test (conftest orders it):
+`devsim down` leaves nothing with the stack's label behind."""
 
 from __future__ import annotations
 
