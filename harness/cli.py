@@ -18,6 +18,7 @@ from harness.deploy import rollout
 from harness.deploy.guard import GuardPolicy
 from harness.errors import HarnessError, UsageError
 from harness.experiment import run as experiment_run
+from harness.experiment import series, summary
 from harness.experiment.validate import load as load_experiment_file
 from harness.experiment.validate import problems
 from harness.experiment.validate import validate as validate_experiment
@@ -90,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--load-users", type=int, default=10, help="background load users (default 10)")
     run.add_argument("--junit", type=Path, metavar="PATH", help="write a JUnit XML file, one test case per claim")
     run.add_argument("--json", action="store_true", help="print one JSON summary on stdout instead of tables")
+    run.add_argument("--prove", action="store_true", help="run each experiment as shipped, then under each negative "
+                     "control it declares, and show each claim's power (a claim that holds under its control is "
+                     "vacuous)")
+    run.add_argument("--repeat", type=int, default=1, metavar="N",
+                     help="run each experiment N times: per claim passes out of N, median/min/max, flaky")
 
     dep = sub.add_parser("deploy", help="roll the app to a release: health-gated, guarded, rolled back on failure",
                          description="Exit 0 when the release is live and healthy, 1 when it was rolled back "
@@ -259,10 +265,11 @@ def cmd_load(ctx: RunContext, args: argparse.Namespace) -> int:
 
 def cmd_validate(ctx: RunContext, args: argparse.Namespace) -> int:
     services = declared_services(ctx.settings.stack_dir)
+    declared = switches.load(ctx.settings.stack_dir)
     found: list[str] = []
     for path in args.experiments:
         try:
-            found += problems(path, load_experiment_file(path), services)
+            found += problems(path, load_experiment_file(path), services, declared)
         except HarnessError as exc:
             found.append(exc.one_line())
     for line in found:
@@ -276,42 +283,51 @@ def cmd_validate(ctx: RunContext, args: argparse.Namespace) -> int:
 def cmd_run(ctx: RunContext, args: argparse.Namespace) -> int:
     if not 1 <= args.load_users <= load_session.MAX_USERS:
         raise UsageError(f"--load-users must be between 1 and {load_session.MAX_USERS}")
+    series.check_repeat(args.repeat)
+    if args.prove and args.repeat > 1:
+        raise UsageError("--prove and --repeat cannot be combined yet; run them one after the other")
     services = declared_services(ctx.settings.stack_dir)
-    experiments = [(path, validate_experiment(path, services)) for path in args.experiments]
+    declared = switches.load(ctx.settings.stack_dir)
+    experiments = [(path, validate_experiment(path, services, declared)) for path in args.experiments]
+    for path, experiment in experiments if args.prove else []:
+        series.check_provable(path, experiment)
     options = experiment_run.RunOptions(variables=experiment_run.parse_vars(args.var, args.var_file),
                                         load_users=args.load_users)
     experiment_run.install_signal_handlers()
     booted = experiment_run.ensure_stack(ctx.driver, ctx.settings, ctx.progress, args.no_up)
     worst = EXIT_OK
     done: list[tuple[experiment_run.Outcome, Path | None]] = []
+    summaries: list[dict[str, Any]] = []
     try:
         for path, experiment in experiments:
-            outcome = experiment_run.run_one(ctx, path, experiment, options)
-            page = render.publish_after_run(outcome.run_dir, ctx.settings.reports_dir, ctx.progress)
-            done.append((outcome, page))
+            if args.repeat > 1:
+                found = series.repeat(ctx, path, experiment, options, args.repeat)
+                done += [(o, None) for o in found.outcomes]
+                summaries.append(summary.trials(path, found))
+                if not args.json:
+                    print(summary.trials_table(found))
+                    print(f"{found.status.upper()}: {path.name}: {found.reason}\n  {found.file}\n")
+                worst, stop = max(worst, found.exit_code), found.interrupted
+            else:
+                run = series.prove if args.prove else experiment_run.run_one
+                outcome = run(ctx, path, experiment, options)
+                page = render.publish_after_run(outcome.run_dir, ctx.settings.reports_dir, ctx.progress)
+                done.append((outcome, page))
+                summaries.append(summary.run(outcome, page))
+                if not args.json:
+                    print(summary.claims_table(outcome))
+                    print(f"{outcome.status.upper()}: {path.name}: {outcome.reason}\n  {page or outcome.run_dir}\n")
+                worst, stop = max(worst, outcome.verdict.exit_code), outcome.interrupted
             if args.junit:  # after each experiment: an interrupted series still leaves its file
                 junit.write(args.junit, [o.verdict for o, _ in done])
-            if not args.json:
-                print(_claims_table(outcome))
-                print(f"{outcome.status.upper()}: {path.name}: {outcome.reason}\n  {page or outcome.run_dir}\n")
-            worst = max(worst, outcome.verdict.exit_code)
-            if outcome.interrupted:
+            if stop:
                 break
     finally:
         if booted and not args.keep_up:
             lifecycle.down(ctx.driver, ctx.settings, ctx.progress)
     if args.json:
-        print(json.dumps([_run_summary(o, page) for o, page in done], indent=2, default=str))
+        print(json.dumps(summaries, indent=2, default=str))
     return worst
-
-
-def _run_summary(outcome: experiment_run.Outcome, page: Path | None) -> dict[str, Any]:
-    """One experiment run for `devsim run --json`: its verdict's head and every claim."""
-    v = outcome.verdict
-    return {"run_id": v.run_id, "experiment": v.experiment, "file": v.file, "status": v.status, "reason": v.reason,
-            "exit_code": v.exit_code, "run_dir": str(outcome.run_dir), "report": str(page) if page else None,
-            "claims": [{"name": c.name, "outcome": c.outcome, "expected": c.expected, "measured": c.measured,
-                        "error": c.error} for c in v.claims]}
 
 
 def cmd_deploy(ctx: RunContext, args: argparse.Namespace) -> int:
@@ -348,14 +364,6 @@ def cmd_report(ctx: RunContext, args: argparse.Namespace) -> int:
         print(f"{run.status}: {page}")
     print(f"index: {render.render_index(ctx.settings.reports_dir)}")
     return EXIT_ERROR if skipped == len(args.run_dirs) > 0 else EXIT_OK
-
-
-def _claims_table(outcome: experiment_run.Outcome) -> str:
-    rows = [("CLAIM", "EXPECTED", "MEASURED", "RESULT")]
-    for c in outcome.claims:
-        measured = c.error[:60] if c.error else json.dumps(c.measured, default=str)[:60]
-        rows.append((c.name[:70], str(c.expected)[:30], measured, "ok" if c.passed else c.outcome.upper()))
-    return format_table(rows)
 
 
 _COMMANDS = {"up": cmd_up, "status": cmd_status, "down": cmd_down, "load": cmd_load, "run": cmd_run,

@@ -49,6 +49,7 @@ class RunOptions:
     load_users: int = 10
     warmup_s: float = 3.0
     settle_s: float = 6.0
+    control: dict[str, Any] | None = None  # --prove: the negative control this run is made under
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,8 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
         interrupted = interrupted or f"{_why(exc)} while waiting for the steady state"
     with signals_deferred(progress, "the verdict") as deferred:
         outcome = _judge(ctx, path, experiment, journal, run_id, run_dir, config, interrupted, restored,
-                         progress, recovery, {"started": started, "ended": ended, "versions": versions})
+                         progress, recovery, {"started": started, "ended": ended, "versions": versions,
+                          "control": options.control})
     if deferred and not outcome.interrupted:  # a signal while judging: the verdict says so
         status, reason = judge.status(journal, outcome.claims, f"interrupted ({deferred[0]}) while judging")
         verdict = replace(outcome.verdict, status=status, reason=reason)
@@ -206,7 +208,7 @@ def _judge(ctx: RunContext, path: Path, experiment: dict[str, Any], journal: dic
         rollbacks=tuple(Rollback(str(r.get("activity", {}).get("name")), str(r.get("status")))
                         for r in journal.get("rollbacks", [])),
         safety_net=tuple(restored), load=dict(totals.figures() if totals else {}), audit=audit_found,
-        started=started, ended=ended, versions=versions)
+        started=started, ended=ended, versions=versions, control=extra.get("control"))
     verdict.write(RunFiles(run_dir))
     return Outcome(verdict, run_dir, interrupted=bool(interrupted))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,8 @@ from chaoslib.loader import load_experiment
 
 from harness.chaos.actions import FAULTS, undo_of
 from harness.errors import UsageError
+from harness.experiment.power import control_problems
+from harness.stack.switches import Switch
 from harness.verdict.claims import spec_problems
 from harness.verdict.record import raw_claims, series_problems
 
@@ -49,8 +51,10 @@ def load(path: Path) -> dict[str, Any]:
     return experiment
 
 
-def problems(path: Path, experiment: dict[str, Any], services: tuple[str, ...]) -> list[str]:
-    """Every problem found in one experiment, each a line naming the file and the activity."""
+def problems(path: Path, experiment: dict[str, Any], services: tuple[str, ...],
+             switches: Mapping[str, Switch] | None = None) -> list[str]:
+    """Every problem found in one experiment, each a line naming the file and the activity.
+    `switches`: the stack's declared switches, which the negative controls may set."""
     found: list[str] = []
     for where, activity in activities(experiment):
         name = activity.get("name", "?") if isinstance(activity, dict) else "?"
@@ -77,6 +81,7 @@ def problems(path: Path, experiment: dict[str, Any], services: tuple[str, ...]) 
     found += [f"{path}: {p}" for p in series_problems(experiment)]
     found += [f"{path}: {p}" for p in undo_problems(experiment)]
     found += [f"{path}: {p}" for p in variable_problems(experiment)]
+    found += [f"{path}: {p}" for p in control_problems(experiment, switches)]
     controls = [c.get("provider", {}).get("module") for c in experiment.get("controls", []) or []
                 if isinstance(c, dict)]
     if CONTROL_MODULE not in controls:
@@ -137,10 +142,10 @@ def undo_problems(experiment: dict[str, Any]) -> list[str]:
     return found
 
 
-def validate(path: Path, services: tuple[str, ...]) -> dict[str, Any]:
+def validate(path: Path, services: tuple[str, ...], switches: Mapping[str, Switch] | None = None) -> dict[str, Any]:
     """The loaded experiment when it is valid; else a UsageError listing the first problems."""
     experiment = load(path)
-    found = problems(path, experiment, services)
+    found = problems(path, experiment, services, switches)
     if found:
         raise UsageError(found[0], details=found[1:])
     return experiment

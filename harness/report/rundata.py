@@ -23,6 +23,7 @@ SERVER_SERIES = "server_series.json"
 VERDICT = "verdict.json"
 SUMMARY = "summary.json"
 JOURNAL = "journal.json"
+TRIALS = "trials.json"  # harness.verdict.trials.FILE
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,9 @@ class RunData:
     audit: dict[str, Any] | None
     figures: KeyFigures
     links: list[str]
+    control: dict[str, Any] | None = None  # made under a negative control of `devsim run --prove`
+    controls: tuple[dict[str, Any], ...] = ()  # --prove: the control runs of this (shipped) run
+    trials: dict[str, Any] | None = None  # --repeat: trials.json of the series this run opened
 
     @property
     def duration_s(self) -> float:
@@ -232,4 +236,7 @@ def load(run_dir: Path) -> RunData:
         failures=failure_groups(rows), server=server,
         versions=dict(head.get("versions") or {}), audit=head.get("audit"),
         figures=key_figures(rows, claims), links=links,
+        control=head.get("control") if isinstance(head.get("control"), dict) else None,
+        controls=tuple(c for c in head.get("controls") or [] if isinstance(c, dict)),
+        trials=_read_json(run_dir / TRIALS) if (run_dir / TRIALS).exists() else None,
     )

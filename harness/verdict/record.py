@@ -18,6 +18,7 @@ from typing import Any
 EXTENSION = "devsim"  # the name of the experiment's `extensions` entry that holds the claims
 HELD, FAILED, NO_EVIDENCE, ERROR = "held", "failed", "no evidence", "error"
 OUTCOMES = (HELD, FAILED, NO_EVIDENCE, ERROR)
+SHOWN, VACUOUS, UNPROVEN = "shown", "vacuous", "unproven"  # a claim's power (harness.experiment.power)
 STATUSES = ("passed", "failed", "error")
 EXIT = {"passed": 0, "failed": 1, "error": 2}
 
@@ -145,6 +146,8 @@ class Claim:
     figure: str = ""  # a key figure of the run history (rto) this claim's measurement stands for
     window: tuple[float, float] | None = None  # the exact window the claim was judged over
     at_least: float | None = None  # for a refuted time: the lower bound measured (seconds)
+    power: str = ""  # `devsim run --prove`: shown, vacuous or unproven (harness.experiment.power)
+    power_note: str = ""  # under which control it failed (or held), with the measured value
 
     @property
     def passed(self) -> bool:
@@ -164,7 +167,8 @@ class Claim:
                    expected=data.get("expected"), measured=data.get("measured"), outcome=str(outcome),
                    error=str(data.get("error") or ""), figure=str(data.get("figure") or ""),
                    window=(float(window[0]), float(window[1])) if window else None,
-                   at_least=float(data["at_least"]) if data.get("at_least") is not None else None)
+                   at_least=float(data["at_least"]) if data.get("at_least") is not None else None,
+                   power=str(data.get("power") or ""), power_note=str(data.get("power_note") or ""))
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,8 @@ class Verdict:
     started: float = 0.0
     ended: float = 0.0
     versions: Mapping[str, Any] = field(default_factory=dict)
+    controls: tuple[Mapping[str, Any], ...] = ()  # --prove: each control run (name, switches, run id, status)
+    control: Mapping[str, Any] | None = None  # this run was made under a negative control (name, switches)
 
     @property
     def exit_code(self) -> int:
@@ -209,6 +215,7 @@ class Verdict:
             "rollbacks": [asdict(r) for r in self.rollbacks], "safety_net": list(self.safety_net),
             "load": dict(self.load), "audit": dict(self.audit) if self.audit is not None else None,
             "started": self.started, "ended": self.ended, "versions": dict(self.versions),
+            "controls": [dict(c) for c in self.controls], "control": dict(self.control) if self.control else None,
         }
 
     @classmethod
@@ -224,6 +231,8 @@ class Verdict:
             safety_net=tuple(str(s) for s in data.get("safety_net") or []), load=dict(data.get("load") or {}),
             audit=data.get("audit"), started=float(data.get("started") or 0.0), ended=float(data.get("ended") or 0.0),
             versions=dict(data.get("versions") or {}),
+            controls=tuple(dict(c) for c in data.get("controls") or [] if isinstance(c, dict)),
+            control=dict(data["control"]) if isinstance(data.get("control"), dict) else None,
         )
 
     def write(self, files: RunFiles) -> None:
