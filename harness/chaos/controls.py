@@ -31,6 +31,16 @@ def first_action() -> tuple[float, float] | None:
     return float(_state["start"]), float(_state["first_action_end"])
 
 
+def method_running() -> bool:
+    """Whether Chaos Toolkit is inside the method now (not in the hypothesis or the rollbacks)."""
+    return bool(_state["in_method"])
+
+
+def fault_start() -> float | None:
+    """When the method's first action started; None before."""
+    return None if _state["start"] is None else float(_state["start"])
+
+
 def fault_window() -> tuple[float, float] | None:
     """(start, end) in seconds since the epoch; end is now while the method still runs."""
     if _state["start"] is None:

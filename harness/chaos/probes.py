@@ -28,12 +28,14 @@ from harness.load import clientlog
 from harness.metrics.prometheus import Prometheus
 from harness.stack import patroni
 from harness.stack.waiting import Check, Waiter
+from harness.verdict import timing
 
 __all__ = [
     "client_error_ratio",
     "client_failed_requests",
     "client_latency_ms",
     "client_longest_failure_run",
+    "client_outage_seconds",
     "client_requests",
     "client_status_share",
     "failed_writes_outside_outage",
@@ -45,6 +47,8 @@ __all__ = [
     "running_versions",
     "seconds_until_ready",
     "served_versions",
+    "time_to_detect",
+    "time_to_recover",
     "write_audit",
     "write_rto",
     "write_unavailability",
@@ -82,7 +86,7 @@ def resolve_window(window: Window) -> tuple[float, float]:
 
 # --- the client request log ------------------------------------------------------------
 
-def _client_rows(window: Window, name: str, configuration: Configuration) -> list[clientlog.Request]:
+def _log(configuration: Configuration) -> list[clientlog.Request]:
     path = engine.target(configuration).request_log
     if not path:
         raise ActivityFailed("no client request log: run under `devsim run`, or set the request_log "
@@ -91,8 +95,12 @@ def _client_rows(window: Window, name: str, configuration: Configuration) -> lis
         rows = clientlog.read(path)
     except OSError as exc:
         raise ActivityFailed(f"cannot read the client request log {path}: {exc.strerror}") from exc
+    return rows
+
+
+def _client_rows(window: Window, name: str, configuration: Configuration) -> list[clientlog.Request]:
     start, end = resolve_window(window)
-    found = clientlog.within(rows, start, end, name)
+    found = clientlog.within(_log(configuration), start, end, name)
     if not found:
         raise NoEvidence(f"no client requests{' named ' + repr(name) if name else ''} in the window")
     return found
@@ -290,3 +298,41 @@ def write_audit(field: str = "lost", configuration: Configuration = None) -> int
     if field not in found or not isinstance(found[field], int):
         raise ActivityFailed(f"the write audit has no count {field!r}")
     return int(found[field])
+
+
+# --- time to detect and to recover (harness.verdict.timing), from the window's start -----
+
+def time_to_detect(signal: str = "client", window: Window = "fault", configuration: Configuration = None) -> float:
+    """Seconds from the window's start (the fault's) to the first sign of the fault: `client`
+    the first failed request ended, `lb` a replica left the load balancer's rotation, `alert`
+    an alert fired. No sign at all is no evidence."""
+    start, end = resolve_window(window)
+    if signal == "client":
+        found = timing.client_timing(_log(configuration), start, math.inf).detect["client"]
+    elif signal in ("lb", "alert"):
+        query = timing.LB_IN_ROTATION if signal == "lb" else timing.ALERTS_FIRING
+        points = next(iter(_prometheus(configuration).matrix(query, start - 5, max(end, start + 1))), [])
+        found = timing.lb_detection(points, start) if signal == "lb" else timing.first_at(points, start,
+                                                                                          lambda v: v >= 1)
+    else:
+        raise ActivityFailed(f"signal must be client, lb or alert, got {signal!r}")
+    if found is None:
+        raise NoEvidence(f"no {signal} sign of the fault after it started")
+    return found
+
+
+def time_to_recover(window: Window = "fault", configuration: Configuration = None) -> float:
+    """Seconds from the window's start to the end of the last failed client request (to the
+    end of the log); 0 when no request failed."""
+    start, _ = resolve_window(window)
+    found = timing.client_timing(_log(configuration), start, math.inf).recover["client"]
+    return 0.0 if found is None else found
+
+
+def client_outage_seconds(window: Window = "fault", configuration: Configuration = None) -> float:
+    """The longest stretch overlapping the window in which no client request succeeded."""
+    start, end = resolve_window(window)
+    found = timing.longest_outage(_log(configuration), start, end)
+    if found is None:
+        raise NoEvidence("fewer than two successful client requests: no outage can be measured")
+    return round(found[1] - found[0], 3)

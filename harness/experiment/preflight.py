@@ -9,6 +9,7 @@ import requests
 
 from harness.config import Settings
 from harness.errors import InfrastructureError, UsageError
+from harness.experiment import abort
 from harness.experiment.validate import activities
 from harness.verdict.record import raw_claims, report_series
 
@@ -24,6 +25,9 @@ def queries(experiment: dict[str, Any]) -> list[tuple[str, str]]:
         query = (spec.get("arguments") or {}).get("query")
         if query:
             found.append((f"claim {spec.get('name')!r}", str(query)))
+    for condition in abort.conditions(experiment):
+        if condition.promql:
+            found.append((f"stop condition {condition.name!r}", condition.promql))
     for spec in report_series(experiment):
         found.append((f"report series {spec.get('title')!r}", str(spec.get("query"))))
     return found

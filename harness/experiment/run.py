@@ -17,6 +17,7 @@ from types import FrameType
 from typing import Any
 
 import yaml
+from chaoslib.exit import exit_gracefully
 from chaoslib.experiment import run_experiment
 
 from harness.chaos import actions, controls
@@ -26,18 +27,20 @@ from harness.context import RunContext
 from harness.driver import StackDriver
 from harness.errors import InfrastructureError, UsageError
 from harness.evidence import audit
+from harness.experiment import abort
 from harness.experiment.preflight import check_live
-from harness.load import results
+from harness.load import clientlog, results
 from harness.load.runner import LoadPlan, LocustProcess
 from harness.load.session import DEFAULT_LOCUSTFILE, MAX_RUN_TIME
 from harness.metrics import series as report_series
+from harness.metrics.prometheus import Prometheus
 from harness.progress import Progress
 from harness.runs import new_run_dir
 from harness.stack import development, lifecycle, patroni
 from harness.stack.services import declared_services, running_versions, stack_status
 from harness.stack.waiting import Check, Waiter
 from harness.verdict import claims as claimlib
-from harness.verdict import judge, record
+from harness.verdict import judge, record, timing
 from harness.verdict.record import Claim, Rollback, RunFiles, Verdict, Window
 
 CHAOS_SETTINGS = {"runtime": {"rollbacks": {"strategy": "always"}}}
@@ -107,13 +110,19 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
     versions = {"stack": settings.stack, "start": running_versions(driver, settings)}
     load_end = time.time()
     interrupted = ""
+    tripped: abort.Tripped | None = None
     restored: list[str] = []
     try:
         with LocustProcess(plan) as load:
             _warm_up(load, plan, options.warmup_s)
             controls.reset()
             progress.step(f"running {experiment.get('title', path.name)!r} (rollbacks: always)")
-            journal = run_experiment(experiment, settings=CHAOS_SETTINGS)
+            with abort.Watch(abort.conditions(experiment), abort.measurer(config, settings.prometheus_url),
+                             controls.fault_start, controls.method_running, exit_gracefully) as watch:
+                journal = run_experiment(experiment, settings=CHAOS_SETTINGS)
+            tripped = watch.tripped
+            if tripped:
+                progress.warn(tripped.reason())
             time.sleep(options.settle_s)
         load_end = time.time()
     except (KeyboardInterrupt, Interrupted) as exc:
@@ -125,7 +134,7 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
         interrupted = interrupted or (f"interrupted ({deferred[0]})" if deferred else "")
     # written before waiting, so that it is kept even if the stack never settles again
     (run_dir / "journal.json").write_text(json.dumps(journal, indent=2, default=str) + "\n")
-    if journal.get("status") == "interrupted":
+    if journal.get("status") == "interrupted" and not tripped:
         interrupted = interrupted or "interrupted (signal during the experiment)"
     recovery = claimlib.recovery_window(journal, load_end) if journal else None
     ended = time.time()
@@ -142,7 +151,7 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
     with signals_deferred(progress, "the verdict") as deferred:
         outcome = _judge(ctx, path, experiment, journal, run_id, run_dir, config, interrupted, restored,
                          progress, recovery, {"started": started, "ended": ended, "versions": versions,
-                          "control": options.control})
+                          "control": options.control, "tripped": tripped})
     if deferred and not outcome.interrupted:  # a signal while judging: the verdict says so
         status, reason = judge.status(journal, outcome.claims, f"interrupted ({deferred[0]}) while judging")
         verdict = replace(outcome.verdict, status=status, reason=reason)
@@ -197,10 +206,14 @@ def _judge(ctx: RunContext, path: Path, experiment: dict[str, Any], journal: dic
     stats = run_dir / "locust_stats.csv"
     totals = results.read_totals(stats) if stats.exists() else None  # verdict.json carries them
     window = claimlib.fault_window(journal) if journal else None
+    found_timing = _timing(settings, run_dir, journal, window, recovery, ended, progress)
     progress.step("judging the claims over the fault window")
     found = claimlib.hypothesis_claims(journal) + claimlib.extension_claims(experiment, journal, window, config,
                                                                             recovery)
     status, reason = judge.status(journal, found, interrupted)
+    tripped: abort.Tripped | None = extra.get("tripped")
+    if tripped and not interrupted:
+        status, reason = "aborted", tripped.reason()
     verdict = Verdict(
         run_id=run_id, experiment=str(experiment.get("title") or ""), file=str(path), status=status, reason=reason,
         claims=tuple(found), fault_window=window, recovery_window=recovery, journal_status=journal.get("status"),
@@ -208,9 +221,34 @@ def _judge(ctx: RunContext, path: Path, experiment: dict[str, Any], journal: dic
         rollbacks=tuple(Rollback(str(r.get("activity", {}).get("name")), str(r.get("status")))
                         for r in journal.get("rollbacks", [])),
         safety_net=tuple(restored), load=dict(totals.figures() if totals else {}), audit=audit_found,
-        started=started, ended=ended, versions=versions, control=extra.get("control"))
+        started=started, ended=ended, versions=versions, control=extra.get("control"),
+        abort=tripped.as_dict() if tripped else None, timing=found_timing)
     verdict.write(RunFiles(run_dir))
     return Outcome(verdict, run_dir, interrupted=bool(interrupted))
+
+
+def _timing(settings: Settings, run_dir: Path, journal: dict[str, Any], window: Window | None,
+            recovery: Window | None, ended: float, progress: Progress) -> dict[str, Any] | None:
+    """Time to detect and to recover from the fault's start: the request log, then Prometheus."""
+    log = run_dir / results.REQUEST_LOG
+    if window is None or not log.is_file():
+        return None
+    start, end = window.start, recovery.end if recovery else ended
+    found = timing.client_timing(clientlog.read(log), start, end)
+    after = (journal.get("steady_states") or {}).get("after") or {}
+    ends = [claimlib.journal_ts(p["end"]) for p in after.get("probes", []) if p.get("end")]
+    steady_at = max(ends) if ends and after.get("steady_state_met") else None
+    try:
+        prometheus = Prometheus(settings.prometheus_url)
+        series = [next(iter(prometheus.matrix(q, start - 5, max(end, start + 1))), [])
+                  for q in (timing.ALERTS_FIRING, timing.LB_IN_ROTATION)]
+        found = timing.with_server(found, series[0], series[1], steady_at)
+    except InfrastructureError as exc:
+        progress.warn(f"server-side detection times not read: {exc.one_line()}")
+    d, r = found.detect, found.recover
+    progress.step("time to detect (s): " + ", ".join(f"{k} {v}" for k, v in d.items())
+                  + "; to recover: " + ", ".join(f"{k} {v}" for k, v in r.items()))
+    return found.as_dict()
 
 
 def _audit(driver: StackDriver, settings: Settings, run_dir: Path, progress: Progress) -> dict[str, Any] | None:

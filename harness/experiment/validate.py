@@ -15,6 +15,7 @@ from chaoslib.loader import load_experiment
 
 from harness.chaos.actions import FAULTS, undo_of
 from harness.errors import UsageError
+from harness.experiment.abort import condition_problems
 from harness.experiment.power import control_problems
 from harness.stack.switches import Switch
 from harness.verdict.claims import spec_problems
@@ -82,6 +83,7 @@ def problems(path: Path, experiment: dict[str, Any], services: tuple[str, ...],
     found += [f"{path}: {p}" for p in undo_problems(experiment)]
     found += [f"{path}: {p}" for p in variable_problems(experiment)]
     found += [f"{path}: {p}" for p in control_problems(experiment, switches)]
+    found += [f"{path}: {p}" for p in condition_problems(experiment)]
     controls = [c.get("provider", {}).get("module") for c in experiment.get("controls", []) or []
                 if isinstance(c, dict)]
     if CONTROL_MODULE not in controls:

@@ -23,7 +23,7 @@ CONFIG = {"displaylogo": False, "responsive": True}
 # page of an hour's soak stays as light as a short run's (3600 points per line would not).
 MAX_POINTS = 900
 ROW_HEIGHT = 210
-COLOURS = {"passed": "#1a7f37", "failed": "#cf222e", "error": "#8c959f"}
+COLOURS = {"passed": "#1a7f37", "failed": "#cf222e", "error": "#8c959f", "aborted": "#9a6700"}
 
 
 BUNDLE = Path(__file__).parent / "vendor" / "plotly-basic.min.js"
@@ -137,6 +137,24 @@ def _mark(fig: go.Figure, run: RunData) -> None:
         fig.add_vline(x=utc(event.start), line={"color": colour, "dash": "dash", "width": 1.5}, row="all", col=1)
         fig.add_annotation(text=f"{event.name}", x=utc(event.start), xref="x", yref="paper", y=1.03,
                            yanchor="bottom", showarrow=False, textangle=0, font={"size": 11, "color": colour})
+    for label, at in timing_marks(run):
+        fig.add_vline(x=utc(at), line={"color": "#6e40c9", "dash": "dot", "width": 1}, row="all", col=1)
+        fig.add_annotation(text=label, x=utc(at), xref="x", yref="paper", y=-0.06, yanchor="top", showarrow=False,
+                           font={"size": 10, "color": "#6e40c9"})
+
+
+def timing_marks(run: RunData) -> list[tuple[str, float]]:
+    """(label, time) for each time to detect and to recover the run measured."""
+    timing = run.timing or {}
+    start = timing.get("fault_start")
+    if not isinstance(start, int | float):
+        return []
+    marks = []
+    for phase, word in (("detect", "detected"), ("recover", "recovered")):
+        for signal, seconds in (timing.get(phase) or {}).items():
+            if isinstance(seconds, int | float):
+                marks.append((f"{word} ({signal}) +{seconds:.1f} s", start + seconds))
+    return marks
 
 
 def trends(runs: list[dict[str, Any]], div_id: str) -> str:

@@ -93,6 +93,7 @@ class RunData:
     control: dict[str, Any] | None = None  # made under a negative control of `devsim run --prove`
     controls: tuple[dict[str, Any], ...] = ()  # --prove: the control runs of this (shipped) run
     trials: dict[str, Any] | None = None  # --repeat: trials.json of the series this run opened
+    timing: dict[str, Any] | None = None  # time to detect and to recover (harness.verdict.timing)
 
     @property
     def duration_s(self) -> float:
@@ -239,4 +240,5 @@ def load(run_dir: Path) -> RunData:
         control=head.get("control") if isinstance(head.get("control"), dict) else None,
         controls=tuple(c for c in head.get("controls") or [] if isinstance(c, dict)),
         trials=_read_json(run_dir / TRIALS) if (run_dir / TRIALS).exists() else None,
+        timing=head.get("timing") if isinstance(head.get("timing"), dict) else None,
     )

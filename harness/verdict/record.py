@@ -19,8 +19,8 @@ EXTENSION = "devsim"  # the name of the experiment's `extensions` entry that hol
 HELD, FAILED, NO_EVIDENCE, ERROR = "held", "failed", "no evidence", "error"
 OUTCOMES = (HELD, FAILED, NO_EVIDENCE, ERROR)
 SHOWN, VACUOUS, UNPROVEN = "shown", "vacuous", "unproven"  # a claim's power (harness.experiment.power)
-STATUSES = ("passed", "failed", "error")
-EXIT = {"passed": 0, "failed": 1, "error": 2}
+STATUSES = ("passed", "failed", "error", "aborted")  # aborted: a stop condition tripped (the system failed)
+EXIT = {"passed": 0, "failed": 1, "error": 2, "aborted": 1}
 
 
 @dataclass(frozen=True)
@@ -200,6 +200,8 @@ class Verdict:
     versions: Mapping[str, Any] = field(default_factory=dict)
     controls: tuple[Mapping[str, Any], ...] = ()  # --prove: each control run (name, switches, run id, status)
     control: Mapping[str, Any] | None = None  # this run was made under a negative control (name, switches)
+    abort: Mapping[str, Any] | None = None  # the stop condition that tripped, with its figure
+    timing: Mapping[str, Any] | None = None  # time to detect and to recover (harness.verdict.timing)
 
     @property
     def exit_code(self) -> int:
@@ -216,6 +218,8 @@ class Verdict:
             "load": dict(self.load), "audit": dict(self.audit) if self.audit is not None else None,
             "started": self.started, "ended": self.ended, "versions": dict(self.versions),
             "controls": [dict(c) for c in self.controls], "control": dict(self.control) if self.control else None,
+            "abort": dict(self.abort) if self.abort else None,
+            "timing": dict(self.timing) if self.timing else None,
         }
 
     @classmethod
@@ -233,6 +237,8 @@ class Verdict:
             versions=dict(data.get("versions") or {}),
             controls=tuple(dict(c) for c in data.get("controls") or [] if isinstance(c, dict)),
             control=dict(data["control"]) if isinstance(data.get("control"), dict) else None,
+            abort=dict(data["abort"]) if isinstance(data.get("abort"), dict) else None,
+            timing=dict(data["timing"]) if isinstance(data.get("timing"), dict) else None,
         )
 
     def write(self, files: RunFiles) -> None:

@@ -15,6 +15,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 import requests
+import yaml
 
 from harness.config import PROJECT_ROOT, Settings
 from harness.load.runner import default_sigint
@@ -24,34 +25,21 @@ pytestmark = pytest.mark.docker
 
 EXPERIMENTS = PROJECT_ROOT / "experiments"
 
-# For each experiment: the switches that turn off the safety mechanism its claims rest on,
-# the claim that must then fail, and the side of its tolerance the measured value must lie on
-# (a crashed probe or a run without evidence also "does not pass"; only this shows the claim
-# failing for the reason the control is about).
-NEGATIVE_CONTROLS: dict[str, tuple[list[str], str, str, Callable[[Any], bool]]] = {
-    # Without the load balancer's checks and retries alone, what clients see depended on how
-    # soon HAProxy's DNS dropped the dead address: 0.3 % to 3.5 % in the runs on record, so the
-    # control once passed a 0.5 % claim. Without Swarm's health gate as well, the replacement
-    # task is routed to while it warms up (3 s, not listening yet): a third of the requests
-    # fail for seconds, every time.
-    "app-instance-crash": (["LB_HEALTH_CHECKS=no-check", "LB_RETRIES=0", "APP_HEALTHCHECK_DISABLE=true",
-                            "APP_STARTUP_DELAY_SECONDS=3"],
-                           "client error ratio over the fault window is at most 0.5 %", "> 0.005",
-                           lambda v: v > 0.005),
-    "rolling-update-zero-downtime": (["APP_GRACEFUL_SHUTDOWN=false", "LB_HEALTH_CHECKS=no-check", "LB_RETRIES=0",
-                                      "APP_UPDATE_ORDER=stop-first", "APP_HEALTHCHECK_DISABLE=true",
-                                      "APP_STARTUP_DELAY_SECONDS=3"],
-                                     "zero failed client requests during the rollout", "> 0", lambda v: v > 0),
-    "redis-outage": (["APP_REDIS_FAIL_FAST=false"], "the token route answers within 1 s (does not hang)",
-                     "> 1000 ms", lambda v: v > 1000),
-    # Degraded mode off: with Redis away no replica is ready, and HAProxy has nothing to send
-    # /health to (its own 503) instead of the live replicas.
-    "redis-outage-degraded-mode": (["LB_DEGRADED_BACKEND=app"], "/health stays 200 during the outage", "== 503",
-                                   lambda v: v == 503),
-    "db-latency": (["APP_DB_POOL_MAX=1"], "p95 of item reads under latency stays within 1.5 s", "> 1500 ms",
-                   lambda v: v > 1500),
+# For each experiment, the claims its declared negative controls must make fail (`devsim run
+# --prove` runs them), and the side of the tolerance the measured value must lie on under the
+# control: a crashed probe or a run without evidence also "does not pass"; only this shows the
+# claim failing for the reason the control is about. The switches are the experiment's own
+# (its `controls:`); this table is what the test expects them to do, written by hand.
+SHOWN_TO_FAIL: dict[str, dict[str, tuple[str, Callable[[Any], bool]]]] = {
+    "app-instance-crash": {"client error ratio over the fault window is at most 0.5 %": ("> 0.005",
+                                                                                          lambda v: v > 0.005)},
+    "rolling-update-zero-downtime": {"zero failed client requests during the rollout": ("> 0", lambda v: v > 0)},
+    "redis-outage": {"the token route answers within 1 s (does not hang)": ("> 1000 ms", lambda v: v > 1000),
+                     # degraded mode off: with Redis away no replica is ready, and HAProxy has
+                     # nothing to send /health to (its own 503) instead of the live replicas
+                     "/health stays 200 during the outage": ("== 503", lambda v: v == 503)},
+    "db-latency": {"p95 of item reads under latency stays within 1.5 s": ("> 1500 ms", lambda v: v > 1500)},
 }
-EXPERIMENT_OF = {"redis-outage-degraded-mode": "redis-outage"}
 
 
 def run_dir_of(stdout: str) -> Path:
@@ -65,24 +53,11 @@ def verdict_of(done: subprocess.CompletedProcess[str]) -> dict[str, object]:
     return json.loads((run_dir_of(done.stdout) / "verdict.json").read_text())  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize("name", sorted(set(NEGATIVE_CONTROLS) - set(EXPERIMENT_OF)))
-def test_experiment_passes_on_the_stack_as_shipped(as_shipped: Settings, name: str) -> None:
-    done = devsim("run", "--no-up", str(EXPERIMENTS / f"{name}.yaml"))
-    assert done.returncode == 0, explain(done)
-    verdict = verdict_of(done)
-    assert verdict["status"] == "passed"
-    claims = verdict["claims"]
-    assert isinstance(claims, list)
-    assert claims
-    assert all(c["passed"] for c in claims)
-    window = verdict["fault_window"]
-    assert isinstance(window, dict)
-    assert window["end"] > window["start"]
-    run_dir = run_dir_of(done.stdout)
+def check_report(run_dir: Path, verdict: dict[str, Any]) -> None:
+    """The run's files and its page: the verdict, the first action marked, the index listing it."""
     assert (run_dir / "journal.json").is_file()
     assert (run_dir / "requests.csv").is_file()
     assert (run_dir / "locust.html").stat().st_size > 10_000  # Locust's own report, linked from ours
-    # the report: the run's page with its verdict and the kill marked, and the index listing it
     page = (run_dir / "index.html").read_text()
     assert f'data-run-id="{verdict["run_id"]}"' in page
     assert ">PASSED<" in page
@@ -92,35 +67,131 @@ def test_experiment_passes_on_the_stack_as_shipped(as_shipped: Settings, name: s
     sampled = json.loads((run_dir / "server_series.json").read_text())
     assert all(not s["error"] and s["lines"] for s in sampled["series"]), sampled
     assert verdict["run_id"] in (run_dir.parent / "index.html").read_text()
+    assert 'id="controls"' in page  # the controls table, each control's run linked
+    assert all(f'../{c["run_id"]}/index.html' in page for c in verdict["controls"])
 
 
-@pytest.mark.sets_switches
-@pytest.mark.parametrize("name", sorted(NEGATIVE_CONTROLS))
-def test_negative_control_fails_the_claim(stack: Settings, name: str, tmp_path: Path) -> None:
-    switches, claim, side, on_failing_side = NEGATIVE_CONTROLS[name]
-    set_switches(*switches)  # and reads them back: they took effect
+@pytest.mark.parametrize("name", sorted(SHOWN_TO_FAIL))
+def test_prove_passes_as_shipped_and_each_control_fails_its_claims(stack: Settings, name: str,
+                                                                   tmp_path: Path) -> None:
+    """`devsim run --prove`: the experiment passes on the stack as shipped, then each declared
+    control (its switches read back from the running stack while it ran) fails the claims it
+    names, with the measured value on the failing side; the stack is put back as shipped."""
     junit = tmp_path / "junit.xml"
-    done = devsim("run", "--no-up", "--json", "--junit", str(junit),
-                  str(EXPERIMENTS / f"{EXPERIMENT_OF.get(name, name)}.yaml"))
-    assert done.returncode == 1, explain(done)
+    done = devsim("run", "--no-up", "--prove", "--json", "--junit", str(junit), str(EXPERIMENTS / f"{name}.yaml"))
+    assert done.returncode == 0, explain(done)
     [summary] = json.loads(done.stdout)  # --json: the one run's summary, nothing else on stdout
-    verdict = json.loads((Path(summary["run_dir"]) / "verdict.json").read_text())
-    assert verdict["status"] == "failed", verdict["reason"]
-    assert (summary["status"], summary["exit_code"]) == ("failed", 1)
-    assert [(c["name"], c["outcome"], c["measured"]) for c in summary["claims"]] == [
-        (c["name"], c["outcome"], c["measured"]) for c in verdict["claims"]]
-    by_name = {c["name"]: c for c in verdict["claims"]}
-    failed = by_name[claim]
-    assert failed["outcome"] == "failed", failed
-    assert failed["measured"] is not None, failed
-    assert on_failing_side(failed["measured"]), f"{claim}: measured {failed['measured']}, expected {side}"
+    run_dir = Path(summary["run_dir"])
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    assert (verdict["status"], summary["status"], summary["exit_code"]) == ("passed", "passed", 0), verdict["reason"]
+    assert verdict["claims"]
+    assert all(c["outcome"] == "held" for c in verdict["claims"]), verdict["claims"]
+    assert verdict["fault_window"]["end"] > verdict["fault_window"]["start"]
+    expected = SHOWN_TO_FAIL[name]
+    assert {c["name"]: c["power"] for c in verdict["claims"] if c["power"]} == dict.fromkeys(expected, "shown")
+    shown: set[str] = set()
+    for control in verdict["controls"]:
+        under = json.loads((run_dir.parent / control["run_id"] / "verdict.json").read_text())
+        assert under["control"]["name"] == control["name"]
+        assert under["status"] == "failed", under["reason"]
+        by_name = {c["name"]: c for c in under["claims"]}
+        for claim in control["must_fail"]:
+            side, on_failing_side = expected[claim]
+            failed = by_name[claim]
+            assert failed["outcome"] == "failed", failed
+            assert failed["measured"] is not None, failed
+            assert on_failing_side(failed["measured"]), f"{claim}: measured {failed['measured']}, expected {side}"
+            note = next(c["power_note"] for c in verdict["claims"] if c["name"] == claim)
+            shown_value = failed["measured"] if isinstance(failed["measured"], str) else json.dumps(failed["measured"])
+            assert f"measured {shown_value}, run {control['run_id']}" in note
+            shown.add(claim)
+    assert shown == set(expected)
     cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
-    failure = cases[claim].find("failure")
+    assert set(cases) == {c["name"] for c in verdict["claims"]}
+    assert not [c for c in cases.values() if c.find("failure") is not None or c.find("error") is not None]
+    check_report(run_dir, verdict)
+    assert verdict["abort"] is None  # app-instance-crash declares a stop condition; it must not trip
+    assert switches_in_the_stack() == {}  # put back as shipped
+
+
+def test_a_control_that_breaks_nothing_the_claim_rests_on_makes_it_vacuous(stack: Settings, tmp_path: Path) -> None:
+    """The alert route has nothing to do with read latency: under it, the p95 claim holds, so
+    --prove calls it vacuous and the run fails (exit 1), whatever the shipped run said."""
+    experiment = yaml.safe_load((EXPERIMENTS / "db-latency.yaml").read_text())
+    claim = "p95 of item reads under latency stays within 1.5 s"
+    experiment["extensions"][0]["controls"] = [{"name": "alerts to the console", "must_fail": [claim],
+                                                "switches": {"ALERT_PROFILE": "development"}}]
+    path = tmp_path / "db-latency-vacuous.yaml"
+    path.write_text(yaml.safe_dump(experiment, sort_keys=False))
+    junit = tmp_path / "junit.xml"
+    done = devsim("run", "--no-up", "--prove", "--json", "--junit", str(junit), str(path))
+    assert done.returncode == 1, explain(done)
+    [summary] = json.loads(done.stdout)
+    verdict = json.loads((Path(summary["run_dir"]) / "verdict.json").read_text())
+    assert verdict["status"] == "failed"
+    [control] = verdict["controls"]
+    under = json.loads((Path(summary["run_dir"]).parent / control["run_id"] / "verdict.json").read_text())
+    held = next(c for c in under["claims"] if c["name"] == claim)
+    assert held["outcome"] == "held"
+    assert held["measured"] <= 1500  # the measured p95 under the control: within the tolerance
+    proved = next(c for c in verdict["claims"] if c["name"] == claim)
+    assert proved["power"] == "vacuous"
+    assert verdict["reason"].startswith(f"claim {claim!r} is vacuous: HELD under control 'alerts to the console'")
+    [failure] = [c.find("failure") for c in ET.parse(junit).getroot().iter("testcase") if c.get("name") == claim]
     assert failure is not None
-    measured = failed["measured"]
-    shown = measured if isinstance(measured, str) else json.dumps(measured)
-    assert f"measured {shown}" in (failure.get("message") or "")
-    assert not [c for c in by_name.values() if c["outcome"] in ("error", "no evidence")], by_name
+    assert failure.get("type") == "ClaimVacuous"
+    assert switches_in_the_stack() == {}
+
+
+def test_repeat_reports_each_claims_passes_and_spread(stack: Settings) -> None:
+    done = devsim("run", "--no-up", "--repeat", "2", "--json", str(EXPERIMENTS / "db-latency.yaml"))
+    assert done.returncode == 0, explain(done)
+    [summary] = json.loads(done.stdout)
+    assert (summary["status"], len(summary["runs"])) == ("passed", 2)
+    verdicts = [json.loads((Path(r["run_dir"]) / "verdict.json").read_text()) for r in summary["runs"]]
+    trials = json.loads(Path(summary["trials"]).read_text())
+    assert trials == {**trials, "status": "passed", "wanted": 2}
+    for claim in trials["claims"]:
+        measured = [next(c["measured"] for c in v["claims"] if c["name"] == claim["name"]) for v in verdicts]
+        assert (claim["passes"], claim["runs"], claim["flaky"]) == (2, 2, False)
+        if all(isinstance(m, int | float) for m in measured):
+            assert (claim["min"], claim["max"]) == (min(measured), max(measured))
+            assert claim["median"] == pytest.approx((measured[0] + measured[1]) / 2)
+    page = (Path(summary["runs"][0]["run_dir"]) / "index.html").read_text()
+    assert 'id="trials"' in page
+    assert summary["runs"][1]["run_id"] in page
+
+
+def test_a_stop_condition_that_trips_ends_the_fault_early_and_the_rollbacks_run(stack: Settings,
+                                                                                 tmp_path: Path) -> None:
+    """300 ms of database latency puts the clients' p95 past 200 ms within seconds: the
+    condition trips, the 10 s pause of the method is cut short, the latency is rolled back
+    at once, and the verdict is `aborted` (exit 1) with the condition and the figure. (The
+    shipped app-instance-crash declares a condition that must not trip: the prove test
+    above checks that its runs end with no abort.)"""
+    experiment = yaml.safe_load((EXPERIMENTS / "db-latency.yaml").read_text())
+    experiment["extensions"][0]["abort_when"] = [{"name": "clients slow", "figure": "client_p95_ms", "over": 5,
+                                                  "above": 200}]
+    path = tmp_path / "db-latency-abort.yaml"
+    path.write_text(yaml.safe_dump(experiment, sort_keys=False))
+    done = devsim("run", "--no-up", "--json", str(path))
+    assert done.returncode == 1, explain(done)
+    [summary] = json.loads(done.stdout)
+    run_dir = Path(summary["run_dir"])
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    assert verdict["status"] == "aborted", verdict["reason"]
+    tripped = verdict["abort"]
+    assert tripped["condition"] == "clients slow"
+    assert tripped["measured"] > 200  # on the tripping side
+    assert 0 < tripped["seconds_into_fault"] < 10  # before the method's 10 s pause was over
+    assert verdict["reason"].startswith("aborted: stop condition 'clients slow' tripped ")
+    journal = json.loads((run_dir / "journal.json").read_text())
+    assert [r["activity"]["name"] for r in journal["run"]] == ["add-300ms-database-latency"]
+    assert [(r["activity"]["name"], r["status"]) for r in journal["rollbacks"]] == [
+        ("remove-database-latency", "succeeded")]
+    assert verdict["fault_window"]["end"] - verdict["fault_window"]["start"] < 10
+    assert latency_setting(stack) == "0"
+    assert "Traceback" not in done.stderr
 
 
 @pytest.mark.sets_switches

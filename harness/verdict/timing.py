@@ -1,0 +1,115 @@
+"""Time to detect and time to recover, measured from the fault's start, for every run.
+
+Each figure is in seconds from the start of the method's first action (None when its signal
+never showed):
+
+  detect.client        the first client request that failed ended (the first user who saw it)
+  detect.alert         the first Prometheus alert firing (ALERTS{alertstate="firing"})
+  detect.lb            the load balancer first had fewer app replicas in rotation than at the start
+  recover.client       the last failed client request ended (fault window and recovery window)
+  recover.steady       the steady-state hypothesis after the method had passed (the journal's end
+                       of its last probe), when it passed
+  outage               the longest stretch in which no client request succeeded: from the end of
+                       the last success before it to the end of the first success after it
+                       (all requests stuck or failing); its start and end are in outage_window
+  error_budget         failed requests over the fault and recovery windows, against the budget a
+                       99.9 % availability objective allows for the requests made in them
+
+The client figures are a pure function of the request log; the server ones read series
+sampled from Prometheus at 1 s (so they are as precise as its scrapes: about a second).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.load.clientlog import Request
+
+SLO_AVAILABILITY = 0.999
+ALERTS_FIRING = 'max(ALERTS{alertstate="firing"})'
+LB_IN_ROTATION = 'sum(haproxy_backend_active_servers{job="lb",proxy="app"})'
+Points = Sequence[tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class Timing:
+    fault_start: float
+    detect: dict[str, float | None] = field(default_factory=dict)
+    recover: dict[str, float | None] = field(default_factory=dict)
+    outage_s: float | None = None
+    outage_window: tuple[float, float] | None = None
+    error_budget: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"fault_start": self.fault_start, "detect": dict(self.detect), "recover": dict(self.recover),
+                "outage_s": self.outage_s, "outage_window": list(self.outage_window) if self.outage_window else None,
+                "error_budget": dict(self.error_budget)}
+
+
+def _since(start: float, at_ms: float | None) -> float | None:
+    return None if at_ms is None else round(at_ms / 1000.0 - start, 3)
+
+
+def longest_outage(rows: Sequence[Request], start: float, end: float) -> tuple[float, float] | None:
+    """(from, to) in seconds: the longest gap between successive successful responses (by the
+    time each ended) that overlaps [start, end]; None with fewer than two successes."""
+    ends = sorted(r.end_ms / 1000.0 for r in rows if r.success)
+    best: tuple[float, float] | None = None
+    for before, after in itertools.pairwise(ends):
+        if after < start or before > end:
+            continue
+        if best is None or after - before > best[1] - best[0]:
+            best = (before, after)
+    return best
+
+
+def client_timing(rows: Sequence[Request], start: float, end: float) -> Timing:
+    """The client figures of a run whose fault started at `start`; `end`: the end of the
+    recovery window (the end of the load)."""
+    inside = [r for r in rows if start * 1000 <= r.end_ms <= end * 1000]
+    failed = sorted((r for r in inside if not r.success), key=lambda r: r.end_ms)
+    outage = longest_outage(rows, start, end)
+    budget = len(inside) * (1 - SLO_AVAILABILITY)
+    return Timing(
+        fault_start=start,
+        detect={"client": _since(start, failed[0].end_ms if failed else None)},
+        recover={"client": _since(start, failed[-1].end_ms if failed else None)},
+        outage_s=round(outage[1] - outage[0], 3) if outage else None, outage_window=outage,
+        error_budget={"failed": len(failed), "requests": len(inside), "objective": SLO_AVAILABILITY,
+                      "consumed": round(len(failed) / budget, 4) if budget else None})
+
+
+def first_at(points: Points, start: float, test: Any) -> float | None:
+    """Seconds from `start` to the first point at or after it whose value passes `test`."""
+    for t, v in points:
+        if t >= start and test(v):
+            return round(t - start, 3)
+    return None
+
+
+def lb_detection(points: Points, start: float) -> float | None:
+    """When the load balancer had fewer replicas in rotation than at the fault's start."""
+    before = [v for t, v in points if t <= start]
+    if not before:
+        return None
+    baseline = before[-1]
+    return first_at(points, start, lambda v: v < baseline)
+
+
+def with_server(timing: Timing, alerts: Points, in_rotation: Points, steady_at: float | None) -> Timing:
+    """The client timing with the server-side figures added."""
+    start = timing.fault_start
+    return Timing(start, {**timing.detect, "alert": first_at(alerts, start, lambda v: v >= 1),
+                          "lb": lb_detection(in_rotation, start)},
+                  {**timing.recover, "steady": round(steady_at - start, 3) if steady_at else None},
+                  timing.outage_s, timing.outage_window, timing.error_budget)
+
+
+def outages(rows: Sequence[Request], min_gap_s: float) -> list[tuple[float, float]]:
+    """Every stretch longer than `min_gap_s` with no successful response, as (from, to) in
+    seconds: the end of the last success before it and the end of the first success after."""
+    ends = sorted(r.end_ms / 1000.0 for r in rows if r.success)
+    return [(before, after) for before, after in itertools.pairwise(ends) if after - before > min_gap_s]
