@@ -1,8 +1,14 @@
-"""A Chaos Toolkit control that records the fault window and reports progress.
+"""A Chaos Toolkit control that records the fault window, reports progress and, under plain
+`chaos run`, judges the experiment's claims.
 
 Declared in an experiment's `controls:` block, it works under `devsim run` and plain
 `chaos run` alike. The fault window opens when the method's first action starts and closes
 when the method ends; probes given `window: fault` read it while the run goes on.
+
+After the experiment, under plain `chaos run` (not `devsim run`, which judges them itself
+with its own load and windows), the claims of the devsim extension are judged as `devsim run`
+would, over the journal's fault window, and written into the journal under `devsim`; a claim
+that failed marks the journal deviated, so `chaos run` exits 1 as `devsim run` would.
 """
 
 from __future__ import annotations
@@ -13,6 +19,14 @@ from typing import Any
 
 _state: dict[str, Any] = {"in_method": False, "start": None, "end": None, "first_action_end": None,
                           "last_action_start": None}
+
+
+_driver = {"harness": False}
+
+
+def harness_drives(flag: bool) -> None:
+    """`devsim run` says it runs the experiment (and judges it itself)."""
+    _driver["harness"] = flag
 
 
 def reset() -> None:
@@ -84,3 +98,25 @@ def after_activity_control(context: dict[str, Any], state: dict[str, Any] | None
     shown = "" if output is None else f" -> {str(output)[:120]}"
     error = f" ({state.get('exception', [''])[-1].strip()})" if status == "failed" and state.get("exception") else ""
     _say(f"{context.get('type', 'activity')} {context.get('name', '?')!r} {status}{shown}{error}")
+
+
+def after_experiment_control(context: dict[str, Any], state: Any = None, configuration: Any = None,
+                             **_kwargs: Any) -> None:
+    if _driver["harness"] or not isinstance(state, dict) or not isinstance(context, dict):
+        return
+    from harness.verdict import claims as claimlib  # the judge imports the probes, which import this module
+    from harness.verdict import judge
+
+    window = claimlib.fault_window(state) if state.get("run") else None
+    found = claimlib.hypothesis_claims(state) + claimlib.extension_claims(context, state, window,
+                                                                          dict(configuration or {}))
+    status, reason = judge.status(state, found, "")
+    mark(state, status, reason, [c.as_dict() for c in found])
+    _say(f"devsim claims: {status}: {reason}")
+
+
+def mark(journal: dict[str, Any], status: str, reason: str, claims: list[dict[str, Any]]) -> None:
+    """The verdict in the journal; a failed claim makes the run deviated, as Chaos Toolkit says it."""
+    journal["devsim"] = {"status": status, "reason": reason, "claims": claims}
+    if any(c.get("outcome") == "failed" for c in claims):
+        journal["deviated"] = True

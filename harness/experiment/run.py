@@ -116,6 +116,7 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
         with LocustProcess(plan) as load:
             _warm_up(load, plan, options.warmup_s)
             controls.reset()
+            controls.harness_drives(True)
             progress.step(f"running {experiment.get('title', path.name)!r} (rollbacks: always)")
             with abort.Watch(abort.conditions(experiment), abort.measurer(config, settings.prometheus_url),
                              controls.fault_start, controls.method_running, exit_gracefully) as watch:
@@ -128,6 +129,7 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
     except (KeyboardInterrupt, Interrupted) as exc:
         interrupted = _why(exc)
     finally:
+        controls.harness_drives(False)
         progress.step("safety net: undoing any fault still in place")
         with signals_deferred(progress, "the safety net") as deferred:
             restored = actions.restore_everything(list(services), configuration=config)
@@ -224,6 +226,9 @@ def _judge(ctx: RunContext, path: Path, experiment: dict[str, Any], journal: dic
         started=started, ended=ended, versions=versions, control=extra.get("control"),
         abort=tripped.as_dict() if tripped else None, timing=found_timing)
     verdict.write(RunFiles(run_dir))
+    if journal:  # the journal says what the verdict says, as under plain `chaos run`
+        controls.mark(journal, status, reason, [c.as_dict() for c in found])
+        (run_dir / "journal.json").write_text(json.dumps(journal, indent=2, default=str) + "\n")
     return Outcome(verdict, run_dir, interrupted=bool(interrupted))
 
 

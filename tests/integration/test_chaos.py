@@ -307,3 +307,32 @@ def test_plain_chaos_run_runs_the_same_file(stack: Settings, tmp_path: Path) -> 
     assert journal["deviated"] is False
     assert [r["status"] for r in journal["run"]] == ["succeeded", "succeeded"]
     assert [r["status"] for r in journal["rollbacks"]] == ["succeeded"]
+    # the control judged the claims as `devsim run` would: the journal's one held, and the
+    # client one could not be judged without a request log (no load under plain `chaos run`)
+    claims = {c["name"]: c for c in journal["devsim"]["claims"]}
+    assert claims["Swarm brings back 3 ready replicas within 20 s"]["outcome"] == "held"
+    assert claims["client error ratio over the fault window is at most 0.5 %"]["outcome"] == "error"
+    assert "no client request log" in claims["client error ratio over the fault window is at most 0.5 %"]["error"]
+
+
+def test_plain_chaos_run_marks_a_failed_claim_deviated_and_exits_1(stack: Settings, tmp_path: Path) -> None:
+    """A claim no recovery can meet (3 replicas back within 0.5 s; it takes seconds): `chaos
+    run` judges it through the control, marks the journal deviated and exits 1."""
+    experiment = yaml.safe_load((EXPERIMENTS / "app-instance-crash.yaml").read_text())
+    claim = next(c for c in experiment["extensions"][0]["claims"] if c["name"].startswith("Swarm brings back"))
+    claim["tolerance"] = {"type": "range", "range": [0, 0.5]}
+    experiment["extensions"][0]["claims"] = [claim]  # (the client claim needs the load of `devsim run`)
+    del experiment["extensions"][0]["controls"]
+    path = tmp_path / "crash-impossible.yaml"
+    path.write_text(yaml.safe_dump(experiment, sort_keys=False))
+    journal_path = tmp_path / "journal.json"
+    chaos = Path(sys.executable).parent / "chaos"
+    done = subprocess.run([str(chaos), "run", "--journal-path", str(journal_path), str(path)], capture_output=True,
+                          text=True, timeout=300, check=False, cwd=tmp_path)
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    journal = json.loads(journal_path.read_text())
+    assert (journal["status"], journal["deviated"]) == ("completed", True)
+    judged = next(c for c in journal["devsim"]["claims"] if c["name"] == claim["name"])
+    assert judged["outcome"] == "failed"
+    assert judged["measured"] > 0.5  # the seconds Swarm took, on the failing side
+    assert journal["devsim"]["status"] == "failed"

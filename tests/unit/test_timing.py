@@ -1,0 +1,57 @@
+"""Time to detect and to recover, from a request log written by hand: every expected figure
+is worked out in the comments from the rows, not from the code."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.load.clientlog import Request
+from harness.verdict import timing
+
+T0 = 1_800_000_000.0  # the fault starts here (seconds)
+
+
+def req(start_s: float, latency_ms: float, ok: bool = True) -> Request:
+    return Request(ts_ms=int((T0 + start_s) * 1000), name="GET /health", status=200 if ok else 503,
+                   latency_ms=latency_ms, success=ok, item_id="", ack="")
+
+
+# every 100 ms a 10 ms request; from 1.0 s to 2.5 s every request fails (503, 5 ms);
+# one request started at 2.9 s hangs for 1.5 s and then succeeds (ends at 4.4 s)
+ROWS = ([req(t / 10, 10) for t in range(-20, 10)] + [req(t / 10, 5, ok=False) for t in range(10, 26)]
+        + [req(t / 10, 10) for t in range(26, 29)] + [req(2.9, 1500)] + [req(t / 10, 10) for t in range(45, 60)])
+
+
+def test_client_detection_recovery_and_budget() -> None:
+    found = timing.client_timing(ROWS, T0, T0 + 6.0)
+    assert found.detect == {"client": 1.005}  # the first failure started at 1.0 s and took 5 ms
+    assert found.recover == {"client": 2.505}  # the last one started at 2.5 s
+    # requests that ended in [0, 6 s]: 10 before the failures, 16 failures, 3, the slow one, 15
+    assert found.error_budget == {"failed": 16, "requests": 45, "objective": 0.999,
+                                  "consumed": round(16 / (45 * 0.001), 4)}
+
+
+def test_the_longest_outage_runs_from_the_last_success_to_the_next() -> None:
+    # the last success before the failures ends at 0.91 s (started at 0.9), the next at 2.61:
+    # 1.70 s; later the one ending at 2.81 and the hung one at 4.4: 1.59 s. The first is longest.
+    found = timing.client_timing(ROWS, T0, T0 + 6.0)
+    assert found.outage_window is not None
+    assert [round(t - T0, 3) for t in found.outage_window] == [0.91, 2.61]
+    assert found.outage_s == pytest.approx(1.70, abs=0.001)
+    gaps = timing.outages(ROWS, min_gap_s=0.5)
+    assert [(round(a - T0, 2), round(b - T0, 2)) for a, b in gaps] == [(0.91, 2.61), (2.81, 4.4)]
+
+
+def test_a_run_without_failures_has_no_client_detection() -> None:
+    quiet = [req(t / 10, 10) for t in range(0, 30)]
+    found = timing.client_timing(quiet, T0, T0 + 3.0)
+    assert (found.detect["client"], found.recover["client"], found.error_budget["failed"]) == (None, None, 0)
+
+
+def test_server_side_detection_from_sampled_series() -> None:
+    in_rotation = [(T0 - 2, 3.0), (T0 - 1, 3.0), (T0, 3.0), (T0 + 1, 3.0), (T0 + 2, 2.0), (T0 + 3, 2.0),
+                   (T0 + 4, 3.0)]
+    alerts = [(T0 + 7, 1.0), (T0 + 8, 1.0)]
+    found = timing.with_server(timing.client_timing(ROWS, T0, T0 + 6), alerts, in_rotation, T0 + 12.5)
+    assert (found.detect["lb"], found.detect["alert"], found.recover["steady"]) == (2.0, 7.0, 12.5)
+    assert timing.lb_detection([(T0 + 1, 2.0)], T0) is None  # no value at the start: nothing to compare with
