@@ -109,7 +109,7 @@ def test_report_on_a_folder_that_is_not_a_run_exits_2_and_records_nothing(tmp_pa
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines()[0] == (
         f"devsim: error: {run / 'verdict.json'} is not a devsim run's verdict.json: it needs a run_id and a status "
-        "(passed, failed, error)")
+        "(passed, failed, error, aborted)")
     assert not (reports / "history.sqlite").exists()
 
 

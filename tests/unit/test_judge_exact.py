@@ -89,10 +89,11 @@ def test_the_extension_is_found_by_name_only() -> None:
 
 
 def test_a_claim_written_and_read_keeps_every_field() -> None:
-    claim = Claim("n", "s", "e", 1.5, "failed", "err", "rto", (1.0, 2.0), 3.0)
+    claim = Claim("n", "s", "e", 1.5, "failed", "err", "rto", (1.0, 2.0), 3.0, "shown", "failed under control 'c'")
     data = claim.as_dict()
     assert data == {"name": "n", "source": "s", "expected": "e", "measured": 1.5, "outcome": "failed",
-                    "error": "err", "figure": "rto", "window": [1.0, 2.0], "at_least": 3.0, "passed": False}
+                    "error": "err", "figure": "rto", "window": [1.0, 2.0], "at_least": 3.0, "passed": False,
+                    "power": "shown", "power_note": "failed under control 'c'"}
     assert Claim.from_dict(data) == claim
     assert ClaimSpec.parse({"name": "n", "tolerance": 1, "probe": None, "field": None}).probe == ""
 

@@ -89,8 +89,8 @@ def steady_log(tmp_path: Path, failures_in_window: int = 0) -> Path:
 
 # --- exit codes ------------------------------------------------------------------------------
 
-def test_exit_codes_are_0_passed_1_failed_2_error() -> None:
-    assert EXIT == {"passed": 0, "failed": 1, "error": 2}
+def test_exit_codes_are_0_passed_1_failed_or_aborted_2_error() -> None:
+    assert EXIT == {"passed": 0, "failed": 1, "error": 2, "aborted": 1}
 
 
 # --- rows that make the run an error -----------------------------------------------------------

@@ -106,7 +106,9 @@ def test_a_variable_the_configuration_does_not_declare_is_named(tmp_path: Path) 
     path.write_text(yaml.safe_dump(doc))
     assert problems(path, load(path), SERVICES) == [
         f"{path}: ${{broken_release}} is used but not declared in the configuration (declare it with a default; "
-        "--var sets it)"]
+        "--var sets it)",
+        f"{path}: control 'Swarm pauses a failing update instead of rolling it back': variable 'broken_release' is "
+        "not in the experiment's configuration"]
 
 
 def test_cli_validate_exits_2_with_one_line_per_problem(tmp_path: Path) -> None:
