@@ -317,7 +317,8 @@ def test_plain_chaos_run_runs_the_same_file(stack: Settings, tmp_path: Path) -> 
 
 def test_plain_chaos_run_marks_a_failed_claim_deviated_and_exits_1(stack: Settings, tmp_path: Path) -> None:
     """A claim no recovery can meet (3 replicas back within 0.5 s; it takes seconds): `chaos
-    run` judges it through the control, marks the journal deviated and exits 1."""
+    run` judges it through the control, marks the journal deviated and exits 1; `devsim run`
+    on the same file fails the same claim."""
     experiment = yaml.safe_load((EXPERIMENTS / "app-instance-crash.yaml").read_text())
     claim = next(c for c in experiment["extensions"][0]["claims"] if c["name"].startswith("Swarm brings back"))
     claim["tolerance"] = {"type": "range", "range": [0, 0.5]}
@@ -336,3 +337,10 @@ def test_plain_chaos_run_marks_a_failed_claim_deviated_and_exits_1(stack: Settin
     assert judged["outcome"] == "failed"
     assert judged["measured"] > 0.5  # the seconds Swarm took, on the failing side
     assert journal["devsim"]["status"] == "failed"
+    # `devsim run` on the same file agrees: the same claim fails, and its journal says deviated
+    ours = devsim("run", "--no-up", "--json", str(path))
+    assert ours.returncode == 1, explain(ours)
+    [summary] = json.loads(ours.stdout)
+    assert [(c["name"], c["outcome"]) for c in summary["claims"] if c["outcome"] != "held"] == [
+        (claim["name"], "failed")]
+    assert json.loads((Path(summary["run_dir"]) / "journal.json").read_text())["deviated"] is True

@@ -1,0 +1,76 @@
+"""Outages of known length for calibrating the harness's instrument (used by
+tests/integration/test_calibration.py and benchmarks/claim_power.py).
+
+Every app replica is frozen with `docker pause` ten times for about 1 s and once for about
+2 s. Clients see an outage from the moment the last replica froze to the moment the first one
+thawed (requests hang, then finish in a burst); the engine records both as pause and unpause
+events, in nanoseconds: the ground truth each measured outage is compared with.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+SHORT, LONG, SHORT_COUNT = 1.0, 2.0, 10
+TOLERANCE_S = 0.1
+
+
+def experiment() -> dict[str, Any]:
+    """The calibration experiment: freeze, hold, thaw, rest; the rollback thaws everything."""
+    def action(name: str, func: str, after: float | None = None) -> dict[str, Any]:
+        found: dict[str, Any] = {"type": "action", "name": name, "provider": {
+            "type": "python", "module": "harness.chaos.actions", "func": func, "arguments": {"service": "app"}}}
+        if after is not None:
+            found["pauses"] = {"after": after}
+        return found
+
+    method = []
+    for n, seconds in enumerate([SHORT] * SHORT_COUNT + [LONG], start=1):
+        method += [action(f"freeze-{n}", "pause_service", seconds), action(f"thaw-{n}", "unpause_service", 1.5)]
+    return {
+        "version": "1.0.0", "title": "calibration: outages of known length", "description": "the instrument's test",
+        "configuration": {"request_log": {"type": "env", "key": "DEVSIM_REQUEST_LOG", "default": ""}},
+        "controls": [{"name": "devsim", "provider": {"type": "python", "module": "harness.chaos.controls"}}],
+        "steady-state-hypothesis": {"title": "up", "probes": [
+            {"type": "probe", "name": "health", "tolerance": 200,
+             "provider": {"type": "python", "module": "harness.chaos.probes", "func": "http_status",
+                          "arguments": {"path": "/health"}}}]},
+        "method": method,
+        "rollbacks": [action("thaw-everything", "unpause_service")],
+        "extensions": [{"name": "devsim", "claims": [
+            {"name": "the longest outage is measured", "probe": "client_outage_seconds",
+             "tolerance": {"type": "range", "range": [0, 60]}}]}],
+    }
+
+
+def engine_outages(stack: str, since: float, until: float) -> list[tuple[float, float]]:
+    """(last pause, first unpause) of each freeze of the app, from the engine's events."""
+    out = subprocess.run(
+        ["docker", "events", "--since", f"{since:.3f}", "--until", f"{until:.3f}", "--format", "{{json .}}",
+         "--filter", "type=container", "--filter", "event=pause", "--filter", "event=unpause",
+         "--filter", f"label=com.docker.swarm.service.name={stack}_app"],
+        capture_output=True, text=True, check=True, timeout=60).stdout
+    events = sorted((int(e["timeNano"]) / 1e9, e["Action"]) for e in map(json.loads, out.splitlines()))
+    found: list[tuple[float, float]] = []
+    paused: list[float] = []
+    for at, action in events:
+        if action == "pause":
+            paused.append(at)
+        elif paused:  # the first unpause after a freeze of every replica ends it
+            found.append((max(paused), at))
+            paused = []
+    return found
+
+
+def match(stack: str, since: float, until: float, measured: list[tuple[float, float]]) -> list[dict[str, Any]]:
+    """Each outage the engine made, with the one the harness measured over it (None if none)."""
+    rows = []
+    for start, end in engine_outages(stack, since, until):
+        hits = [m for m in measured if m[0] < end and m[1] > start]
+        m = hits[0] if len(hits) == 1 else None
+        rows.append({"true_s": round(end - start, 3), "measured_s": round(m[1] - m[0], 3) if m else None,
+                     "length_error_s": round((m[1] - m[0]) - (end - start), 3) if m else None,
+                     "start_error_s": round(m[0] - start, 3) if m else None, "hits": len(hits)})
+    return rows
