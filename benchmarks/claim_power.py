@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 FLAGSHIP = "app-instance-crash"
 
-from benchmarks.outage_calibration import SHORT_COUNT, TOLERANCE_S, experiment, match  # noqa: E402
+from benchmarks.outage_calibration import SHORT_COUNT, TOLERANCE_S, PauseEvents, experiment, match  # noqa: E402
 from harness.config import load_settings  # noqa: E402
 from harness.load import clientlog  # noqa: E402
 from harness.verdict import timing  # noqa: E402
@@ -83,7 +83,8 @@ def calibration(runs: int) -> dict[str, Any]:
     for n in range(runs):
         path = RESULTS / "calibration-experiment.yaml"
         path.write_text(json.dumps(experiment()))
-        done = devsim("run", "--no-up", "--json", "--load-users", "30", str(path))
+        with PauseEvents(settings.stack) as events:
+            done = devsim("run", "--no-up", "--json", "--load-users", "30", str(path))
         path.unlink()
         summary = summary_of(done)
         if not summary.get("run_dir"):
@@ -92,7 +93,7 @@ def calibration(runs: int) -> dict[str, Any]:
         run_dir = Path(summary["run_dir"])
         verdict = json.loads((run_dir / "verdict.json").read_text())
         measured = timing.outages(clientlog.read(run_dir / "requests.csv"), min_gap_s=0.5)
-        pairs = match(settings.stack, verdict["started"], verdict["ended"], measured)
+        pairs = match(events.outages(), measured)
         found.append({"run": n + 1, "run_id": verdict["run_id"], "outages": pairs,
                       "found_by_harness": len(measured)})
         print(f"calibration run {n + 1}: {len(pairs)} outages made, {len(measured)} found", flush=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from typing import Any
 
 SHORT, LONG, SHORT_COUNT = 1.0, 2.0, 10
@@ -45,29 +46,47 @@ def experiment() -> dict[str, Any]:
     }
 
 
-def engine_outages(stack: str, since: float, until: float) -> list[tuple[float, float]]:
-    """(last pause, first unpause) of each freeze of the app, from the engine's events."""
-    out = subprocess.run(
-        ["docker", "events", "--since", f"{since:.3f}", "--until", f"{until:.3f}", "--format", "{{json .}}",
-         "--filter", "type=container", "--filter", "event=pause", "--filter", "event=unpause",
-         "--filter", f"label=com.docker.swarm.service.name={stack}_app"],
-        capture_output=True, text=True, check=True, timeout=60).stdout
-    events = sorted((int(e["timeNano"]) / 1e9, e["Action"]) for e in map(json.loads, out.splitlines()))
-    found: list[tuple[float, float]] = []
-    paused: list[float] = []
-    for at, action in events:
-        if action == "pause":
-            paused.append(at)
-        elif paused:  # the first unpause after a freeze of every replica ends it
-            found.append((max(paused), at))
-            paused = []
-    return found
+class PauseEvents:
+    """The engine's pause and unpause events of the app's containers, streamed while the block
+    runs (the engine keeps only its last 256 events, a few seconds' worth with health checks)."""
+
+    def __init__(self, stack: str) -> None:
+        self.argv = ["docker", "events", "--format", "{{json .}}", "--filter", "type=container",
+                     "--filter", "event=pause", "--filter", "event=unpause",
+                     "--filter", f"label=com.docker.swarm.service.name={stack}_app"]
+        self.lines: list[str] = []
+        self._proc: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> PauseEvents:
+        self._proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, text=True)
+        time.sleep(0.5)  # subscribed before the first freeze
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._proc is not None
+        time.sleep(0.5)
+        self._proc.terminate()
+        out, _ = self._proc.communicate(timeout=10)
+        self.lines = out.splitlines()
+
+    def outages(self) -> list[tuple[float, float]]:
+        """(last pause, first unpause) of each freeze of every replica."""
+        events = sorted((int(e["timeNano"]) / 1e9, e["Action"]) for e in map(json.loads, self.lines))
+        found: list[tuple[float, float]] = []
+        paused: list[float] = []
+        for at, action in events:
+            if action == "pause":
+                paused.append(at)
+            elif paused:  # the first unpause after a freeze of every replica ends it
+                found.append((max(paused), at))
+                paused = []
+        return found
 
 
-def match(stack: str, since: float, until: float, measured: list[tuple[float, float]]) -> list[dict[str, Any]]:
+def match(truth: list[tuple[float, float]], measured: list[tuple[float, float]]) -> list[dict[str, Any]]:
     """Each outage the engine made, with the one the harness measured over it (None if none)."""
     rows = []
-    for start, end in engine_outages(stack, since, until):
+    for start, end in truth:
         hits = [m for m in measured if m[0] < end and m[1] > start]
         m = hits[0] if len(hits) == 1 else None
         rows.append({"true_s": round(end - start, 3), "measured_s": round(m[1] - m[0], 3) if m else None,

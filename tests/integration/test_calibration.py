@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmarks.outage_calibration import SHORT_COUNT, TOLERANCE_S, engine_outages, experiment
+from benchmarks.outage_calibration import SHORT_COUNT, TOLERANCE_S, PauseEvents, experiment
 from harness.config import Settings
 from harness.load import clientlog
 from harness.verdict import timing
@@ -28,12 +28,13 @@ pytestmark = pytest.mark.docker
 def test_outages_of_known_length_are_measured_within_100_ms(stack: Settings, tmp_path: Path) -> None:
     path = tmp_path / "calibration.yaml"
     path.write_text(yaml.safe_dump(experiment(), sort_keys=False))
-    done = devsim("run", "--no-up", "--json", "--load-users", "30", str(path))
+    with PauseEvents(stack.stack) as events:
+        done = devsim("run", "--no-up", "--json", "--load-users", "30", str(path))
     assert done.returncode == 0, explain(done)
     [summary] = json.loads(done.stdout)
     run_dir = Path(summary["run_dir"])
     verdict = json.loads((run_dir / "verdict.json").read_text())
-    truth = engine_outages(stack.stack, verdict["started"], verdict["ended"])
+    truth = events.outages()
     assert len(truth) == SHORT_COUNT + 1, truth
     lengths = [round(b - a, 3) for a, b in truth]
     assert all(0.8 < t < 1.5 for t in lengths[:-1]), lengths  # what was made
