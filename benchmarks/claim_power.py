@@ -154,6 +154,9 @@ def main() -> None:
     results: dict[str, Any] = json.loads(old.read_text()) if old.exists() else {}
     results.update(machine=platform.node(), started=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     parts = args.parts.split(",")
+    up = devsim("up")  # every switch as shipped; boots the stack when it is down
+    if up.returncode != 0:
+        sys.exit(f"devsim up failed: {up.stderr.strip()[-400:]}")
     if "prove" in parts:
         names = args.experiments.split(",") if args.experiments else sorted(
             p.stem for p in (ROOT / "experiments").glob("*.yaml"))

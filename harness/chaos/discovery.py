@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import importlib
 import os
+import typing
 from typing import Any
 
-from chaoslib.discovery.discover import discover_activities, initialize_discovery_result
+from chaoslib.discovery.discover import discover_activities, initialize_discovery_result, portable_type_name
 
 from harness import __version__
 
@@ -25,7 +26,8 @@ PROBES = {
                              "client_longest_failure_run", "client_latency_ms", "client_status_share",
                              "prometheus_value", "prometheus_over_window", "ready_replicas", "seconds_until_ready",
                              "http_status", "http_latency_ms", "served_versions", "running_versions", "write_rto",
-                             "failed_writes_outside_outage", "write_unavailability", "write_audit"),
+                             "failed_writes_outside_outage", "write_unavailability", "write_audit",
+                             "time_to_detect", "time_to_recover", "client_outage_seconds"),
     "harness.chaos.database": ("db_leaders", "db_cluster_whole", "seconds_until_db_leader", "seconds_until_db_whole"),
     "harness.chaos.alerts": ("alert_state", "seconds_until_alert", "emails", "seconds_until_email"),
 }
@@ -39,8 +41,23 @@ def activities() -> list[dict[str, Any]]:
             missing = [n for n in names if n not in described]
             if missing:
                 raise RuntimeError(f"{module} does not export {missing}")  # a test keeps this from shipping
-            found += [described[n] for n in names]
+            found += [_typed(module, described[n]) for n in names]
     return found
+
+
+def _typed(module: str, activity: dict[str, Any]) -> dict[str, Any]:
+    """chaoslib reads annotations as written; ours are strings (`from __future__ import
+    annotations`), which it calls `object`: resolve them first."""
+    try:
+        hints = typing.get_type_hints(getattr(importlib.import_module(module), activity["name"]))
+    except (NameError, TypeError):  # a hint that does not resolve keeps chaoslib's description
+        return activity
+    for arg in activity.get("arguments", []):
+        if arg["name"] in hints:
+            arg["type"] = portable_type_name(hints[arg["name"]])
+    if "return" in hints:
+        activity["return_type"] = portable_type_name(hints["return"])
+    return activity
 
 
 def system() -> dict[str, Any]:

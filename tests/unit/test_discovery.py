@@ -49,3 +49,9 @@ def test_chaos_discover_lists_every_activity_the_experiments_use(tmp_path: Path)
     assert discovery["extension"]["name"] == "devops-simulator"
     kill = next(a for a in discovery["activities"] if a["name"] == "kill_tasks")
     assert [arg["name"] for arg in kill["arguments"]][:3] == ["service", "count", "signal"]
+    # the types as written in the signature (`service: str, count: int = 1, signal: str`), not
+    # chaoslib's "object" for a string annotation
+    assert [(arg["name"], arg.get("type")) for arg in kill["arguments"]][:3] == [
+        ("service", "string"), ("count", "integer"), ("signal", "string")]
+    detect = next(a for a in discovery["activities"] if a["name"] == "time_to_detect")
+    assert (detect["type"], detect["return_type"]) == ("probe", "number")
