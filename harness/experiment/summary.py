@@ -16,9 +16,9 @@ def run(outcome: experiment_run.Outcome, page: Path | None) -> dict[str, Any]:
     v = outcome.verdict
     return {"run_id": v.run_id, "experiment": v.experiment, "file": v.file, "status": v.status, "reason": v.reason,
             "exit_code": v.exit_code, "run_dir": str(outcome.run_dir), "report": str(page) if page else None,
-            "claims": [{"name": c.name, "outcome": c.outcome, "expected": c.expected, "measured": c.measured,
-                        "error": c.error, "power": c.power, "power_note": c.power_note} for c in v.claims],
-            "controls": [dict(c) for c in v.controls]}
+            "claims": [c.as_dict() for c in v.claims],  # as verdict.json has them
+            "controls": [dict(c) for c in v.controls], "abort": dict(v.abort) if v.abort else None,
+            "timing": dict(v.timing) if v.timing else None}
 
 
 def trials(path: Path, found: series.Trials) -> dict[str, Any]:

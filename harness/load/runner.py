@@ -101,6 +101,8 @@ def check_extra(extra: Sequence[str]) -> None:
     """Refuses a pass-through option the harness owns, naming what to use instead."""
     for arg in extra:
         name = arg.split("=", 1)[0]
+        if len(name) > 2 and name[0] == "-" and name[1] != "-":  # `-u5`: a short option with its value attached
+            name = name[:2]
         if name in HARNESS_OWNED:
             instead = HARNESS_OWNED[name]
             hint = f"devsim load's own {instead} sets it" if instead.startswith("--") else (

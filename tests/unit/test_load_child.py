@@ -58,7 +58,8 @@ def test_pass_through_options_come_last_and_a_locust_conf_first(tmp_path: Path) 
         assert argv[-2:] == ["--tags", "write"], role
 
 
-@pytest.mark.parametrize(("given", "named"), [("--users", "--users"), ("-u=3", "-u"), ("--csv=x", "--csv"),
+@pytest.mark.parametrize(("given", "named"), [("--users", "--users"), ("-u=3", "-u"), ("-u5", "-u"), ("-t30s", "-t"),
+                                              ("--csv=x", "--csv"),
                                               ("--master", "--master"), ("--config", "--config")])
 def test_options_the_harness_owns_are_refused(given: str, named: str) -> None:
     from harness.errors import UsageError
