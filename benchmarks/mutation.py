@@ -28,7 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-TARGETS = ["harness/verdict/*", "harness/load/slo.py", "harness/load/clientlog.py", "harness/chaos/evidence.py"]
+TARGETS = ["harness/verdict/*", "harness/load/slo.py", "harness/load/clientlog.py", "harness/chaos/evidence.py",
+           "harness/experiment/power.py", "harness/experiment/abort.py"]
 CONFIG = f"""
 [tool.mutmut]
 source_paths = ["harness"]
