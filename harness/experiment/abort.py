@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.verdict.record import extension
+from harness.verdict.record import extension, extension_list
 
 FIGURES = ("client_error_ratio", "client_p95_ms")
 MAX_OVER_S = 300.0
@@ -51,8 +51,7 @@ class Condition:
 
 
 def raw_conditions(experiment: Mapping[str, Any]) -> list[Any]:
-    found = extension(experiment).get("abort_when")
-    return list(found) if isinstance(found, list) else ([] if found is None else [found])
+    return extension_list(experiment, "abort_when")
 
 
 def conditions(experiment: Mapping[str, Any]) -> list[Condition]:

@@ -32,7 +32,18 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.stack.switches import Switch
-from harness.verdict.record import FAILED, HELD, SHOWN, UNPROVEN, VACUOUS, Claim, Verdict, extension, raw_claims
+from harness.verdict.record import (
+    FAILED,
+    HELD,
+    SHOWN,
+    UNPROVEN,
+    VACUOUS,
+    Claim,
+    Verdict,
+    extension,
+    extension_list,
+    raw_claims,
+)
 
 
 @dataclass(frozen=True)
@@ -43,10 +54,6 @@ class Control:
     switches: tuple[tuple[str, str], ...]
     must_fail: tuple[str, ...]
     variables: tuple[tuple[str, Any], ...] = ()
-
-    @property
-    def overrides(self) -> tuple[tuple[str, str], ...]:
-        return self.switches
 
     def describe(self) -> str:
         return " ".join([f"{k}={v}" for k, v in self.switches] + [f"--var {k}={v}" for k, v in self.variables])
@@ -60,8 +67,7 @@ def _text(value: Any) -> str:
 
 
 def raw_controls(experiment: Mapping[str, Any]) -> list[Any]:
-    found = extension(experiment).get("controls")
-    return list(found) if isinstance(found, list) else ([] if found is None else [found])
+    return extension_list(experiment, "controls")
 
 
 def controls(experiment: Mapping[str, Any]) -> list[Control]:

@@ -19,7 +19,7 @@ from harness.experiment.run import Outcome, RunOptions, run_one
 from harness.report import render
 from harness.stack import lifecycle
 from harness.verdict import trials
-from harness.verdict.record import RunFiles
+from harness.verdict.record import EXIT, RunFiles
 
 MAX_REPEAT = 100
 
@@ -57,7 +57,7 @@ def prove(ctx: RunContext, path: Path, experiment: dict[str, Any], options: RunO
         for n, control in enumerate(declared, start=1):
             progress.step(f"control {n}/{len(declared)} {control.name!r}: setting {control.describe()}")
             try:
-                lifecycle.up(driver, settings.replace(overrides=control.overrides), progress)
+                lifecycle.up(driver, settings.replace(overrides=control.switches), progress)
             except HarnessError as exc:
                 runs.append(power.ControlRun(control, None, f"its switches could not be set: {exc.one_line()}"))
                 continue
@@ -90,7 +90,7 @@ class Trials:
 
     @property
     def exit_code(self) -> int:
-        return {"passed": 0, "failed": 1}.get(self.status, 2)
+        return EXIT[self.status]
 
     @property
     def interrupted(self) -> bool:

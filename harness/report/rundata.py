@@ -16,6 +16,7 @@ from typing import Any
 from harness.errors import UsageError
 from harness.load import clientlog
 from harness.load.results import REQUEST_LOG
+from harness.verdict import trials
 from harness.verdict.claims import journal_ts
 from harness.verdict.record import FAILED, HELD, NO_EVIDENCE, STATUSES, Claim, Verdict
 
@@ -23,7 +24,6 @@ SERVER_SERIES = "server_series.json"
 VERDICT = "verdict.json"
 SUMMARY = "summary.json"
 JOURNAL = "journal.json"
-TRIALS = "trials.json"  # harness.verdict.trials.FILE
 
 
 @dataclass(frozen=True)
@@ -239,6 +239,6 @@ def load(run_dir: Path) -> RunData:
         figures=key_figures(rows, claims), links=links,
         control=head.get("control") if isinstance(head.get("control"), dict) else None,
         controls=tuple(c for c in head.get("controls") or [] if isinstance(c, dict)),
-        trials=_read_json(run_dir / TRIALS) if (run_dir / TRIALS).exists() else None,
+        trials=_read_json(run_dir / trials.FILE) if (run_dir / trials.FILE).exists() else None,
         timing=head.get("timing") if isinstance(head.get("timing"), dict) else None,
     )

@@ -118,6 +118,13 @@ def raw_claims(experiment: Mapping[str, Any]) -> list[Any]:
     return list(extension(experiment).get("claims") or [])
 
 
+def extension_list(experiment: Mapping[str, Any], key: str) -> list[Any]:
+    """A list of the devsim extension as written (`controls`, `abort_when`): a lone mapping
+    counts as a list of one, for validation to name it."""
+    found = extension(experiment).get(key)
+    return list(found) if isinstance(found, list) else ([] if found is None else [found])
+
+
 def report_series(experiment: Mapping[str, Any]) -> list[dict[str, str]]:
     """The server series the experiment asks its report to show, each with title, query, unit."""
     report = extension(experiment).get("report") or {}
