@@ -24,8 +24,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from harness.load import clientlog
+from harness.metrics.prometheus import Prometheus
 from harness.verdict.record import extension, extension_list
 
 FIGURES = ("client_error_ratio", "client_p95_ms")
@@ -158,22 +161,20 @@ class Watch:
                     return
 
 
-def measurer(configuration: dict[str, Any], prometheus_url: str) -> Measure:
-    """How a run measures its conditions: the client request log, or Prometheus."""
-    from harness.chaos import evidence, probes  # the chaos extension, only when a run watches
-    from harness.metrics.prometheus import Prometheus
-
+def measurer(request_log: Path, prometheus_url: str) -> Measure:
+    """How a run measures its conditions: the tail of the client request log (read
+    incrementally), or an instant query to Prometheus."""
+    log = clientlog.Follower(request_log, keep_s=MAX_OVER_S)
     prometheus = Prometheus(prometheus_url, timeout=2.0)
 
     def measure(condition: Condition, now: float) -> float | None:
-        window = [now - condition.over, now]
-        try:
+        if condition.figure:
+            rows = clientlog.within(log.rows(), now - condition.over, now)
+            if not rows:
+                return None
             if condition.figure == "client_error_ratio":
-                return probes.client_error_ratio(window=window, configuration=configuration)
-            if condition.figure == "client_p95_ms":
-                return probes.client_latency_ms(95, window=window, configuration=configuration)
-        except evidence.NoEvidence:
-            return None
+                return clientlog.error_ratio(rows)
+            return clientlog.percentile([r.latency_ms for r in rows], 95)
         samples = prometheus.vector(condition.promql)
         return samples[0].value if samples else None
 

@@ -118,7 +118,7 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
             controls.reset()
             controls.harness_drives(True)
             progress.step(f"running {experiment.get('title', path.name)!r} (rollbacks: always)")
-            with abort.Watch(abort.conditions(experiment), abort.measurer(config, settings.prometheus_url),
+            with abort.Watch(abort.conditions(experiment), abort.measurer(plan.request_log, settings.prometheus_url),
                              controls.fault_start, controls.method_running, exit_gracefully) as watch:
                 journal = run_experiment(experiment, settings=CHAOS_SETTINGS)
             tripped = watch.tripped

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,19 +27,55 @@ class Request:
         return self.ts_ms + self.latency_ms
 
 
+def _parse(lines: Iterable[str]) -> list[Request]:
+    """Rows of the CSV text (its header first); a row being written right now is skipped."""
+    rows = []
+    for row in csv.DictReader(lines):
+        try:
+            rows.append(Request(int(row["ts_ms"]), row["name"], int(row["status"] or 0),
+                                float(row["latency_ms"] or 0), row["success"] == "1", row.get("item_id", ""),
+                                row.get("ack", ""), (row.get("error") or "").strip()[:200]))
+        except (KeyError, ValueError):
+            continue
+    return rows
+
+
 def read(path: Path | str) -> list[Request]:
     """Every row, sorted by start time (rows are appended as requests finish)."""
-    rows = []
     with Path(path).open(newline="") as fh:
-        for row in csv.DictReader(fh):
-            try:
-                rows.append(Request(int(row["ts_ms"]), row["name"], int(row["status"] or 0),
-                                    float(row["latency_ms"] or 0), row["success"] == "1", row.get("item_id", ""),
-                                    row.get("ack", ""), (row.get("error") or "").strip()[:200]))
-            except (KeyError, ValueError):
-                continue  # a row being written right now
+        rows = _parse(fh)
     rows.sort(key=lambda r: r.ts_ms)
     return rows
+
+
+class Follower:
+    """A log that grows while a run goes on, read incrementally: each call parses only the
+    complete lines appended since the last one, and keeps the rows of the last `keep_s`
+    seconds (by start time), so a check made every second costs what was appended, not the
+    whole log."""
+
+    def __init__(self, path: Path | str, keep_s: float) -> None:
+        self.path, self._keep_ms = Path(path), keep_s * 1000
+        self._offset, self._header = 0, ""
+        self._rows: list[Request] = []
+
+    def rows(self) -> list[Request]:
+        try:
+            with self.path.open("rb") as fh:
+                fh.seek(self._offset)
+                chunk = fh.read()
+        except FileNotFoundError:
+            return self._rows
+        complete = chunk[:chunk.rfind(b"\n") + 1]
+        self._offset += len(complete)
+        text = complete.decode("utf-8", errors="replace")
+        if not self._header:
+            self._header, _, text = text.partition("\n")
+        if text:
+            self._rows += _parse(io.StringIO(f"{self._header}\n{text}", newline=""))
+            newest = max(r.ts_ms for r in self._rows) if self._rows else 0
+            self._rows = [r for r in self._rows if r.ts_ms >= newest - self._keep_ms]
+        return self._rows
 
 
 def within(rows: list[Request], start_s: float, end_s: float, name: str = "") -> list[Request]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from harness.config import PROJECT_ROOT
 from harness.experiment import abort
 from harness.experiment.validate import load, problems
+from harness.load import clientlog
 
 EXPERIMENTS = PROJECT_ROOT / "experiments"
 
@@ -121,3 +123,30 @@ def test_a_figure_that_cannot_be_read_is_noted_not_tripped() -> None:
     assert w.tripped is None
     assert w.errors
     assert w.errors[0] == "errors: ConnectionError: Prometheus away"
+
+
+def test_the_request_log_is_followed_incrementally(tmp_path: Path) -> None:
+    """The watch reads only what was appended since its last look; a line being written is
+    left for the next one, and rows older than the kept span (by start time) are dropped."""
+    log = tmp_path / "requests.csv"
+    header = "ts_ms,name,method,status,latency_ms,success,error,item_id,ack\n"
+    log.write_text(header + "1000,GET /a,GET,200,5,1,,,\n2000,GET /a,GET,503,5,0,HTTP 503,,\n3000,GET /a,GE")
+    follower = clientlog.Follower(log, keep_s=1.5)
+    assert [(r.ts_ms, r.success) for r in follower.rows()] == [(1000, True), (2000, False)]
+    with log.open("a") as fh:
+        fh.write("T,200,5,1,,,\n4000,GET /a,GET,200,5,1,,,\n")
+    # 3000 and 4000 are new; 1000 and 2000 are more than 1.5 s older than 4000
+    assert [r.ts_ms for r in follower.rows()] == [3000, 4000]
+    assert [r.ts_ms for r in follower.rows()] == [3000, 4000]  # nothing appended: nothing new
+
+
+def test_client_figures_are_measured_over_the_last_seconds_of_the_log(tmp_path: Path) -> None:
+    log = tmp_path / "requests.csv"
+    rows = [f"{t * 1000},GET /a,GET,{503 if t >= 8 else 200},{t * 10},{0 if t >= 8 else 1},,,\n" for t in range(10)]
+    log.write_text("ts_ms,name,method,status,latency_ms,success,error,item_id,ack\n" + "".join(rows))
+    measure = abort.measurer(log, "http://127.0.0.1:9")  # no PromQL condition: Prometheus is never asked
+    # the last 5 s before t=9: requests started at 4..9 s, of which 8 and 9 failed
+    assert measure(RATIO, 9.0) == 2 / 6
+    p95 = abort.Condition("slow", "client_p95_ms", "", 50.0, None, 5.0)
+    assert measure(p95, 9.0) == 90.0  # nearest rank of 40..90 ms
+    assert measure(RATIO, 100.0) is None  # nothing in the window: no figure, no trip
