@@ -309,11 +309,9 @@ def time_to_detect(signal: str = "client", window: Window = "fault", configurati
     start, end = resolve_window(window)
     if signal == "client":
         found = timing.client_timing(_log(configuration), start, math.inf).detect["client"]
-    elif signal in ("lb", "alert"):
-        query = timing.LB_IN_ROTATION if signal == "lb" else timing.ALERTS_FIRING
-        points = next(iter(_prometheus(configuration).matrix(query, start - 5, max(end, start + 1))), [])
-        found = timing.lb_detection(points, start) if signal == "lb" else timing.first_at(points, start,
-                                                                                          lambda v: v >= 1)
+    elif signal in timing.SERVER_QUERIES:
+        series = timing.sample_server(_prometheus(configuration).matrix, start, end, signals=(signal,))
+        found = timing.server_detection(series, start)[signal]
     else:
         raise ActivityFailed(f"signal must be client, lb or alert, got {signal!r}")
     if found is None:

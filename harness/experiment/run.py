@@ -244,10 +244,8 @@ def _timing(settings: Settings, run_dir: Path, journal: dict[str, Any], window: 
     ends = [claimlib.journal_ts(p["end"]) for p in after.get("probes", []) if p.get("end")]
     steady_at = max(ends) if ends and after.get("steady_state_met") else None
     try:
-        prometheus = Prometheus(settings.prometheus_url)
-        series = [next(iter(prometheus.matrix(q, start - 5, max(end, start + 1))), [])
-                  for q in (timing.ALERTS_FIRING, timing.LB_IN_ROTATION)]
-        found = timing.with_server(found, series[0], series[1], steady_at)
+        series = timing.sample_server(Prometheus(settings.prometheus_url).matrix, start, end)
+        found = timing.with_server(found, series, steady_at)
     except InfrastructureError as exc:
         progress.warn(f"server-side detection times not read: {exc.one_line()}")
     d, r = found.detect, found.recover

@@ -22,7 +22,7 @@ sampled from Prometheus at 1 s (so they are as precise as its scrapes: about a s
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,7 +82,7 @@ def client_timing(rows: Sequence[Request], start: float, end: float) -> Timing:
                       "consumed": round(len(failed) / budget, 4) if budget else None})
 
 
-def first_at(points: Points, start: float, test: Any) -> float | None:
+def first_at(points: Points, start: float, test: Callable[[float], bool]) -> float | None:
     """Seconds from `start` to the first point at or after it whose value passes `test`."""
     for t, v in points:
         if t >= start and test(v):
@@ -99,11 +99,28 @@ def lb_detection(points: Points, start: float) -> float | None:
     return first_at(points, start, lambda v: v < baseline)
 
 
-def with_server(timing: Timing, alerts: Points, in_rotation: Points, steady_at: float | None) -> Timing:
+SERVER_QUERIES = {"alert": ALERTS_FIRING, "lb": LB_IN_ROTATION}
+Matrix = Callable[[str, float, float], list[list[tuple[float, float]]]]
+
+
+def sample_server(matrix: Matrix, start: float, end: float,
+                  signals: Sequence[str] = tuple(SERVER_QUERIES)) -> dict[str, Points]:
+    """The series each server signal is read from (`matrix`: a Prometheus range query), from
+    5 s before the fault's start (the load balancer's baseline) to `end`."""
+    return {s: next(iter(matrix(SERVER_QUERIES[s], start - 5, max(end, start + 1))), []) for s in signals}
+
+
+def server_detection(series: Mapping[str, Points], start: float) -> dict[str, float | None]:
+    """Seconds from `start` to each server signal: an alert firing, a replica out of rotation."""
+    tests = {"alert": lambda points: first_at(points, start, lambda v: v >= 1),
+             "lb": lambda points: lb_detection(points, start)}
+    return {signal: tests[signal](points) for signal, points in series.items()}
+
+
+def with_server(timing: Timing, series: Mapping[str, Points], steady_at: float | None) -> Timing:
     """The client timing with the server-side figures added."""
     start = timing.fault_start
-    return Timing(start, {**timing.detect, "alert": first_at(alerts, start, lambda v: v >= 1),
-                          "lb": lb_detection(in_rotation, start)},
+    return Timing(start, {**timing.detect, **server_detection(series, start)},
                   {**timing.recover, "steady": round(steady_at - start, 3) if steady_at else None},
                   timing.outage_s, timing.outage_window, timing.error_budget)
 

@@ -52,6 +52,20 @@ def test_server_side_detection_from_sampled_series() -> None:
     in_rotation = [(T0 - 2, 3.0), (T0 - 1, 3.0), (T0, 3.0), (T0 + 1, 3.0), (T0 + 2, 2.0), (T0 + 3, 2.0),
                    (T0 + 4, 3.0)]
     alerts = [(T0 + 7, 1.0), (T0 + 8, 1.0)]
-    found = timing.with_server(timing.client_timing(ROWS, T0, T0 + 6), alerts, in_rotation, T0 + 12.5)
+    found = timing.with_server(timing.client_timing(ROWS, T0, T0 + 6), {"alert": alerts, "lb": in_rotation},
+                               T0 + 12.5)
     assert (found.detect["lb"], found.detect["alert"], found.recover["steady"]) == (2.0, 7.0, 12.5)
     assert timing.lb_detection([(T0 + 1, 2.0)], T0) is None  # no value at the start: nothing to compare with
+
+
+def test_server_series_are_asked_from_5_s_before_the_fault() -> None:
+    asked: list[tuple[str, float, float]] = []
+
+    def matrix(query: str, start: float, end: float) -> list[list[tuple[float, float]]]:
+        asked.append((query, start, end))
+        return [[(start, 1.0)], [(start, 2.0)]] if "haproxy" in query else []
+
+    found = timing.sample_server(matrix, T0, T0 + 0.5, signals=("lb", "alert"))
+    # the first series of each answer; none for the alerts; at least 1 s of range after the start
+    assert found == {"lb": [(T0 - 5, 1.0)], "alert": []}
+    assert asked == [(timing.LB_IN_ROTATION, T0 - 5, T0 + 1), (timing.ALERTS_FIRING, T0 - 5, T0 + 1)]
