@@ -140,32 +140,32 @@ def _show(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
+_RANK = {SHOWN: 0, UNPROVEN: 1, VACUOUS: 2}  # a claim's power is the worst any control gave it
+
+
+def _under(claim: Claim, run: ControlRun) -> tuple[str, str]:
+    """(power, note) of the claim from one control run that names it."""
+    under = next((c for c in run.verdict.claims if c.name == claim.name), None) if run.verdict else None
+    label = f"control {run.control.name!r}"
+    if under is None or run.verdict is None:
+        why = run.problem or (run.verdict.reason if run.verdict else "it did not run")
+        return UNPROVEN, f"{label}: no verdict on the claim ({why})"
+    if under.outcome == FAILED:
+        measured = _show(under.measured) if under.measured is not None else f"at least {under.at_least} s"
+        return SHOWN, f"failed under {label} ({run.control.describe()}): measured {measured}, run {run.verdict.run_id}"
+    if under.outcome == HELD:
+        return VACUOUS, (f"HELD under {label} ({run.control.describe()}): measured {_show(under.measured)}, "
+                         f"run {run.verdict.run_id}")
+    return UNPROVEN, f"{label}: {under.outcome} ({under.error or 'nothing measured'})"
+
+
 def _power(claim: Claim, runs: Sequence[ControlRun]) -> Claim:
     """The claim as shipped, with its power from the controls that name it."""
-    naming = [r for r in runs if claim.name in r.control.must_fail]
-    if not naming:
+    found = [_under(claim, r) for r in runs if claim.name in r.control.must_fail]
+    if not found:
         return claim
-    notes: list[str] = []
-    worst = SHOWN
-    for run in naming:
-        under = next((c for c in run.verdict.claims if c.name == claim.name), None) if run.verdict else None
-        label = f"control {run.control.name!r}"
-        if under is None:
-            worst = VACUOUS if worst == VACUOUS else UNPROVEN
-            why = run.problem or (run.verdict.reason if run.verdict else "it did not run")
-            notes.append(f"{label}: no verdict on the claim ({why})")
-        elif under.outcome == FAILED:
-            measured = _show(under.measured) if under.measured is not None else f"at least {under.at_least} s"
-            notes.append(f"failed under {label} ({run.control.describe()}): measured {measured}, "
-                         f"run {run.verdict.run_id if run.verdict else '?'}")
-        elif under.outcome == HELD:
-            worst = VACUOUS
-            notes.append(f"HELD under {label} ({run.control.describe()}): measured {_show(under.measured)}, "
-                         f"run {run.verdict.run_id if run.verdict else '?'}")
-        else:
-            worst = VACUOUS if worst == VACUOUS else UNPROVEN
-            notes.append(f"{label}: {under.outcome} ({under.error or 'nothing measured'})")
-    return replace(claim, power=worst, power_note="; ".join(notes))
+    return replace(claim, power=max((p for p, _ in found), key=_RANK.__getitem__),
+                   power_note="; ".join(note for _, note in found))
 
 
 def assess(shipped: Verdict, runs: Sequence[ControlRun]) -> Verdict:
