@@ -29,7 +29,10 @@ import locust.stats
 from locust import FastHttpUser, between, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-CLIENT = {"grant_type": "client_credentials", "client_id": "loadtest", "client_secret": "loadtest-secret"}
+# The stack's OAuth2 client: `devsim load` and `devsim run` read it from the running stack
+# (a Docker secret) and hand it over in these variables; set them yourself to run Locust alone.
+CLIENT = {"grant_type": "client_credentials", "client_id": os.environ.get("DEVSIM_CLIENT_ID", "loadtest"),
+          "client_secret": os.environ.get("DEVSIM_CLIENT_SECRET", "")}
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BUCKET_METRIC = "devsim_client_request_duration_seconds_bucket"
 LOG_FIELDS = ("ts_ms", "name", "method", "status", "latency_ms", "success", "error", "item_id", "ack")

@@ -27,9 +27,12 @@ PROBES = {
                              "prometheus_value", "prometheus_over_window", "ready_replicas", "seconds_until_ready",
                              "http_status", "http_latency_ms", "served_versions", "running_versions", "write_rto",
                              "failed_writes_outside_outage", "write_unavailability", "write_audit",
-                             "time_to_detect", "time_to_recover", "client_outage_seconds"),
+                             "time_to_detect", "time_to_recover", "client_outage_seconds", "token_status",
+                             "token_latency_ms"),
     "harness.chaos.database": ("db_leaders", "db_cluster_whole", "seconds_until_db_leader", "seconds_until_db_whole"),
     "harness.chaos.alerts": ("alert_state", "seconds_until_alert", "emails", "seconds_until_email"),
+    "harness.chaos.security": ("secrets_exposed", "patroni_unauthenticated_change", "etcd_unauthenticated_write",
+                               "redis_unauthenticated_write", "reachable_from"),
 }
 
 

@@ -26,7 +26,7 @@ from harness.errors import InfrastructureError
 from harness.evidence import audit
 from harness.load import clientlog
 from harness.metrics.prometheus import Prometheus
-from harness.stack import patroni
+from harness.stack import patroni, secrets
 from harness.stack.waiting import Check, Waiter
 from harness.verdict import timing
 
@@ -49,6 +49,8 @@ __all__ = [
     "served_versions",
     "time_to_detect",
     "time_to_recover",
+    "token_latency_ms",
+    "token_status",
     "write_audit",
     "write_rto",
     "write_unavailability",
@@ -224,6 +226,23 @@ def http_latency_ms(path: str = "/health", method: str = "GET", data: dict[str, 
                     timeout: float = 5, configuration: Configuration = None) -> float:
     """How long the load balancer takes to answer a request (the timeout when it does not)."""
     return _http(path, method, data, timeout, configuration)[1]
+
+
+def _token_request(timeout: float, configuration: Configuration) -> tuple[int, float]:
+    client_id, secret = secrets.client_secret(engine.driver(configuration))
+    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+    return _http("/api/auth/token", "POST", form, timeout, configuration)
+
+
+def token_status(timeout: float = 2, configuration: Configuration = None) -> int:
+    """The status of a token request with the load test's OAuth2 client (its secret read from
+    the running stack); 0 when nothing answers in time."""
+    return _token_request(timeout, configuration)[0]
+
+
+def token_latency_ms(timeout: float = 5, configuration: Configuration = None) -> float:
+    """How long a token request with the load test's OAuth2 client takes to be answered."""
+    return _token_request(timeout, configuration)[1]
 
 
 def served_versions(samples: int = 30, configuration: Configuration = None) -> str:

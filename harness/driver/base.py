@@ -35,11 +35,25 @@ class StackDriver(Protocol):
         returns how many services there were."""
 
     def leftovers(self, volumes: bool) -> dict[str, int]:
-        """How many of the stack's services, containers, networks (and volumes) remain."""
+        """How many of the stack's services, containers, networks (and volumes and secrets) remain."""
 
     def remove_networks(self) -> None: ...
 
     def remove_volumes(self) -> None: ...
+
+    # --- secrets (kept by the engine, mounted into services as files)
+    def secrets(self) -> dict[str, str]:
+        """{short name: the engine's name} of the stack's secrets."""
+
+    def create_secret(self, name: str, value: str) -> str:
+        """Stores a new secret; returns the engine's name for it."""
+
+    def remove_secrets(self) -> None:
+        """Removes the stack's secrets that no service uses."""
+
+    def records(self) -> dict[str, str]:
+        """What anyone allowed to ask the engine can read of the stack, by where: each
+        service's, container's and image's inspect output, and each container's log."""
 
     # --- services and their tasks
     def services(self) -> list[ServiceInfo]: ...

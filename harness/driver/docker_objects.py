@@ -14,6 +14,7 @@ from harness.driver.model import ContainerInfo, ImageInfo, PlainSpec
 from harness.errors import BuildFailed, InfrastructureError
 
 SERVICE_NAME_LABEL = "com.docker.swarm.service.name"
+SECRET_LABEL = "devsim.secret"
 
 
 def ignore_missing(remove: Callable[[], object]) -> None:
@@ -71,6 +72,7 @@ class DockerObjects:
                 "networks": len(self._list("networks", filters=flt))}
         if volumes:
             left["volumes"] = len(self._list("volumes", filters=flt))
+            left["secrets"] = len(self._list("secrets", filters=flt))
         return left
 
     def remove_networks(self) -> None:
@@ -80,6 +82,25 @@ class DockerObjects:
     def remove_volumes(self) -> None:
         for vol in self._list("volumes", filters={"label": self.label}):
             ignore_missing(vol.remove)
+
+    # --- secrets: `{stack}_secret_{name}`, labelled with the stack and the short name
+    def secrets(self) -> dict[str, str]:
+        found = self._list("secrets", filters={"label": self.label})
+        return {s.attrs["Spec"]["Labels"].get(SECRET_LABEL, ""): s.name for s in found
+                if s.attrs["Spec"]["Labels"].get(SECRET_LABEL)}
+
+    def create_secret(self, name: str, value: str) -> str:
+        full = f"{self.stack}_secret_{name}"
+        try:
+            self.client.secrets.create(name=full, data=value.encode(),
+                                       labels={"devsim.stack": self.stack, SECRET_LABEL: name})
+        except DockerException as exc:
+            raise InfrastructureError(f"cannot create the secret {full}: {exc}") from exc
+        return full
+
+    def remove_secrets(self) -> None:
+        for secret in self._list("secrets", filters={"label": self.label}):
+            ignore_missing(secret.remove)
 
     # --- images
     def image(self, ref: str) -> ImageInfo | None:

@@ -3,6 +3,8 @@ and the `{stack}_{service}` naming live here."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -205,6 +207,25 @@ class SwarmDriver(DockerObjects):
         if pid <= 0:
             raise InfrastructureError(f"container {container.name} is not running")
         return commands.run(["nsenter", "-t", str(pid), "-n", *argv], timeout=60).stdout
+
+    def records(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for svc in self._list("services", filters={"label": self.label}):
+            found[f"service {self.short_name(svc.name)} (inspect)"] = json.dumps(svc.attrs)
+        images: set[str] = set()
+        for c in self._list("containers", all=True, filters={"label": self.label}):
+            found[f"container {c.name} (inspect)"] = json.dumps(c.attrs)
+            with contextlib.suppress(DockerException):  # gone meanwhile
+                found[f"container {c.name} (log)"] = c.logs(tail=20_000).decode("utf-8", "replace")
+            images.add(c.attrs.get("Image", ""))
+        for image_id in sorted(i for i in images if i):
+            try:
+                image = self.client.images.get(image_id)
+                found[f"image {(image.tags or [image_id[:19]])[0]} (inspect)"] = json.dumps(
+                    [image.attrs, image.history()])
+            except DockerException:
+                pass
+        return found
 
     def _container(self, container_id: str) -> Any:
         try:

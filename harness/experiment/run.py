@@ -36,7 +36,7 @@ from harness.metrics import series as report_series
 from harness.metrics.prometheus import Prometheus
 from harness.progress import Progress
 from harness.runs import new_run_dir
-from harness.stack import development, lifecycle, patroni
+from harness.stack import development, lifecycle, patroni, secrets
 from harness.stack.services import declared_services, running_versions, stack_status
 from harness.stack.waiting import Check, Waiter
 from harness.verdict import claims as claimlib
@@ -103,7 +103,7 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
     experiment = dict(experiment, configuration={**(experiment.get("configuration") or {}), **config})
     plan = LoadPlan(locustfile=DEFAULT_LOCUSTFILE, host=settings.lb_url, users=options.load_users,
                     spawn_rate=max(1.0, options.load_users), run_time=MAX_RUN_TIME, run_dir=run_dir, run_id=run_id,
-                    pushgateway=settings.pushgateway_url)
+                    pushgateway=settings.pushgateway_url, client=secrets.client_secret(driver))
     progress.step(f"{path.name}: run {run_id}, background load {options.load_users} users -> {run_dir}")
     journal: dict[str, Any] = {}
     started = time.time()

@@ -42,6 +42,7 @@ class LoadPlan:
     sample: float = 1.0
     extra: tuple[str, ...] = ()  # the user's own Locust options, after the harness's
     config: Path | None = None  # a locust.conf, read first (every command-line option overrides it)
+    client: tuple[str, str] | None = None  # the OAuth2 client (id, secret) the users get tokens with
 
     @property
     def stats_csv(self) -> Path:
@@ -147,6 +148,8 @@ class LocustProcess:
         log = (self.plan.run_dir / log_name).open("wb")
         self._logs.append(log)
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if self.plan.client is not None:  # the stack's secret, to Locust only (never on its command line)
+            env.update(DEVSIM_CLIENT_ID=self.plan.client[0], DEVSIM_CLIENT_SECRET=self.plan.client[1])
         # Its own session (a Ctrl-C in the terminal reaches the harness, which decides), and
         # SIGINT back to its default: a shell starting us in the background ignores it, and
         # the ignore would be inherited.

@@ -17,6 +17,7 @@ from harness.load.runner import LoadPlan, LocustProcess, check_extra
 from harness.metrics import series as report_series
 from harness.progress import Progress
 from harness.runs import new_run_dir
+from harness.stack import secrets
 from harness.stack.services import running_versions
 from harness.stack.waiting import Check, Waiter
 
@@ -125,11 +126,13 @@ def _driver(settings: Settings) -> StackDriver | None:
 def run_load(settings: Settings, options: LoadOptions, progress: Progress) -> LoadOutcome:
     slos = check_options(options)
     pushgateway = preflight(settings, progress)
+    driver = _driver(settings)
+    client = secrets.client_secret(driver) if driver is not None else None
     run_id, run_dir = new_run_dir(settings.reports_dir, "load")
     plan = LoadPlan(locustfile=options.locustfile.resolve(), host=settings.lb_url, users=options.users,
                     spawn_rate=options.spawn_rate, run_time=options.run_time, run_dir=run_dir, run_id=run_id,
                     workers=options.workers, pushgateway=pushgateway, extra=options.locust_args,
-                    config=options.config)
+                    config=options.config, client=client)
     progress.step(f"load run {run_id}: {options.users} users for {options.run_time:g} s"
                   + (f" on {options.workers} workers" if options.workers else "") + f" -> {run_dir}")
     if options.config or options.locust_args:
@@ -138,7 +141,6 @@ def run_load(settings: Settings, options: LoadOptions, progress: Progress) -> Lo
                                                                   else [])))
     started = time.monotonic()
     started_at = time.time()
-    driver = _driver(settings)
     versions = {"stack": settings.stack, "start": running_versions(driver, settings) if driver else {}}
     with LocustProcess(plan) as locust:
         while locust.running() and time.monotonic() - started < options.run_time + 90:

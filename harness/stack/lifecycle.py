@@ -16,7 +16,7 @@ from harness.driver.swarm import CLIENT_ENV
 from harness.errors import InfrastructureError, NotReady, PortInUse
 from harness.metrics.prometheus import Prometheus
 from harness.progress import Progress
-from harness.stack import development, images, patroni, switches
+from harness.stack import development, images, patroni, secrets, switches
 from harness.stack.services import ServiceState, declared_images, declared_services, stack_status
 from harness.stack.waiting import Check, Waiter
 
@@ -86,7 +86,7 @@ def up(driver: StackDriver, settings: Settings, progress: Progress) -> Deploymen
     check_ports_free(driver, settings)
     fence_ports(driver, settings, progress)
     image_env = images.build_images(driver, settings.stack_dir, progress)
-    env = stack_env(settings, image_env)
+    env = {**stack_env(settings, image_env), **secrets.ensure(driver, progress)}
     progress.step(f"deploying stack {settings.stack!r} ({settings.replicas} app replicas)")
     driver.deploy(settings.stack_dir / "stack.yml", {**env, **FAST_ROLLOUT})
     put_back_images(driver, settings, env, progress)
@@ -315,6 +315,8 @@ def down(driver: StackDriver, settings: Settings, progress: Progress, volumes: b
             driver.remove_networks()
         if volumes and left.get("volumes") and not left.get("containers"):
             driver.remove_volumes()
+        if volumes and left.get("secrets") and not left.get("services"):
+            driver.remove_secrets()
         left = {k: v for k, v in left.items() if v}
         if not left:
             return Check(True, "every labelled object is gone")

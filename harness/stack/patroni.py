@@ -143,7 +143,10 @@ class Cluster:
     def rest(self, path: str, method: str = "GET", body: dict[str, Any] | None = None,
              member: str = "") -> tuple[int, Any]:
         """One call to Patroni's REST API of `member` (else of the first node that answers)."""
-        argv = ["curl", "-sS", "-m", "5", "-X", method, "-w", "\n%{http_code}", f"http://127.0.0.1:8008{path}"]
+        # Changes need the API's password: curl reads it from the node's own file (written by
+        # its entrypoint from the Docker secret), so it never passes through the harness.
+        argv = ["curl", "-sS", "-m", "5", "-K", "/tmp/patroni-api.curlrc", "-X", method, "-w", "\n%{http_code}",
+                f"http://127.0.0.1:8008{path}"]
         if body is not None:
             argv += ["-H", "Content-Type: application/json", "-d", json.dumps(body)]
         last = "no node container is running"

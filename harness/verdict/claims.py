@@ -116,6 +116,8 @@ def _expected(tolerance: Any) -> Any:
     if isinstance(tolerance, dict) and tolerance.get("type") == "range":
         lo, hi = tolerance["range"]
         return f"between {lo} and {hi}"
+    if isinstance(tolerance, dict) and tolerance.get("type") == "regex":
+        return f"matches {tolerance.get('pattern')}"
     return tolerance
 
 

@@ -11,12 +11,29 @@ const auth = require('./auth');
 const { Registry } = require('./metrics');
 
 const env = process.env;
+const fs = require('fs');
+// A secret: the file NAME_FILE names (a Docker secret, the production profile), else the
+// variable NAME itself (the development profile's plain-text settings), else ''.
+function secret(name) {
+  const file = env[`${name}_FILE`];
+  if (file) {
+    try {
+      return fs.readFileSync(file, 'utf8').trim();
+    } catch (err) {
+      console.error(`cannot read ${name}_FILE (${file}): ${err.code || err.message}`);
+      process.exit(1);
+    }
+  }
+  return env[name] || '';
+}
 const config = {
   port: Number(env.PORT || 8080),
   version: env.APP_VERSION || 'v1',
   redisUrl: env.REDIS_URL || 'redis://cache:6379',
-  jwtSecret: env.JWT_SECRET || 'devsim-dev-secret',
-  clients: auth.parseClients(env.OAUTH_CLIENTS || 'loadtest:loadtest-secret'),
+  redisPassword: env.REDIS_AUTH === 'off' ? '' : secret('REDIS_PASSWORD'),
+  // No built-in signing key and no built-in client: without them the app does not start.
+  jwtSecret: secret('JWT_SECRET'),
+  clients: auth.parseClients(secret('OAUTH_CLIENTS')),
   tokenTtl: Number(env.TOKEN_TTL_SECONDS || 300),
   graceful: (env.GRACEFUL_SHUTDOWN || 'true') !== 'false',
   drainMs: Number(env.DRAIN_SECONDS || 3) * 1000,
@@ -31,6 +48,14 @@ const config = {
   breakage: env.BREAKAGE || '',
   profile: env.PROFILE || 'production',
 };
+if (config.jwtSecret.length < 32) {
+  console.error('no token signing key: set JWT_SECRET_FILE (a Docker secret) or, for development, JWT_SECRET (32 characters or more)');
+  process.exit(1);
+}
+if (config.clients.size === 0) {
+  console.error('no OAuth2 client: set OAUTH_CLIENTS_FILE (a Docker secret) or, for development, OAUTH_CLIENTS (id:secret,...)');
+  process.exit(1);
+}
 if (!['production', 'development'].includes(config.profile)) {
   console.error(`PROFILE must be production or development, not ${config.profile}`);
   process.exit(1);
@@ -46,11 +71,12 @@ metrics.gauge('app_in_flight_requests', 'Requests being served now.', () => inFl
 // PG* variables configure the pool (node-pg reads them itself).
 // A warm pool is what keeps a slow database from costing a new connection (several round
 // trips of authentication) per request; DB_POOL_MAX=1 switches that off for a negative control.
-const pool = new Pool({ max: Number(env.DB_POOL_MAX || 10), connectionTimeoutMillis: 2000, idleTimeoutMillis: 10000, query_timeout: 5000 });
+const pool = new Pool({ password: secret('PGPASSWORD') || undefined, max: Number(env.DB_POOL_MAX || 10), connectionTimeoutMillis: 2000, idleTimeoutMillis: 10000, query_timeout: 5000 });
 pool.on('error', (err) => log('postgres pool error', { error: err.message }));
 
 const redis = createClient({
   url: config.redisUrl,
+  password: config.redisPassword || undefined,
   disableOfflineQueue: config.redisFailFast, // fail fast while Redis is away instead of queueing
   socket: { connectTimeout: 1000, reconnectStrategy: (retries) => Math.min(100 * (retries + 1), 1000) },
 });

@@ -3,7 +3,15 @@
 # that killing the container kills PostgreSQL with it (a real node crash).
 set -euo pipefail
 : "${PATRONI_NAME:?PATRONI_NAME must be set (db1, db2, ...)}"
-: "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set}" "${REPLICATION_PASSWORD:?}" "${SUPERUSER_PASSWORD:?}"
+# The passwords are Docker secrets, read from files; none is in the environment.
+secret() {
+    [ -s "/run/secrets/$1" ] || { echo "the secret $1 is missing (/run/secrets/$1): run \`devsim up\`" >&2; exit 1; }
+    cat "/run/secrets/$1"
+}
+SUPERUSER_PASSWORD="$(secret db_superuser_password)"
+REPLICATION_PASSWORD="$(secret db_replication_password)"
+API_PASSWORD="$(secret patroni_api_password)"
+ETCD_PASSWORD="$(secret etcd_patroni_password)"
 : "${ETCD_HOSTS:=etcd:2379}" "${PATRONI_SCOPE:=devsim}"
 # The leader lease and loop, tuned for fast failover within Patroni's limits (ttl >= 20):
 # loop_wait + 2 * retry_timeout <= ttl, i.e. 2 + 2 * 9 = 20. The harness sets these (and
@@ -19,6 +27,10 @@ set -euo pipefail
 api_address="$(hostname -i | awk '{print $1}')"
 : "${api_address:=${PATRONI_NAME}}"
 
+# The harness changes the cluster through the REST API from inside this container, with curl
+# reading the credentials from this file (never from an argument).
+umask 077
+printf 'user = "patroni:%s"\n' "$API_PASSWORD" > /tmp/patroni-api.curlrc
 config=/tmp/patroni.yml
 cat > "$config" <<YAML
 scope: ${PATRONI_SCOPE}
@@ -28,8 +40,11 @@ log:
 restapi:
   listen: 0.0.0.0:8008
   connect_address: ${api_address}:8008
+  authentication: {username: patroni, password: "${API_PASSWORD}"}
 etcd3:
   hosts: ${ETCD_HOSTS}
+  username: patroni
+  password: "${ETCD_PASSWORD}"
 bootstrap:
   dcs:
     ttl: ${PATRONI_TTL}
@@ -65,6 +80,9 @@ postgresql:
   authentication:
     superuser: {username: postgres, password: "${SUPERUSER_PASSWORD}"}
     replication: {username: replicator, password: "${REPLICATION_PASSWORD}"}
+  callbacks:
+    on_start: /usr/local/share/devsim/sync-roles.sh
+    on_role_change: /usr/local/share/devsim/sync-roles.sh
   pg_hba:
     - local all all trust
     - host replication replicator 0.0.0.0/0 scram-sha-256

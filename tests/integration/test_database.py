@@ -23,7 +23,7 @@ from harness.chaos import alerts, database
 from harness.config import PROJECT_ROOT, Settings
 from harness.driver import driver_for
 from harness.load import clientlog
-from harness.stack import patroni
+from harness.stack import patroni, secrets
 from tests.integration.conftest import devsim, explain, set_switches
 
 pytestmark = pytest.mark.docker
@@ -52,7 +52,8 @@ def in_recovery_through_router(cluster: patroni.Cluster, port: int) -> str:
     code, out = container.exec_run(
         ["psql", "-h", "dbrouter", "-p", str(port), "-U", "devsim", "-d", "devsim", "-Atc",
          "SELECT pg_is_in_recovery(), inet_server_addr()"],
-        environment={"PGPASSWORD": "devsim-db-password", "PGCONNECT_TIMEOUT": "3"}, user="postgres")
+        environment={"PGPASSWORD": secrets.read(cluster.driver, "db_password", cluster.members[0]),
+                     "PGCONNECT_TIMEOUT": "3"}, user="postgres")
     assert code == 0, out.decode()
     return str(out.decode().strip())
 

@@ -25,7 +25,7 @@ from tests.integration.conftest import devsim, explain
 pytestmark = pytest.mark.docker
 
 SERVICES = {"db", "cache", "mailsink", "alertmanager", "app", "monitoring"}
-SECRETS = ("devsim-jwt-secret", "loadtest-secret", "devsim-db-password")
+SECRETS = ("devsim-development-jwt-signing-key", "loadtest-secret", "devsim-db-password")
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
+import os
 import socket
 import time
 import uuid
@@ -14,17 +16,27 @@ import pytest
 import requests
 import yaml
 
-from harness.config import Settings
+from harness.config import Settings, load_settings
+from harness.driver import driver_for
 from harness.metrics.prometheus import Prometheus
+from harness.stack import secrets
 from tests.integration.conftest import devsim, explain
 
 pytestmark = pytest.mark.docker
 
-CLIENT = {"grant_type": "client_credentials", "client_id": "loadtest", "client_secret": "loadtest-secret"}
+@functools.cache
+def stack_secret(stack: str, name: str) -> str:
+    """A secret as the running stack holds it (made at random by `devsim up`)."""
+    return secrets.read(driver_for(stack), name)
+
+
+def client(stack: Settings) -> dict[str, str]:
+    client_id, secret = secrets.parse_client(stack_secret(stack.stack, "oauth_clients"), "loadtest")
+    return {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
 
 
 def token(stack: Settings, **extra: object) -> str:
-    answer = requests.post(f"{stack.lb_url}/api/auth/token", data={**CLIENT, **extra}, timeout=5)
+    answer = requests.post(f"{stack.lb_url}/api/auth/token", data={**client(stack), **extra}, timeout=5)
     assert answer.status_code == 200, answer.text
     return str(answer.json()["access_token"])
 
@@ -64,7 +76,7 @@ def test_token_is_accepted_and_wrong_credentials_refused(stack: Settings) -> Non
     answer = me(stack, token(stack))
     assert answer.status_code == 200
     assert answer.json()["sub"] == "loadtest"
-    bad = requests.post(f"{stack.lb_url}/api/auth/token", data={**CLIENT, "client_secret": "wrong"}, timeout=5)
+    bad = requests.post(f"{stack.lb_url}/api/auth/token", data={**client(stack), "client_secret": "wrong"}, timeout=5)
     assert bad.status_code == 401
 
 
@@ -78,16 +90,14 @@ def test_forged_token_is_rejected(stack: Settings) -> None:
     assert requests.get(f"{stack.lb_url}/api/me", timeout=5).status_code == 401
 
 
-# The shipped stack's signing key: stack.yml's default for JWT_SECRET.
-SHIPPED_SECRET = "devsim-jwt-secret"
-
-
 def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def mint(claims: dict[str, object], header: dict[str, object] | None = None, key: str = SHIPPED_SECRET) -> str:
-    """A token signed here with HS256 (or, for alg none, left unsigned)."""
+def mint(claims: dict[str, object], header: dict[str, object] | None = None, key: str = "") -> str:
+    """A token signed here with HS256 by `key` (else the stack's own key, read from its
+    Docker secret), or, for alg none, left unsigned."""
+    key = key or stack_secret(load_settings(os.environ).stack, "jwt_signing_key")
     head = b64(json.dumps(header or {"alg": "HS256", "typ": "JWT"}).encode())
     body = b64(json.dumps(claims).encode())
     if (header or {}).get("alg") == "none":

@@ -58,6 +58,8 @@ class FakeDriver:
         self.svcs: dict[str, ServiceInfo] = {}
         self.ctrs: dict[str, list[FakeContainer]] = {}
         self.netns: dict[int, Netns] = {}
+        self.secret_values: dict[str, str] = {}
+        self.engine_records: dict[str, str] = {}
         self.images_by_ref: dict[str, ImageInfo] = {}
         self.task_states: dict[str, list[TaskInfo]] = {}
         self.pending: dict[str, list[str]] = {}  # service -> update states still to come
@@ -158,6 +160,21 @@ class FakeDriver:
 
     def remove_volumes(self) -> None:
         self.calls.append("remove_volumes")
+
+    def secrets(self) -> dict[str, str]:
+        return {name: f"{self._stack}_secret_{name}" for name in self.secret_values}
+
+    def create_secret(self, name: str, value: str) -> str:
+        self.calls.append(f"create_secret {name}")
+        self.secret_values[name] = value
+        return f"{self._stack}_secret_{name}"
+
+    def remove_secrets(self) -> None:
+        self.calls.append("remove_secrets")
+        self.secret_values.clear()
+
+    def records(self) -> dict[str, str]:
+        return dict(self.engine_records)
 
     def services(self) -> list[ServiceInfo]:
         return [self.service(n) for n in list(self.svcs)]

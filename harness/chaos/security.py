@@ -1,0 +1,108 @@
+"""Security probes: what the stack's secrets and its control plane give away, measured on the
+running stack (experiments/security-baseline.yaml makes claims of them).
+
+Each probe answers with the measured fact, not a yes or no: where a secret was found, the
+status or reply an unauthenticated change got, whether a port answered. The attempts come
+from inside the stack's own networks, as another container on them would make them, and
+change nothing when refused: an accepted one writes a key or setting nobody reads.
+"""
+
+from __future__ import annotations
+
+import os
+
+from chaoslib.types import Configuration
+
+from harness.chaos import engine
+from harness.chaos.engine import activity
+from harness.config import load_settings
+from harness.driver import ContainerInfo, StackDriver
+from harness.errors import InfrastructureError
+from harness.stack import patroni, secrets
+
+__all__ = [
+    "etcd_unauthenticated_write",
+    "patroni_unauthenticated_change",
+    "reachable_from",
+    "redis_unauthenticated_write",
+    "secrets_exposed",
+]
+
+
+def _running(driver: StackDriver, service: str) -> ContainerInfo:
+    found = driver.containers(service)
+    if not found:
+        raise InfrastructureError(f"no {service} container is running")
+    return found[0]
+
+
+@activity
+def secrets_exposed(configuration: Configuration = None) -> str:
+    """Where a secret's value can be read without the secret: each service's, container's
+    and image's inspect output (environment, labels, command, build history) and each
+    container's log. "none", or every finding ("<secret> in <where>"), joined by "; "."""
+    driver = engine.driver(configuration)
+    found = secrets.values(driver, load_settings(os.environ).stack_dir)
+    if not found:
+        raise InfrastructureError("the running stack has no secret to look for (is it up?)")
+    findings = [f"{name} in {where}" for where, text in sorted(driver.records().items())
+                for name in secrets.values_in(text, found)]
+    return "; ".join(findings) or "none"
+
+
+@activity
+def patroni_unauthenticated_change(member: str = "db1", configuration: Configuration = None) -> int:
+    """The HTTP status Patroni's REST API of `member` gives a configuration change without
+    credentials, sent from another node over the database network (401: refused). The change
+    sets the lease to what it is, so an accepted one changes nothing."""
+    driver = engine.driver(configuration)
+    cluster = patroni.discover(driver)
+    ttl = cluster.rest("/config")[1].get("ttl", 20)
+    other = next(m for m in cluster.members if m != member)
+    _, out = driver.exec(_running(driver, other), [
+        "curl", "-sS", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PATCH",
+        "-H", "Content-Type: application/json", "-d", f'{{"ttl": {int(ttl)}}}', f"http://{member}:8008/config"])
+    if not out.strip().isdigit():
+        raise InfrastructureError(f"Patroni's REST API on {member} did not answer: {out.strip()[-200:]}")
+    return int(out.strip())
+
+
+@activity
+def etcd_unauthenticated_write(configuration: Configuration = None) -> str:
+    """What etcd answers a write without credentials under Patroni's own prefix, sent from a
+    database node over the database network: "accepted", or "refused: " and etcd's answer."""
+    driver = engine.driver(configuration)
+    code, out = driver.exec(_running(driver, patroni.discover(driver).members[0]), [
+        "env", "ETCDCTL_API=3", "etcdctl", "--endpoints=http://etcd:2379", "--dial-timeout=3s",
+        "put", "/service/devsim-audit", "unauthenticated"])
+    return "accepted" if code == 0 else f"refused: {_last_error(out)}"
+
+
+@activity
+def redis_unauthenticated_write(configuration: Configuration = None) -> str:
+    """What Redis answers a write without a password, sent to the service's address from its
+    own container: "accepted", or "refused: " and Redis's answer (NOAUTH ...)."""
+    driver = engine.driver(configuration)
+    code, out = driver.exec(_running(driver, "cache"),
+                            ["redis-cli", "-h", "cache", "SET", "devsim-audit", "unauthenticated"])
+    reply = out.strip()
+    return "accepted" if code == 0 and reply == "OK" else f"refused: {_last_error(reply) or 'no answer'}"
+
+
+@activity
+def reachable_from(service: str, host: str, port: int, configuration: Configuration = None) -> str:
+    """Whether a container of `service` can open a TCP connection to host:port: "reachable",
+    or "unreachable: " and why ("no such host" when the name does not resolve on its networks)."""
+    driver = engine.driver(configuration)
+    code, out = driver.exec(_running(driver, service), [
+        "timeout", "4", "bash", "-c", f"exec 3<>/dev/tcp/{host}/{int(port)}"])
+    if code == 0:
+        return "reachable"
+    if "not known" in out:
+        return "unreachable: no such host"
+    return "unreachable: " + ("timed out" if code == 124 else (_last_error(out) or f"exit {code}"))
+
+
+def _last_error(out: str) -> str:
+    lines = [line.strip() for line in out.splitlines() if line.strip()]
+    return lines[-1][:200] if lines else ""

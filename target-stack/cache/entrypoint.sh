@@ -1,0 +1,20 @@
+#!/bin/bash
+# Redis for sessions, with a password when the stack gives one (the Docker secret
+# redis_password; the development profile has none) and REDIS_AUTH is not "off" (the switch
+# for a negative control). The password goes into a config file
+# that only the redis user reads, never into an argument.
+set -euo pipefail
+conf=/tmp/redis.conf
+umask 077
+{
+    echo "bind 0.0.0.0"
+    echo "save \"\""
+    echo "appendonly no"
+    if [ -s /run/secrets/redis_password ] && [ "${REDIS_AUTH:-on}" != off ]; then
+        echo "protected-mode yes"
+        echo "requirepass $(cat /run/secrets/redis_password)"
+    else
+        echo "protected-mode no"
+    fi
+} > "$conf"
+exec redis-server "$conf"
