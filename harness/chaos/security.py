@@ -17,7 +17,7 @@ from harness.chaos import engine
 from harness.chaos.engine import activity
 from harness.config import load_settings
 from harness.driver import ContainerInfo, StackDriver
-from harness.errors import InfrastructureError
+from harness.errors import InfrastructureError, NoSuchService
 from harness.stack import patroni, secrets
 
 __all__ = [
@@ -30,7 +30,11 @@ __all__ = [
 
 
 def _running(driver: StackDriver, service: str) -> ContainerInfo:
-    found = driver.containers(service)
+    """A running container of `service`: a task's, or the development profile's."""
+    try:
+        found = driver.containers(service)
+    except NoSuchService:
+        found = [c for c in driver.plain_containers({"devsim.service": service}) if c.status == "running"]
     if not found:
         raise InfrastructureError(f"no {service} container is running")
     return found[0]

@@ -79,7 +79,7 @@ def client_secret(driver: StackDriver) -> tuple[str, str]:
     try:
         running = driver.containers("app")
     except NoSuchService:
-        running = driver.plain_containers({"devsim.service": "app"})
+        running = [c for c in driver.plain_containers({"devsim.service": "app"}) if c.status == "running"]
     if not running:
         raise InfrastructureError("cannot get the load test's OAuth2 client: no app container runs",
                                   hint="run `devsim up` first")

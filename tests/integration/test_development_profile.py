@@ -19,6 +19,7 @@ import docker
 import pytest
 import requests
 
+from harness.chaos import security
 from harness.config import Settings
 from tests.integration.conftest import devsim, explain
 
@@ -193,6 +194,17 @@ def test_cors_is_open_and_the_debug_config_redacts_secrets(dev: Settings) -> Non
     assert config["clients"] == [{"id": "loadtest", "secret": "[redacted]"}]
     assert config["postgres"]["password"] == "[redacted]"
     assert not [s for s in SECRETS if s in debug.text]
+
+
+def test_the_security_probes_find_the_plain_text_credentials(dev: Settings) -> None:
+    """The negative control of experiments/security-baseline.yaml (issue 16): the development
+    profile keeps its credentials in plain-text variables and Redis without a password, and
+    the same probes that pass on the production profile say so, with where."""
+    exposed = security.secrets_exposed().split("; ")
+    app, db = (f"container {n} (inspect)" for n in (containers(dev)["app"].name, containers(dev)["db"].name))
+    assert {f"jwt_signing_key in {app}", f"oauth_clients in {app}", f"db_password in {app}",
+            f"db_password in {db}"} <= set(exposed)
+    assert security.redis_unauthenticated_write() == "accepted"
 
 
 def test_alerts_are_console_warnings_and_only_the_app_level_rules_load(dev: Settings) -> None:

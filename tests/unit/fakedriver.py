@@ -263,6 +263,11 @@ class FakeDriver:
         if argv[0] == "curl":
             return self._patroni(argv)
         found, script = self._find(container), argv[-1]
+        if list(argv[:1]) == ["cat"] and script.startswith("/run/secrets/"):
+            value = self.secret_values.get(script.removeprefix("/run/secrets/"))
+            return (0, value + "\n") if value else (1, f"cat: {script}: No such file or directory\n")
+        if "OAUTH_CLIENTS_FILE" in script:
+            return 0, self.secret_values.get("oauth_clients", "")
         if "/run/devsim-proxy/latency" in script:
             old, found.latency = found.latency, " ".join(re.findall(r"echo (\S+) (\S+) >", script)[0])
             return 0, f"{old}\n"

@@ -1,0 +1,75 @@
+"""The production profile's secrets and control plane (issue 16), on the real stack: the
+security experiment's claims hold, and its control (Redis without a password) fails the one
+it names with the write accepted. The development profile, with its plain-text credentials,
+is the wider negative control (test_development_profile.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import docker
+import pytest
+
+from harness.config import PROJECT_ROOT, Settings
+from harness.driver import driver_for
+from harness.stack import secrets
+from tests.integration.conftest import devsim, explain
+
+pytestmark = pytest.mark.docker
+
+EXPERIMENT = PROJECT_ROOT / "experiments" / "security-baseline.yaml"
+
+
+def test_the_security_claims_hold_and_the_redis_control_fails_its_claim(as_shipped: Settings) -> None:
+    done = devsim("run", "--no-up", "--prove", "--json", str(EXPERIMENT))
+    assert done.returncode == 0, explain(done)
+    [result] = json.loads(done.stdout)
+    measured = {c["name"]: c["measured"] for c in result["claims"]}
+    assert measured["no secret value in any inspect output or container log"] == "none"
+    assert measured["Patroni refuses a configuration change without credentials (401)"] == 401
+    assert measured["etcd refuses a write without credentials"].startswith("refused: ")
+    assert measured["Redis refuses a write without its password"] == "refused: NOAUTH Authentication required."
+    assert measured["the app's network does not reach etcd"] == "unreachable: no such host"
+    assert measured["the app's network does not reach Patroni's REST API"] == "unreachable: no such host"
+    assert measured["the app reaches PostgreSQL only through the router"] == "unreachable: no such host"
+    assert measured["the router does reach Patroni's REST API (the reachability probe sees an open port)"] == \
+        "reachable"
+    redis = next(c for c in result["claims"] if c["name"] == "Redis refuses a write without its password")
+    assert redis["power"] == "shown"
+    [control] = result["controls"]
+    assert control["status"] == "failed"
+    control_verdict = json.loads((as_shipped.reports_dir / control["run_id"] / "verdict.json").read_text())
+    failed = {c["name"]: c["measured"] for c in control_verdict["claims"] if c["outcome"] == "failed"}
+    assert failed == {"Redis refuses a write without its password": "accepted"}
+
+
+def test_the_secrets_are_docker_secrets_and_not_the_old_defaults(as_shipped: Settings) -> None:
+    driver = driver_for(as_shipped.stack)
+    names = driver.secrets()
+    assert sorted(names) == sorted(secrets.SECRETS)
+    values = {name: secrets.read(driver, name, service) for name, [service, *_] in
+              secrets.mounted_by(as_shipped.stack_dir).items()}
+    assert len(set(values.values())) == len(values)  # each its own
+    assert all(len(v) >= 40 for v in values.values())  # 32 random bytes, base64
+    assert not {"devsim-db-password", "devsim-jwt-secret", "loadtest-secret"} & set(values.values())
+    app = docker.from_env().services.get(f"{as_shipped.stack}_app").attrs["Spec"]["TaskTemplate"]["ContainerSpec"]
+    env = dict(e.split("=", 1) for e in app["Env"])
+    assert env["JWT_SECRET_FILE"] == "/run/secrets/jwt_signing_key"
+    assert not {"JWT_SECRET", "PGPASSWORD", "OAUTH_CLIENTS", "REDIS_PASSWORD"} & set(env)
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({}, "no token signing key"),
+    ({"JWT_SECRET_FILE": "/run/secrets/missing"}, "cannot read JWT_SECRET_FILE (/run/secrets/missing): ENOENT"),
+    ({"JWT_SECRET": "short"}, "no token signing key"),
+    ({"JWT_SECRET": "k" * 32}, "no OAuth2 client"),
+])
+def test_the_app_refuses_to_start_without_its_signing_key_or_clients(as_shipped: Settings, env: dict[str, str],
+                                                                      message: str) -> None:
+    image = docker.from_env().services.get(f"{as_shipped.stack}_app").attrs["Spec"]["TaskTemplate"][
+        "ContainerSpec"]["Image"].split("@")[0]
+    argv = ["docker", "run", "--rm", "--network", "none", *[f"-e{k}={v}" for k, v in env.items()], image]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert message in done.stderr
