@@ -56,6 +56,7 @@ if (config.clients.size === 0) {
   console.error('no OAuth2 client: set OAUTH_CLIENTS_FILE (a Docker secret) or, for development, OAUTH_CLIENTS (id:secret,...)');
   process.exit(1);
 }
+const signingKey = auth.signingKey(config.jwtSecret);
 if (!['production', 'development'].includes(config.profile)) {
   console.error(`PROFILE must be production or development, not ${config.profile}`);
   process.exit(1);
@@ -220,13 +221,13 @@ app.post('/api/auth/token', async (req, res) => {
   } catch (err) {
     return res.status(503).json({ error: 'temporarily_unavailable' });
   }
-  const token = auth.sign({ sub: cred.id, iat: now, nbf: now, exp: now + ttl, jti }, config.jwtSecret);
+  const token = await auth.sign({ sub: cred.id, iat: now, nbf: now, exp: now + ttl, jti }, signingKey);
   return res.json({ access_token: token, token_type: 'Bearer', expires_in: ttl });
 });
 
 // A valid session: well signed, unexpired, and still present (not revoked) in Redis.
 async function requireToken(req, res, next) {
-  const claims = auth.verify(auth.bearer(req), config.jwtSecret, Math.floor(Date.now() / 1000));
+  const claims = await auth.verify(auth.bearer(req), signingKey, Math.floor(Date.now() / 1000));
   if (!claims) return res.status(401).set('WWW-Authenticate', 'Bearer error="invalid_token"').json({ error: 'invalid_token' });
   try {
     const owner = await redisCall(() => redis.get(`session:${claims.jti}`));
