@@ -32,7 +32,8 @@ PROBES = {
     "harness.chaos.database": ("db_leaders", "db_cluster_whole", "seconds_until_db_leader", "seconds_until_db_whole"),
     "harness.chaos.alerts": ("alert_state", "seconds_until_alert", "emails", "seconds_until_email"),
     "harness.chaos.security": ("secrets_exposed", "patroni_unauthenticated_change", "etcd_unauthenticated_write",
-                               "redis_unauthenticated_write", "reachable_from"),
+                               "redis_unauthenticated_write", "reachable_from", "db_plaintext_connection",
+                               "db_unencrypted_sessions"),
 }
 
 

@@ -15,12 +15,15 @@ from chaoslib.types import Configuration
 
 from harness.chaos import engine
 from harness.chaos.engine import activity
+from harness.chaos.evidence import NoEvidence
 from harness.config import load_settings
 from harness.driver import ContainerInfo, StackDriver
 from harness.errors import InfrastructureError, NoSuchService
 from harness.stack import patroni, secrets
 
 __all__ = [
+    "db_plaintext_connection",
+    "db_unencrypted_sessions",
     "etcd_unauthenticated_write",
     "patroni_unauthenticated_change",
     "reachable_from",
@@ -105,6 +108,46 @@ def reachable_from(service: str, host: str, port: int, configuration: Configurat
     if "not known" in out:
         return "unreachable: no such host"
     return "unreachable: " + ("timed out" if code == 124 else (_last_error(out) or f"exit {code}"))
+
+
+@activity
+def db_plaintext_connection(host: str = "dbrouter", port: int = 5000, from_service: str = "",
+                            configuration: Configuration = None) -> str:
+    """What PostgreSQL at host:port answers a plain-text (sslmode=disable) connection, made
+    with psql from a container of `from_service` (default: a database node, or the
+    development profile's `db`): "refused: " and the server's answer when it turns it away
+    before any password, "accepted" when it goes on to authentication."""
+    driver = engine.driver(configuration)
+    source = from_service or _database_service(driver)
+    dsn = f"host={host} port={int(port)} dbname=devsim user=devsim sslmode=disable connect_timeout=3"
+    argv = ["env", "-u", "PGPASSWORD", "psql", "-w", dsn, "-Atc", "SELECT 1"]
+    code, out = driver.exec(_running(driver, source), argv)
+    if "no encryption" in out or "rejects connection" in out:
+        return f"refused: {_last_error(out)}"
+    if code == 0 or "password" in out:  # served, or asked for a password: the plain connection was taken
+        return "accepted"
+    raise InfrastructureError(f"psql from {source} to {host}:{port} failed otherwise: {_last_error(out)}")
+
+
+@activity
+def db_unencrypted_sessions(configuration: Configuration = None) -> int:
+    """How many of the sessions connected to the database leader over the network (the app's
+    through the router, the exporters', the replicas' streams) are not encrypted. Raises
+    NoEvidence when there is none to judge."""
+    cluster = patroni.discover(engine.driver(configuration))
+    rows = cluster.sql("SELECT count(*) FILTER (WHERE NOT s.ssl), count(*) FROM pg_stat_activity a "
+                       "JOIN pg_stat_ssl s USING (pid) WHERE a.client_addr IS NOT NULL")
+    plain, total = (int(v) for v in rows[0])
+    if total == 0:
+        raise NoEvidence("no session is connected to the leader over the network")
+    return plain
+
+
+def _database_service(driver: StackDriver) -> str:
+    try:
+        return patroni.discover(driver).members[0]
+    except InfrastructureError:
+        return "db"  # the development profile's single PostgreSQL
 
 
 def _last_error(out: str) -> str:

@@ -51,6 +51,18 @@ class StackDriver(Protocol):
     def remove_secrets(self) -> None:
         """Removes the stack's secrets that no service uses."""
 
+    def configs(self) -> dict[str, tuple[str, str]]:
+        """{short name: (the engine's name, its content)} of the stack's configs (public files)."""
+
+    def create_config(self, name: str, value: str) -> str:
+        """Stores a new config; returns the engine's name for it."""
+
+    def remove_secret(self, name: str) -> None:
+        """Removes one secret by short name; one still in use stays."""
+
+    def remove_config(self, name: str) -> None:
+        """Removes one config by short name; one still in use stays."""
+
     def records(self) -> dict[str, str]:
         """What anyone allowed to ask the engine can read of the stack, by where: each
         service's, container's and image's inspect output, and each container's log."""

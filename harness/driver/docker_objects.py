@@ -3,6 +3,7 @@ containers outside Swarm (the development profile)."""
 
 from __future__ import annotations
 
+import base64
 import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -15,6 +16,7 @@ from harness.errors import BuildFailed, InfrastructureError
 
 SERVICE_NAME_LABEL = "com.docker.swarm.service.name"
 SECRET_LABEL = "devsim.secret"
+CONFIG_LABEL = "devsim.config"
 
 
 def ignore_missing(remove: Callable[[], object]) -> None:
@@ -72,7 +74,7 @@ class DockerObjects:
                 "networks": len(self._list("networks", filters=flt))}
         if volumes:
             left["volumes"] = len(self._list("volumes", filters=flt))
-            left["secrets"] = len(self._list("secrets", filters=flt))
+            left["secrets"] = len(self._list("secrets", filters=flt)) + len(self._list("configs", filters=flt))
         return left
 
     def remove_networks(self) -> None:
@@ -101,6 +103,31 @@ class DockerObjects:
     def remove_secrets(self) -> None:
         for secret in self._list("secrets", filters={"label": self.label}):
             ignore_missing(secret.remove)
+        for config in self._list("configs", filters={"label": self.label}):
+            ignore_missing(config.remove)
+
+    def remove_secret(self, name: str) -> None:
+        for secret in self._list("secrets", filters={"label": [self.label, f"{SECRET_LABEL}={name}"]}):
+            ignore_missing(secret.remove)
+
+    # --- configs: public files (certificates), `{stack}_config_{name}`
+    def configs(self) -> dict[str, tuple[str, str]]:
+        found = self._list("configs", filters={"label": self.label})
+        return {c.attrs["Spec"]["Labels"][CONFIG_LABEL]: (c.name, base64.b64decode(c.attrs["Spec"]["Data"]).decode())
+                for c in found if c.attrs["Spec"]["Labels"].get(CONFIG_LABEL)}
+
+    def create_config(self, name: str, value: str) -> str:
+        full = f"{self.stack}_config_{name}"
+        try:
+            self.client.configs.create(name=full, data=value.encode(),
+                                       labels={"devsim.stack": self.stack, CONFIG_LABEL: name})
+        except DockerException as exc:
+            raise InfrastructureError(f"cannot create the config {full}: {exc}") from exc
+        return full
+
+    def remove_config(self, name: str) -> None:
+        for config in self._list("configs", filters={"label": [self.label, f"{CONFIG_LABEL}={name}"]}):
+            ignore_missing(config.remove)
 
     # --- images
     def image(self, ref: str) -> ImageInfo | None:

@@ -16,7 +16,7 @@ from harness.driver.swarm import CLIENT_ENV
 from harness.errors import InfrastructureError, NotReady, PortInUse
 from harness.metrics.prometheus import Prometheus
 from harness.progress import Progress
-from harness.stack import development, images, patroni, secrets, switches
+from harness.stack import development, images, patroni, secrets, switches, tls
 from harness.stack.services import ServiceState, declared_images, declared_services, stack_status
 from harness.stack.waiting import Check, Waiter
 
@@ -86,13 +86,14 @@ def up(driver: StackDriver, settings: Settings, progress: Progress) -> Deploymen
     check_ports_free(driver, settings)
     fence_ports(driver, settings, progress)
     image_env = images.build_images(driver, settings.stack_dir, progress)
-    env = {**stack_env(settings, image_env), **secrets.ensure(driver, progress)}
+    env = {**stack_env(settings, image_env), **secrets.ensure(driver, progress), **tls.ensure(driver, progress)}
     progress.step(f"deploying stack {settings.stack!r} ({settings.replicas} app replicas)")
     driver.deploy(settings.stack_dir / "stack.yml", {**env, **FAST_ROLLOUT})
     put_back_images(driver, settings, env, progress)
     wait_until_healthy(driver, settings, progress, configure_database=True)
     driver.deploy(settings.stack_dir / "stack.yml", env)  # the update policy stack.yml and the switches say
     wait_until_healthy(driver, settings, progress)
+    tls.prune(driver)  # a renewed CA's predecessor, now that nothing uses it
     return Deployment(tuple(stack_status(driver, settings)), settings.lb_url, settings.prometheus_url)
 
 

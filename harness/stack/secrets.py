@@ -125,6 +125,9 @@ def values(driver: StackDriver, stack_dir: Path) -> dict[str, str]:
                 key, _, value = line.partition("=")
                 if key in DEVELOPMENT_ENV and value:
                     found[DEVELOPMENT_ENV[key]] = value
+    for name, value in found.items():  # a key file: its longest line, as a JSON text would hold it
+        if value.startswith("-----BEGIN"):
+            found[name] = max(value.splitlines(), key=len)
     if "oauth_clients" in found:
         found["oauth_clients"] = ",".join(pair.partition(":")[2] for pair in found["oauth_clients"].split(","))
     return found

@@ -72,7 +72,10 @@ metrics.gauge('app_in_flight_requests', 'Requests being served now.', () => inFl
 // PG* variables configure the pool (node-pg reads them itself).
 // A warm pool is what keeps a slow database from costing a new connection (several round
 // trips of authentication) per request; DB_POOL_MAX=1 switches that off for a negative control.
-const pool = new Pool({ password: secret('PGPASSWORD') || undefined, max: Number(env.DB_POOL_MAX || 10), connectionTimeoutMillis: 2000, idleTimeoutMillis: 10000, query_timeout: 5000 });
+// TLS to PostgreSQL when the stack gives its CA (the production profile): the server's
+// certificate must chain to it and name the host connected to. No CA: plain text (development).
+const dbSsl = env.DB_SSL_CA_FILE ? { ca: fs.readFileSync(env.DB_SSL_CA_FILE, 'utf8'), rejectUnauthorized: true } : false;
+const pool = new Pool({ password: secret('PGPASSWORD') || undefined, ssl: dbSsl, max: Number(env.DB_POOL_MAX || 10), connectionTimeoutMillis: 2000, idleTimeoutMillis: 10000, query_timeout: 5000 });
 pool.on('error', (err) => log('postgres pool error', { error: err.message }));
 
 const redis = createClient({

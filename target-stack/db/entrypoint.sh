@@ -27,6 +27,16 @@ ETCD_PASSWORD="$(secret etcd_patroni_password)"
 api_address="$(hostname -i | awk '{print $1}')"
 : "${api_address:=${PATRONI_NAME}}"
 
+# TLS: the server's key is a Docker secret readable by everyone in the container (0444);
+# PostgreSQL wants its own copy, 0600 and its owner's. Certificate and CA are public configs.
+ca=/run/configs/tls_ca.pem
+cert=/run/configs/tls_db_cert.pem
+[ -s "$ca" ] && [ -s "$cert" ] || { echo "the stack's CA or the database certificate is missing: run \`devsim up\`" >&2; exit 1; }
+key="$(secret tls_db_key)"
+mkdir -p -m 0700 /tmp/pgssl
+(umask 077; printf '%s\n' "$key" > /tmp/pgssl/server.key)
+unset key
+
 # The harness changes the cluster through the REST API from inside this container, with curl
 # reading the credentials from this file (never from an argument).
 umask 077
@@ -78,17 +88,25 @@ postgresql:
   basebackup:
     - checkpoint: fast
   authentication:
-    superuser: {username: postgres, password: "${SUPERUSER_PASSWORD}"}
-    replication: {username: replicator, password: "${REPLICATION_PASSWORD}"}
+    superuser: {username: postgres, password: "${SUPERUSER_PASSWORD}", sslmode: verify-full, sslrootcert: ${ca}}
+    replication: {username: replicator, password: "${REPLICATION_PASSWORD}", sslmode: verify-full, sslrootcert: ${ca}}
   callbacks:
     on_start: /usr/local/share/devsim/sync-roles.sh
     on_role_change: /usr/local/share/devsim/sync-roles.sh
   pg_hba:
+    # Over the network, TLS only (replication too): a plain-text connection is refused before
+    # any password is asked.
     - local all all trust
-    - host replication replicator 0.0.0.0/0 scram-sha-256
-    - host all all 0.0.0.0/0 scram-sha-256
+    - hostssl replication replicator 0.0.0.0/0 scram-sha-256
+    - hostssl all all 0.0.0.0/0 scram-sha-256
+    - hostnossl all all 0.0.0.0/0 reject
+    - hostnossl replication all 0.0.0.0/0 reject
   parameters:
     unix_socket_directories: /var/run/postgresql
+    ssl: "on"
+    ssl_cert_file: ${cert}
+    ssl_key_file: /tmp/pgssl/server.key
+    ssl_min_protocol_version: TLSv1.2
 tags:
   nofailover: false
   noloadbalance: false

@@ -33,6 +33,11 @@ def test_the_security_claims_hold_and_the_redis_control_fails_its_claim(as_shipp
     assert measured["the app's network does not reach etcd"] == "unreachable: no such host"
     assert measured["the app's network does not reach Patroni's REST API"] == "unreachable: no such host"
     assert measured["the app reaches PostgreSQL only through the router"] == "unreachable: no such host"
+    for path in ("through the router", "to a node"):
+        refused = measured[f"PostgreSQL refuses a plain-text connection {path}"]
+        assert refused.startswith("refused: FATAL:  pg_hba.conf rejects connection for host"), refused
+        assert refused.endswith("no encryption"), refused
+    assert measured["every network session on the leader is encrypted (app, exporters, replication)"] == 0
     assert measured["the router does reach Patroni's REST API (the reachability probe sees an open port)"] == \
         "reachable"
     redis = next(c for c in result["claims"] if c["name"] == "Redis refuses a write without its password")

@@ -60,6 +60,7 @@ class FakeDriver:
         self.netns: dict[int, Netns] = {}
         self.secret_values: dict[str, str] = {}
         self.engine_records: dict[str, str] = {}
+        self.config_values: dict[str, str] = {}
         self.images_by_ref: dict[str, ImageInfo] = {}
         self.task_states: dict[str, list[TaskInfo]] = {}
         self.pending: dict[str, list[str]] = {}  # service -> update states still to come
@@ -175,6 +176,22 @@ class FakeDriver:
 
     def records(self) -> dict[str, str]:
         return dict(self.engine_records)
+
+    def configs(self) -> dict[str, tuple[str, str]]:
+        return {name: (f"{self._stack}_config_{name}", value) for name, value in self.config_values.items()}
+
+    def create_config(self, name: str, value: str) -> str:
+        self.calls.append(f"create_config {name}")
+        self.config_values[name] = value
+        return f"{self._stack}_config_{name}"
+
+    def remove_secret(self, name: str) -> None:
+        self.calls.append(f"remove_secret {name}")
+        self.secret_values.pop(name, None)
+
+    def remove_config(self, name: str) -> None:
+        self.calls.append(f"remove_config {name}")
+        self.config_values.pop(name, None)
 
     def services(self) -> list[ServiceInfo]:
         return [self.service(n) for n in list(self.svcs)]

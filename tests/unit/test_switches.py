@@ -10,7 +10,7 @@ import pytest
 from harness.config import PROJECT_ROOT, Settings
 from harness.driver import ServiceInfo
 from harness.errors import ConfigError
-from harness.stack import lifecycle, patroni, secrets, switches
+from harness.stack import lifecycle, patroni, secrets, switches, tls
 
 STACK_DIR = PROJECT_ROOT / "target-stack"
 DECLARED = switches.load(STACK_DIR)
@@ -40,7 +40,8 @@ def test_every_mechanism_variable_of_stack_yml_is_a_switch() -> None:
     set_by_harness = {"DEVSIM_STACK", "APP_REPLICAS", "LB_PORT", "PROMETHEUS_PORT", "PUSHGATEWAY_PORT", "MAILSINK_PORT",
                       # up's first, fast pass only; its second leaves them at stack.yml's defaults
                       "APP_UPDATE_PARALLELISM", "APP_UPDATE_DELAY", "APP_UPDATE_MONITOR"}
-    secret_names = {secrets.env_name(n) for n in secrets.SECRETS}  # the engine's names of the secrets
+    # the engine's names of the secrets and of the TLS files
+    secret_names = {secrets.env_name(n) for n in secrets.SECRETS} | set(tls.ENV_NAMES)
     rest = {n for n in stack_yml_defaults() if not n.endswith("_IMAGE")} - set_by_harness - secret_names
     assert rest == {n for n, s in DECLARED.items() if "service" in s.source}
 
