@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import re
 import shutil
 import statistics
@@ -23,10 +24,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness.config import load_settings
+from harness.driver import driver_for
+from harness.stack import secrets, tls
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = ROOT / "benchmarks" / "saturating_locustfile.py"
 RESULTS = ROOT / "benchmarks" / "results"
-HOST = "http://127.0.0.1:8080"
+SETTINGS = load_settings(os.environ)
+HOST = SETTINGS.lb_url  # HTTPS at the edge, verified against the stack's CA
 WRK_SCRIPT = """
 done = function(summary, latency, requests)
   io.write(string.format("BENCH rps=%f p95_ms=%f\\n", summary.requests / (summary.duration / 1e6),
@@ -47,13 +53,21 @@ def devsim_load(users: int, seconds: int) -> tuple[float, float]:
     return float(totals["rps"]), float(totals["p95"])
 
 
+def _locust_env() -> dict[str, str]:
+    """What `devsim load` gives Locust: the stack's CA and its OAuth2 client."""
+    driver = driver_for(SETTINGS.stack)
+    client_id, secret = secrets.client_secret(driver)
+    return {**os.environ, "DEVSIM_CA_FILE": str(tls.trust(driver, SETTINGS)), "DEVSIM_CLIENT_ID": client_id,
+            "DEVSIM_CLIENT_SECRET": secret}
+
+
 def bare_locust(users: int, seconds: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
             [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", HOST, "-u", str(users),
              "-r", str(users), "-t", f"{seconds}s", "--csv", f"{tmp}/bare", "--only-summary",
              "--exit-code-on-error", "0", "--stop-timeout", "5"],
-            cwd=tmp, capture_output=True, text=True, check=True)
+            cwd=tmp, capture_output=True, text=True, check=True, env=_locust_env())
         with open(f"{tmp}/bare_stats.csv", newline="") as fh:
             row = next(r for r in csv.DictReader(fh) if r["Name"] == "Aggregated")
     return float(row["Requests/s"]), float(row["95%"])

@@ -26,7 +26,7 @@ from harness.load import session as load_session
 from harness.load import slo
 from harness.progress import Progress
 from harness.report import history, render
-from harness.stack import development, lifecycle, patroni, switches
+from harness.stack import development, lifecycle, patroni, switches, tls
 from harness.stack.services import ServiceState, declared_services, running_switches, stack_status
 from harness.tables import format_table
 from harness.verdict import junit
@@ -130,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = settings.replace(replicas=args.replicas, overrides=parse_overrides(args.overrides) or None)
             validate(settings)
         ctx = RunContext(settings, Progress(quiet=args.quiet))
+        if args.command in ("load", "deploy", "status") or (args.command == "run" and args.no_up):
+            _meet_the_running_stack(ctx)  # (`run` without --no-up runs `up` first, which trusts the CA)
         return _COMMANDS[args.command](ctx, args)
     except HarnessError as exc:
         print(f"devsim: error: {exc.one_line()}", file=sys.stderr)
@@ -151,6 +153,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = "SIGINT" if isinstance(exc, KeyboardInterrupt) else str(exc)
         print(f"devsim: error: interrupted ({name})", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _meet_the_running_stack(ctx: RunContext) -> None:
+    """The development profile is reached over plain HTTP; the production profile over HTTPS,
+    verified against the stack's own CA. Nothing running (or no engine): the command says so
+    itself, or `up` runs first and trusts the CA it makes."""
+    try:
+        if development.runs(ctx.driver):
+            ctx.settings = ctx.settings.replace(tls=False)
+        elif ctx.driver.services() and tls.current(ctx.driver) is not None:
+            tls.trust(ctx.driver, ctx.settings)
+    except HarnessError:
+        pass
 
 
 def cmd_up(ctx: RunContext, args: argparse.Namespace) -> int:

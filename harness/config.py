@@ -20,7 +20,8 @@ class Settings:
     stack: str = "devsim"
     stack_dir: Path = PROJECT_ROOT / "target-stack"
     reports_dir: Path = PROJECT_ROOT / "reports"
-    lb_port: int = 8080
+    lb_port: int = 8080  # plain HTTP: answers with a redirect to HTTPS (the development profile: the app)
+    lb_tls_port: int = 8443  # HTTPS, the production profile's way in
     prometheus_port: int = 9090
     pushgateway_port: int = 9091
     mailsink_port: int = 8025
@@ -34,6 +35,10 @@ class Settings:
     # switches set on top of the shipped defaults (target-stack/switches.yml), e.g.
     # APP_GRACEFUL_SHUTDOWN=false to switch a safety mechanism off for a negative control.
     overrides: tuple[tuple[str, str], ...] = ()
+    # The production profile serves HTTPS at the edge; the development profile plain HTTP.
+    tls: bool = True
+    # Where the harness keeps what is public and must outlive a command: the stack's CA.
+    state_dir: Path = Path.home() / ".local" / "state" / "devsim"
 
     @property
     def label(self) -> str:
@@ -46,11 +51,22 @@ class Settings:
 
     @property
     def published_ports(self) -> tuple[int, ...]:
-        return (self.lb_port, self.prometheus_port, self.pushgateway_port, self.mailsink_port)
+        return (self.lb_port, self.lb_tls_port, self.prometheus_port, self.pushgateway_port, self.mailsink_port)
 
     @property
     def lb_url(self) -> str:
+        """Where clients reach the app: HTTPS at the load balancer (the development profile:
+        the app itself, plain HTTP)."""
+        return f"https://127.0.0.1:{self.lb_tls_port}" if self.tls else self.lb_plain_url
+
+    @property
+    def lb_plain_url(self) -> str:
         return f"http://127.0.0.1:{self.lb_port}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The stack's CA certificate, as the harness trusts it (written by `up`)."""
+        return self.state_dir / f"{self.stack}-ca.pem"
 
     @property
     def prometheus_url(self) -> str:
@@ -75,6 +91,7 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "DEVSIM_STACK_DIR": ("stack_dir", Path),
     "DEVSIM_REPORTS_DIR": ("reports_dir", Path),
     "DEVSIM_LB_PORT": ("lb_port", int),
+    "DEVSIM_LB_TLS_PORT": ("lb_tls_port", int),
     "DEVSIM_PROMETHEUS_PORT": ("prometheus_port", int),
     "DEVSIM_PUSHGATEWAY_PORT": ("pushgateway_port", int),
     "DEVSIM_MAILSINK_PORT": ("mailsink_port", int),
@@ -82,6 +99,7 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "DEVSIM_UP_TIMEOUT": ("up_timeout", float),
     "DEVSIM_DOWN_TIMEOUT": ("down_timeout", float),
     "DEVSIM_BIND": ("bind", str),
+    "DEVSIM_STATE_DIR": ("state_dir", Path),
 }
 
 
@@ -108,7 +126,7 @@ def validate(settings: Settings) -> None:
     if not 1 <= settings.replicas <= 10:
         raise ConfigError(f"replicas must be between 1 and 10, got {settings.replicas}")
     ports = {name: getattr(settings, name)
-             for name in ("lb_port", "prometheus_port", "pushgateway_port", "mailsink_port")}
+             for name in ("lb_port", "lb_tls_port", "prometheus_port", "pushgateway_port", "mailsink_port")}
     for name, port in ports.items():
         if not 1 <= port <= 65535:
             raise ConfigError(f"{name} must be a TCP port (1-65535), got {port}")

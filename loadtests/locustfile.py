@@ -1,8 +1,9 @@
 """Clients of the DevOps Simulator stack, for Locust.
 
 Runs unchanged with the plain `locust -f loadtests/locustfile.py` (the host defaults to the
-stack's load balancer). Under `devsim load` and `devsim run`, two extra options switch on
-what the harness needs:
+stack's load balancer, HTTPS, verified against the stack's CA in DEVSIM_CA_FILE; the
+harness sets it, and the OAuth2 client below, for its own runs). Under `devsim load` and
+`devsim run`, two extra options switch on what the harness needs:
 
   --request-log PATH      one CSV row per request (wall-clock ms, name, method, status,
                           latency, success, error, item id, ack) for outage windows and the
@@ -25,6 +26,7 @@ from collections import deque
 from typing import Any
 
 import gevent
+import gevent.ssl
 import locust.stats
 from locust import FastHttpUser, between, events, task
 from locust.runners import MasterRunner, WorkerRunner
@@ -33,6 +35,7 @@ from locust.runners import MasterRunner, WorkerRunner
 # (a Docker secret) and hand it over in these variables; set them yourself to run Locust alone.
 CLIENT = {"grant_type": "client_credentials", "client_id": os.environ.get("DEVSIM_CLIENT_ID", "loadtest"),
           "client_secret": os.environ.get("DEVSIM_CLIENT_SECRET", "")}
+CA_FILE = os.environ.get("DEVSIM_CA_FILE", "")
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BUCKET_METRIC = "devsim_client_request_duration_seconds_bucket"
 LOG_FIELDS = ("ts_ms", "name", "method", "status", "latency_ms", "success", "error", "item_id", "ack")
@@ -211,10 +214,17 @@ def renewal_delay(expires_in: Any) -> float:
     return max(0.0, min(lifetime * 0.8, lifetime - 5.0))
 
 
+def _stack_ca_context(*_args: Any, **_kwargs: Any) -> gevent.ssl.SSLContext:
+    """TLS that trusts the stack's CA alone (and checks the host name)."""
+    return gevent.ssl.create_default_context(cafile=CA_FILE)
+
+
 class StackClient(FastHttpUser):
     """A client of the stack: gets a token, writes items with its own ids, reads them back."""
 
-    host = "http://127.0.0.1:8080"
+    host = "https://127.0.0.1:8443"
+    insecure = False  # Locust's default skips verification; a client of ours never does
+    ssl_context_factory = _stack_ca_context if CA_FILE else None
     wait_time = between(0.05, 0.15)
     network_timeout = 5.0
     connection_timeout = 2.0

@@ -13,9 +13,15 @@ that failed marks the journal deviated, so `chaos run` exits 1 as `devsim run` w
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any
+
+from harness.chaos import engine
+from harness.config import load_settings
+from harness.errors import HarnessError
+from harness.stack import tls
 
 _state: dict[str, Any] = {"in_method": False, "start": None, "end": None, "first_action_end": None,
                           "last_action_start": None}
@@ -66,8 +72,13 @@ def _say(text: str) -> None:
     print(f"[chaos {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
-def before_experiment_control(context: dict[str, Any], **_kwargs: Any) -> None:
+def before_experiment_control(context: dict[str, Any], configuration: Any = None, **_kwargs: Any) -> None:
     reset()
+    if not _driver["harness"]:  # a plain `chaos run`: verify the edge against the stack's CA too
+        try:
+            tls.trust(engine.driver(configuration), load_settings(os.environ))
+        except HarnessError as exc:
+            _say(f"no CA of the stack to trust ({exc.one_line()}): HTTPS requests to it will fail verification")
 
 
 def before_method_control(context: Any, **_kwargs: Any) -> None:

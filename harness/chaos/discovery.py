@@ -33,7 +33,8 @@ PROBES = {
     "harness.chaos.alerts": ("alert_state", "seconds_until_alert", "emails", "seconds_until_email"),
     "harness.chaos.security": ("secrets_exposed", "patroni_unauthenticated_change", "etcd_unauthenticated_write",
                                "redis_unauthenticated_write", "reachable_from", "db_plaintext_connection",
-                               "db_unencrypted_sessions"),
+                               "db_unencrypted_sessions", "edge_handshake", "edge_certificate",
+                               "plain_http_answer", "edge_header"),
 }
 
 

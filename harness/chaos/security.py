@@ -10,7 +10,11 @@ change nothing when refused: an accepted one writes a key or setting nobody read
 from __future__ import annotations
 
 import os
+import socket
+import ssl
+from urllib.parse import urlsplit
 
+import requests
 from chaoslib.types import Configuration
 
 from harness.chaos import engine
@@ -19,13 +23,17 @@ from harness.chaos.evidence import NoEvidence
 from harness.config import load_settings
 from harness.driver import ContainerInfo, StackDriver
 from harness.errors import InfrastructureError, NoSuchService
-from harness.stack import patroni, secrets
+from harness.stack import patroni, secrets, tls
 
 __all__ = [
     "db_plaintext_connection",
     "db_unencrypted_sessions",
+    "edge_certificate",
+    "edge_handshake",
+    "edge_header",
     "etcd_unauthenticated_write",
     "patroni_unauthenticated_change",
+    "plain_http_answer",
     "reachable_from",
     "redis_unauthenticated_write",
     "secrets_exposed",
@@ -141,6 +149,69 @@ def db_unencrypted_sessions(configuration: Configuration = None) -> int:
     if total == 0:
         raise NoEvidence("no session is connected to the leader over the network")
     return plain
+
+
+def _edge(configuration: Configuration) -> tuple[str, int]:
+    url = urlsplit(engine.target(configuration).lb_url)
+    if url.scheme != "https":
+        raise InfrastructureError(f"the stack's edge is not HTTPS here ({url.geturl()})")
+    return url.hostname or "127.0.0.1", url.port or 443
+
+
+@activity
+def edge_handshake(max_version: str = "TLSv1_1", ciphers: str = "", configuration: Configuration = None) -> str:
+    """What the edge answers a TLS handshake offering at most `max_version` (a name of
+    ssl.TLSVersion) and, when given, only the OpenSSL `ciphers`: "accepted: " and what was
+    agreed, or "refused: " and why. The certificate is not checked here (edge_certificate
+    does): the question is what the server agrees to."""
+    host, port = _edge(configuration)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    ctx.minimum_version, ctx.maximum_version = ssl.TLSVersion.MINIMUM_SUPPORTED, ssl.TLSVersion[max_version]
+    ctx.set_ciphers((ciphers or "ALL") + ":@SECLEVEL=0")  # let this client offer what a weak one would
+    try:
+        with socket.create_connection((host, port), timeout=5) as raw, ctx.wrap_socket(raw) as tls:
+            return f"accepted: {tls.version()} {tls.cipher()[0]}"  # type: ignore[index]
+    except (ssl.SSLError, OSError) as exc:
+        return f"refused: {getattr(exc, 'reason', None) or exc}"
+
+
+@activity
+def edge_certificate(configuration: Configuration = None) -> str:
+    """Whether the edge's certificate verifies against the stack's CA for the name clients
+    use (127.0.0.1): "verified: " with its subject and end, or "unverified: " and why."""
+    host, port = _edge(configuration)
+    ca = tls.ca_pem(engine.driver(configuration))
+    ctx = ssl.create_default_context(cadata=ca)
+    try:
+        with socket.create_connection((host, port), timeout=5) as raw, \
+                ctx.wrap_socket(raw, server_hostname=host) as conn:
+            cert = conn.getpeercert() or {}
+    except (ssl.SSLError, OSError) as exc:
+        return f"unverified: {getattr(exc, 'verify_message', None) or getattr(exc, 'reason', None) or exc}"
+    subject = dict(pair[0] for pair in cert.get("subject", ()))  # type: ignore[misc]
+    return f"verified: {subject.get('commonName', '?')}, until {cert.get('notAfter', '?')}"
+
+
+@activity
+def plain_http_answer(path: str = "/health", configuration: Configuration = None) -> str:
+    """What plain HTTP on the load balancer's port answers: "<status> <Location>" (a redirect
+    to HTTPS, at best), or "no answer"."""
+    try:
+        answer = requests.get(load_settings(os.environ).lb_plain_url + path, timeout=3, allow_redirects=False)
+    except requests.RequestException as exc:
+        return f"no answer: {type(exc).__name__}"
+    return f"{answer.status_code} {answer.headers.get('Location', '')}".strip()
+
+
+@activity
+def edge_header(name: str = "Strict-Transport-Security", path: str = "/health",
+                configuration: Configuration = None) -> str:
+    """A response header of the edge over HTTPS ("absent" when it sends none)."""
+    ca = load_settings(os.environ).ca_file
+    answer = requests.get(engine.target(configuration).lb_url + path, timeout=3,
+                          verify=str(ca) if ca.exists() else True)
+    return answer.headers.get(name, "absent")
 
 
 def _database_service(driver: StackDriver) -> str:

@@ -103,7 +103,8 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
     experiment = dict(experiment, configuration={**(experiment.get("configuration") or {}), **config})
     plan = LoadPlan(locustfile=DEFAULT_LOCUSTFILE, host=settings.lb_url, users=options.load_users,
                     spawn_rate=max(1.0, options.load_users), run_time=MAX_RUN_TIME, run_dir=run_dir, run_id=run_id,
-                    pushgateway=settings.pushgateway_url, client=secrets.client_secret(driver))
+                    pushgateway=settings.pushgateway_url, client=secrets.client_secret(driver),
+                    ca_file=settings.ca_file if settings.tls else None)
     progress.step(f"{path.name}: run {run_id}, background load {options.load_users} users -> {run_dir}")
     journal: dict[str, Any] = {}
     started = time.time()

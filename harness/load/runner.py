@@ -43,6 +43,7 @@ class LoadPlan:
     extra: tuple[str, ...] = ()  # the user's own Locust options, after the harness's
     config: Path | None = None  # a locust.conf, read first (every command-line option overrides it)
     client: tuple[str, str] | None = None  # the OAuth2 client (id, secret) the users get tokens with
+    ca_file: Path | None = None  # the stack's CA, for HTTPS
 
     @property
     def stats_csv(self) -> Path:
@@ -150,6 +151,8 @@ class LocustProcess:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         if self.plan.client is not None:  # the stack's secret, to Locust only (never on its command line)
             env.update(DEVSIM_CLIENT_ID=self.plan.client[0], DEVSIM_CLIENT_SECRET=self.plan.client[1])
+        if self.plan.ca_file is not None:
+            env["DEVSIM_CA_FILE"] = str(self.plan.ca_file)
         # Its own session (a Ctrl-C in the terminal reaches the harness, which decides), and
         # SIGINT back to its default: a shell starting us in the background ignores it, and
         # the ignore would be inherited.

@@ -132,7 +132,7 @@ def run_load(settings: Settings, options: LoadOptions, progress: Progress) -> Lo
     plan = LoadPlan(locustfile=options.locustfile.resolve(), host=settings.lb_url, users=options.users,
                     spawn_rate=options.spawn_rate, run_time=options.run_time, run_dir=run_dir, run_id=run_id,
                     workers=options.workers, pushgateway=pushgateway, extra=options.locust_args,
-                    config=options.config, client=client)
+                    config=options.config, client=client, ca_file=settings.ca_file if settings.tls else None)
     progress.step(f"load run {run_id}: {options.users} users for {options.run_time:g} s"
                   + (f" on {options.workers} workers" if options.workers else "") + f" -> {run_dir}")
     if options.config or options.locust_args:

@@ -34,6 +34,7 @@ def check_ports_free(driver: StackDriver, settings: Settings) -> None:
     """Before a first deploy: the published ports must not be held by something else."""
     ours = {s.name for s in stack_status(driver, settings)}
     for service, port, var in (("lb", settings.lb_port, "DEVSIM_LB_PORT"),
+                               ("lb", settings.lb_tls_port, "DEVSIM_LB_TLS_PORT"),
                                ("monitoring", settings.prometheus_port, "DEVSIM_PROMETHEUS_PORT"),
                                ("pushgateway", settings.pushgateway_port, "DEVSIM_PUSHGATEWAY_PORT"),
                                ("mailsink", settings.mailsink_port, "DEVSIM_MAILSINK_PORT")):
@@ -70,6 +71,7 @@ def stack_env(settings: Settings, image_env: dict[str, str]) -> dict[str, str]:
         "DEVSIM_STACK": settings.stack,
         "APP_REPLICAS": str(settings.replicas),
         "LB_PORT": str(settings.lb_port),
+        "LB_TLS_PORT": str(settings.lb_tls_port),
         "PROMETHEUS_PORT": str(settings.prometheus_port),
         "PUSHGATEWAY_PORT": str(settings.pushgateway_port),
         "MAILSINK_PORT": str(settings.mailsink_port),
@@ -87,6 +89,7 @@ def up(driver: StackDriver, settings: Settings, progress: Progress) -> Deploymen
     fence_ports(driver, settings, progress)
     image_env = images.build_images(driver, settings.stack_dir, progress)
     env = {**stack_env(settings, image_env), **secrets.ensure(driver, progress), **tls.ensure(driver, progress)}
+    tls.trust(driver, settings)  # the harness verifies the edge against the stack's CA from here on
     progress.step(f"deploying stack {settings.stack!r} ({settings.replicas} app replicas)")
     driver.deploy(settings.stack_dir / "stack.yml", {**env, **FAST_ROLLOUT})
     put_back_images(driver, settings, env, progress)
@@ -133,6 +136,7 @@ def put_back_images(driver: StackDriver, settings: Settings, env: dict[str, str]
 
 def up_development(driver: StackDriver, settings: Settings, progress: Progress) -> Deployment:
     """The development profile (target-stack/development.yml) in place of whatever ran."""
+    settings = settings.replace(tls=False)  # plain HTTP to the app itself
     if driver.services():
         progress.step("removing the production profile first (its volumes stay)")
         down(driver, settings, progress)

@@ -59,11 +59,12 @@ def declared_images(stack_dir: Path) -> dict[str, str]:
             if isinstance(spec, dict) and "image" in spec}
 
 
-def service_state(driver: StackDriver, service: ServiceInfo) -> ServiceState:
+def service_state(driver: StackDriver, service: ServiceInfo, https_ports: tuple[int, ...] = ()) -> ServiceState:
     tasks = driver.tasks(service.name)
     ready = sum(1 for t in tasks if t.desired_state == "running" and t.running)
     errors = [t.error for t in tasks if t.error]
-    endpoints = tuple(f"http://127.0.0.1:{port}" for port in service.published_ports)
+    endpoints = tuple(f"{'https' if port in https_ports else 'http'}://127.0.0.1:{port}"
+                      for port in service.published_ports)
     return ServiceState(service.name, service.replicas, ready, service.image, image_version(driver, service.image),
                         endpoints, errors[0] if errors else "", service.update_state)
 
@@ -82,7 +83,7 @@ def image_version(driver: StackDriver, image: str) -> str:
 def stack_status(driver: StackDriver, settings: Settings) -> list[ServiceState]:
     """Every service of the stack, in stack.yml order."""
     order = {name: i for i, name in enumerate(declared_services(settings.stack_dir))}
-    states = [service_state(driver, s) for s in driver.services()]
+    states = [service_state(driver, s, (settings.lb_tls_port,)) for s in driver.services()]
     return sorted(states, key=lambda s: (order.get(s.name, len(order)), s.name))
 
 

@@ -1,6 +1,7 @@
-"""The stack's TLS: a certificate authority of its own and the database's server certificate,
-made by `devsim up` and kept by the engine (the CA's and the certificate's files as Docker
-configs, which are public; the server's private key as a Docker secret).
+"""The stack's TLS: a certificate authority of its own and two server certificates, the
+database's and the edge's (the load balancer's HTTPS), made by `devsim up` and kept by the
+engine (the CA's and the certificates' files as Docker configs, which are public; the
+servers' private keys as Docker secrets).
 
 The CA's own key is never kept: it signs the server certificate and is dropped. Renewing is
 therefore making a new generation (CA, key, certificate) and rolling the services onto it,
@@ -8,21 +9,25 @@ which `up` does when a file of the current generation is missing or its certific
 within RENEW_DAYS. Older generations go once nothing uses them.
 
 Whoever checks a connection trusts the CA alone: PostgreSQL's replicas and `pg_rewind`
-(verify-full), the app (node-pg, CA and host name), the exporters (verify-full). The CA is
-public; `ca_pem` reads it back from the engine.
+(verify-full), the app (node-pg, CA and host name), the exporters (verify-full), and on the
+host the harness, Locust and the probes, which read it from `Settings.ca_file` (`trust`
+writes it there from the engine).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
 import re
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from harness.config import Settings
 from harness.driver import StackDriver
 from harness.errors import InfrastructureError
 from harness.progress import Progress
@@ -32,11 +37,14 @@ RENEW_DAYS = 30
 # Every name a client reaches PostgreSQL by: the nodes (replicas, exporters), the router and
 # the latency proxy (the app's path), and localhost.
 DB_NAMES = ("db1", "db2", "db3", "dbrouter", "dbproxy", "localhost")
+# The edge: as the host reaches it (and as the stack's own containers would, by name).
+EDGE_NAMES = ("localhost", "lb")
 # short name prefix -> the stack.yml variable naming the current generation's object
-CONFIGS = {"tls_ca": "TLS_CA_CONFIG", "tls_db_cert": "TLS_DB_CERT_CONFIG"}
-SECRET = ("tls_db_key", "TLS_DB_KEY_SECRET")
-ENV_NAMES = (*CONFIGS.values(), SECRET[1])
-_GENERATION = re.compile(r"^(tls_ca|tls_db_cert|tls_db_key)_(\d{14})$")
+CONFIGS = {"tls_ca": "TLS_CA_CONFIG", "tls_db_cert": "TLS_DB_CERT_CONFIG", "tls_edge_cert": "TLS_EDGE_CERT_CONFIG"}
+SECRETS = {"tls_db_key": "TLS_DB_KEY_SECRET", "tls_edge_key": "TLS_EDGE_KEY_SECRET"}
+ENV_NAMES = (*CONFIGS.values(), *SECRETS.values())
+KINDS = frozenset({*CONFIGS, *SECRETS})
+_GENERATION = re.compile(r"^(tls_ca|tls_db_cert|tls_db_key|tls_edge_cert|tls_edge_key)_(\d{14})$")
 
 
 def _name(common_name: str) -> x509.Name:
@@ -48,32 +56,45 @@ def _pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def make(stack: str, now: dt.datetime, names: tuple[str, ...] = DB_NAMES) -> tuple[str, str, str]:
-    """(CA certificate, server certificate, server key), PEM, valid from `now` for VALID_DAYS."""
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = _name(f"{stack} stack CA {now:%Y-%m-%d %H:%M:%S}")
-    start, end = now - dt.timedelta(minutes=5), now + dt.timedelta(days=VALID_DAYS)
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(start).not_valid_after(end)
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+def _ca(stack: str, now: dt.datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = _name(f"{stack} stack CA {now:%Y-%m-%d %H:%M:%S}")
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=VALID_DAYS))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+            .sign(key, hashes.SHA256()))
+    return cert, key
+
+
+def _server(ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, names: tuple[str, ...],
+            now: dt.datetime) -> tuple[str, str]:
+    """(certificate, key), PEM, for `names` and 127.0.0.1, signed by the CA."""
     key = ec.generate_private_key(ec.SECP256R1())
     alt: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
     alt.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
-    cert = (x509.CertificateBuilder().subject_name(_name(names[0])).issuer_name(ca_name)
+    cert = (x509.CertificateBuilder().subject_name(_name(names[0])).issuer_name(ca.subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(end)
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=VALID_DAYS))
             .add_extension(x509.SubjectAlternativeName(alt), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(ca_key, hashes.SHA256()))
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
-    return _pem(ca), _pem(cert), key_pem
+    return _pem(cert), key_pem
+
+
+def make(stack: str, now: dt.datetime) -> dict[str, str]:
+    """A generation: {kind: PEM} for every kind, valid from `now` for VALID_DAYS."""
+    ca, ca_key = _ca(stack, now)
+    db_cert, db_key = _server(ca, ca_key, DB_NAMES, now)
+    edge_cert, edge_key = _server(ca, ca_key, EDGE_NAMES, now)
+    return {"tls_ca": _pem(ca), "tls_db_cert": db_cert, "tls_db_key": db_key,
+            "tls_edge_cert": edge_cert, "tls_edge_key": edge_key}
 
 
 def generations(driver: StackDriver) -> dict[str, set[str]]:
@@ -86,7 +107,7 @@ def generations(driver: StackDriver) -> dict[str, set[str]]:
 
 
 def current(driver: StackDriver) -> str | None:
-    whole = [g for g, kinds in generations(driver).items() if kinds == {"tls_ca", "tls_db_cert", "tls_db_key"}]
+    whole = [g for g, kinds in generations(driver).items() if kinds == KINDS]
     return max(whole) if whole else None
 
 
@@ -100,24 +121,23 @@ def ensure(driver: StackDriver, progress: Progress, now: dt.datetime | None = No
     now = now or dt.datetime.now(dt.UTC)
     generation = current(driver)
     if generation is not None:
-        ends = expires(driver.configs()[f"tls_db_cert_{generation}"][1])
+        configs = driver.configs()
+        ends = min(expires(configs[f"{kind}_{generation}"][1]) for kind in ("tls_db_cert", "tls_edge_cert"))
         if ends - now > dt.timedelta(days=RENEW_DAYS):
             return env(driver, generation)
-        progress.step(f"the database's TLS certificate ends {ends:%Y-%m-%d}: making a new CA and certificate")
+        progress.step(f"the stack's TLS certificates end {ends:%Y-%m-%d}: making a new CA and certificates")
     else:
-        progress.step("making the stack's CA and the database's TLS certificate")
+        progress.step("making the stack's CA and its TLS certificates (database, edge)")
     generation = now.strftime("%Y%m%d%H%M%S")
-    ca, cert, key = make(driver.stack, now)
-    driver.create_config(f"tls_ca_{generation}", ca)
-    driver.create_config(f"tls_db_cert_{generation}", cert)
-    driver.create_secret(f"tls_db_key_{generation}", key)
+    for kind, pem in make(driver.stack, now).items():
+        (driver.create_secret if kind in SECRETS else driver.create_config)(f"{kind}_{generation}", pem)
     return env(driver, generation)
 
 
 def env(driver: StackDriver, generation: str) -> dict[str, str]:
-    configs = driver.configs()
-    found = {var: configs[f"{prefix}_{generation}"][0] for prefix, var in CONFIGS.items()}
-    found[SECRET[1]] = driver.secrets()[f"{SECRET[0]}_{generation}"]
+    configs, secrets = driver.configs(), driver.secrets()
+    found = {var: configs[f"{kind}_{generation}"][0] for kind, var in CONFIGS.items()}
+    found.update({var: secrets[f"{kind}_{generation}"] for kind, var in SECRETS.items()})
     return found
 
 
@@ -128,7 +148,7 @@ def prune(driver: StackDriver) -> None:
         if keep is None or generation >= keep:
             continue
         for kind in kinds:
-            (driver.remove_secret if kind == "tls_db_key" else driver.remove_config)(f"{kind}_{generation}")
+            (driver.remove_secret if kind in SECRETS else driver.remove_config)(f"{kind}_{generation}")
 
 
 def ca_pem(driver: StackDriver) -> str:
@@ -137,3 +157,17 @@ def ca_pem(driver: StackDriver) -> str:
     if generation is None:
         raise InfrastructureError("the stack has no CA yet", hint="run `devsim up`")
     return driver.configs()[f"tls_ca_{generation}"][1]
+
+
+def trust(driver: StackDriver, settings: Settings) -> Path:
+    """Writes the current CA to `settings.ca_file` (when it changed) and makes the harness's
+    HTTP clients trust it: requests reads REQUESTS_CA_BUNDLE, Locust gets DEVSIM_CA_FILE."""
+    pem = ca_pem(driver)
+    path = settings.ca_file
+    if not path.exists() or path.read_text() != pem:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(pem)
+        tmp.replace(path)
+    os.environ["REQUESTS_CA_BUNDLE"] = str(path)
+    return path

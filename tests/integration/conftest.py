@@ -68,6 +68,9 @@ def machine_lock() -> Iterator[None]:
 def stack(settings: Settings, machine_lock: None) -> Iterator[Settings]:
     done = devsim("up")
     assert done.returncode == 0, explain(done)
+    # The tests' own requests go to the edge over HTTPS, trusting the stack's CA alone, as
+    # the harness does (`up` wrote it).
+    os.environ["REQUESTS_CA_BUNDLE"] = str(settings.ca_file)
     yield settings
     # test_teardown checks `down` itself; this makes sure nothing stays up if it did not run.
     devsim("down", "--volumes")

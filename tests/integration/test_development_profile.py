@@ -37,7 +37,7 @@ def dev(settings: Settings, machine_lock: None, tmp_path_factory: pytest.TempPat
     env = {"DEVSIM_STACK_DIR": str(copy)}
     done = devsim("up", "--profile", "development", env=env)
     assert done.returncode == 0, explain(done)
-    yield settings.replace(stack_dir=copy)
+    yield settings.replace(stack_dir=copy, tls=False)  # plain HTTP to the app itself
     devsim("down", "--volumes", env=env)
 
 
@@ -198,14 +198,17 @@ def test_cors_is_open_and_the_debug_config_redacts_secrets(dev: Settings) -> Non
 
 def test_the_security_probes_find_the_plain_text_credentials(dev: Settings) -> None:
     """The negative control of experiments/security-baseline.yaml (issue 16): the development
-    profile keeps its credentials in plain-text variables, Redis without a password and
-    PostgreSQL without TLS, and the same probes that pass on the production profile say so."""
+    profile keeps its credentials in plain-text variables, Redis without a password,
+    PostgreSQL without TLS and the app on plain HTTP, and the same probes that pass on the
+    production profile say so."""
     exposed = security.secrets_exposed().split("; ")
     app, db = (f"container {n} (inspect)" for n in (containers(dev)["app"].name, containers(dev)["db"].name))
     assert {f"jwt_signing_key in {app}", f"oauth_clients in {app}", f"db_password in {app}",
             f"db_password in {db}"} <= set(exposed)
     assert security.redis_unauthenticated_write() == "accepted"
     assert security.db_plaintext_connection(host="db", port=5432) == "accepted"
+    assert security.plain_http_answer() == "200"  # served in plain text, no redirect to HTTPS
+    assert security.edge_handshake(max_version="TLSv1_2").startswith("refused: ")  # no TLS at all
 
 
 def test_alerts_are_console_warnings_and_only_the_app_level_rules_load(dev: Settings) -> None:

@@ -13,8 +13,8 @@ from tests.integration.conftest import devsim, explain
 
 pytestmark = pytest.mark.docker
 
-OTHER = {"DEVSIM_STACK": "devsimfault", "DEVSIM_LB_PORT": "18080", "DEVSIM_PROMETHEUS_PORT": "19090",
-         "DEVSIM_PUSHGATEWAY_PORT": "19091", "DEVSIM_MAILSINK_PORT": "18025"}
+OTHER = {"DEVSIM_STACK": "devsimfault", "DEVSIM_LB_PORT": "18080", "DEVSIM_LB_TLS_PORT": "18443",
+         "DEVSIM_PROMETHEUS_PORT": "19090", "DEVSIM_PUSHGATEWAY_PORT": "19091", "DEVSIM_MAILSINK_PORT": "18025"}
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def test_failing_build_names_the_step_and_shows_the_log(other_stack: dict[str, s
     done = devsim("up", env={**other_stack, "DEVSIM_STACK_DIR": str(stack_copy)})
     assert done.returncode == 2, explain(done)
     line = one_error_line(done.stderr)
-    assert "building devsimfault/cache:latest failed at step 5/" in line
+    assert "building devsimfault/cache:latest failed at step 7/" in line
     assert "returned a non-zero code: 3" in line
     assert "about to fail" in done.stderr  # the tail of the build log
 

@@ -1,7 +1,8 @@
-"""The production profile's secrets and control plane (issue 16), on the real stack: the
-security experiment's claims hold, and its control (Redis without a password) fails the one
-it names with the write accepted. The development profile, with its plain-text credentials,
-is the wider negative control (test_development_profile.py)."""
+"""The production profile's TLS, secrets and control plane (issue 16), on the real stack: the
+security experiment's claims hold, and each of its controls (Redis without a password, plain
+HTTP served) fails the claim it names, with the measured value. The development profile,
+with its plain-text credentials and no TLS, is the wider negative control
+(test_development_profile.py)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,16 @@ pytestmark = pytest.mark.docker
 EXPERIMENT = PROJECT_ROOT / "experiments" / "security-baseline.yaml"
 
 
-def test_the_security_claims_hold_and_the_redis_control_fails_its_claim(as_shipped: Settings) -> None:
+def test_the_security_claims_hold_and_each_control_fails_its_claim(as_shipped: Settings) -> None:
     done = devsim("run", "--no-up", "--prove", "--json", str(EXPERIMENT))
     assert done.returncode == 0, explain(done)
     [result] = json.loads(done.stdout)
     measured = {c["name"]: c["measured"] for c in result["claims"]}
+    assert measured["the edge's certificate verifies against the stack's CA"].startswith("verified: localhost, until ")
+    assert measured["the edge refuses TLS 1.0 and 1.1"].startswith("refused: ")
+    assert measured["the edge refuses weak ciphers (CBC, 3DES, RC4, no forward secrecy)"].startswith("refused: ")
+    assert measured["plain HTTP is redirected to HTTPS"] == f"308 https://127.0.0.1:{as_shipped.lb_tls_port}/health"
+    assert measured["the edge sends HSTS"] == "max-age=31536000"
     assert measured["no secret value in any inspect output or container log"] == "none"
     assert measured["Patroni refuses a configuration change without credentials (401)"] == 401
     assert measured["etcd refuses a write without credentials"].startswith("refused: ")
@@ -42,11 +48,15 @@ def test_the_security_claims_hold_and_the_redis_control_fails_its_claim(as_shipp
         "reachable"
     redis = next(c for c in result["claims"] if c["name"] == "Redis refuses a write without its password")
     assert redis["power"] == "shown"
-    [control] = result["controls"]
-    assert control["status"] == "failed"
-    control_verdict = json.loads((as_shipped.reports_dir / control["run_id"] / "verdict.json").read_text())
-    failed = {c["name"]: c["measured"] for c in control_verdict["claims"] if c["outcome"] == "failed"}
-    assert failed == {"Redis refuses a write without its password": "accepted"}
+    failed = {}
+    for control in result["controls"]:
+        assert control["status"] == "failed", control
+        verdict = json.loads((as_shipped.reports_dir / control["run_id"] / "verdict.json").read_text())
+        failed[control["name"]] = {c["name"]: c["measured"] for c in verdict["claims"] if c["outcome"] == "failed"}
+    assert failed == {
+        "Redis without a password": {"Redis refuses a write without its password": "accepted"},
+        "the app served over plain HTTP too": {"plain HTTP is redirected to HTTPS": "200"},
+    }
 
 
 def test_the_secrets_are_docker_secrets_and_not_the_old_defaults(as_shipped: Settings) -> None:

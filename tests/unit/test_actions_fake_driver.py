@@ -234,8 +234,8 @@ def test_a_cluster_that_stays_broken_fails_its_undo_with_the_roles(cluster: Fake
 
 def test_what_the_configuration_leaves_out_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEVSIM_STACK", "other")
-    monkeypatch.setenv("DEVSIM_LB_PORT", "18080")
+    monkeypatch.setenv("DEVSIM_LB_TLS_PORT", "18443")
     monkeypatch.setenv("DEVSIM_MAILSINK_PORT", "18025")
     found = engine.target({"request_log": "/tmp/r.csv", "prometheus_url": "http://127.0.0.1:19090/"})
-    assert found == engine.Target("other", "http://127.0.0.1:18080", "http://127.0.0.1:19090", "/tmp/r.csv",
+    assert found == engine.Target("other", "https://127.0.0.1:18443", "http://127.0.0.1:19090", "/tmp/r.csv",
                                   "http://127.0.0.1:18025")

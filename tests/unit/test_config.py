@@ -12,7 +12,10 @@ def test_defaults_point_at_the_shipped_stack() -> None:
     settings = load_settings({})
     assert (settings.stack_dir / "stack.yml").is_file()
     assert settings.label == "devsim.stack=devsim"
-    assert settings.lb_url == "http://127.0.0.1:8080"
+    assert settings.lb_url == "https://127.0.0.1:8443"  # HTTPS at the edge
+    assert settings.lb_plain_url == "http://127.0.0.1:8080"  # which redirects there
+    assert settings.replace(tls=False).lb_url == "http://127.0.0.1:8080"  # the development profile's app
+    assert settings.published_ports == (8080, 8443, 9090, 9091, 8025)
 
 
 def test_environment_overrides_defaults() -> None:

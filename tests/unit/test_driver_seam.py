@@ -101,9 +101,10 @@ def test_up_puts_back_the_image_stack_yml_names(fake: FakeDriver) -> None:
 
 
 def test_published_ports_are_fenced_to_loopback_unless_the_user_opts_out(fake: FakeDriver) -> None:
-    settings = Settings(lb_port=18080, prometheus_port=19090, pushgateway_port=19091, mailsink_port=18025)
+    settings = Settings(lb_port=18080, lb_tls_port=18443, prometheus_port=19090, pushgateway_port=19091,
+                        mailsink_port=18025)
     lifecycle.fence_ports(fake, settings, quiet())
-    assert fake.fenced_ports() == {"iptables": [18025, 18080, 19090, 19091]}
+    assert fake.fenced_ports() == {"iptables": [18025, 18080, 18443, 19090, 19091]}
     stream = io.StringIO()
     lifecycle.fence_ports(fake, settings.replace(bind="0.0.0.0"), Progress(stream=stream))
     assert fake.fenced_ports() == {}

@@ -46,7 +46,7 @@ def serve(unhealthy_answers: int) -> Iterator[tuple[FakeBalancer, Settings]]:
     thread.start()
     port = server.server_address[1]
     try:
-        yield server, Settings(lb_port=port, pushgateway_port=port)
+        yield server, Settings(lb_port=port, pushgateway_port=port, tls=False)  # a plain fake balancer
     finally:
         server.shutdown()
         server.server_close()
@@ -81,7 +81,7 @@ def test_no_answer_at_all_is_refused_at_once() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # bound, not listening: connections are refused
-        settings = Settings(lb_port=port, pushgateway_port=port)
+        settings = Settings(lb_port=port, pushgateway_port=port, tls=False)
         waiter = Waiter(timeout=60, interval=10)
         with pytest.raises(InfrastructureError) as raised:
             preflight(settings, waiter=waiter)

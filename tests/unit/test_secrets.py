@@ -54,7 +54,7 @@ def test_a_later_up_keeps_them_and_makes_only_one_removed_by_hand() -> None:
 
 def test_stack_yml_mounts_each_secret_where_it_is_used() -> None:
     mounted = secrets.mounted_by(STACK_DIR)
-    assert set(mounted) == {*secrets.SECRETS, "tls_db_key"}
+    assert set(mounted) == {*secrets.SECRETS, "tls_db_key", "tls_edge_key"}
     assert mounted["jwt_signing_key"] == ["app"]
     assert mounted["etcd_root_password"] == ["etcd"]
     assert set(mounted["db_monitor_password"]) == {"db1", "db2", "db3", "postgres-exporter-db1",
@@ -82,6 +82,7 @@ def fake() -> Iterator[FakeDriver]:
     driver = FakeDriver(services=services)
     secrets.ensure(driver, quiet())
     driver.secret_values["tls_db_key"] = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMG\n-----END PRIVATE KEY-----"
+    driver.secret_values["tls_edge_key"] = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMH\n-----END PRIVATE KEY-----"
     engine.use_factory(lambda _stack: driver)
     yield driver
     engine.use_factory(driver_for)

@@ -5,6 +5,7 @@ the certificates are checked with `cryptography` and with OpenSSL's own verifier
 from __future__ import annotations
 
 import datetime as dt
+import os
 import subprocess
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from harness.config import Settings
 from harness.errors import InfrastructureError
 from harness.progress import Progress
 from harness.stack import tls
@@ -26,14 +28,21 @@ def quiet() -> Progress:
     return Progress(quiet=True)
 
 
-def test_the_certificate_chains_to_the_ca_and_names_every_database_host(tmp_path: Path) -> None:
-    ca_pem, cert_pem, key_pem = tls.make("devsim", NOW)
+@pytest.mark.parametrize(("kind", "names", "host", "other"), [
+    ("db", ["db1", "db2", "db3", "dbrouter", "dbproxy", "localhost"], "dbproxy", "etcd"),
+    ("edge", ["localhost", "lb"], "localhost", "db1"),
+])
+def test_each_certificate_chains_to_the_ca_and_names_its_hosts(tmp_path: Path, kind: str, names: list[str],
+                                                                host: str, other: str) -> None:
+    made = tls.make("devsim", NOW)
+    ca_pem, cert_pem, key_pem = made["tls_ca"], made[f"tls_{kind}_cert"], made[f"tls_{kind}_key"]
     ca, cert = x509.load_pem_x509_certificate(ca_pem.encode()), x509.load_pem_x509_certificate(cert_pem.encode())
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     assert not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     cert.verify_directly_issued_by(ca)
-    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert names.get_values_for_type(x509.DNSName) == ["db1", "db2", "db3", "dbrouter", "dbproxy", "localhost"]
+    alt = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert alt.get_values_for_type(x509.DNSName) == names
+    assert [str(a) for a in alt.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
     assert ExtendedKeyUsageOID.SERVER_AUTH in cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert cert.not_valid_after_utc == NOW + dt.timedelta(days=365)
     key = serialization.load_pem_private_key(key_pem.encode(), None)
@@ -41,10 +50,10 @@ def test_the_certificate_chains_to_the_ca_and_names_every_database_host(tmp_path
     # OpenSSL agrees, for the name a client connects by, and for no other
     (tmp_path / "ca.pem").write_text(ca_pem)
     (tmp_path / "cert.pem").write_text(cert_pem)
-    ok = subprocess.run(["openssl", "verify", "-CAfile", "ca.pem", "-verify_hostname", "dbproxy", "cert.pem"],
+    ok = subprocess.run(["openssl", "verify", "-CAfile", "ca.pem", "-verify_hostname", host, "cert.pem"],
                         cwd=tmp_path, capture_output=True, text=True, check=False)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    wrong = subprocess.run(["openssl", "verify", "-CAfile", "ca.pem", "-verify_hostname", "etcd", "cert.pem"],
+    wrong = subprocess.run(["openssl", "verify", "-CAfile", "ca.pem", "-verify_hostname", other, "cert.pem"],
                            cwd=tmp_path, capture_output=True, text=True, check=False)
     assert wrong.returncode != 0
     assert "hostname mismatch" in wrong.stdout + wrong.stderr
@@ -52,9 +61,9 @@ def test_the_certificate_chains_to_the_ca_and_names_every_database_host(tmp_path
 
 def test_each_generation_has_its_own_ca() -> None:
     first, second = tls.make("devsim", NOW), tls.make("devsim", NOW)
-    cert = x509.load_pem_x509_certificate(second[1].encode())
+    cert = x509.load_pem_x509_certificate(second["tls_db_cert"].encode())
     with pytest.raises(InvalidSignature):  # the same name, but signed by another key
-        cert.verify_directly_issued_by(x509.load_pem_x509_certificate(first[0].encode()))
+        cert.verify_directly_issued_by(x509.load_pem_x509_certificate(first["tls_ca"].encode()))
 
 
 def test_the_first_up_makes_a_generation_and_the_next_keeps_it() -> None:
@@ -62,7 +71,9 @@ def test_the_first_up_makes_a_generation_and_the_next_keeps_it() -> None:
     env = tls.ensure(fake, quiet(), NOW)
     assert env == {"TLS_CA_CONFIG": "devsim_config_tls_ca_20261201120000",
                    "TLS_DB_CERT_CONFIG": "devsim_config_tls_db_cert_20261201120000",
-                   "TLS_DB_KEY_SECRET": "devsim_secret_tls_db_key_20261201120000"}
+                   "TLS_EDGE_CERT_CONFIG": "devsim_config_tls_edge_cert_20261201120000",
+                   "TLS_DB_KEY_SECRET": "devsim_secret_tls_db_key_20261201120000",
+                   "TLS_EDGE_KEY_SECRET": "devsim_secret_tls_edge_key_20261201120000"}
     fake.calls.clear()
     assert tls.ensure(fake, quiet(), NOW + dt.timedelta(days=334)) == env  # 31 days left
     assert [c for c in fake.calls if c.startswith("create")] == []
@@ -88,6 +99,18 @@ def test_a_generation_missing_a_file_is_made_anew() -> None:
     assert tls.current(fake) is None
     env = tls.ensure(fake, quiet(), NOW + dt.timedelta(seconds=5))
     assert env["TLS_CA_CONFIG"] == "devsim_config_tls_ca_20261201120005"
+
+
+def test_trust_writes_the_current_ca_and_points_requests_at_it(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    fake = FakeDriver()
+    tls.ensure(fake, quiet(), NOW)
+    settings = Settings(state_dir=tmp_path / "state")
+    path = tls.trust(fake, settings)
+    assert path == tmp_path / "state" / "devsim-ca.pem"
+    assert path.read_text() == fake.config_values["tls_ca_20261201120000"]
+    assert os.environ["REQUESTS_CA_BUNDLE"] == str(path)
 
 
 def test_no_ca_yet_is_an_error_saying_what_to_do() -> None:
