@@ -168,7 +168,7 @@ def test_status_reports_every_service_ready(stack: Settings) -> None:
     assert services["app"]["desired"] == stack.replicas
     assert all(s["healthy"] for s in services.values())
     assert services["app"]["version"] == "v1"
-    assert services["lb"]["endpoints"] == [stack.lb_url]
+    assert services["lb"]["endpoints"] == [stack.lb_plain_url, stack.lb_url]  # 8080 redirects to 8443
 
 
 def test_up_twice_is_fine(stack: Settings) -> None:

@@ -7,6 +7,7 @@ Plain Locust with the project's locustfile against the real stack, tokens asked 
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from harness.config import PROJECT_ROOT, Settings
+from harness.driver import driver_for
+from harness.stack import secrets
 
 pytestmark = pytest.mark.docker
 
@@ -22,13 +25,17 @@ RUN_S = 14
 
 
 def start(run_dir: Path, settings: Settings, renewal: str) -> subprocess.Popen[str]:
+    """The bare Locust CLI, given what `devsim load` gives it: the stack's CA and OAuth2 client."""
     run_dir.mkdir()
+    client_id, secret = secrets.client_secret(driver_for(settings.stack))
+    env = {**os.environ, "DEVSIM_CA_FILE": str(settings.ca_file), "DEVSIM_CLIENT_ID": client_id,
+           "DEVSIM_CLIENT_SECRET": secret}
     return subprocess.Popen(
         [sys.executable, "-m", "locust", "-f", str(PROJECT_ROOT / "loadtests" / "locustfile.py"), "--headless",
          "--host", settings.lb_url, "--users", "3", "--spawn-rate", "3", "--run-time", f"{RUN_S}s",
          "--stop-timeout", "5", "--only-summary", "--csv", str(run_dir / "run"), "--exit-code-on-error", "0",
          "--token-lifetime", str(LIFETIME_S), "--token-renewal", renewal],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
 
 def stats_of(run_dir: Path, proc: subprocess.Popen[str]) -> dict[str, dict[str, int]]:
