@@ -13,7 +13,7 @@ import yaml
 
 from harness.config import Settings
 from harness.metrics.prometheus import Prometheus
-from harness.stack import secrets
+from harness.stack import secrets, tls
 from tests.integration.conftest import devsim, explain
 
 pytestmark = pytest.mark.docker
@@ -28,6 +28,7 @@ def labelled(settings: Settings) -> dict[str, int]:
         "networks": len(client.networks.list(filters=flt)),
         "volumes": len(client.volumes.list(filters=flt)),
         "secrets": len(client.secrets.list(filters=flt)),
+        "configs": len(client.configs.list(filters=flt)),
     }
 
 
@@ -39,8 +40,10 @@ def test_down_keeps_volumes_unless_asked(stack: Settings) -> None:
     assert (left["services"], left["containers"], left["networks"]) == (0, 0, 0)
     declared = yaml.safe_load((stack.stack_dir / "stack.yml").read_text())["volumes"]
     assert left["volumes"] == len(declared)  # the databases, etcd and Prometheus survive a plain down
-    # and so do the secrets that protect them (the roles' passwords are in the volumes)
-    assert left["secrets"] == len(secrets.SECRETS) == 10
+    # and so do the secrets that protect them (the roles' passwords are in the volumes), and
+    # the TLS files (the CA and two certificates as configs, the two keys as secrets)
+    assert left["secrets"] == len(secrets.SECRETS) + len(tls.SECRETS) == 12
+    assert left["configs"] == len(tls.CONFIGS) == 3
 
 
 def test_up_after_down_sees_only_what_runs_now(stack: Settings) -> None:
@@ -86,7 +89,8 @@ def test_down_with_volumes_leaves_nothing(stack: Settings, tmp_path: Path) -> No
     # the current builds stay, so the next up is warm
     assert {f"{stack.stack}/lb:latest", f"{stack.stack}/app:v1", f"{stack.stack}/app:v2-crash"} <= tags
     client.images.get("debian:bookworm-slim")  # the base image stays
-    assert labelled(stack) == {"services": 0, "containers": 0, "networks": 0, "volumes": 0, "secrets": 0}
+    assert labelled(stack) == {"services": 0, "containers": 0, "networks": 0, "volumes": 0, "secrets": 0,
+                               "configs": 0}
     # nothing of the stack without its label either: no volume, container or network of its name
     client = docker.from_env()
     prefix = f"{stack.stack}_"
