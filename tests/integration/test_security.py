@@ -41,7 +41,8 @@ def test_the_security_claims_hold_and_each_control_fails_its_claim(as_shipped: S
     assert measured["the app reaches PostgreSQL only through the router"] == "unreachable: no such host"
     for path in ("through the router", "to a node"):
         refused = measured[f"PostgreSQL refuses a plain-text connection {path}"]
-        assert refused.startswith("refused: FATAL:  pg_hba.conf rejects connection for host"), refused
+        assert refused.startswith("refused: psql: error: connection to server at "), refused
+        assert "failed: FATAL:  pg_hba.conf rejects connection for host" in refused
         assert refused.endswith("no encryption"), refused
     assert measured["every network session on the leader is encrypted (app, exporters, replication)"] == 0
     assert measured["the router does reach Patroni's REST API (the reachability probe sees an open port)"] == \
