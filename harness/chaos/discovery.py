@@ -35,6 +35,8 @@ PROBES = {
                                "redis_unauthenticated_write", "reachable_from", "db_plaintext_connection",
                                "db_unencrypted_sessions", "edge_handshake", "edge_certificate",
                                "plain_http_answer", "edge_header"),
+    "harness.chaos.tokens": ("token_status",),
+    "harness.chaos.offhost": ("ports_answering_off_loopback",),
 }
 
 

@@ -32,6 +32,12 @@ def test_the_security_claims_hold_and_each_control_fails_its_claim(as_shipped: S
     assert measured["the edge refuses weak ciphers (CBC, 3DES, RC4, no forward secrecy)"].startswith("refused: ")
     assert measured["plain HTTP is redirected to HTTPS"] == f"308 https://127.0.0.1:{as_shipped.lb_tls_port}/health"
     assert measured["the edge sends HSTS"] == "max-age=31536000"
+    assert measured["a token as the stack mints it is accepted (the token probes' own control)"] == 200
+    refused = {name: value for name, value in measured.items() if name.startswith("a") and "token" in name
+               and "own control" not in name}
+    assert len(refused) == 10
+    assert set(refused.values()) == {401}, refused
+    assert measured["no published port answers from outside the host's loopback"] == "none"
     assert measured["no secret value in any inspect output or container log"] == "none"
     assert measured["Patroni refuses a configuration change without credentials (401)"] == 401
     assert measured["etcd refuses a write without credentials"].startswith("refused: ")
