@@ -111,6 +111,8 @@ def test_trust_writes_the_current_ca_and_points_requests_at_it(tmp_path: Path,
     assert path == tmp_path / "state" / "devsim-ca.pem"
     assert path.read_text() == fake.config_values["tls_ca_20261201120000"]
     assert os.environ["REQUESTS_CA_BUNDLE"] == str(path)
+    path.write_text(tls.make("devsim", NOW)["tls_ca"])  # a wrong CA left in the file (by hand, or an old stack's)
+    assert tls.trust(fake, settings).read_text() == fake.config_values["tls_ca_20261201120000"]
 
 
 def test_no_ca_yet_is_an_error_saying_what_to_do() -> None:
