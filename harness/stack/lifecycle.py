@@ -255,6 +255,7 @@ def _wait_for_database(driver: StackDriver, settings: Settings, progress: Progre
             raise NotReady(f"the database cluster elected no leader within {settings.up_timeout:.0f} s",
                            details=driver.logs(members[0]))
         cluster.configure(wanted)
+        cluster.sync_roles()  # passwords from the secrets, should one have been made anew
         synchronous = bool(wanted["synchronous_mode"])
     else:  # as configured by the last `devsim up`, whatever this command's switches say
         synchronous = cluster.synchronous()

@@ -213,6 +213,17 @@ class Cluster:
             raise InfrastructureError(f"the cluster has {len(leaders)} leaders, not one")
         return leaders[0].name
 
+    def sync_roles(self) -> None:
+        """The roles' passwords set from the Docker secrets, on the leader (see
+        target-stack/db/sync-roles.sh): a secret made anew by `up` is what the cluster takes."""
+        name = self.leader()
+        found = self.containers(name)
+        if not found:
+            raise InfrastructureError(f"no running container for {name}")
+        code, out = self._exec(found[0], ["bash", "/usr/local/share/devsim/sync-roles.sh"])
+        if code != 0:
+            raise InfrastructureError(f"setting the roles' passwords on {name} failed: {out.strip()[-300:]}")
+
     def sql(self, query: str, member: str = "") -> list[list[str]]:
         """A query as the superuser on `member` (default: the leader), rows of text fields."""
         name = member or self.leader()

@@ -90,9 +90,6 @@ postgresql:
   authentication:
     superuser: {username: postgres, password: "${SUPERUSER_PASSWORD}", sslmode: verify-full, sslrootcert: ${ca}}
     replication: {username: replicator, password: "${REPLICATION_PASSWORD}", sslmode: verify-full, sslrootcert: ${ca}}
-  callbacks:
-    on_start: /usr/local/share/devsim/sync-roles.sh
-    on_role_change: /usr/local/share/devsim/sync-roles.sh
   pg_hba:
     # Over the network, TLS only (replication too): a plain-text connection is refused before
     # any password is asked.

@@ -1,7 +1,9 @@
 #!/bin/bash
 # Sets the roles' passwords from the Docker secrets, on the leader only (replicas follow by
-# replication): after the bootstrap, and as Patroni's on_start and on_role_change callback,
-# so that a secret made anew (removed by hand, then `devsim up`) is what the cluster takes.
+# replication): after the bootstrap, and from `devsim up` once the cluster has a leader, so
+# that a secret made anew (removed by hand, then `devsim up`) is what the cluster takes.
+# (Patroni's on_start and on_role_change callbacks did not run it after a `down` and `up`
+# with the volumes kept: the leader started as one, without a role change.)
 # Also makes the exporters' role, `monitor`, a member of pg_monitor and nothing more.
 # The passwords are read inside psql (\set with a backtick command): never in an argument.
 set -uo pipefail
