@@ -49,7 +49,7 @@ class StackDriver(Protocol):
         """Stores a new secret; returns the engine's name for it."""
 
     def remove_secrets(self) -> None:
-        """Removes the stack's secrets that no service uses."""
+        """Removes the stack's secrets and configs that no service uses."""
 
     def configs(self) -> dict[str, tuple[str, str]]:
         """{short name: (the engine's name, its content)} of the stack's configs (public files)."""

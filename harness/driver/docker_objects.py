@@ -85,49 +85,48 @@ class DockerObjects:
         for vol in self._list("volumes", filters={"label": self.label}):
             ignore_missing(vol.remove)
 
-    # --- secrets: `{stack}_secret_{name}`, labelled with the stack and the short name
+    # --- secrets and configs: `{stack}_secret_{name}`, `{stack}_config_{name}`, labelled with
+    # the stack and the short name. Configs are public files (certificates) the API gives back.
     def secrets(self) -> dict[str, str]:
-        found = self._list("secrets", filters={"label": self.label})
-        return {s.attrs["Spec"]["Labels"].get(SECRET_LABEL, ""): s.name for s in found
-                if s.attrs["Spec"]["Labels"].get(SECRET_LABEL)}
+        return {name: obj.name for name, obj in self._stored("secrets", SECRET_LABEL).items()}
 
     def create_secret(self, name: str, value: str) -> str:
-        full = f"{self.stack}_secret_{name}"
-        try:
-            self.client.secrets.create(name=full, data=value.encode(),
-                                       labels={"devsim.stack": self.stack, SECRET_LABEL: name})
-        except DockerException as exc:
-            raise InfrastructureError(f"cannot create the secret {full}: {exc}") from exc
-        return full
+        return self._create("secrets", "secret", SECRET_LABEL, name, value)
 
     def remove_secrets(self) -> None:
-        for secret in self._list("secrets", filters={"label": self.label}):
-            ignore_missing(secret.remove)
-        for config in self._list("configs", filters={"label": self.label}):
-            ignore_missing(config.remove)
+        for kind in ("secrets", "configs"):
+            for obj in self._list(kind, filters={"label": self.label}):
+                ignore_missing(obj.remove)
 
     def remove_secret(self, name: str) -> None:
-        for secret in self._list("secrets", filters={"label": [self.label, f"{SECRET_LABEL}={name}"]}):
-            ignore_missing(secret.remove)
+        self._remove("secrets", SECRET_LABEL, name)
 
-    # --- configs: public files (certificates), `{stack}_config_{name}`
     def configs(self) -> dict[str, tuple[str, str]]:
-        found = self._list("configs", filters={"label": self.label})
-        return {c.attrs["Spec"]["Labels"][CONFIG_LABEL]: (c.name, base64.b64decode(c.attrs["Spec"]["Data"]).decode())
-                for c in found if c.attrs["Spec"]["Labels"].get(CONFIG_LABEL)}
+        return {name: (obj.name, base64.b64decode(obj.attrs["Spec"]["Data"]).decode())
+                for name, obj in self._stored("configs", CONFIG_LABEL).items()}
 
     def create_config(self, name: str, value: str) -> str:
-        full = f"{self.stack}_config_{name}"
-        try:
-            self.client.configs.create(name=full, data=value.encode(),
-                                       labels={"devsim.stack": self.stack, CONFIG_LABEL: name})
-        except DockerException as exc:
-            raise InfrastructureError(f"cannot create the config {full}: {exc}") from exc
-        return full
+        return self._create("configs", "config", CONFIG_LABEL, name, value)
 
     def remove_config(self, name: str) -> None:
-        for config in self._list("configs", filters={"label": [self.label, f"{CONFIG_LABEL}={name}"]}):
-            ignore_missing(config.remove)
+        self._remove("configs", CONFIG_LABEL, name)
+
+    def _stored(self, kind: str, label: str) -> dict[str, Any]:
+        found = self._list(kind, filters={"label": self.label})
+        return {o.attrs["Spec"]["Labels"][label]: o for o in found if o.attrs["Spec"]["Labels"].get(label)}
+
+    def _create(self, kind: str, word: str, label: str, name: str, value: str) -> str:
+        full = f"{self.stack}_{word}_{name}"
+        try:
+            getattr(self.client, kind).create(name=full, data=value.encode(),
+                                              labels={"devsim.stack": self.stack, label: name})
+        except DockerException as exc:
+            raise InfrastructureError(f"cannot create the {word} {full}: {exc}") from exc
+        return full
+
+    def _remove(self, kind: str, label: str, name: str) -> None:
+        for obj in self._list(kind, filters={"label": [self.label, f"{label}={name}"]}):
+            ignore_missing(obj.remove)
 
     # --- images
     def image(self, ref: str) -> ImageInfo | None:
