@@ -21,8 +21,8 @@ from harness.chaos import engine
 from harness.chaos.engine import activity
 from harness.chaos.evidence import NoEvidence
 from harness.config import load_settings
-from harness.driver import ContainerInfo, StackDriver
-from harness.errors import InfrastructureError, NoSuchService
+from harness.driver import StackDriver
+from harness.errors import InfrastructureError
 from harness.stack import patroni, secrets, tls
 
 __all__ = [
@@ -38,17 +38,6 @@ __all__ = [
     "redis_unauthenticated_write",
     "secrets_exposed",
 ]
-
-
-def _running(driver: StackDriver, service: str) -> ContainerInfo:
-    """A running container of `service`: a task's, or the development profile's."""
-    try:
-        found = driver.containers(service)
-    except NoSuchService:
-        found = [c for c in driver.plain_containers({"devsim.service": service}) if c.status == "running"]
-    if not found:
-        raise InfrastructureError(f"no {service} container is running")
-    return found[0]
 
 
 @activity
@@ -74,7 +63,7 @@ def patroni_unauthenticated_change(member: str = "db1", configuration: Configura
     cluster = patroni.discover(driver)
     ttl = cluster.rest("/config")[1].get("ttl", 20)
     other = next(m for m in cluster.members if m != member)
-    _, out = driver.exec(_running(driver, other), [
+    _, out = driver.exec(secrets.running_container(driver, other), [
         "curl", "-sS", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PATCH",
         "-H", "Content-Type: application/json", "-d", f'{{"ttl": {int(ttl)}}}', f"http://{member}:8008/config"])
     if not out.strip().isdigit():
@@ -87,7 +76,7 @@ def etcd_unauthenticated_write(configuration: Configuration = None) -> str:
     """What etcd answers a write without credentials under Patroni's own prefix, sent from a
     database node over the database network: "accepted", or "refused: " and etcd's answer."""
     driver = engine.driver(configuration)
-    code, out = driver.exec(_running(driver, patroni.discover(driver).members[0]), [
+    code, out = driver.exec(secrets.running_container(driver, patroni.discover(driver).members[0]), [
         "env", "ETCDCTL_API=3", "etcdctl", "--endpoints=http://etcd:2379", "--dial-timeout=3s",
         "put", "/service/devsim-audit", "unauthenticated"])
     return "accepted" if code == 0 else f"refused: {_last_error(out)}"
@@ -98,7 +87,7 @@ def redis_unauthenticated_write(configuration: Configuration = None) -> str:
     """What Redis answers a write without a password, sent to the service's address from its
     own container: "accepted", or "refused: " and Redis's answer (NOAUTH ...)."""
     driver = engine.driver(configuration)
-    code, out = driver.exec(_running(driver, "cache"),
+    code, out = driver.exec(secrets.running_container(driver, "cache"),
                             ["redis-cli", "-h", "cache", "SET", "devsim-audit", "unauthenticated"])
     reply = out.strip()
     return "accepted" if code == 0 and reply == "OK" else f"refused: {_last_error(reply) or 'no answer'}"
@@ -109,7 +98,7 @@ def reachable_from(service: str, host: str, port: int, configuration: Configurat
     """Whether a container of `service` can open a TCP connection to host:port: "reachable",
     or "unreachable: " and why ("no such host" when the name does not resolve on its networks)."""
     driver = engine.driver(configuration)
-    code, out = driver.exec(_running(driver, service), [
+    code, out = driver.exec(secrets.running_container(driver, service), [
         "timeout", "4", "bash", "-c", f"exec 3<>/dev/tcp/{host}/{int(port)}"])
     if code == 0:
         return "reachable"
@@ -129,7 +118,7 @@ def db_plaintext_connection(host: str = "dbrouter", port: int = 5000, from_servi
     source = from_service or _database_service(driver)
     dsn = f"host={host} port={int(port)} dbname=devsim user=devsim sslmode=disable connect_timeout=3"
     argv = ["env", "-u", "PGPASSWORD", "psql", "-w", dsn, "-Atc", "SELECT 1"]
-    code, out = driver.exec(_running(driver, source), argv)
+    code, out = driver.exec(secrets.running_container(driver, source), argv)
     if "no encryption" in out or "rejects connection" in out:
         return f"refused: {_last_error(out)}"
     if code == 0 or "password" in out:  # served, or asked for a password: the plain connection was taken

@@ -6,8 +6,8 @@ each secret, and the harness gives `docker stack deploy` only the engine's name 
 values never touch the host's disk; the harness reads one back (the OAuth client's, to get
 tokens for the load) from a container that mounts it. A secret lives as long as the data it
 protects: `down` keeps them, `down --volumes` removes them with the volumes. One removed by
-hand is made anew at the next `up`, and the database nodes set their roles' passwords from
-the files at every start (target-stack/db/sync-roles.sh), so the cluster follows.
+hand is made anew at the next `up`, which then sets the roles' passwords from the files on
+the database leader (target-stack/db/sync-roles.sh), so the cluster follows.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from harness.driver import StackDriver
+from harness.driver import ContainerInfo, StackDriver
 from harness.errors import InfrastructureError, NoSuchService
 from harness.progress import Progress
 
@@ -73,17 +73,21 @@ def read(driver: StackDriver, name: str, service: str = "app") -> str:
     return out.strip()
 
 
+def running_container(driver: StackDriver, service: str) -> ContainerInfo:
+    """A running container of `service`: a task's, or the development profile's."""
+    try:
+        found = driver.containers(service)
+    except NoSuchService:
+        found = [c for c in driver.plain_containers({"devsim.service": service}) if c.status == "running"]
+    if not found:
+        raise InfrastructureError(f"no {service} container is running", hint="run `devsim up` first")
+    return found[0]
+
+
 def client_secret(driver: StackDriver) -> tuple[str, str]:
     """(client id, secret) of the load test's OAuth2 client, as the running app knows it.
     The development profile has no secrets: its app reads the list from its environment."""
-    try:
-        running = driver.containers("app")
-    except NoSuchService:
-        running = [c for c in driver.plain_containers({"devsim.service": "app"}) if c.status == "running"]
-    if not running:
-        raise InfrastructureError("cannot get the load test's OAuth2 client: no app container runs",
-                                  hint="run `devsim up` first")
-    code, out = driver.exec(running[0], ["sh", "-c", READ_CLIENTS])
+    code, out = driver.exec(running_container(driver, "app"), ["sh", "-c", READ_CLIENTS])
     return parse_client(out if code == 0 else "", LOAD_CLIENT)
 
 
