@@ -30,6 +30,7 @@ from pathlib import Path
 
 from harness.config import load_settings
 from harness.driver import driver_for
+from harness.load.runner import stack_env
 from harness.stack import secrets, tls
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,10 +47,9 @@ def devsim(*args: str) -> None:
 
 
 def locust_env() -> dict[str, str]:
+    """What `devsim load` gives Locust: the stack's CA and its OAuth2 client."""
     driver = driver_for(SETTINGS.stack)
-    client_id, secret = secrets.client_secret(driver)
-    return {**os.environ, "DEVSIM_CA_FILE": str(tls.trust(driver, SETTINGS)), "DEVSIM_CLIENT_ID": client_id,
-            "DEVSIM_CLIENT_SECRET": secret}
+    return stack_env(secrets.client_secret(driver), tls.trust(driver, SETTINGS))
 
 
 def one_round(host: str, users: int, seconds: int, env: dict[str, str]) -> dict[str, float]:

@@ -130,6 +130,17 @@ def load_child() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def stack_env(client: tuple[str, str] | None, ca_file: Path | None) -> dict[str, str]:
+    """Locust's environment for the stack: the OAuth2 client (a secret: in the environment of
+    Locust only, never on its command line) and the CA its HTTPS is verified against."""
+    env = dict(os.environ)
+    if client is not None:
+        env.update(DEVSIM_CLIENT_ID=client[0], DEVSIM_CLIENT_SECRET=client[1])
+    if ca_file is not None:
+        env["DEVSIM_CA_FILE"] = str(ca_file)
+    return env
+
+
 class LocustProcess:
     """The Locust child processes of one run; a context manager that always stops them."""
 
@@ -148,11 +159,7 @@ class LocustProcess:
     def _spawn(self, argv: list[str], log_name: str) -> None:
         log = (self.plan.run_dir / log_name).open("wb")
         self._logs.append(log)
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        if self.plan.client is not None:  # the stack's secret, to Locust only (never on its command line)
-            env.update(DEVSIM_CLIENT_ID=self.plan.client[0], DEVSIM_CLIENT_SECRET=self.plan.client[1])
-        if self.plan.ca_file is not None:
-            env["DEVSIM_CA_FILE"] = str(self.plan.ca_file)
+        env = {**stack_env(self.plan.client, self.plan.ca_file), "PYTHONUNBUFFERED": "1"}
         # Its own session (a Ctrl-C in the terminal reaches the harness, which decides), and
         # SIGINT back to its default: a shell starting us in the background ignores it, and
         # the ignore would be inherited.

@@ -7,7 +7,6 @@ Plain Locust with the project's locustfile against the real stack, tokens asked 
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 
 from harness.config import PROJECT_ROOT, Settings
 from harness.driver import driver_for
+from harness.load.runner import stack_env
 from harness.stack import secrets
 
 pytestmark = pytest.mark.docker
@@ -27,9 +27,7 @@ RUN_S = 14
 def start(run_dir: Path, settings: Settings, renewal: str) -> subprocess.Popen[str]:
     """The bare Locust CLI, given what `devsim load` gives it: the stack's CA and OAuth2 client."""
     run_dir.mkdir()
-    client_id, secret = secrets.client_secret(driver_for(settings.stack))
-    env = {**os.environ, "DEVSIM_CA_FILE": str(settings.ca_file), "DEVSIM_CLIENT_ID": client_id,
-           "DEVSIM_CLIENT_SECRET": secret}
+    env = stack_env(secrets.client_secret(driver_for(settings.stack)), settings.ca_file)
     return subprocess.Popen(
         [sys.executable, "-m", "locust", "-f", str(PROJECT_ROOT / "loadtests" / "locustfile.py"), "--headless",
          "--host", settings.lb_url, "--users", "3", "--spawn-rate", "3", "--run-time", f"{RUN_S}s",
