@@ -162,8 +162,8 @@ def _meet_the_running_stack(ctx: RunContext) -> None:
     try:
         if development.runs(ctx.driver):
             ctx.settings = ctx.settings.replace(tls=False)
-        elif ctx.driver.services() and tls.current(ctx.driver) is not None:
-            tls.trust(ctx.driver, ctx.settings)
+        elif ctx.driver.services():
+            tls.trust(ctx.driver, ctx.settings)  # raises when there is no CA yet
     except HarnessError:
         pass
 
