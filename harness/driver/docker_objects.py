@@ -171,7 +171,7 @@ class DockerObjects:
             for chunk in stream:
                 if "error" in chunk:
                     raise BuildFailed(f"building {tag} failed at {step}: {chunk['error'].strip()}",
-                                      hint=f"Dockerfile in {context}", details=log[-15:])
+                                      hint=f"the Dockerfile of target-stack/{context.name}", details=log[-15:])
                 text = str(chunk.get("stream", "")).rstrip()
                 if not text:
                     continue

@@ -20,6 +20,7 @@ from harness.progress import Progress
 BASE_IMAGE = "debian:bookworm-slim"
 CONTEXT_LABEL = "devsim.context"  # the digest of what the image was built from
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
+SHARED = "shared"  # target-stack/shared/: in every build context as shared/ (the health check)
 
 
 @dataclass(frozen=True)
@@ -106,12 +107,13 @@ def build_images(driver: StackDriver, stack_dir: Path, progress: Progress) -> di
     Returns the stack.yml variables (APP_IMAGE, ...) set to each image's content tag.
     """
     base = ensure_base_image(driver, progress)
+    shared = folder_digest(stack_dir / SHARED)
     folders: dict[Path, str] = {}  # the app's folder serves seven images: read it once
     env: dict[str, str] = {}
     for spec in stack_images(driver.stack):
         context = stack_dir / spec.service
         if context not in folders:
-            folders[context] = folder_digest(context)
+            folders[context] = folder_digest(context) + shared
         digest = context_digest(folders[context], spec, base)
         image_id = _built(driver, spec, digest) or build_one(driver, context, spec, progress, digest)
         tag = content_tag(spec, image_id)
@@ -144,10 +146,15 @@ def _built(driver: StackDriver, spec: ImageSpec, digest: str) -> str | None:
 
 
 def build_one(driver: StackDriver, context: Path, spec: ImageSpec, progress: Progress, digest: str = "") -> str:
-    """Builds one image, reporting each Dockerfile step; returns the image id."""
+    """Builds one image, reporting each Dockerfile step; returns the image id. The build
+    context is a copy of the image's folder with target-stack/shared/ in it as shared/."""
     progress.step(f"building {spec.tag}")
-    image_id = driver.build(context, spec.tag, dict(spec.build_args), {CONTEXT_LABEL: digest},
-                            lambda step: progress.update(f"building {spec.tag}: {step[:100]}"))
+    with tempfile.TemporaryDirectory(prefix=f"devsim-build-{spec.service}-") as tmp:
+        merged = Path(tmp) / spec.service
+        shutil.copytree(context, merged, symlinks=True)
+        shutil.copytree(context.parent / SHARED, merged / SHARED, symlinks=True)
+        image_id = driver.build(merged, spec.tag, dict(spec.build_args), {CONTEXT_LABEL: digest},
+                                lambda step: progress.update(f"building {spec.tag}: {step[:100]}"))
     progress.done()
     return image_id
 
