@@ -20,7 +20,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "target-stack" / "shared" / "devs
 
 
 class Answer(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         self.server.paths.append(self.path)  # type: ignore[attr-defined]
         self.send_response(self.server.status)  # type: ignore[attr-defined]
         self.end_headers()
