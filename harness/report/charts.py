@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from harness.report.rundata import RunData
@@ -115,7 +116,7 @@ def timeline(run: RunData) -> str:
         if spec.get("error") or not spec.get("lines"):
             fig.add_annotation(text=spec.get("error") or "no data in this window", showarrow=False,
                                xref=f"x{row} domain", yref=f"y{row} domain", x=0.5, y=0.5)
-    _mark(fig, run)
+    _mark(fig, run, len(titles))
     fig.update_xaxes(range=[utc(run.started), utc(run.ended)], type="date")
     fig.update_xaxes(title_text="time (UTC)", row=len(titles), col=1)
     fig.update_layout(height=ROW_HEIGHT * len(titles) + 120, margin={"l": 60, "r": 20, "t": 60, "b": 50},
@@ -124,23 +125,35 @@ def timeline(run: RunData) -> str:
     return str(fig.to_html(full_html=False, include_plotlyjs=False, div_id="timeline", config=CONFIG))
 
 
-def _mark(fig: go.Figure, run: RunData) -> None:
-    """Fault and recovery windows shaded across every row; each action of the journal a line."""
+def _mark(fig: go.Figure, run: RunData, rows: int) -> None:
+    """Fault and recovery windows shaded across every row; each action of the journal a line.
+
+    The shapes are written as one list, one per row, rather than with Plotly's add_vrect /
+    add_vline(row="all"): those rescan every trace for each shape and row, which made a
+    run's report take 4 s to draw (nearly all of it here)."""
+    def across(shape: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{**shape, "xref": "x" if row == 1 else f"x{row}", "yref": "y domain" if row == 1 else f"y{row} domain",
+                 "y0": 0, "y1": 1} for row in range(1, rows + 1)]
+
+    shapes: list[dict[str, Any]] = []
     for window, colour in ((run.fault_window, "rgba(207,34,46,0.13)"), (run.recovery_window, "rgba(26,127,55,0.10)")):
         if window:
-            fig.add_vrect(x0=utc(window[0]), x1=utc(window[1]), fillcolor=colour, line_width=0, layer="below",
-                          row="all", col=1)
+            shapes += across({"type": "rect", "x0": utc(window[0]), "x1": utc(window[1]), "fillcolor": colour,
+                              "line": {"width": 0}, "layer": "below"})
     for event in run.events:
         if event.kind != "action":
             continue
         colour = "#cf222e" if event.phase == "method" else "#1a7f37"
-        fig.add_vline(x=utc(event.start), line={"color": colour, "dash": "dash", "width": 1.5}, row="all", col=1)
+        shapes += across({"type": "line", "x0": utc(event.start), "x1": utc(event.start),
+                          "line": {"color": colour, "dash": "dash", "width": 1.5}})
         fig.add_annotation(text=f"{event.name}", x=utc(event.start), xref="x", yref="paper", y=1.03,
                            yanchor="bottom", showarrow=False, textangle=0, font={"size": 11, "color": colour})
     for label, at in timing_marks(run):
-        fig.add_vline(x=utc(at), line={"color": "#6e40c9", "dash": "dot", "width": 1}, row="all", col=1)
+        shapes += across({"type": "line", "x0": utc(at), "x1": utc(at),
+                          "line": {"color": "#6e40c9", "dash": "dot", "width": 1}})
         fig.add_annotation(text=label, x=utc(at), xref="x", yref="paper", y=-0.06, yanchor="top", showarrow=False,
                            font={"size": 10, "color": "#6e40c9"})
+    fig.update_layout(shapes=shapes)
 
 
 def timing_marks(run: RunData) -> list[tuple[str, float]]:
@@ -157,22 +170,39 @@ def timing_marks(run: RunData) -> list[tuple[str, float]]:
     return marks
 
 
+TREND_ROWS = (("error_ratio", "client error ratio (%)", 100.0), ("p95_ms", "client p95 (ms)", 1.0),
+              ("rto_s", "RTO (s)", 1.0))
+
+
+@cache
+def _trend_layout() -> dict[str, Any]:
+    """The trend charts' layout, made once: three panels side by side. Plotly's figure objects
+    cost about 90 ms a chart to make (the template is copied, every property validated), and
+    the index draws one per experiment on every run."""
+    fig = make_subplots(rows=1, cols=len(TREND_ROWS), subplot_titles=[r[1] for r in TREND_ROWS],
+                        horizontal_spacing=0.07)
+    fig.update_layout(height=260, margin={"l": 50, "r": 20, "t": 40, "b": 40}, template="plotly_white")
+    layout: dict[str, Any] = fig.to_plotly_json()["layout"]
+    return layout
+
+
 def trends(runs: list[dict[str, Any]], div_id: str) -> str:
     """Error ratio, p95 and RTO across the runs of one experiment, oldest first, coloured by verdict."""
-    rows = [("error_ratio", "client error ratio (%)", 100.0), ("p95_ms", "client p95 (ms)", 1.0),
-            ("rto_s", "RTO (s)", 1.0)]
-    fig = make_subplots(rows=1, cols=len(rows), subplot_titles=[r[1] for r in rows], horizontal_spacing=0.07)
     ordered = sorted(runs, key=lambda r: r["started"])
     xs = [utc(r["started"]) for r in ordered]
     colours = [COLOURS.get(r["status"], "#8c959f") for r in ordered]
-    for col, (key, title, scale) in enumerate(rows, start=1):
-        ys = [None if r.get(key) is None else r[key] * scale for r in ordered]
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=title, showlegend=False,
-                                 marker={"color": colours, "size": 9}, line={"color": "#afb8c1"},
-                                 text=[r["run_id"] for r in ordered],
-                                 hovertemplate="%{text}<br>%{y}<extra>" + title + "</extra>"), row=1, col=col)
+    data = []
+    for col, (key, title, scale) in enumerate(TREND_ROWS, start=1):
+        axis = "" if col == 1 else str(col)
+        data.append({"type": "scatter", "x": xs, "y": [None if r.get(key) is None else r[key] * scale for r in ordered],
+                     "mode": "lines+markers", "name": title, "showlegend": False, "xaxis": f"x{axis}",
+                     "yaxis": f"y{axis}", "marker": {"color": colours, "size": 9}, "line": {"color": "#afb8c1"},
+                     "text": [r["run_id"] for r in ordered],
+                     "hovertemplate": "%{text}<br>%{y}<extra>" + title + "</extra>"})
+    layout = dict(_trend_layout())
     if len(ordered) == 1:
-        fig.add_annotation(text="one run so far: no trend yet", showarrow=False, xref="paper", yref="paper",
-                           x=0.5, y=-0.28, font={"size": 12, "color": "#57606a"})
-    fig.update_layout(height=260, margin={"l": 50, "r": 20, "t": 40, "b": 40}, template="plotly_white")
-    return str(fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=CONFIG))
+        layout["annotations"] = [*layout["annotations"], {
+            "text": "one run so far: no trend yet", "showarrow": False, "xref": "paper", "yref": "paper",
+            "x": 0.5, "y": -0.28, "font": {"size": 12, "color": "#57606a"}}]
+    return str(pio.to_html({"data": data, "layout": layout}, validate=False, full_html=False,
+                           include_plotlyjs=False, div_id=div_id, config=CONFIG))
