@@ -38,7 +38,12 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that exits 2 with one line (not argparse's usage block) and never a traceback."""
+    """argparse that exits 2 with one line (not argparse's usage block) and never a traceback,
+    and takes no abbreviated option: a typo such as `--prov` is an error, not `--prove`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")

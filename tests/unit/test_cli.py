@@ -120,6 +120,9 @@ def test_report_on_a_folder_that_is_not_a_run_exits_2_and_records_nothing(tmp_pa
     (["up", "--profile", "development", "--set", "LB_RETRIES=0"],
      "devsim: error: --profile development runs one app instance with no switches; it takes no --set"),
     (["up", "--replicsa", "3"], "devsim: error: unrecognized arguments: --replicsa 3"),
+    # an abbreviation is a typo, not the option it starts: argparse would take --prov as --prove
+    (["run", "--prov", "experiments/app-instance-crash.yaml"], "devsim: error: unrecognized arguments: --prov"),
+    (["load", "--user", "3"], "devsim: error: unrecognized arguments: --user"),
 ])
 def test_a_profile_it_cannot_take_is_one_line_and_exit_2(args: list[str], message: str) -> None:
     done = run_cli(*args, env={**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"})
