@@ -36,7 +36,9 @@ VALID_DAYS = 365
 RENEW_DAYS = 30
 # Every name a client reaches PostgreSQL by: the nodes (replicas, exporters), the router and
 # the latency proxy (the app's path), and localhost.
-DB_NAMES = ("db1", "db2", "db3", "dbrouter", "dbproxy", "localhost")
+# The database side, as the stack reaches it by name: the nodes, the router and proxy, and
+# pgBackRest's repository hosts (backup, offsite), which also present it as a client.
+DB_NAMES = ("db1", "db2", "db3", "dbrouter", "dbproxy", "backup", "offsite", "localhost")
 # The edge: as the host reaches it (and as the stack's own containers would, by name).
 EDGE_NAMES = ("localhost", "lb")
 # short name prefix -> the stack.yml variable naming the current generation's object
@@ -71,8 +73,10 @@ def _ca(stack: str, now: dt.datetime) -> tuple[x509.Certificate, ec.EllipticCurv
 
 
 def _server(ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, names: tuple[str, ...],
-            now: dt.datetime) -> tuple[str, str]:
-    """(certificate, key), PEM, for `names` and 127.0.0.1, signed by the CA."""
+            now: dt.datetime, client: bool = False) -> tuple[str, str]:
+    """(certificate, key), PEM, for `names` and 127.0.0.1, signed by the CA; `client`: it
+    may also authenticate a client (pgBackRest's hosts present it to one another)."""
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH, *([ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])]
     key = ec.generate_private_key(ec.SECP256R1())
     alt: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
     alt.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
@@ -81,7 +85,7 @@ def _server(ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, names: tup
             .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=VALID_DAYS))
             .add_extension(x509.SubjectAlternativeName(alt), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
             .sign(ca_key, hashes.SHA256()))
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
@@ -91,7 +95,7 @@ def _server(ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, names: tup
 def make(stack: str, now: dt.datetime) -> dict[str, str]:
     """A generation: {kind: PEM} for every kind, valid from `now` for VALID_DAYS."""
     ca, ca_key = _ca(stack, now)
-    db_cert, db_key = _server(ca, ca_key, DB_NAMES, now)
+    db_cert, db_key = _server(ca, ca_key, DB_NAMES, now, client=True)
     edge_cert, edge_key = _server(ca, ca_key, EDGE_NAMES, now)
     return {"tls_ca": _pem(ca), "tls_db_cert": db_cert, "tls_db_key": db_key,
             "tls_edge_cert": edge_cert, "tls_edge_key": edge_key}
@@ -115,6 +119,13 @@ def expires(cert_pem: str) -> dt.datetime:
     return x509.load_pem_x509_certificate(cert_pem.encode()).not_valid_after_utc
 
 
+def names_of(cert_pem: str) -> set[str]:
+    """The DNS names a certificate is for."""
+    alt = x509.load_pem_x509_certificate(cert_pem.encode()).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value
+    return set(alt.get_values_for_type(x509.DNSName))
+
+
 def ensure(driver: StackDriver, progress: Progress, now: dt.datetime | None = None) -> dict[str, str]:
     """stack.yml's variables naming the current generation; a new one when there is none
     whole, or when its certificate ends within RENEW_DAYS."""
@@ -123,9 +134,12 @@ def ensure(driver: StackDriver, progress: Progress, now: dt.datetime | None = No
     if generation is not None:
         configs = driver.configs()
         ends = min(expires(configs[f"{kind}_{generation}"][1]) for kind in ("tls_db_cert", "tls_edge_cert"))
-        if ends - now > dt.timedelta(days=RENEW_DAYS):
+        missing = set(DB_NAMES) - names_of(configs[f"tls_db_cert_{generation}"][1])
+        if ends - now > dt.timedelta(days=RENEW_DAYS) and not missing:
             return env(driver, generation)
-        progress.step(f"the stack's TLS certificates end {ends:%Y-%m-%d}: making a new CA and certificates")
+        progress.step(f"the database certificate is not for {', '.join(sorted(missing))}: making a new CA and "
+                      "certificates" if missing else
+                      f"the stack's TLS certificates end {ends:%Y-%m-%d}: making a new CA and certificates")
     else:
         progress.step("making the stack's CA and its TLS certificates (database, edge)")
     generation = now.strftime("%Y%m%d%H%M%S")

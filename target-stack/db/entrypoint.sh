@@ -37,6 +37,28 @@ mkdir -p -m 0700 /tmp/pgssl
 (umask 077; printf '%s\n' "$key" > /tmp/pgssl/server.key)
 unset key
 
+# pgBackRest: this node pushes its WAL to both repository hosts (backup: repository 1;
+# offsite: repository 2, the off-site copy) and runs pgBackRest's TLS server, through which
+# they take backups from it. Both sides present the database certificate and check it
+# against the stack's CA.
+: "${STANZA:=devsim}" "${WAL_ARCHIVE_TIMEOUT:=60}"
+backrest=/tmp/pgbackrest.conf
+{
+    echo "[global]"
+    for n in 1 2; do
+        host=backup; [ "$n" = 2 ] && host=offsite
+        printf 'repo%s-host=%s\nrepo%s-host-type=tls\nrepo%s-host-ca-file=%s\nrepo%s-host-cert-file=%s\nrepo%s-host-key-file=%s\n' \
+            "$n" "$host" "$n" "$n" "$ca" "$n" "$cert" "$n" /tmp/pgssl/server.key
+    done
+    printf 'tls-server-address=*\ntls-server-ca-file=%s\ntls-server-cert-file=%s\ntls-server-key-file=%s\n' \
+        "$ca" "$cert" /tmp/pgssl/server.key
+    printf 'tls-server-auth=db1=%s\nlog-level-console=warn\nlog-level-file=off\n' "$STANZA"
+    printf 'lock-path=/tmp/pgbackrest-lock\nspool-path=/tmp/pgbackrest-spool\narchive-timeout=30\n'
+    printf '\n[%s]\npg1-path=%s\npg1-socket-path=/var/run/postgresql\n' "$STANZA" "$PGDATA"
+} > "$backrest"
+pgbackrest --config="$backrest" server &
+archive_command="pgbackrest --config=$backrest --stanza=$STANZA archive-push %p"
+
 # The harness changes the cluster through the REST API from inside this container, with curl
 # reading the credentials from this file (never from an argument).
 umask 077
@@ -104,6 +126,11 @@ postgresql:
     ssl_cert_file: ${cert}
     ssl_key_file: /tmp/pgssl/server.key
     ssl_min_protocol_version: TLSv1.2
+    # Continuous WAL archiving to both repositories; a segment is switched at least every
+    # archive_timeout seconds, which bounds how much a restore to the latest point can lose.
+    archive_mode: "on"
+    archive_command: "${archive_command}"
+    archive_timeout: ${WAL_ARCHIVE_TIMEOUT}
 tags:
   nofailover: false
   noloadbalance: false
