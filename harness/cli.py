@@ -6,13 +6,12 @@ import argparse
 import json
 import os
 import sys
-import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from harness import __version__
+from harness import __version__, database_commands
 from harness.config import load_settings, parse_overrides, validate
 from harness.context import RunContext
 from harness.deploy import rollout
@@ -27,7 +26,7 @@ from harness.load import session as load_session
 from harness.load import slo
 from harness.progress import Progress
 from harness.report import history, render
-from harness.stack import backups, development, lifecycle, patroni, switches, tls
+from harness.stack import development, lifecycle, patroni, switches, tls
 from harness.stack.services import ServiceState, declared_services, running_switches, stack_status
 from harness.tables import format_table
 from harness.verdict import junit
@@ -116,13 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     dep.add_argument("--watch-after", default="20s", metavar="DURATION",
                      help="how long the guard keeps watching after the rollout completed (default 20s)")
 
-    backup = sub.add_parser("backup", help="take a database backup now and wait for it, or list the backups",
-                            description="The stack backs itself up on schedule (the backup and offsite services); "
-                            "this takes one more now, in one repository, and reports its size and duration.")
-    backup.add_argument("--list", action="store_true", help="list every backup of both repositories instead")
-    backup.add_argument("--repo", type=int, default=1, choices=(1, 2), help="1: backup (default), 2: offsite")
-    backup.add_argument("--type", default="full", choices=("full", "diff", "incr"), help="default: full")
-    backup.add_argument("--json", action="store_true", help="the result as JSON")
+    database_commands.add_parsers(sub)
 
     report = sub.add_parser("report", help="re-render a run's HTML report from its files, or the index of all runs")
     report.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR")
@@ -144,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = settings.replace(replicas=args.replicas, overrides=parse_overrides(args.overrides) or None)
             validate(settings)
         ctx = RunContext(settings, Progress(quiet=args.quiet))
-        if args.command in ("load", "deploy", "status", "backup") or (args.command == "run" and args.no_up):
+        if args.command in ("load", "deploy", "status", "backup", "restore") or (args.command == "run" and args.no_up):
             _meet_the_running_stack(ctx)  # (`run` without --no-up runs `up` first, which trusts the CA)
         return _COMMANDS[args.command](ctx, args)
     except HarnessError as exc:
@@ -376,32 +369,6 @@ def cmd_deploy(ctx: RunContext, args: argparse.Namespace) -> int:
     return EXIT_FAILED
 
 
-def cmd_backup(ctx: RunContext, args: argparse.Namespace) -> int:
-    if not stack_status(ctx.driver, ctx.settings):
-        raise UsageError(f"stack {ctx.settings.stack!r} is not up: start it with `devsim up`")
-    if args.list:
-        found = backups.listing(ctx.driver)
-        if args.json:
-            print(json.dumps([b.as_dict() for b in found], indent=2))
-            return EXIT_OK
-        if found:
-            print(format_table([("REPO", "LABEL", "TYPE", "ENDED (UTC)", "SECONDS", "STORED", "DATABASE")] + [
-                (str(b.repo), b.label, b.kind, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(b.stopped)),
-                 f"{b.seconds:.0f}", f"{b.stored_bytes / 2**20:.1f} MiB", f"{b.database_bytes / 2**20:.1f} MiB")
-                for b in found]))
-        else:
-            print("no backup yet")
-        return EXIT_OK
-    taken = backups.take(ctx.driver, args.repo, args.type, ctx.progress)
-    if args.json:
-        print(json.dumps(taken.as_dict(), indent=2))
-    else:
-        print(f"{taken.kind} backup {taken.label} in repository {taken.repo}: {taken.seconds:.0f} s, "
-              f"{taken.stored_bytes / 2**20:.1f} MiB stored for a {taken.database_bytes / 2**20:.1f} MiB database "
-              f"(WAL {taken.wal_start} to {taken.wal_stop})")
-    return EXIT_OK
-
-
 def cmd_report(ctx: RunContext, args: argparse.Namespace) -> int:
     if not args.run_dirs and not args.index:
         raise UsageError("name a run folder, or pass --index", hint="e.g. devsim report reports/<run-id>")
@@ -422,7 +389,7 @@ def cmd_report(ctx: RunContext, args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"up": cmd_up, "status": cmd_status, "down": cmd_down, "load": cmd_load, "run": cmd_run,
-             "validate": cmd_validate, "report": cmd_report, "backup": cmd_backup,
+             "validate": cmd_validate, "report": cmd_report, **database_commands.COMMANDS,
              "deploy": cmd_deploy}
 
 

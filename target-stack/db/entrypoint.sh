@@ -59,6 +59,30 @@ backrest=/tmp/pgbackrest.conf
 pgbackrest --config="$backrest" server &
 archive_command="pgbackrest --config=$backrest --stanza=$STANZA archive-push %p"
 
+# A restore (`devsim restore`) is ordered through etcd: the harness stops every node, writes
+# {"id", "repo", "target"} to /service/<scope>-restore and removes the cluster's keys. A node
+# that sees an order it has not carried out empties its data directory (once: the id is kept
+# in the volume), and Patroni, finding no cluster, bootstraps it with pgBackRest's restore
+# (restore.sh) on the node that wins the race; the others clone that one.
+order="$(ETCDCTL_API=3 ETCDCTL_USER="patroni:${ETCD_PASSWORD}" etcdctl --endpoints="http://${ETCD_HOSTS}" \
+    --dial-timeout=3s --command-timeout=5s get --print-value-only "/service/${PATRONI_SCOPE}-restore")" \
+    || { echo "etcd does not answer: cannot tell whether a restore is ordered" >&2; exit 1; }
+bootstrap_method=initdb
+restore_repo=1 restore_target=latest
+if [ -n "$order" ]; then
+    restore_id="$(printf '%s' "$order" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+    restore_repo="$(printf '%s' "$order" | python3 -c 'import json,sys; print(json.load(sys.stdin)["repo"])')"
+    restore_target="$(printf '%s' "$order" | python3 -c 'import json,sys; print(json.load(sys.stdin)["target"])')"
+    bootstrap_method=pgbackrest
+    marker=/var/lib/postgresql/data/restore-id
+    if [ "$(cat "$marker" 2>/dev/null)" != "$restore_id" ]; then
+        echo "restore $restore_id ordered (repository $restore_repo, target $restore_target): emptying $PGDATA" >&2
+        rm -rf "$PGDATA"
+        printf '%s\n' "$restore_id" > "$marker"
+    fi
+fi
+export RESTORE_REPO="$restore_repo" RESTORE_TARGET="$restore_target" PGBACKREST_CONFIG="$backrest" STANZA
+
 # The harness changes the cluster through the REST API from inside this container, with curl
 # reading the credentials from this file (never from an argument).
 umask 077
@@ -78,6 +102,13 @@ etcd3:
   username: patroni
   password: "${ETCD_PASSWORD}"
 bootstrap:
+  method: ${bootstrap_method}
+  # Only when a restore is ordered (see above): pgBackRest writes the recovery settings
+  # (restore_command, the target, promote at the end) and Patroni keeps them.
+  pgbackrest:
+    command: /usr/local/share/devsim/restore.sh
+    keep_existing_recoveryconf: true
+    no_params: true
   dcs:
     ttl: ${PATRONI_TTL}
     loop_wait: ${PATRONI_LOOP_WAIT}
