@@ -1,0 +1,120 @@
+"""Backups and restores without a stack: what pgBackRest's `info` says is read right, and
+every restore that cannot be done is refused before anything is touched."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from harness.config import load_settings
+from harness.driver.model import ContainerInfo
+from harness.errors import InfrastructureError, UsageError
+from harness.stack import backups, restore
+from tests.unit.fakedriver import FakeDriver
+
+# The shape of `pgbackrest info --output=json` (pgBackRest 2.45), written out by hand.
+INFO: list[dict[str, Any]] = [{
+    "name": "devsim", "status": {"code": 0, "message": "ok"},
+    "archive": [{"id": "15-1", "min": "000000010000000000000003", "max": "00000001000000000000000C"}],
+    "backup": [
+        {"label": "20261201-100000F", "type": "full", "error": False,
+         "archive": {"start": "000000010000000000000003", "stop": "000000010000000000000003"},
+         "info": {"delta": 31457280, "size": 31457280, "repository": {"delta": 4194304, "size": 4194304}},
+         "timestamp": {"start": 1796119200, "stop": 1796119212}},
+        {"label": "20261201-100000F_20261201-110000I", "type": "incr", "error": False,
+         "archive": {"start": "000000010000000000000008", "stop": "000000010000000000000008"},
+         "info": {"delta": 1048576, "size": 31457280, "repository": {"delta": 262144, "size": 4456448}},
+         "timestamp": {"start": 1796122800, "stop": 1796122803}},
+    ],
+}]
+
+
+def test_pgbackrest_info_is_read_into_backups_oldest_first() -> None:
+    found = backups.parse_info(2, json.dumps(INFO))
+    assert [(b.repo, b.label, b.kind) for b in found] == [
+        (2, "20261201-100000F", "full"), (2, "20261201-100000F_20261201-110000I", "incr")]
+    full = found[0]
+    assert (full.started, full.stopped, full.seconds) == (1796119200.0, 1796119212.0, 12.0)
+    assert (full.stored_bytes, full.database_bytes) == (4194304, 31457280)
+    assert (full.wal_start, full.wal_stop) == ("000000010000000000000003", "000000010000000000000003")
+
+
+def test_an_answer_that_is_not_json_is_one_clear_error() -> None:
+    with pytest.raises(InfrastructureError, match="repository 1 answered something that is not pgBackRest's JSON"):
+        backups.parse_info(1, "ERROR: [055]: unable to load info file")
+
+
+NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("latest", None),
+    ("2026-12-01T10:30:00Z", dt.datetime(2026, 12, 1, 10, 30, tzinfo=dt.UTC)),
+    ("2026-12-01 10:30:00", dt.datetime(2026, 12, 1, 10, 30, tzinfo=dt.UTC)),  # no zone: UTC
+    ("2026-12-01T11:30:00+01:00", dt.datetime(2026, 12, 1, 10, 30, tzinfo=dt.UTC)),
+])
+def test_a_target_is_latest_or_a_time_read_as_utc(text: str, expected: dt.datetime | None) -> None:
+    assert restore.parse_target(text, NOW) == expected
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("2026-12-01T12:00:01Z", "--to 2026-12-01T12:00:01Z is in the future (it is 2026-12-01 12:00:00 UTC now)"),
+    ("yesterday", "--to takes `latest` or a time such as 2026-12-01T21:00:00Z, not 'yesterday'"),
+])
+def test_a_target_in_the_future_or_unreadable_is_refused(text: str, message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        restore.parse_target(text, NOW)
+    assert caught.value.one_line() == message
+
+
+class Repositories(FakeDriver):
+    """The stack's services, with repository hosts that answer pgBackRest's info and the
+    newest archived WAL's time."""
+
+    def __init__(self, info: list[dict[str, Any]], newest_wal: float | None) -> None:
+        super().__init__(services={"backup": 1, "offsite": 1, "etcd": 1, "db1": 1, "db2": 1, "db3": 1})
+        self.info, self.newest_wal = info, newest_wal
+
+    def exec(self, container: ContainerInfo, argv: Sequence[str], user: str = "",
+             detach: bool = False) -> tuple[int, str]:
+        self.calls.append(f"exec {container.name} {argv[0]} {argv[-1][:20]}")
+        if argv[0] == "pgbackrest" and "info" in argv:
+            return 0, json.dumps(self.info)
+        if argv[:2] == ["sh", "-c"] and "find /var/lib/pgbackrest/archive" in argv[2]:
+            return 0, "" if self.newest_wal is None else f"{self.newest_wal}\n"
+        raise AssertionError(f"a refused restore must not run {argv}")
+
+
+@pytest.mark.parametrize(("target", "newest_wal", "message"), [
+    ("2026-12-01T09:59:00Z", 1796127200.0,
+     "--to 2026-12-01 09:59:00 UTC is before the end of the oldest backup in repository 1 (2026-12-01 10:00:12 UTC)"),
+    ("2026-12-01T11:00:00Z", 1796122740.0,
+     "--to 2026-12-01 11:00:00 UTC is after the newest WAL archived in repository 1 (2026-12-01 10:59:00 UTC): "
+     "what was written after it cannot be replayed"),
+])
+def test_a_target_outside_what_the_repository_holds_is_refused_before_any_node_stops(
+        target: str, newest_wal: float, message: str) -> None:
+    driver = Repositories(INFO, newest_wal)
+    settings = load_settings({})
+    with pytest.raises(UsageError) as caught:
+        restore.restore(driver, settings, target, 1, progress=None)  # type: ignore[arg-type]
+    assert caught.value.one_line() == message
+    assert [s.replicas for s in driver.services() if s.name.startswith("db")] == [1, 1, 1]  # nothing stopped
+
+
+def test_a_repository_without_backups_is_refused() -> None:
+    driver = Repositories([{"name": "devsim", "backup": []}], None)
+    with pytest.raises(UsageError, match=r"repository 2 \(offsite\) holds no backup yet"):
+        restore.check(driver, load_settings({}), "latest", 2)
+
+
+def test_the_point_in_time_starts_from_the_newest_backup_that_ended_before_it() -> None:
+    driver = Repositories(INFO, 1796127200.0)
+    when, label = restore.check(driver, load_settings({}), "2026-12-01T10:30:00Z", 1)
+    assert (when, label) == (dt.datetime(2026, 12, 1, 10, 30, tzinfo=dt.UTC), "20261201-100000F")  # not the incr
+    _, label = restore.check(driver, load_settings({}), "2026-12-01T11:05:00Z", 1)
+    assert label == "20261201-100000F_20261201-110000I"  # the incremental ended at 11:00:03
