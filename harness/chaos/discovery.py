@@ -20,6 +20,8 @@ ACTIONS = {
                               "set_proxy_latency", "stress_cpu", "stop_cpu_stress", "roll_service",
                               "deploy_release", "wait_until_converged", "restore_everything"),
     "harness.chaos.database": ("kill_db_leader", "switchover_db", "wait_until_db_whole"),
+    "harness.chaos.backups": ("destroy_db_data", "restore_db", "restore_db_if_lost", "archive_now", "write_marker",
+                              "delete_rows_by_mistake"),
 }
 PROBES = {
     "harness.chaos.probes": ("client_error_ratio", "client_failed_requests", "client_requests",
@@ -36,6 +38,7 @@ PROBES = {
                                "db_unencrypted_sessions", "edge_handshake", "edge_certificate",
                                "plain_http_answer", "edge_header"),
     "harness.chaos.tokens": ("token_status",),
+    "harness.chaos.backups": ("db_rows", "lost_write_age"),
     "harness.chaos.offhost": ("ports_answering_off_loopback",),
 }
 

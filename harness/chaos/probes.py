@@ -14,6 +14,7 @@ import math
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 from chaoslib.exceptions import ActivityFailed
@@ -301,9 +302,9 @@ def write_unavailability(window: Window = "fault", configuration: Configuration 
     return round(clientlog.longest_write_gap_s(_client_rows("run", "", configuration), start, end), 3)
 
 
-def write_audit(field: str = "lost", configuration: Configuration = None) -> int:
-    """One count of the write audit (lost, ghosts, duplicates, acknowledged, ...), from the
-    run's audit.json; audited now, from the database's leader, when there is none yet."""
+def audit_found(configuration: Configuration = None) -> dict[str, Any]:
+    """The run's write audit (audit.json); audited now, from the database's leader, when
+    there is none yet."""
     t = engine.target(configuration)
     if not t.request_log:
         raise ActivityFailed("no client request log to audit: run under `devsim run`")
@@ -314,6 +315,13 @@ def write_audit(field: str = "lost", configuration: Configuration = None) -> int
             found = audit.run_audit(patroni.discover(engine.driver(configuration)), log).as_dict()
         except (InfrastructureError, OSError) as exc:
             raise ActivityFailed(f"cannot audit the writes: {exc}") from exc
+    return found
+
+
+def write_audit(field: str = "lost", configuration: Configuration = None) -> int:
+    """One count of the write audit (lost, ghosts, duplicates, acknowledged, ...), from the
+    run's audit.json; audited now, from the database's leader, when there is none yet."""
+    found = audit_found(configuration)
     if field not in found or not isinstance(found[field], int):
         raise ActivityFailed(f"the write audit has no count {field!r}")
     return int(found[field])

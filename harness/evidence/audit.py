@@ -36,6 +36,8 @@ class Audit:
     read_from: str = ""
     lost_ids: list[str] = field(default_factory=list)
     duplicate_ids: list[str] = field(default_factory=list)
+    lost_first_ack: float | None = None  # when the earliest LOST write was acknowledged (epoch s)
+    lost_last_ack: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,11 +50,13 @@ def classify(rows: list[clientlog.Request], stored: Counter[str], read_from: str
     others = {r.item_id for r in sent} - acked
     lost = sorted(i for i in acked if stored.get(i, 0) == 0)
     duplicates = sorted(i for i in acked | others if stored.get(i, 0) > 1)
+    lost_acks = [r.end_ms / 1000.0 for r in sent if r.ack == "ack" and stored.get(r.item_id, 0) == 0]
     return Audit(
         writes=len(sent), acknowledged=len(acked), good=len(acked) - len(lost), lost=len(lost),
         ghosts=sum(1 for i in others if stored.get(i, 0) > 0), duplicates=len(duplicates),
         unacknowledged_absent=sum(1 for i in others if stored.get(i, 0) == 0), read_from=read_from,
-        lost_ids=lost[:SHOWN_IDS], duplicate_ids=duplicates[:SHOWN_IDS])
+        lost_ids=lost[:SHOWN_IDS], duplicate_ids=duplicates[:SHOWN_IDS],
+        lost_first_ack=min(lost_acks) if lost_acks else None, lost_last_ack=max(lost_acks) if lost_acks else None)
 
 
 def stored_ids(cluster: patroni.Cluster, since: float) -> tuple[Counter[str], str]:

@@ -1,0 +1,190 @@
+"""Chaos Toolkit actions and probes for backups and restores: a disaster that destroys every
+database node's data, a mistake that deletes rows, and the restore that must undo either
+(harness/stack/restore.py, the same as `devsim restore`).
+
+pgBackRest does the backing up (the stack's `backup` and `offsite` services); these only
+break things, restore and count.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration
+
+from harness.chaos import controls, engine
+from harness.chaos.engine import activity
+from harness.chaos.probes import audit_found
+from harness.config import Settings, load_settings
+from harness.errors import InfrastructureError
+from harness.progress import Progress
+from harness.stack import patroni, restore
+from harness.stack.waiting import Check, Waiter
+
+__all__ = [
+    "archive_now",
+    "db_rows",
+    "delete_rows_by_mistake",
+    "destroy_db_data",
+    "lost_write_age",
+    "restore_db",
+    "restore_db_if_lost",
+    "write_marker",
+]
+
+_state: dict[str, Any] = {}  # what the actions remember for the probes: marker, deleted rows, times
+
+
+def _settings(configuration: Configuration) -> Settings:
+    target = engine.target(configuration)
+    return load_settings(os.environ).replace(stack=target.stack)
+
+
+def _cluster(configuration: Configuration) -> patroni.Cluster:
+    try:
+        return patroni.discover(engine.driver(configuration))
+    except InfrastructureError as exc:
+        raise ActivityFailed(exc.one_line()) from exc
+
+
+@activity
+def destroy_db_data(configuration: Configuration = None) -> dict[str, Any]:
+    """Every database node's data destroyed at once: its data directory emptied on its volume,
+    then its container killed. The nodes come back empty, to a cluster whose leader is gone:
+    nothing but a restore brings the data back."""
+    cluster = _cluster(configuration)
+    driver = cluster.driver
+    destroyed = []
+    for member in cluster.members:
+        for container in driver.containers(member):
+            code, out = driver.exec(container, ["sh", "-c", 'rm -rf "$PGDATA"'])
+            if code != 0:
+                raise ActivityFailed(f"cannot empty {member}'s data directory: {out.strip()[-200:]}")
+            destroyed.append(member)
+    for member in cluster.members:
+        for container in driver.containers(member):
+            driver.kill(container, "SIGKILL")
+    _state["disaster_at"] = time.time()
+    return {"destroyed": destroyed}
+
+
+@activity
+def restore_db(target: str = "latest", repo: int | str = 1, configuration: Configuration = None) -> dict[str, Any]:
+    """`devsim restore --to TARGET --repo REPO`, waiting for the steady state. The target
+    `before-the-mistake` is the time delete_rows_by_mistake noted just before it deleted."""
+    if target == "before-the-mistake":
+        if "mistake_at" not in _state:
+            raise ActivityFailed("no mistake was made in this run: nothing to restore to before it")
+        target = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(_state["mistake_at"])) + \
+            f".{int(_state['mistake_at'] % 1 * 1e6):06d}Z"
+    _state["restore_started"] = time.time()
+    done = restore.restore(engine.driver(configuration), _settings(configuration), target, int(repo),
+                           Progress(quiet=True))
+    _state["restored_at"] = time.time()
+    return {"target": done.target, "repo": done.repo, "backup": done.backup,
+            "seconds_to_leader": done.seconds_to_leader, "seconds_to_steady_state": done.seconds_to_steady_state}
+
+
+@activity
+def restore_db_if_lost(configuration: Configuration = None) -> str:
+    """The rollback: a cluster that has no leader a minute after its data was destroyed is
+    restored to the latest point; a whole one is left alone."""
+    cluster = _cluster(configuration)
+
+    def leads() -> Check:
+        try:
+            return Check(bool(cluster.leader()), "")
+        except InfrastructureError:
+            return Check(False, "")
+
+    if Waiter(60, 2).until(leads) is not None:
+        return "the cluster has a leader: nothing to restore"
+    restore_db("latest", 1, configuration=configuration)
+    return "restored to the latest point from repository 1"
+
+
+def _sql(configuration: Configuration, query: str) -> list[list[str]]:
+    try:
+        return _cluster(configuration).sql(query)
+    except InfrastructureError as exc:
+        raise ActivityFailed(exc.one_line()) from exc
+
+
+@activity
+def archive_now(configuration: Configuration = None) -> float:
+    """Switches the leader to a new WAL segment and waits until the old one is in both
+    repositories (archive_timeout would do it within a minute): seconds it took."""
+    started = time.monotonic()
+    [[lsn]] = _sql(configuration, "SELECT pg_walfile_name(pg_switch_wal())")
+
+    def archived() -> Check:
+        [[last]] = _sql(configuration, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
+        return Check(last >= lsn, f"archived up to {last or 'nothing'}, waiting for {lsn}")
+
+    if Waiter(90, 0.5).until(archived) is None:
+        raise ActivityFailed(f"WAL segment {lsn} was not archived within 90 s")
+    return round(time.monotonic() - started, 3)
+
+
+@activity
+def write_marker(configuration: Configuration = None) -> str:
+    """A marker row written now (the item the restore must keep); its id."""
+    marker = f"restore-marker-{time.time():.6f}"
+    [[created]] = _sql(configuration, "INSERT INTO items (id, payload, written_by) VALUES "
+                                      f"('{marker}', '{{}}', 'chaos') RETURNING extract(epoch FROM created_at)")
+    _state.update(marker=marker, marker_at=float(created))
+    return marker
+
+
+@activity
+def delete_rows_by_mistake(configuration: Configuration = None) -> int:
+    """The mistake: every item written before the marker deleted, in one DELETE through the
+    app's database. Notes how many there were and the time just before it (the point to
+    restore to); returns how many it deleted."""
+    if "marker_at" not in _state:
+        raise ActivityFailed("write_marker must run first")
+    older = f"created_at < to_timestamp({_state['marker_at']})"
+    [[before]] = _sql(configuration, f"SELECT count(*) FROM items WHERE {older}")
+    time.sleep(1.0)
+    _state["mistake_at"] = time.time() - 0.5
+    [[deleted]] = _sql(configuration, f"WITH gone AS (DELETE FROM items WHERE {older} RETURNING id) "
+                                      "SELECT count(*) FROM gone")
+    _state.update(before_mistake=int(before), deleted=int(deleted))
+    return int(deleted)
+
+
+@activity
+def db_rows(which: str = "deleted-missing", configuration: Configuration = None) -> int:
+    """After the restore: `deleted-missing` how many of the rows there were before the mistake
+    are missing (0: all back); `marker` 1 when the marker is there; `written-after` how many
+    rows written between the restore point and the restore the leader holds (none should be:
+    the restore went back to before them)."""
+    if "marker" not in _state or "restore_started" not in _state:
+        raise ActivityFailed("write_marker and restore_db must run first")
+    if which == "deleted-missing":
+        older = f"created_at < to_timestamp({_state['marker_at']})"
+        [[count]] = _sql(configuration, f"SELECT count(*) FROM items WHERE {older}")
+        return int(_state["before_mistake"]) - int(count)
+    if which == "marker":
+        [[count]] = _sql(configuration, f"SELECT count(*) FROM items WHERE id = '{_state['marker']}'")
+        return int(count)
+    if which == "written-after":
+        between = (f"created_at > to_timestamp({_state['mistake_at']}) "
+                   f"AND created_at < to_timestamp({_state['restore_started']})")
+        [[count]] = _sql(configuration, f"SELECT count(*) FROM items WHERE {between}")
+        return int(count)
+    raise ActivityFailed(f"which must be deleted-missing, marker or written-after, not {which!r}")
+
+
+def lost_write_age(configuration: Configuration = None) -> float:
+    """Seconds before the disaster (the method's first action) the earliest LOST write was
+    acknowledged: how far back a restore to the latest point lost data. 0 when none was."""
+    found = audit_found(configuration)
+    window = controls.first_action()
+    if window is None:
+        raise ActivityFailed("no fault was applied in this run")
+    first = found.get("lost_first_ack")
+    return 0.0 if first is None else round(max(0.0, window[0] - float(first)), 3)
