@@ -15,9 +15,8 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from harness.chaos import controls, engine
+from harness.chaos import engine
 from harness.chaos.engine import activity
-from harness.chaos.probes import audit_found
 from harness.config import Settings, load_settings
 from harness.errors import InfrastructureError
 from harness.progress import Progress
@@ -29,7 +28,6 @@ __all__ = [
     "db_rows",
     "delete_rows_by_mistake",
     "destroy_db_data",
-    "lost_write_age",
     "restore_db",
     "restore_db_if_lost",
     "write_marker",
@@ -177,14 +175,3 @@ def db_rows(which: str = "deleted-missing", configuration: Configuration = None)
         [[count]] = _sql(configuration, f"SELECT count(*) FROM items WHERE {between}")
         return int(count)
     raise ActivityFailed(f"which must be deleted-missing, marker or written-after, not {which!r}")
-
-
-def lost_write_age(configuration: Configuration = None) -> float:
-    """Seconds before the disaster (the method's first action) the earliest LOST write was
-    acknowledged: how far back a restore to the latest point lost data. 0 when none was."""
-    found = audit_found(configuration)
-    window = controls.first_action()
-    if window is None:
-        raise ActivityFailed("no fault was applied in this run")
-    first = found.get("lost_first_ack")
-    return 0.0 if first is None else round(max(0.0, window[0] - float(first)), 3)

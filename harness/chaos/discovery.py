@@ -28,7 +28,7 @@ PROBES = {
                              "client_longest_failure_run", "client_latency_ms", "client_status_share",
                              "prometheus_value", "prometheus_over_window", "ready_replicas", "seconds_until_ready",
                              "http_status", "http_latency_ms", "served_versions", "running_versions", "write_rto",
-                             "failed_writes_outside_outage", "write_unavailability", "write_audit",
+                             "failed_writes_outside_outage", "write_unavailability", "write_audit", "lost_write_age",
                              "time_to_detect", "time_to_recover", "client_outage_seconds", "token_status",
                              "token_latency_ms"),
     "harness.chaos.database": ("db_leaders", "db_cluster_whole", "seconds_until_db_leader", "seconds_until_db_whole"),
@@ -38,7 +38,7 @@ PROBES = {
                                "db_unencrypted_sessions", "edge_handshake", "edge_certificate",
                                "plain_http_answer", "edge_header"),
     "harness.chaos.tokens": ("token_status",),
-    "harness.chaos.backups": ("db_rows", "lost_write_age"),
+    "harness.chaos.backups": ("db_rows",),
     "harness.chaos.offhost": ("ports_answering_off_loopback",),
 }
 

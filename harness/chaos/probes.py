@@ -42,6 +42,7 @@ __all__ = [
     "failed_writes_outside_outage",
     "http_latency_ms",
     "http_status",
+    "lost_write_age",
     "prometheus_over_window",
     "prometheus_value",
     "ready_replicas",
@@ -325,6 +326,14 @@ def write_audit(field: str = "lost", configuration: Configuration = None) -> int
     if field not in found or not isinstance(found[field], int):
         raise ActivityFailed(f"the write audit has no count {field!r}")
     return int(found[field])
+
+
+def lost_write_age(window: Window = "first-action", configuration: Configuration = None) -> float:
+    """Seconds before the fault (the method's first action) the earliest LOST write was
+    acknowledged: how far back a restore to the latest point lost data. 0 when none was."""
+    start, _applied = resolve_window(window)
+    first = audit_found(configuration).get("lost_first_ack")
+    return 0.0 if first is None else round(max(0.0, start - float(first)), 3)
 
 
 # --- time to detect and to recover (harness.verdict.timing), from the window's start -----
