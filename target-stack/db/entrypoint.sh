@@ -41,7 +41,15 @@ unset key
 # offsite: repository 2, the off-site copy) and runs pgBackRest's TLS server, through which
 # they take backups from it. Both sides present the database certificate and check it
 # against the stack's CA.
-: "${STANZA:=devsim}" "${WAL_ARCHIVE_TIMEOUT:=60}"
+# WAL_ARCHIVING=off (a switch): the stack keeps no WAL stream beyond its backups. pgBackRest
+# still archives the WAL a backup spans (a backup is not consistent without it), but no
+# segment is switched by time, and a restore goes only to the end of the newest backup.
+: "${STANZA:=devsim}" "${WAL_ARCHIVING:=on}" "${WAL_ARCHIVE_TIMEOUT:=60}"
+case "$WAL_ARCHIVING" in
+    on) ;;
+    off) WAL_ARCHIVE_TIMEOUT=0 ;;
+    *) echo "WAL_ARCHIVING must be on or off, not ${WAL_ARCHIVING}" >&2; exit 1 ;;
+esac
 backrest=/tmp/pgbackrest.conf
 {
     echo "[global]"
@@ -81,7 +89,7 @@ if [ -n "$order" ]; then
         printf '%s\n' "$restore_id" > "$marker"
     fi
 fi
-export RESTORE_REPO="$restore_repo" RESTORE_TARGET="$restore_target" PGBACKREST_CONFIG="$backrest" STANZA
+export RESTORE_REPO="$restore_repo" RESTORE_TARGET="$restore_target" PGBACKREST_CONFIG="$backrest" STANZA WAL_ARCHIVING
 
 # The harness changes the cluster through the REST API from inside this container, with curl
 # reading the credentials from this file (never from an argument).
