@@ -6,8 +6,13 @@ set -euo pipefail
 : "${RESTORE_REPO:?}" "${RESTORE_TARGET:?}" "${PGBACKREST_CONFIG:?}" "${STANZA:?}" "${PGDATA:?}"
 args=(--config="$PGBACKREST_CONFIG" --stanza="$STANZA" --repo="$RESTORE_REPO" --pg1-path="$PGDATA"
       --log-level-console=info)
-if [ "$RESTORE_TARGET" = latest ] && [ "${WAL_ARCHIVING:-on}" = off ]; then
-    args+=(--type=immediate --target-action=promote)  # the end of the backup, no WAL beyond it
+if [ "${WAL_ARCHIVING:-on}" = off ]; then
+    # No WAL stream (the switch): whatever the target, only the backup itself, to its end.
+    args+=(--type=immediate --target-action=promote)
+    [ "$RESTORE_TARGET" = latest ] || args+=(--set="$(pgbackrest --config="$PGBACKREST_CONFIG" --stanza="$STANZA" \
+        --repo="$RESTORE_REPO" info --output=json | python3 -c 'import json, sys, datetime as d
+t = d.datetime.fromisoformat(sys.argv[1]).timestamp()
+print([b["label"] for b in json.load(sys.stdin)[0]["backup"] if b["timestamp"]["stop"] <= t][-1])' "$RESTORE_TARGET")")
 elif [ "$RESTORE_TARGET" = latest ]; then
     args+=(--type=default)
 else

@@ -28,12 +28,12 @@ def quiet() -> Progress:
     return Progress(quiet=True)
 
 
-@pytest.mark.parametrize(("kind", "names", "host", "other"), [
-    ("db", ["db1", "db2", "db3", "dbrouter", "dbproxy", "localhost"], "dbproxy", "etcd"),
-    ("edge", ["localhost", "lb"], "localhost", "db1"),
+@pytest.mark.parametrize(("kind", "names", "host", "other", "client"), [
+    ("db", ["db1", "db2", "db3", "dbrouter", "dbproxy", "backup", "offsite", "localhost"], "dbproxy", "etcd", True),
+    ("edge", ["localhost", "lb"], "localhost", "db1", False),
 ])
 def test_each_certificate_chains_to_the_ca_and_names_its_hosts(tmp_path: Path, kind: str, names: list[str],
-                                                                host: str, other: str) -> None:
+                                                                host: str, other: str, client: bool) -> None:
     made = tls.make("devsim", NOW)
     ca_pem, cert_pem, key_pem = made["tls_ca"], made[f"tls_{kind}_cert"], made[f"tls_{kind}_key"]
     ca, cert = x509.load_pem_x509_certificate(ca_pem.encode()), x509.load_pem_x509_certificate(cert_pem.encode())
@@ -43,7 +43,9 @@ def test_each_certificate_chains_to_the_ca_and_names_its_hosts(tmp_path: Path, k
     alt = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert alt.get_values_for_type(x509.DNSName) == names
     assert [str(a) for a in alt.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
-    assert ExtendedKeyUsageOID.SERVER_AUTH in cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert ExtendedKeyUsageOID.SERVER_AUTH in usages
+    assert (ExtendedKeyUsageOID.CLIENT_AUTH in usages) == client  # pgBackRest's hosts present the db one as clients
     assert cert.not_valid_after_utc == NOW + dt.timedelta(days=365)
     key = serialization.load_pem_private_key(key_pem.encode(), None)
     assert key.public_key().public_numbers() == cert.public_key().public_numbers()  # type: ignore[union-attr]
