@@ -48,11 +48,12 @@ def wait_state(settings: Settings, name: str, state: str, timeout: float = 60) -
 def test_rules_are_valid_and_pass_their_unit_tests(as_shipped: Settings) -> None:
     done = in_monitoring(as_shipped, "promtool", "check", "rules", RULES)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 8 rules found" in done.stdout
+    assert "SUCCESS: 10 rules found" in done.stdout
     loaded = requests.get(f"{as_shipped.prometheus_url}/api/v1/rules", timeout=5).json()["data"]["groups"]
     names = {r["name"] for g in loaded for r in g["rules"]}
     assert names == {"AppDown", "AppReplicasBelowDesired", "AppReplicaDown", "HighServerErrorRatio",
-                     "HighClientErrorRatio", "NoDatabaseLeader", "ReplicationLagHigh", "DiskAlmostFull"}
+                     "HighClientErrorRatio", "NoDatabaseLeader", "ReplicationLagHigh", "DiskAlmostFull",
+                     "BackupTooOld", "WalArchivingStalled"}
     for group in loaded:
         for rule in group["rules"]:
             assert rule["labels"]["severity"] in ("critical", "warning"), rule["name"]

@@ -1,0 +1,154 @@
+"""Backups and restores on the real stack: pgBackRest's repository hosts back the cluster up
+by themselves, `devsim backup` takes one more and lists them, bad restores are refused with
+the data untouched, both recovery experiments pass (and fail under their control, with the
+loss measured), and the backup alerts fire for real."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from harness.chaos import actions, alerts
+from harness.config import PROJECT_ROOT, Settings
+from harness.driver import driver_for
+from harness.stack import patroni
+from tests.integration.conftest import devsim, explain, set_switches
+
+pytestmark = pytest.mark.docker
+
+EXPERIMENTS = PROJECT_ROOT / "experiments"
+
+
+def config(settings: Settings) -> dict[str, Any]:
+    return {"devsim_stack": settings.stack, "lb_url": settings.lb_url, "prometheus_url": settings.prometheus_url,
+            "mailsink_url": settings.mailsink_url}
+
+
+def listing() -> list[dict[str, Any]]:
+    done = devsim("backup", "--list", "--json")
+    assert done.returncode == 0, explain(done)
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def cluster_of(settings: Settings) -> patroni.Cluster:
+    return patroni.Cluster(driver_for(settings.stack), patroni.member_services(settings.stack_dir))
+
+
+def node_containers(settings: Settings) -> set[str]:
+    cluster = cluster_of(settings)
+    return {c.id for m in cluster.members for c in cluster.containers(m)}
+
+
+def test_each_repository_backs_itself_up_and_devsim_backup_takes_one_more(stack: Settings) -> None:
+    deadline = time.monotonic() + 180  # the repository hosts take a full backup once the cluster leads
+    while {b["repo"] for b in listing() if b["type"] == "full"} != {1, 2} and time.monotonic() < deadline:
+        time.sleep(5)
+    before = listing()
+    assert {b["repo"] for b in before if b["type"] == "full"} == {1, 2}
+    done = devsim("backup", "--type", "incr", "--json")
+    assert done.returncode == 0, explain(done)
+    taken = json.loads(done.stdout)
+    assert (taken["repo"], taken["type"]) == (1, "incr")
+    assert taken["label"] not in {b["label"] for b in before}
+    assert 0 < taken["seconds"] < 120
+    assert taken["stored_bytes"] > 0 and taken["database_bytes"] > taken["stored_bytes"]
+    assert taken["label"] in {b["label"] for b in listing()}
+
+
+def test_a_backup_while_one_runs_is_refused(stack: Settings) -> None:
+    first = subprocess.Popen([sys.executable, "-m", "harness.cli", "backup", "--type", "full", "--repo", "2"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)
+        second = devsim("backup", "--type", "full", "--repo", "2")
+    finally:
+        _out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    assert second.returncode == 2, explain(second)
+    assert second.stderr.strip() == ("devsim: error: a backup of repository 2 is already running; wait for it "
+                                     "(`devsim backup --list` shows it when it ends)")
+
+
+@pytest.mark.parametrize(("target", "says"), [
+    ("2999-01-01T00:00:00Z", "is in the future"),
+    ("2020-01-01T00:00:00Z", "is before the end of the oldest backup in repository 1"),
+    ("last tuesday", "--to takes `latest` or a time"),
+])
+def test_a_restore_that_cannot_be_done_is_refused_and_touches_nothing(stack: Settings, target: str,
+                                                                     says: str) -> None:
+    item = f"kept-{uuid.uuid4()}"
+    cluster = cluster_of(stack)
+    cluster.sql(f"INSERT INTO items (id, payload, written_by) VALUES ('{item}', '{{}}', 'test')")
+    nodes = node_containers(stack)
+    done = devsim("restore", "--to", target)
+    assert done.returncode == 2, explain(done)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0], done.stderr
+    assert node_containers(stack) == nodes  # no node was stopped
+    assert cluster.sql(f"SELECT count(*) FROM items WHERE id = '{item}'") == [["1"]]
+
+
+def test_the_point_in_time_restore_brings_the_deleted_rows_back_and_nothing_after(stack: Settings) -> None:
+    done = devsim("run", "--no-up", "--json", str(EXPERIMENTS / "db-point-in-time-recovery.yaml"))
+    assert done.returncode == 0, explain(done)
+    [summary] = json.loads(done.stdout)
+    verdict = json.loads((Path(summary["run_dir"]) / "verdict.json").read_text())
+    by_name = {c["name"]: c for c in verdict["claims"]}
+    assert by_name["every row the mistake deleted is back"]["measured"] == 0
+    assert by_name["the marker written before the mistake is there"]["measured"] == 1
+    assert by_name["no row written after the restore point is there"]["measured"] == 0
+
+
+@pytest.mark.sets_switches
+def test_the_disaster_restores_within_the_archiving_bound_and_not_without_archiving(stack: Settings) -> None:
+    done = devsim("run", "--no-up", "--prove", "--json", str(EXPERIMENTS / "db-disaster-recovery.yaml"))
+    assert done.returncode == 0, explain(done)
+    [summary] = json.loads(done.stdout)
+    run_dir = Path(summary["run_dir"])
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    rpo = "every LOST write was acknowledged within 75 s of the disaster (archive_timeout 60 s + 15 s)"
+    by_name = {c["name"]: c for c in verdict["claims"]}
+    assert 0 <= by_name[rpo]["measured"] <= 75
+    assert by_name["writes are acknowledged again within 120 s of the disaster (RTO)"]["measured"] <= 120
+    [control] = verdict["controls"]
+    under = json.loads((run_dir.parent / control["run_id"] / "verdict.json").read_text())
+    failed = {c["name"]: c for c in under["claims"]}[rpo]
+    assert failed["outcome"] == "failed"
+    assert failed["measured"] > 75  # writes acknowledged long before the disaster are lost
+    audit = json.loads((run_dir.parent / control["run_id"] / "audit.json").read_text())
+    assert audit["lost"] > 0
+
+
+@pytest.mark.sets_switches
+def test_the_backup_alerts_fire_on_the_live_stack(stack: Settings) -> None:
+    """Incremental backups every 30 s; then the backup service stops: BackupTooOld fires for
+    repository 1 once its newest backup is 90 s old. The offsite host stops too: the WAL the
+    leader writes no longer reaches repository 2, and WalArchivingStalled fires."""
+    set_switches("BACKUP_INCR_EVERY=30")  # the next test's `up` puts the schedule back
+    cfg = config(stack)
+    firing: dict[str, str | None] = {}
+    try:
+        actions.stop_service("backup", configuration=cfg)
+        actions.stop_service("offsite", configuration=cfg)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:  # WAL must keep coming: a few writes a second
+            cluster_of(stack).sql(f"INSERT INTO items (id, payload, written_by) VALUES ('{uuid.uuid4()}', '{{}}', 't')")
+            firing = {a["labels"]["alertname"]: a["labels"].get("repo") for a in requests.get(
+                f"{stack.prometheus_url}/api/v1/alerts", timeout=5).json()["data"]["alerts"] if a["state"] == "firing"}
+            if firing.get("BackupTooOld") and firing.get("WalArchivingStalled"):
+                break
+            time.sleep(2)
+        assert firing.get("BackupTooOld") is not None, firing
+        assert firing.get("WalArchivingStalled") is not None, firing
+        assert alerts.alert_state("NoDatabaseLeader", cfg) == "inactive"
+    finally:
+        actions.restore_service("backup", configuration=cfg)
+        actions.restore_service("offsite", configuration=cfg)
