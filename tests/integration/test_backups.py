@@ -59,7 +59,8 @@ def test_each_repository_backs_itself_up_and_devsim_backup_takes_one_more(stack:
     assert (taken["repo"], taken["type"]) == (1, "incr")
     assert taken["label"] not in {b["label"] for b in before}
     assert 0 < taken["seconds"] < 120
-    assert taken["stored_bytes"] > 0 and taken["database_bytes"] > taken["stored_bytes"]
+    assert taken["stored_bytes"] > 0
+    assert taken["database_bytes"] > taken["stored_bytes"]
     assert taken["label"] in {b["label"] for b in listing()}
 
 
@@ -91,7 +92,8 @@ def test_a_restore_that_cannot_be_done_is_refused_and_touches_nothing(stack: Set
     done = devsim("restore", "--to", target)
     assert done.returncode == 2, explain(done)
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and says in lines[0], done.stderr
+    assert len(lines) == 1, done.stderr
+    assert says in lines[0], done.stderr
     assert node_containers(stack) == nodes  # no node was stopped
     assert cluster.sql(f"SELECT count(*) FROM items WHERE id = '{item}'") == [["1"]]
 
