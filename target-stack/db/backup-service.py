@@ -26,6 +26,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 REPO = os.environ.get("REPO", "1")
 STANZA = os.environ.get("STANZA", "devsim")
@@ -40,7 +41,7 @@ CA = "/run/configs/tls_ca.pem"
 CERT = "/run/configs/tls_db_cert.pem"
 PGDATA = "/var/lib/postgresql/data/pgdata"
 
-state = {"running": 0, "failures": 0, "last_error": "", "stanza": 0}
+state: dict[str, Any] = {"running": 0, "failures": 0, "last_error": "", "stanza": 0}
 lock = threading.Lock()
 
 
@@ -68,16 +69,23 @@ def pgbackrest(*args: str, timeout: float = 3600) -> subprocess.CompletedProcess
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def info() -> dict:
+def info() -> dict[str, Any]:
     done = pgbackrest("info", "--output=json", f"--repo={REPO}", timeout=60)
     if done.returncode != 0:
         return {}
     found = json.loads(done.stdout or "[]")
-    return found[0] if found else {}
+    return dict(found[0]) if found else {}
 
 
-def backups() -> list[dict]:
-    return list(info().get("backup", []))
+_cache: dict[str, Any] = {"at": 0.0, "backups": []}
+
+
+def backups(fresh: bool = False) -> list[dict[str, Any]]:
+    """The repository's backups, from `pgbackrest info` at most once a minute (each call
+    starts a pgBackRest process: every scrape would make the idle stack busier)."""
+    if fresh or time.monotonic() - _cache["at"] > 60:
+        _cache.update(at=time.monotonic(), backups=list(info().get("backup", [])))
+    return list(_cache["backups"])
 
 
 def take(kind: str) -> bool:
@@ -99,10 +107,11 @@ def take(kind: str) -> bool:
         log(f"{kind} backup failed: {state['last_error']}")
         return False
     log(f"{kind} backup done in {time.time() - started:.1f} s")
+    backups(fresh=True)
     return True
 
 
-def due(found: list[dict], now: float) -> str | None:
+def due(found: list[dict[str, Any]], now: float) -> str | None:
     fulls = [b["timestamp"]["stop"] for b in found if b.get("type") == "full"]
     if not fulls or now - max(fulls) >= FULL_EVERY:
         return "full"
@@ -137,7 +146,7 @@ def metrics() -> str:
            f'devsim_backup_schedule_seconds{{repo="{REPO}",type="full"}} {FULL_EVERY}']
     if INCR_EVERY > 0:
         out.append(f'devsim_backup_schedule_seconds{{repo="{REPO}",type="incr"}} {INCR_EVERY}')
-    newest: dict[str, dict] = {}
+    newest: dict[str, dict[str, Any]] = {}
     for b in backups():
         if b["timestamp"]["stop"] >= newest.get(b["type"], {}).get("timestamp", {}).get("stop", 0):
             newest[b["type"]] = b
@@ -194,7 +203,7 @@ def schedule() -> None:
             else:
                 log("stanza not created yet: " + (done.stderr or done.stdout).strip().replace("\n", " ")[-200:])
         if state["stanza"]:
-            kind = due(backups(), time.time())
+            kind = due(backups(fresh=not _cache["at"]), time.time())
             if kind:
                 take(kind)
         time.sleep(10)
@@ -202,7 +211,7 @@ def schedule() -> None:
 
 def main() -> None:
     write_config()
-    server = subprocess.Popen(["pgbackrest", f"--config={CONFIG}", "server"])
+    server = subprocess.Popen(["pgbackrest", f"--config={CONFIG}", "--log-level-console=warn", "server"])
     threading.Thread(target=schedule, daemon=True).start()
     http = ThreadingHTTPServer(("0.0.0.0", 9854), Metrics)
     threading.Thread(target=http.serve_forever, daemon=True).start()
