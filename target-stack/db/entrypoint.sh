@@ -72,9 +72,18 @@ archive_command="pgbackrest --config=$backrest --stanza=$STANZA archive-push %p"
 # that sees an order it has not carried out empties its data directory (once: the id is kept
 # in the volume), and Patroni, finding no cluster, bootstraps it with pgBackRest's restore
 # (restore.sh) on the node that wins the race; the others clone that one.
-order="$(ETCDCTL_API=3 ETCDCTL_USER="patroni:${ETCD_PASSWORD}" etcdctl --endpoints="http://${ETCD_HOSTS}" \
-    --dial-timeout=3s --command-timeout=5s get --print-value-only "/service/${PATRONI_SCOPE}-restore")" \
-    || { echo "etcd does not answer: cannot tell whether a restore is ordered" >&2; exit 1; }
+# etcd may still be starting (or setting its users up) with the rest of the stack: ask for a
+# minute before giving up (Swarm then restarts the node, 45 s later).
+order="" asked=""
+for _ in $(seq 30); do
+    if order="$(ETCDCTL_API=3 ETCDCTL_USER="patroni:${ETCD_PASSWORD}" etcdctl --endpoints="http://${ETCD_HOSTS}" \
+            --dial-timeout=2s --command-timeout=5s get --print-value-only "/service/${PATRONI_SCOPE}-restore" 2>/dev/null)"; then
+        asked=yes
+        break
+    fi
+    sleep 2
+done
+[ -n "$asked" ] || { echo "etcd did not answer for a minute: cannot tell whether a restore is ordered" >&2; exit 1; }
 bootstrap_method=initdb
 restore_repo=1 restore_target=latest
 if [ -n "$order" ]; then
