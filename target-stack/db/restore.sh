@@ -18,5 +18,6 @@ elif [ "$RESTORE_TARGET" = latest ]; then
 else
     args+=(--type=time "--target=$RESTORE_TARGET" --target-action=promote)
 fi
+mkdir -p -m 0700 "$PGDATA"  # emptied by the entrypoint: pgBackRest restores into an existing, empty one
 echo "restore.sh: pgbackrest restore ${args[*]}" >&2
 exec pgbackrest "${args[@]}" restore
