@@ -93,8 +93,8 @@ def take(driver: StackDriver, repo: int, kind: str, progress: Progress) -> Backu
     code, out = driver.exec(host, [*PGBACKREST, "backup", f"--type={kind}", f"--repo={repo}"])
     if code != 0:
         if "unable to acquire lock" in out:
-            raise UsageError(f"a backup of repository {repo} is already running; wait for it "
-                             "(`devsim backup --list` shows it when it ends)")
+            raise UsageError("a backup is already running (pgBackRest takes one at a time per cluster); wait for "
+                             "it (`devsim backup --list` shows it when it ends)")
         raise InfrastructureError(f"the {kind} backup of repository {repo} failed: {_last_line(out)}",
                                   details=out.strip().splitlines()[-10:])
     progress.done()

@@ -62,7 +62,7 @@ def parse_target(text: str, now: dt.datetime) -> dt.datetime | None:
 def newest_wal_time(driver: StackDriver, repo: int) -> float | None:
     """When the newest WAL segment reached the repository (its file's time), or None."""
     host = running_container(driver, backups.REPOS[repo])
-    script = (f"find /var/lib/pgbackrest/archive/{SCOPE} -type f -name '0*' -printf '%T@\\n' 2>/dev/null "
+    script = (f"find /var/lib/pgbackrest/repo{repo}/archive/{SCOPE} -type f -name '0*' -printf '%T@\\n' 2>/dev/null "
               "| sort -n | tail -1")
     code, out = driver.exec(host, ["sh", "-c", script])
     return float(out.strip()) if code == 0 and out.strip() else None

@@ -34,7 +34,9 @@ PG_HOSTS = os.environ.get("PG_HOSTS", "db1 db2 db3").split()
 FULL_EVERY = float(os.environ.get("BACKUP_FULL_EVERY", "86400"))
 INCR_EVERY = float(os.environ.get("BACKUP_INCR_EVERY", "0"))
 RETENTION_FULL = os.environ.get("BACKUP_RETENTION_FULL", "2")
-REPO_PATH = Path("/var/lib/pgbackrest")
+# Each repository at its own path, inside its host's volume: the nodes name both paths, and
+# pgBackRest refuses two repositories at one path.
+REPO_PATH = Path(f"/var/lib/pgbackrest/repo{REPO}")
 CONFIG = Path("/tmp/pgbackrest.conf")
 KEY = Path("/tmp/pgbackrest-tls/key.pem")
 CA = "/run/configs/tls_ca.pem"
@@ -210,6 +212,7 @@ def schedule() -> None:
 
 
 def main() -> None:
+    REPO_PATH.mkdir(parents=True, exist_ok=True)
     write_config()
     server = subprocess.Popen(["pgbackrest", f"--config={CONFIG}", "--log-level-console=warn", "server"])
     threading.Thread(target=schedule, daemon=True).start()

@@ -55,8 +55,9 @@ backrest=/tmp/pgbackrest.conf
     echo "[global]"
     for n in 1 2; do
         host=backup; [ "$n" = 2 ] && host=offsite
-        printf 'repo%s-host=%s\nrepo%s-host-type=tls\nrepo%s-host-ca-file=%s\nrepo%s-host-cert-file=%s\nrepo%s-host-key-file=%s\n' \
-            "$n" "$host" "$n" "$n" "$ca" "$n" "$cert" "$n" /tmp/pgssl/server.key
+        printf 'repo%s-host=%s\nrepo%s-path=/var/lib/pgbackrest/repo%s\nrepo%s-host-type=tls\n' "$n" "$host" "$n" "$n" "$n"
+        printf 'repo%s-host-ca-file=%s\nrepo%s-host-cert-file=%s\nrepo%s-host-key-file=%s\n' \
+            "$n" "$ca" "$n" "$cert" "$n" /tmp/pgssl/server.key
     done
     printf 'tls-server-address=*\ntls-server-ca-file=%s\ntls-server-cert-file=%s\ntls-server-key-file=%s\n' \
         "$ca" "$cert" /tmp/pgssl/server.key

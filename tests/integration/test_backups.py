@@ -74,8 +74,8 @@ def test_a_backup_while_one_runs_is_refused(stack: Settings) -> None:
         _out, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
     assert second.returncode == 2, explain(second)
-    assert second.stderr.strip() == ("devsim: error: a backup of repository 2 is already running; wait for it "
-                                     "(`devsim backup --list` shows it when it ends)")
+    assert second.stderr.strip() == ("devsim: error: a backup is already running (pgBackRest takes one at a time "
+                                     "per cluster); wait for it (`devsim backup --list` shows it when it ends)")
 
 
 @pytest.mark.parametrize(("target", "says"), [
