@@ -100,6 +100,14 @@ if [ -n "$order" ]; then
     fi
 fi
 export RESTORE_REPO="$restore_repo" RESTORE_TARGET="$restore_target" PGBACKREST_CONFIG="$backrest" STANZA WAL_ARCHIVING
+# Patroni writes these recovery settings (and recovery.signal) after restore.sh: WAL from the
+# repository, to the target (or, without a WAL stream, only to the end of the backup), then promote.
+recovery_target="recovery_target_timeline: latest"
+if [ "$WAL_ARCHIVING" = off ]; then
+    recovery_target="recovery_target: immediate"
+elif [ "$restore_target" != latest ]; then
+    recovery_target="recovery_target_time: '${restore_target}'"
+fi
 
 # The harness changes the cluster through the REST API from inside this container, with curl
 # reading the credentials from this file (never from an argument).
@@ -121,12 +129,16 @@ etcd3:
   password: "${ETCD_PASSWORD}"
 bootstrap:
   method: ${bootstrap_method}
-  # Only when a restore is ordered (see above): pgBackRest writes the recovery settings
-  # (restore_command, the target, promote at the end) and Patroni keeps them.
+  # Only when a restore is ordered (see above): restore.sh fills the data directory, Patroni
+  # writes the recovery settings.
   pgbackrest:
     command: /usr/local/share/devsim/restore.sh
-    keep_existing_recoveryconf: true
+    keep_existing_recoveryconf: false
     no_params: true
+    recovery_conf:
+      restore_command: pgbackrest --config=${backrest} --stanza=${STANZA} --repo=${restore_repo} archive-get %f "%p"
+      recovery_target_action: promote
+      ${recovery_target}
   dcs:
     ttl: ${PATRONI_TTL}
     loop_wait: ${PATRONI_LOOP_WAIT}
