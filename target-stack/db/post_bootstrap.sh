@@ -18,4 +18,7 @@ SQL
 else
     bash /usr/local/share/devsim/sync-roles.sh
 fi
-psql -v ON_ERROR_STOP=1 -q -h "$sock" -U "$POSTGRES_USER" -d "$POSTGRES_DB" -f /usr/local/share/devsim/schema.sql
+# As the superuser acting as the app's role (its objects are the app's): after a restore,
+# Patroni's bootstrap lets only the superuser in over the socket.
+psql -v ON_ERROR_STOP=1 -q -h "$sock" -U postgres -d "$POSTGRES_DB" -c "SET ROLE \"$POSTGRES_USER\"" \
+    -f /usr/local/share/devsim/schema.sql
