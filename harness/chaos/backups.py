@@ -131,8 +131,9 @@ def archive_now(configuration: Configuration = None) -> float:
 def write_marker(configuration: Configuration = None) -> str:
     """A marker row written now (the item the restore must keep); its id."""
     marker = f"restore-marker-{time.time():.6f}"
-    [[created]] = _sql(configuration, "INSERT INTO items (id, payload, written_by) VALUES "
-                                      f"('{marker}', '{{}}', 'chaos') RETURNING extract(epoch FROM created_at)")
+    [[created]] = _sql(configuration, "WITH m AS (INSERT INTO items (id, payload, written_by) VALUES "
+                                      f"('{marker}', '{{}}', 'chaos') RETURNING created_at) "
+                                      "SELECT extract(epoch FROM created_at) FROM m")
     _state.update(marker=marker, marker_at=float(created))
     return marker
 
