@@ -147,8 +147,8 @@ def delete_rows_by_mistake(configuration: Configuration = None) -> int:
         raise ActivityFailed("write_marker must run first")
     older = f"created_at < to_timestamp({_state['marker_at']})"
     [[before]] = _sql(configuration, f"SELECT count(*) FROM items WHERE {older}")
-    time.sleep(1.0)
-    _state["mistake_at"] = time.time() - 0.5
+    time.sleep(2.0)
+    _state["mistake_at"] = time.time() - 1.0
     [[deleted]] = _sql(configuration, f"WITH gone AS (DELETE FROM items WHERE {older} RETURNING id) "
                                       "SELECT count(*) FROM gone")
     _state.update(before_mistake=int(before), deleted=int(deleted))

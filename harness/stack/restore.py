@@ -118,7 +118,7 @@ def restore(driver: StackDriver, settings: Settings, target: str, repo: int, pro
         raise InfrastructureError("the database nodes did not stop",
                                   hint="`devsim status`; then `devsim restore` again")
     order = json.dumps({"id": f"{time.time():.0f}", "repo": repo,
-                        "target": "latest" if when is None else when.strftime("%Y-%m-%d %H:%M:%S+00")})
+                        "target": "latest" if when is None else when.strftime("%Y-%m-%d %H:%M:%S.%f+00")})
     _etcd(driver, f"put /service/{SCOPE}-restore {shlex.quote(order)}")
     _etcd(driver, f"del --prefix /service/{SCOPE}/")
     progress.step(f"starting {members[0]}: it restores the backup and replays the WAL")
