@@ -27,8 +27,8 @@ from harness.load import slo
 from harness.progress import Progress
 from harness.report import history, render
 from harness.stack import development, lifecycle, patroni, switches, tls
-from harness.stack.services import ServiceState, declared_services, running_switches, stack_status
-from harness.tables import format_table
+from harness.stack.services import declared_services, running_switches, stack_status
+from harness.tables import services_table
 from harness.verdict import junit
 
 EXIT_OK = 0
@@ -176,13 +176,13 @@ def _meet_the_running_stack(ctx: RunContext) -> None:
 def cmd_up(ctx: RunContext, args: argparse.Namespace) -> int:
     if args.profile == "development":
         deployment = lifecycle.up_development(ctx.driver, ctx.settings, ctx.progress)
-        print(_table(list(deployment.services)))
+        print(services_table(list(deployment.services)))
         print(f"\napp:         {deployment.lb_url} (hot reload from {development.app_source(ctx.settings)})"
               f"\ninspector:   127.0.0.1:{development.INSPECTOR_PORT} (chrome://inspect)"
               f"\nPrometheus:  {deployment.prometheus_url}")
         return EXIT_OK
     deployment = lifecycle.up(ctx.driver, ctx.settings, ctx.progress)
-    print(_table(list(deployment.services)))
+    print(services_table(list(deployment.services)))
     print(f"\napp (load balancer): {deployment.lb_url}\nPrometheus:          {deployment.prometheus_url}")
     return EXIT_OK
 
@@ -204,7 +204,7 @@ def cmd_status(ctx: RunContext, args: argparse.Namespace) -> int:
         print(f"stack {ctx.settings.stack!r} is not up")
     else:
         print("profile: production\n")
-        print(_table(states))
+        print(services_table(states))
         print("\nswitches: " + (" ".join(f"{k}={v}" for k, v in sorted(changed.items())) + " (differ from the shipped "
                                 "defaults)" if changed else "as shipped (every safety mechanism on)"))
         if database:
@@ -248,7 +248,7 @@ def _status_development(ctx: RunContext, args: argparse.Namespace) -> int:
                           "switches": {}, "switches_changed": {}, "dashboard": _dashboard(ctx)}, indent=2))
     else:
         print("profile: development (hot reload, inspector on 127.0.0.1:9229, CORS open, debug endpoints)\n")
-        print(_table(states))
+        print(services_table(states))
         print(f"\ndashboard: {_dashboard(ctx)}")
     return EXIT_OK
 
@@ -389,13 +389,6 @@ def cmd_report(ctx: RunContext, args: argparse.Namespace) -> int:
 _COMMANDS = {"up": cmd_up, "status": cmd_status, "down": cmd_down, "load": cmd_load, "run": cmd_run,
              "validate": cmd_validate, "report": cmd_report,
              "deploy": cmd_deploy}
-
-
-def _table(states: list[ServiceState]) -> str:
-    rows = [("SERVICE", "READY", "VERSION", "IMAGE", "ENDPOINTS")]
-    rows += [(s.name, f"{s.ready}/{s.desired}", s.version, s.image, " ".join(s.endpoints) or "-")
-             for s in states]
-    return format_table(rows)
 
 
 if __name__ == "__main__":
