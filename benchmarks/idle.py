@@ -66,8 +66,7 @@ def container_cpu_s(container_id: str) -> float | None:
     return None
 
 
-ENGINE = ("dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2", "runc", "docker-proxy",
-          "docker-init")
+ENGINE = ("dockerd", "containerd", "runc", "docker-proxy", "docker-init")  # name prefixes ("containerd-shim...")
 
 
 def outside_stack_s() -> float:

@@ -107,7 +107,8 @@ def build_images(driver: StackDriver, stack_dir: Path, progress: Progress) -> di
     Returns the stack.yml variables (APP_IMAGE, ...) set to each image's content tag.
     """
     base = ensure_base_image(driver, progress)
-    shared = folder_digest(stack_dir / SHARED)
+    shared_dir = stack_dir / SHARED
+    shared = folder_digest(shared_dir)
     folders: dict[Path, str] = {}  # the app's folder serves seven images: read it once
     env: dict[str, str] = {}
     for spec in stack_images(driver.stack):
@@ -115,7 +116,7 @@ def build_images(driver: StackDriver, stack_dir: Path, progress: Progress) -> di
         if context not in folders:
             folders[context] = folder_digest(context) + shared
         digest = context_digest(folders[context], spec, base)
-        image_id = _built(driver, spec, digest) or build_one(driver, context, spec, progress, digest)
+        image_id = _built(driver, spec, digest) or build_one(driver, context, shared_dir, spec, progress, digest)
         tag = content_tag(spec, image_id)
         driver.tag(image_id, tag)
         if spec.env_var:
@@ -145,14 +146,16 @@ def _built(driver: StackDriver, spec: ImageSpec, digest: str) -> str | None:
     return image.id if image is not None and image.labels.get(CONTEXT_LABEL) == digest else None
 
 
-def build_one(driver: StackDriver, context: Path, spec: ImageSpec, progress: Progress, digest: str = "") -> str:
+def build_one(driver: StackDriver, context: Path, shared_dir: Path, spec: ImageSpec, progress: Progress,
+              digest: str = "") -> str:
     """Builds one image, reporting each Dockerfile step; returns the image id. The build
-    context is a copy of the image's folder with target-stack/shared/ in it as shared/."""
+    context is a copy of the image's folder with `shared_dir` (target-stack/shared/) in it
+    as shared/."""
     progress.step(f"building {spec.tag}")
     with tempfile.TemporaryDirectory(prefix=f"devsim-build-{spec.service}-") as tmp:
         merged = Path(tmp) / spec.service
         shutil.copytree(context, merged, symlinks=True)
-        shutil.copytree(context.parent / SHARED, merged / SHARED, symlinks=True)
+        shutil.copytree(shared_dir, merged / SHARED, symlinks=True)
         image_id = driver.build(merged, spec.tag, dict(spec.build_args), {CONTEXT_LABEL: digest},
                                 lambda step: progress.update(f"building {spec.tag}: {step[:100]}"))
     progress.done()
