@@ -84,7 +84,7 @@ class Repositories(FakeDriver):
         self.calls.append(f"exec {container.name} {argv[0]} {argv[-1][:20]}")
         if argv[0] == "pgbackrest" and "info" in argv:
             return 0, json.dumps(self.info)
-        if argv[:2] == ["sh", "-c"] and "find /var/lib/pgbackrest/archive" in argv[2]:
+        if argv[:2] == ["sh", "-c"] and "find /var/lib/pgbackrest/repo" in argv[2] and "/archive/" in argv[2]:
             return 0, "" if self.newest_wal is None else f"{self.newest_wal}\n"
         raise AssertionError(f"a refused restore must not run {argv}")
 
