@@ -15,12 +15,12 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from harness.chaos import engine
+from harness.chaos import engine, probes
 from harness.chaos.engine import activity
 from harness.config import Settings, load_settings
 from harness.errors import InfrastructureError
 from harness.progress import Progress
-from harness.stack import patroni, restore
+from harness.stack import backups, patroni, restore
 from harness.stack.waiting import Check, Waiter
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "restore_db",
     "restore_db_if_lost",
     "write_marker",
+    "writes_since_backup",
 ]
 
 _state: dict[str, Any] = {}  # what the actions remember for the probes: marker, deleted rows, times
@@ -58,13 +59,14 @@ def destroy_db_data(configuration: Configuration = None) -> dict[str, Any]:
     destroyed = []
     for member in cluster.members:
         for container in driver.containers(member):
-            code, out = driver.exec(container, ["sh", "-c", 'rm -rf "$PGDATA"'])
+            # PostgreSQL writes files while it runs (a checkpoint, a new WAL segment), which
+            # would make `rm` fail half-way: every process but Patroni (PID 1) and this shell
+            # is stopped first, and the container killed at once after.
+            code, out = driver.exec(container, ["sh", "-c", 'kill -STOP -1; rm -rf "$PGDATA"'])
             if code != 0:
                 raise ActivityFailed(f"cannot empty {member}'s data directory: {out.strip()[-200:]}")
-            destroyed.append(member)
-    for member in cluster.members:
-        for container in driver.containers(member):
             driver.kill(container, "SIGKILL")
+            destroyed.append(member)
     _state["disaster_at"] = time.time()
     return {"destroyed": destroyed}
 
@@ -109,6 +111,36 @@ def _sql(configuration: Configuration, query: str) -> list[list[str]]:
         return _cluster(configuration).sql(query)
     except InfrastructureError as exc:
         raise ActivityFailed(exc.one_line()) from exc
+
+
+@activity
+def writes_since_backup(repo: int | str = 1, at_least: float = 0, timeout: float = 300,
+                        configuration: Configuration = None) -> float:
+    """Seconds of this run's acknowledged writes that the newest backup in repository REPO
+    does not hold (from the later of its end and the run's first write to now), once there
+    are AT_LEAST (waiting up to TIMEOUT). A disaster experiment waits for it: with a
+    younger backup, or a shorter load, every write the recovery-point claim is about would
+    be in the backup, and the claim could not fail."""
+    driver = engine.driver(configuration)
+    span: list[float] = []
+
+    def enough() -> Check:
+        try:
+            found = backups.listing(driver, (int(repo),))
+        except InfrastructureError as exc:
+            return Check(False, exc.one_line())
+        if not found:
+            return Check(False, f"repository {repo} holds no backup yet")
+        writes = [r.ts_ms / 1000 for r in probes.request_log(configuration) if r.ack]
+        if not writes:
+            return Check(False, "no write acknowledged yet")
+        span[:] = [time.time() - max(max(b.stopped for b in found), min(writes))]
+        return Check(span[0] >= float(at_least), f"{span[0]:.0f} s of writes since the newest backup")
+
+    if Waiter(float(timeout), 2).until(enough) is None:
+        raise ActivityFailed(f"not {at_least} s of writes since the newest backup in repository {repo} "
+                             f"within {timeout} s" + (f" (only {span[0]:.0f} s)" if span else ""))
+    return round(span[0], 1)
 
 
 @activity

@@ -38,7 +38,7 @@ PROBES = {
                                "db_unencrypted_sessions", "edge_handshake", "edge_certificate",
                                "plain_http_answer", "edge_header"),
     "harness.chaos.tokens": ("token_status",),
-    "harness.chaos.backups": ("db_rows",),
+    "harness.chaos.backups": ("db_rows", "writes_since_backup"),
     "harness.chaos.offhost": ("ports_answering_off_loopback",),
 }
 

@@ -90,6 +90,11 @@ def resolve_window(window: Window) -> tuple[float, float]:
 
 # --- the client request log ------------------------------------------------------------
 
+def request_log(configuration: Configuration) -> list[clientlog.Request]:
+    """The run's client request log so far (the background load's requests.csv)."""
+    return _log(configuration)
+
+
 def _log(configuration: Configuration) -> list[clientlog.Request]:
     path = engine.target(configuration).request_log
     if not path:

@@ -18,6 +18,7 @@ BACKUP_INCR_EVERY, BACKUP_RETENTION_FULL. The key and certificates are the datab
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -189,7 +190,8 @@ class Metrics(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/plain; version=0.0.4")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(body)  # the health check may close as soon as it has the status line
 
     def log_message(self, *args: object) -> None:
         pass
