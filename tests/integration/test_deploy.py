@@ -101,7 +101,10 @@ def test_a_broken_build_is_rolled_back(on_v1: Settings, build: str) -> None:
     assert served(on_v1) == {"v1"}
 
 
-@pytest.mark.parametrize("build", sorted(BROKEN))
+# `devsim deploy` above meets every broken build; the experiment, which runs the same deploy,
+# meets one build per mechanism that rolls it back (Swarm's, the guard's): the other two cost
+# 84 s of the suite and reached no other code.
+@pytest.mark.parametrize("build", ["v2-crash", "v2-errors"])
 def test_the_failed_deploy_experiment_passes(on_v1: Settings, build: str) -> None:
     done = devsim("run", "--no-up", "--var", f"broken_release={build}", str(EXPERIMENT))
     assert done.returncode == 0, explain(done)
