@@ -56,6 +56,13 @@ def parse_info(repo: int, text: str) -> list[Backup]:
         raise InfrastructureError(f"repository {repo} answered something that is not pgBackRest's JSON: {exc}") from exc
     found = []
     for stanza in stanzas:
+        status = stanza.get("status") or {}
+        # pgBackRest's stanza status: 0 ok, 2 no valid backup yet (an empty list here); any
+        # other (a missing stanza path, a corrupt or foreign info file) is a repository that
+        # cannot be restored from.
+        if status.get("code", 0) not in (0, 2):
+            raise InfrastructureError(f"repository {repo} cannot be used: pgBackRest says "
+                                      f"{status.get('message', 'nothing')!r} (status {status.get('code')})")
         for b in stanza.get("backup", []):
             found.append(Backup(repo, b["label"], b["type"], float(b["timestamp"]["start"]),
                                 float(b["timestamp"]["stop"]), int(b["info"]["repository"]["delta"]),

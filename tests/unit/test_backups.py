@@ -48,6 +48,24 @@ def test_an_answer_that_is_not_json_is_one_clear_error() -> None:
         backups.parse_info(1, "ERROR: [055]: unable to load info file")
 
 
+@pytest.mark.parametrize(("status", "message"), [
+    ({"code": 1, "message": "missing stanza path"},
+     "repository 2 cannot be used: pgBackRest says 'missing stanza path' (status 1)"),
+    ({"code": 99, "message": "other"}, "repository 2 cannot be used: pgBackRest says 'other' (status 99)"),
+])
+def test_a_missing_or_corrupt_repository_is_one_clear_error(status: dict[str, Any], message: str) -> None:
+    # pgBackRest's answer for a repository whose files are gone or unreadable: exit 0, the
+    # trouble in the stanza's status
+    with pytest.raises(InfrastructureError) as caught:
+        backups.parse_info(2, json.dumps([{"name": "devsim", "status": status, "backup": []}]))
+    assert caught.value.one_line() == message
+
+
+def test_a_repository_with_no_backup_yet_is_an_empty_list() -> None:
+    answer = [{"name": "devsim", "status": {"code": 2, "message": "no valid backups"}, "backup": []}]
+    assert backups.parse_info(1, json.dumps(answer)) == []
+
+
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 
 
