@@ -61,8 +61,11 @@ def parse_info(repo: int, text: str) -> list[Backup]:
         # other (a missing stanza path, a corrupt or foreign info file) is a repository that
         # cannot be restored from.
         if status.get("code", 0) not in (0, 2):
+            # the repository's own status says why ("other" is all the stanza's says)
+            why = [r["status"]["message"] for r in stanza.get("repo", []) if r.get("status", {}).get("code", 0)]
+            message = " ".join((why or [status.get("message", "nothing")])[0].splitlines()[:2])  # what, then why
             raise InfrastructureError(f"repository {repo} cannot be used: pgBackRest says "
-                                      f"{status.get('message', 'nothing')!r} (status {status.get('code')})")
+                                      f"{message!r} (status {status.get('code')})")
         for b in stanza.get("backup", []):
             found.append(Backup(repo, b["label"], b["type"], float(b["timestamp"]["start"]),
                                 float(b["timestamp"]["stop"]), int(b["info"]["repository"]["delta"]),

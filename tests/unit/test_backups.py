@@ -51,13 +51,23 @@ def test_an_answer_that_is_not_json_is_one_clear_error() -> None:
 @pytest.mark.parametrize(("status", "message"), [
     ({"code": 1, "message": "missing stanza path"},
      "repository 2 cannot be used: pgBackRest says 'missing stanza path' (status 1)"),
-    ({"code": 99, "message": "other"}, "repository 2 cannot be used: pgBackRest says 'other' (status 99)"),
+    ({"code": 99, "message": "other"},
+     "repository 2 cannot be used: pgBackRest says \"[FormatError] unable to load info file "
+     "'/var/lib/pgbackrest/repo2/backup/devsim/backup.info' or "
+     "'/var/lib/pgbackrest/repo2/backup/devsim/backup.info.copy': FormatError: key/value found outside of "
+     "section at line 1: garbage\" (status 99)"),
 ])
 def test_a_missing_or_corrupt_repository_is_one_clear_error(status: dict[str, Any], message: str) -> None:
-    # pgBackRest's answer for a repository whose files are gone or unreadable: exit 0, the
-    # trouble in the stanza's status
+    # pgBackRest's answer (2.45) for a repository whose files are gone or unreadable: exit 0,
+    # the trouble in the stanza's status, the reason in the repository's (written out by hand
+    # from a repository whose backup.info was overwritten)
+    repo_status = {"code": status["code"], "message": (
+        "[FormatError] unable to load info file '/var/lib/pgbackrest/repo2/backup/devsim/backup.info' or "
+        "'/var/lib/pgbackrest/repo2/backup/devsim/backup.info.copy':\nFormatError: key/value found outside "
+        "of section at line 1: garbage") if status["code"] == 99 else status["message"]}
     with pytest.raises(InfrastructureError) as caught:
-        backups.parse_info(2, json.dumps([{"name": "devsim", "status": status, "backup": []}]))
+        backups.parse_info(2, json.dumps([{"name": "devsim", "status": status, "backup": [],
+                                           "repo": [{"key": 2, "status": repo_status}]}]))
     assert caught.value.one_line() == message
 
 
