@@ -57,10 +57,10 @@ def parse_info(repo: int, text: str) -> list[Backup]:
     found = []
     for stanza in stanzas:
         status = stanza.get("status") or {}
-        # pgBackRest's stanza status: 0 ok, 2 no valid backup yet (an empty list here); any
-        # other (a missing stanza path, a corrupt or foreign info file) is a repository that
-        # cannot be restored from.
-        if status.get("code", 0) not in (0, 2):
+        # pgBackRest's stanza status: 0 ok; 1 no stanza yet (a fresh repository host, or its
+        # files gone) and 2 no valid backup yet are an empty list here; any other (a corrupt
+        # or foreign info file) is a repository that cannot be used.
+        if status.get("code", 0) not in (0, 1, 2):
             # the repository's own status says why ("other" is all the stanza's says)
             why = [r["status"]["message"] for r in stanza.get("repo", []) if r.get("status", {}).get("code", 0)]
             message = " ".join((why or [status.get("message", "nothing")])[0].splitlines()[:2])  # what, then why

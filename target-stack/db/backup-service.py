@@ -45,6 +45,7 @@ CERT = "/run/configs/tls_db_cert.pem"
 PGDATA = "/var/lib/postgresql/data/pgdata"
 
 state: dict[str, Any] = {"running": 0, "failures": 0, "last_error": "", "stanza": 0}
+STARTED = time.time()  # BackupTooOld counts from here while the repository holds no backup
 lock = threading.Lock()
 
 
@@ -163,6 +164,9 @@ def metrics() -> str:
     out += ["# TYPE devsim_backup_last_duration_seconds gauge"]
     out += [f'devsim_backup_last_duration_seconds{{repo="{REPO}",type="{t}"}} '
             f'{b["timestamp"]["stop"] - b["timestamp"]["start"]}' for t, b in newest.items()]
+    out += ["# HELP devsim_backup_host_started_timestamp_seconds When this repository host started.",
+            "# TYPE devsim_backup_host_started_timestamp_seconds gauge",
+            f'devsim_backup_host_started_timestamp_seconds{{repo="{REPO}"}} {STARTED:.0f}']
     wal = newest_wal()
     out += ["# HELP devsim_wal_last_archived_timestamp_seconds When the newest WAL segment reached the repository.",
             "# TYPE devsim_wal_last_archived_timestamp_seconds gauge",

@@ -47,12 +47,39 @@ def node_containers(settings: Settings) -> set[str]:
     return {c.id for m in cluster.members for c in cluster.containers(m)}
 
 
+def query(settings: Settings, promql: str) -> dict[str, float]:
+    """{repo: value} of an instant Prometheus query."""
+    found = requests.get(f"{settings.prometheus_url}/api/v1/query", params={"query": promql},
+                         timeout=5).json()["data"]["result"]
+    return {r["metric"].get("repo", ""): float(r["value"][1]) for r in found}
+
+
+def no_backup_running(settings: Settings) -> None:
+    """Waits until both repository hosts have their stanza and neither is backing up (their
+    own metrics, through Prometheus): pgBackRest holds one lock per cluster, so a fresh
+    stack's first scheduled backups would refuse a `devsim backup`."""
+    query = "min(devsim_backup_stanza_ready) - max(devsim_backup_running) + count(devsim_backup_running)"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        found = requests.get(f"{settings.prometheus_url}/api/v1/query", params={"query": query},
+                             timeout=5).json()["data"]["result"]
+        if found and float(found[0]["value"][1]) == 3:  # stanzas ready, none running, both hosts seen
+            time.sleep(6)  # one more scrape (5 s): a backup that began just now would show
+            again = requests.get(f"{settings.prometheus_url}/api/v1/query", params={"query": query},
+                                 timeout=5).json()["data"]["result"]
+            if again and float(again[0]["value"][1]) == 3:
+                return
+        time.sleep(2)
+    raise AssertionError("the repository hosts were still busy (or not ready) after 180 s")
+
+
 def test_each_repository_backs_itself_up_and_devsim_backup_takes_one_more(stack: Settings) -> None:
     deadline = time.monotonic() + 180  # the repository hosts take a full backup once the cluster leads
     while {b["repo"] for b in listing() if b["type"] == "full"} != {1, 2} and time.monotonic() < deadline:
         time.sleep(5)
     before = listing()
     assert {b["repo"] for b in before if b["type"] == "full"} == {1, 2}
+    no_backup_running(stack)
     done = devsim("backup", "--type", "incr", "--json")
     assert done.returncode == 0, explain(done)
     taken = json.loads(done.stdout)
@@ -65,6 +92,7 @@ def test_each_repository_backs_itself_up_and_devsim_backup_takes_one_more(stack:
 
 
 def test_a_backup_while_one_runs_is_refused(stack: Settings) -> None:
+    no_backup_running(stack)
     first = subprocess.Popen([sys.executable, "-m", "harness.cli", "backup", "--type", "full", "--repo", "2"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -74,8 +102,9 @@ def test_a_backup_while_one_runs_is_refused(stack: Settings) -> None:
         _out, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
     assert second.returncode == 2, explain(second)
-    assert second.stderr.strip() == ("devsim: error: a backup is already running (pgBackRest takes one at a time "
-                                     "per cluster); wait for it (`devsim backup --list` shows it when it ends)")
+    assert second.stderr.strip().splitlines()[-1] == (
+        "devsim: error: a backup is already running (pgBackRest takes one at a time per cluster); wait for it "
+        "(`devsim backup --list` shows it when it ends)")
 
 
 @pytest.mark.parametrize(("target", "says"), [
@@ -136,20 +165,54 @@ def test_the_backup_alerts_fire_on_the_live_stack(stack: Settings) -> None:
     leader writes no longer reaches repository 2, and WalArchivingStalled fires."""
     set_switches("BACKUP_INCR_EVERY=30")  # the next test's `up` puts the schedule back
     cfg = config(stack)
-    firing: dict[str, str | None] = {}
+
+    def backup_alerts() -> dict[str, str]:
+        """{alert name: state} of the two backup alerts; inactive when Prometheus lists none."""
+        found = requests.get(f"{stack.prometheus_url}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
+        states = {a["labels"]["alertname"]: a["state"] for a in found}
+        return {name: states.get(name, "inactive") for name in ("BackupTooOld", "WalArchivingStalled")}
+
+    def write() -> None:  # WAL must keep coming
+        cluster_of(stack).sql(f"INSERT INTO items (id, payload, written_by) VALUES ('{uuid.uuid4()}', '{{}}', 't')")
+
+    # First the other side, measured: backing up every 30 s and archiving, each repository's
+    # newest backup is younger than BackupTooOld's 90 s, and each holds WAL past what the
+    # leader wrote 2 minutes ago (the two rules' own terms).
+    ages = ("time() - max by (repo) (max_over_time(devsim_backup_last_success_timestamp_seconds[2d]) "
+            "or on (repo) min_over_time(devsim_backup_host_started_timestamp_seconds[2d]))")
+    ahead = ("max by (repo) (max_over_time(devsim_wal_archived_lsn_bytes[2d])) "
+             "- on () group_left max(patroni_xlog_location offset 2m)")
+    deadline = time.monotonic() + 120
+    while True:
+        write()
+        age, lead = query(stack, ages), query(stack, ahead)
+        if (set(age) == set(lead) == {"1", "2"} and max(age.values()) < 90 and min(lead.values()) >= 0) \
+                or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert set(age) == {"1", "2"}, age
+    assert max(age.values()) < 90, age
+    assert set(lead) == {"1", "2"}, lead
+    assert min(lead.values()) >= 0, lead
+    assert backup_alerts() == {"BackupTooOld": "inactive", "WalArchivingStalled": "inactive"}
+    states: dict[str, str] = {}
+    fired: dict[str, float] = {}
     try:
+        stopped = time.monotonic()
         actions.stop_service("backup", configuration=cfg)
         actions.stop_service("offsite", configuration=cfg)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:  # WAL must keep coming: a few writes a second
-            cluster_of(stack).sql(f"INSERT INTO items (id, payload, written_by) VALUES ('{uuid.uuid4()}', '{{}}', 't')")
-            firing = {a["labels"]["alertname"]: a["labels"].get("repo") for a in requests.get(
-                f"{stack.prometheus_url}/api/v1/alerts", timeout=5).json()["data"]["alerts"] if a["state"] == "firing"}
-            if firing.get("BackupTooOld") and firing.get("WalArchivingStalled"):
-                break
+        while time.monotonic() < stopped + 300 and len(fired) < 2:
+            write()
+            states = backup_alerts()
+            fired.update({n: time.monotonic() - stopped for n, s in states.items() if s == "firing" and n not in fired})
             time.sleep(2)
-        assert firing.get("BackupTooOld") is not None, firing
-        assert firing.get("WalArchivingStalled") is not None, firing
+        assert set(fired) == {"BackupTooOld", "WalArchivingStalled"}, states
+        # Neither can fire sooner than its rule allows: BackupTooOld 90 s after the newest
+        # backup (taken at most 30 s before the stop), WalArchivingStalled once WAL written 2
+        # minutes ago is missing (archived up to at most 60 s before the stop).
+        assert fired["BackupTooOld"] >= 90 - 30, fired
+        assert fired["WalArchivingStalled"] >= 120 - 60, fired
+        print(f"fired after the stop: {fired}")
         assert alerts.alert_state("NoDatabaseLeader", cfg) == "inactive"
     finally:
         actions.restore_service("backup", configuration=cfg)

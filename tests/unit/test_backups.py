@@ -49,8 +49,8 @@ def test_an_answer_that_is_not_json_is_one_clear_error() -> None:
 
 
 @pytest.mark.parametrize(("status", "message"), [
-    ({"code": 1, "message": "missing stanza path"},
-     "repository 2 cannot be used: pgBackRest says 'missing stanza path' (status 1)"),
+    ({"code": 3, "message": "missing stanza data"},
+     "repository 2 cannot be used: pgBackRest says 'missing stanza data' (status 3)"),
     ({"code": 99, "message": "other"},
      "repository 2 cannot be used: pgBackRest says \"[FormatError] unable to load info file "
      "'/var/lib/pgbackrest/repo2/backup/devsim/backup.info' or "
@@ -71,8 +71,10 @@ def test_a_missing_or_corrupt_repository_is_one_clear_error(status: dict[str, An
     assert caught.value.one_line() == message
 
 
-def test_a_repository_with_no_backup_yet_is_an_empty_list() -> None:
-    answer = [{"name": "devsim", "status": {"code": 2, "message": "no valid backups"}, "backup": []}]
+@pytest.mark.parametrize("status", [{"code": 1, "message": "missing stanza path"},
+                                    {"code": 2, "message": "no valid backups"}])
+def test_a_repository_with_no_backup_yet_is_an_empty_list(status: dict[str, Any]) -> None:
+    answer = [{"name": "devsim", "status": status, "backup": []}]
     assert backups.parse_info(1, json.dumps(answer)) == []
 
 
