@@ -123,6 +123,7 @@ def writes_since_backup(repo: int | str = 1, at_least: float = 0, timeout: float
     be in the backup, and the claim could not fail."""
     driver = engine.driver(configuration)
     span: list[float] = []
+    first_write: list[float] = []  # read from the log until found; it does not change after
 
     def enough() -> Check:
         try:
@@ -131,10 +132,12 @@ def writes_since_backup(repo: int | str = 1, at_least: float = 0, timeout: float
             return Check(False, exc.one_line())
         if not found:
             return Check(False, f"repository {repo} holds no backup yet")
-        writes = [r.ts_ms / 1000 for r in probes.request_log(configuration) if r.ack]
-        if not writes:
+        if not first_write:
+            writes = [r.ts_ms / 1000 for r in probes.request_log(configuration) if r.ack]
+            first_write.extend([min(writes)] if writes else [])
+        if not first_write:
             return Check(False, "no write acknowledged yet")
-        span[:] = [time.time() - max(max(b.stopped for b in found), min(writes))]
+        span[:] = [time.time() - max(max(b.stopped for b in found), first_write[0])]
         return Check(span[0] >= float(at_least), f"{span[0]:.0f} s of writes since the newest backup")
 
     if Waiter(float(timeout), 2).until(enough) is None:

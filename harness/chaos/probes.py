@@ -92,10 +92,6 @@ def resolve_window(window: Window) -> tuple[float, float]:
 
 def request_log(configuration: Configuration) -> list[clientlog.Request]:
     """The run's client request log so far (the background load's requests.csv)."""
-    return _log(configuration)
-
-
-def _log(configuration: Configuration) -> list[clientlog.Request]:
     path = engine.target(configuration).request_log
     if not path:
         raise ActivityFailed("no client request log: run under `devsim run`, or set the request_log "
@@ -109,7 +105,7 @@ def _log(configuration: Configuration) -> list[clientlog.Request]:
 
 def _client_rows(window: Window, name: str, configuration: Configuration) -> list[clientlog.Request]:
     start, end = resolve_window(window)
-    found = clientlog.within(_log(configuration), start, end, name)
+    found = clientlog.within(request_log(configuration), start, end, name)
     if not found:
         raise NoEvidence(f"no client requests{' named ' + repr(name) if name else ''} in the window")
     return found
@@ -349,7 +345,7 @@ def time_to_detect(signal: str = "client", window: Window = "fault", configurati
     an alert fired. No sign at all is no evidence."""
     start, end = resolve_window(window)
     if signal == "client":
-        found = timing.client_timing(_log(configuration), start, math.inf).detect["client"]
+        found = timing.client_timing(request_log(configuration), start, math.inf).detect["client"]
     elif signal in timing.SERVER_QUERIES:
         series = timing.sample_server(_prometheus(configuration).matrix, start, end, signals=(signal,))
         found = timing.server_detection(series, start)[signal]
@@ -364,14 +360,14 @@ def time_to_recover(window: Window = "fault", configuration: Configuration = Non
     """Seconds from the window's start to the end of the last failed client request (to the
     end of the log); 0 when no request failed."""
     start, _ = resolve_window(window)
-    found = timing.client_timing(_log(configuration), start, math.inf).recover["client"]
+    found = timing.client_timing(request_log(configuration), start, math.inf).recover["client"]
     return 0.0 if found is None else found
 
 
 def client_outage_seconds(window: Window = "fault", configuration: Configuration = None) -> float:
     """The longest stretch overlapping the window in which no client request succeeded."""
     start, end = resolve_window(window)
-    found = timing.longest_outage(_log(configuration), start, end)
+    found = timing.longest_outage(request_log(configuration), start, end)
     if found is None:
         raise NoEvidence("fewer than two successful client requests: no outage can be measured")
     return round(found[1] - found[0], 3)
