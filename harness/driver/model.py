@@ -42,6 +42,9 @@ class ServiceInfo:
     update_started: str | None = None  # when the last update started, None when none ever ran
     update_message: str = ""
     at_previous_spec: bool = False  # the spec equals the one before the last update (a no-op update)
+    # The image `docker service rollback` would bring back, when the spec before the last
+    # update differs from this one in its image only; None otherwise.
+    rollback_image: str | None = None
 
     @property
     def updating(self) -> bool:

@@ -129,6 +129,7 @@ class SwarmDriver(DockerObjects):
             update_state=str(update.get("State", "")), update_started=update.get("StartedAt"),
             update_message=str(update.get("Message", "")),
             at_previous_spec=spec == attrs.get("PreviousSpec"),
+            rollback_image=_rollback_image(spec, attrs.get("PreviousSpec")),
         )
 
     def tasks(self, service: str, desired_running: bool = False) -> list[TaskInfo]:
@@ -250,3 +251,18 @@ CLIENT_ENV = ("PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CONTEXT", 
 
 def _client_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k in CLIENT_ENV}
+
+
+def _rollback_image(spec: dict[str, Any], previous: dict[str, Any] | None) -> str | None:
+    """The previous spec's image when it differs from `spec` in its image only."""
+    if not previous:
+        return None
+
+    def image_and_rest(one: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        template = dict(one.get("TaskTemplate") or {})
+        container = dict(template.get("ContainerSpec") or {})
+        image = str(container.pop("Image", ""))
+        return image.split("@")[0], {**one, "TaskTemplate": {**template, "ContainerSpec": container}}
+
+    image, rest = image_and_rest(previous)
+    return image if image and rest == image_and_rest(spec)[1] else None

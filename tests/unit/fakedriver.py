@@ -231,14 +231,16 @@ class FakeDriver:
             kind = next((k for k in ("crash", "stuck") if k in image), "good")
             states, ends = ROLLOUTS[kind]
             previous = svc.image
+            only_image = bool(image) and not env and not force and replicas is None and not add_labels \
+                and not remove_labels
             svc = replace(svc, image=image or svc.image, update_started=f"update-{self._updates}",
-                          update_state=states[0])
+                          update_state=states[0], rollback_image=previous if only_image else None)
             self.pending[service] = list(states[1:])
             if kind == "crash":  # the new task fails; the engine puts the old image back
                 self.task_states[service] = [*self.task_states[service],
                                              TaskInfo(f"new-{self._updates}", 1, image, ends, "shutdown",
                                                       "task: non-zero exit (1)")]
-                svc = replace(svc, image=previous)
+                svc = replace(svc, image=previous, rollback_image=image)
             else:
                 self.task_states[service] = [replace(t, image=svc.image) for t in self.task_states[service]]
         self.svcs[service] = svc
@@ -246,7 +248,17 @@ class FakeDriver:
             self._scale_to(service, replicas)
 
     def rollback(self, service: str) -> None:
+        """The engine's rollback: back to the previous spec (here: its image), which becomes
+        the one a next rollback brings back."""
         self.calls.append(f"rollback {service}")
+        svc = self.svcs[service]
+        if svc.rollback_image is None:
+            return
+        self._updates += 1
+        self.svcs[service] = replace(svc, image=svc.rollback_image, rollback_image=svc.image,
+                                     update_started=f"update-{self._updates}", update_state="rollback_started")
+        self.pending[service] = ["rollback_completed"]
+        self.task_states[service] = [replace(t, image=svc.rollback_image) for t in self.task_states[service]]
 
     def logs(self, service: str, lines: int = 15) -> list[str]:
         return [f"{service}: a log line"]

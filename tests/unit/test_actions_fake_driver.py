@@ -80,10 +80,19 @@ def test_roll_to_a_release_and_back(fake: FakeDriver) -> None:
     assert actions.roll_service("app", version="v2", configuration=CONFIG) == "unchanged"
     assert actions.roll_service("app", version="v1", configuration=CONFIG) == "completed"
     assert fake.svcs["app"].image == f"{STACK}/app:v1-111111111111"
+    assert fake.calls[-1] == "rollback app"  # back to what the roll replaced: the engine's rollback
     with pytest.raises(ActivityFailed, match="no release 'v9' of app is built"):
         actions.roll_service("app", version="v9", configuration=CONFIG)
     with pytest.raises(ActivityFailed, match="needs a version, an image or env"):
         actions.roll_service("app", configuration=CONFIG)
+
+
+def test_a_roll_to_a_release_the_last_update_did_not_replace_is_a_rolling_update(fake: FakeDriver) -> None:
+    actions.roll_service("app", version="v2", configuration=CONFIG)
+    actions.roll_service("app", env={"LOG_LEVEL": "debug"}, configuration=CONFIG)  # the spec changed since
+    assert actions.roll_service("app", version="v1", configuration=CONFIG) == "completed"
+    assert fake.calls[-1] == f"update app image={STACK}/app:v1-111111111111"
+    assert fake.svcs["app"].image == f"{STACK}/app:v1-111111111111"
 
 
 def test_a_crashing_release_ends_rolled_back_by_the_engine(fake: FakeDriver) -> None:

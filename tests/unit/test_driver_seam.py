@@ -100,6 +100,14 @@ def test_up_puts_back_the_image_stack_yml_names(fake: FakeDriver) -> None:
     assert lifecycle.put_back_images(fake, Settings(), env, quiet()) == []  # nothing to put back
 
 
+def test_up_puts_back_the_release_a_deploy_replaced_with_the_engines_rollback(fake: FakeDriver) -> None:
+    fake.update("app", image=f"{STACK}/app:v2-222222222222")  # `devsim deploy v2`
+    env = {"APP_IMAGE": f"{STACK}/app:v1-111111111111"}
+    assert lifecycle.put_back_images(fake, Settings(), env, quiet()) == ["app"]
+    assert fake.calls[-1] == "rollback app"
+    assert fake.svcs["app"].image == f"{STACK}/app:v1-111111111111"
+
+
 def test_published_ports_are_fenced_to_loopback_unless_the_user_opts_out(fake: FakeDriver) -> None:
     settings = Settings(lb_port=18080, lb_tls_port=18443, prometheus_port=19090, pushgateway_port=19091,
                         mailsink_port=18025)
