@@ -132,7 +132,7 @@ def test_the_backup_alerts_fire_on_the_live_stack(stack: Settings) -> None:
     """Incremental backups every 30 s; then the backup service stops: BackupTooOld fires for
     repository 1 once its newest backup is 90 s old. The offsite host stops too: the WAL the
     leader writes no longer reaches repository 2, and WalArchivingStalled fires."""
-    set_switches("BACKUP_INCR_EVERY=30")  # the next test's `up` puts the schedule back
+    set_switches("BACKUP_INCR_EVERY=30")  # the next test (the disaster's --prove) puts the schedule back
     cfg = config(stack)
 
     def backup_alerts() -> dict[str, str]:
@@ -168,6 +168,7 @@ def test_the_backup_alerts_fire_on_the_live_stack(stack: Settings) -> None:
     assert backup_alerts() == {"BackupTooOld": "inactive", "WalArchivingStalled": "inactive"}
     states: dict[str, str] = {}
     fired: dict[str, float] = {}
+    age = query(stack, ages)  # each newest backup's age at the stop (the hosts share a lock: up to 30 s + a wait)
     try:
         stopped = time.monotonic()
         actions.stop_service("backup", configuration=cfg)
@@ -178,27 +179,18 @@ def test_the_backup_alerts_fire_on_the_live_stack(stack: Settings) -> None:
             fired.update({n: time.monotonic() - stopped for n, s in states.items() if s == "firing" and n not in fired})
             time.sleep(2)
         assert set(fired) == {"BackupTooOld", "WalArchivingStalled"}, states
-        # Neither can fire sooner than its rule allows: BackupTooOld 90 s after the newest
-        # backup (taken at most 30 s before the stop), WalArchivingStalled once WAL written 2
-        # minutes ago is missing (archived up to at most 60 s before the stop).
-        assert fired["BackupTooOld"] >= 90 - 30, fired
+        # Neither can fire sooner than its rule allows: BackupTooOld once the newest backup is
+        # 90 s old (and for 10 s more, which absorbs the scrape and evaluation steps),
+        # WalArchivingStalled once WAL written 2 minutes ago is missing (archived up to at most
+        # 60 s before the stop). CI once saw BackupTooOld after 56 s: the newest backup was
+        # then over 34 s old at the stop, the two hosts waiting for each other's lock.
+        assert fired["BackupTooOld"] >= 90 - max(age.values()), (fired, age)
         assert fired["WalArchivingStalled"] >= 120 - 60, fired
         print(f"fired after the stop: {fired}")
         assert alerts.alert_state("NoDatabaseLeader", cfg) == "inactive"
     finally:
         actions.restore_service("backup", configuration=cfg)
         actions.restore_service("offsite", configuration=cfg)
-
-
-def test_the_point_in_time_restore_brings_the_deleted_rows_back_and_nothing_after(stack: Settings) -> None:
-    done = devsim("run", "--no-up", "--json", str(EXPERIMENTS / "db-point-in-time-recovery.yaml"))
-    assert done.returncode == 0, explain(done)
-    [summary] = json.loads(done.stdout)
-    verdict = json.loads((Path(summary["run_dir"]) / "verdict.json").read_text())
-    by_name = {c["name"]: c for c in verdict["claims"]}
-    assert by_name["every row the mistake deleted is back"]["measured"] == 0
-    assert by_name["the marker written before the mistake is there"]["measured"] == 1
-    assert by_name["no row written after the restore point is there"]["measured"] == 0
 
 
 @pytest.mark.sets_switches
@@ -219,3 +211,14 @@ def test_the_disaster_restores_within_the_archiving_bound_and_not_without_archiv
     assert failed["measured"] > 75  # writes acknowledged long before the disaster are lost
     audit = json.loads((run_dir.parent / control["run_id"] / "audit.json").read_text())
     assert audit["lost"] > 0
+
+
+def test_the_point_in_time_restore_brings_the_deleted_rows_back_and_nothing_after(stack: Settings) -> None:
+    done = devsim("run", "--no-up", "--json", str(EXPERIMENTS / "db-point-in-time-recovery.yaml"))
+    assert done.returncode == 0, explain(done)
+    [summary] = json.loads(done.stdout)
+    verdict = json.loads((Path(summary["run_dir"]) / "verdict.json").read_text())
+    by_name = {c["name"]: c for c in verdict["claims"]}
+    assert by_name["every row the mistake deleted is back"]["measured"] == 0
+    assert by_name["the marker written before the mistake is there"]["measured"] == 1
+    assert by_name["no row written after the restore point is there"]["measured"] == 0
