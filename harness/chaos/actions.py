@@ -119,8 +119,8 @@ def _restore_if_stopped(service: str, configuration: Configuration = None) -> in
 def restore_everything(services: list[str], configuration: Configuration = None) -> list[str]:
     """The safety net run after every experiment: every undo the registry marks for it, on
     every service (an undo with nothing to undo does nothing and says nothing). The services
-    are undone side by side: looking for a CPU stress is an exec in each container, and one
-    after the other those took 2 s after every run."""
+    are undone side by side: each undo asks the engine a question or two, and it runs after
+    every run."""
 
     def undo_all(name: str) -> list[str]:
         done = []
