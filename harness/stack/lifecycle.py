@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import requests
 
 from harness.config import Settings
+from harness.deploy import rollout
 from harness.driver import StackDriver
 from harness.driver.swarm import CLIENT_ENV
 from harness.errors import InfrastructureError, NotReady, PortInUse
@@ -122,18 +123,14 @@ def put_back_images(driver: StackDriver, settings: Settings, env: dict[str, str]
     """Every service back on the image stack.yml names. `docker stack deploy` keeps an image
     that `docker service update --image` set (`devsim deploy v2`, an experiment cut short)
     when stack.yml's own image line has not changed, so without this `up` left v2 serving.
-    When the image is the one the last update replaced, the engine's rollback brings it back
-    (the service's rollback policy: every task at once). Returns the services changed."""
+    `rollout.change_image` picks the engine's rollback when it can. Returns the services changed."""
     declared = declared_images(settings.stack_dir)
     changed = []
     for service in driver.services():
         wanted = development.fill(declared[service.name], env) if service.name in declared else service.image
         if service.image != wanted:
             progress.step(f"putting {service.name} back on {wanted} (it ran {service.image})")
-            if service.rollback_image == wanted:
-                driver.rollback(service.name)
-            else:
-                driver.update(service.name, image=wanted)
+            rollout.change_image(driver, service.name, wanted)
             changed.append(service.name)
     return changed
 

@@ -122,11 +122,11 @@ def roll_service(service: str, version: str = "", image: str = "", env: dict[str
         raise ActivityFailed("roll_service needs a version, an image or env")
     if image and image == svc.image and not env:
         return "unchanged"  # the engine would not start an update; nothing to wait for
-    undo = bool(image) and not env and svc.rollback_image == image
-    if undo:
-        driver.rollback(service)
+    if env:
+        undo = False
+        driver.update(service, image=image, env=env)
     else:
-        driver.update(service, image=image, env=env or {})
+        undo = rollout.change_image(driver, service, image)
 
     def finished() -> Check:
         now = driver.service(service)
