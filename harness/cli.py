@@ -137,8 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = settings.replace(replicas=args.replicas, overrides=parse_overrides(args.overrides) or None)
             validate(settings)
         ctx = RunContext(settings, Progress(quiet=args.quiet))
-        if args.command in ("load", "deploy", "status", "backup", "restore") or (args.command == "run" and args.no_up):
-            _meet_the_running_stack(ctx)  # (`run` without --no-up runs `up` first, which trusts the CA)
+        if args.command in ("load", "deploy", "status", "backup", "restore"):
+            meet_the_running_stack(ctx)  # `run` meets it after booting it when needed
         return _COMMANDS[args.command](ctx, args)
     except HarnessError as exc:
         print(f"devsim: error: {exc.one_line()}", file=sys.stderr)
@@ -162,15 +162,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-def _meet_the_running_stack(ctx: RunContext) -> None:
+def meet_the_running_stack(ctx: RunContext) -> None:
     """The development profile is reached over plain HTTP; the production profile over HTTPS,
-    verified against the stack's own CA. Nothing running (or no engine): the command says so
-    itself, or `up` runs first and trusts the CA it makes."""
+    verified against the stack's own CA, whose current certificate is written to the CA file
+    the command's HTTP session (and Locust) verify with. Nothing running (or no engine): the
+    command says so itself."""
     try:
         if development.runs(ctx.driver):
             ctx.settings = ctx.settings.replace(tls=False)
         elif ctx.driver.services():
-            tls.trust(ctx.driver, ctx.settings)  # raises when there is no CA yet
+            tls.save_ca(ctx.driver, ctx.settings)  # raises when there is no CA yet
     except HarnessError:
         pass
 
@@ -273,7 +274,7 @@ def cmd_load(ctx: RunContext, args: argparse.Namespace) -> int:
         locust_args=tuple(args.locust_args),
         config=Path("locust.conf").resolve() if Path("locust.conf").is_file() else None,
     )
-    outcome = load_session.run_load(ctx.settings, options, ctx.progress)
+    outcome = load_session.run_load(ctx.settings, ctx.http, options, ctx.progress)
     page = render.publish_after_run(outcome.run_dir, ctx.settings.reports_dir, ctx.progress)
     if args.json:
         summary = json.loads((outcome.run_dir / "summary.json").read_text())
@@ -317,6 +318,7 @@ def cmd_run(ctx: RunContext, args: argparse.Namespace) -> int:
                                         load_users=args.load_users)
     experiment_run.install_signal_handlers()
     booted = experiment_run.ensure_stack(ctx.driver, ctx.settings, ctx.progress, args.no_up)
+    meet_the_running_stack(ctx)  # booted now or found up: its current CA is the one to verify
     worst = EXIT_OK
     done: list[tuple[experiment_run.Outcome, Path | None]] = []
     summaries: list[dict[str, Any]] = []

@@ -1,4 +1,5 @@
-"""The composition root of one command: settings, the engine's driver and progress output."""
+"""The composition root of one command: settings, the engine's driver, progress output and
+the HTTP session that verifies the stack's edge."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from functools import cached_property
 
 from harness.config import Settings
 from harness.driver import StackDriver, driver_for
+from harness.http import Http, http_for
 from harness.progress import Progress
 
 
@@ -16,8 +18,21 @@ class RunContext:
 
     settings: Settings
     progress: Progress = field(default_factory=Progress)
+    _http: Http | None = field(default=None, init=False, repr=False)
 
     @cached_property
     def driver(self) -> StackDriver:
         """The stack's driver; it connects to the engine on first use (so `--help` never needs one)."""
         return driver_for(self.settings.stack)
+
+    @property
+    def http(self) -> Http:
+        """The command's HTTP session: HTTPS verified against the stack's CA file (which `up`
+        and `meet_stack` keep current); plain HTTP for the development profile. Made anew only
+        when the settings say otherwise (the profile found running)."""
+        wanted = http_for(self.settings)
+        if self._http is None or self._http.ca_file != wanted.ca_file:
+            self._http = wanted
+        else:
+            wanted.close()
+        return self._http

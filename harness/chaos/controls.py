@@ -74,9 +74,9 @@ def _say(text: str) -> None:
 
 def before_experiment_control(context: dict[str, Any], configuration: Any = None, **_kwargs: Any) -> None:
     reset()
-    if not _driver["harness"]:  # a plain `chaos run`: verify the edge against the stack's CA too
+    if not _driver["harness"]:  # a plain `chaos run`: the CA file the extension's session verifies with
         try:
-            tls.trust(engine.driver(configuration), load_settings(os.environ))
+            tls.save_ca(engine.driver(configuration), load_settings(os.environ))
         except HarnessError as exc:
             _say(f"no CA of the stack to trust ({exc.one_line()}): HTTPS requests to it will fail verification")
 

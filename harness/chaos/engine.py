@@ -8,6 +8,7 @@ import os
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from chaoslib.exceptions import ActivityFailed
@@ -15,6 +16,7 @@ from chaoslib.exceptions import ActivityFailed
 from harness.config import load_settings
 from harness.driver import StackDriver, driver_for
 from harness.errors import HarnessError
+from harness.http import Http
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -29,6 +31,7 @@ class Target:
     prometheus_url: str
     request_log: str
     mailsink_url: str
+    ca_file: str = ""  # the CA the edge's HTTPS is verified against ("": plain HTTP)
 
 
 def defaults() -> dict[str, str]:
@@ -36,19 +39,24 @@ def defaults() -> dict[str, str]:
     own settings (DEVSIM_STACK, DEVSIM_LB_PORT, ... or their defaults)."""
     settings = load_settings(os.environ)
     return {"devsim_stack": settings.stack, "lb_url": settings.lb_url, "prometheus_url": settings.prometheus_url,
-            "mailsink_url": settings.mailsink_url, "request_log": ""}
+            "mailsink_url": settings.mailsink_url, "request_log": "",
+            "devsim_ca_file": str(settings.ca_file) if settings.tls else ""}
 
 
 def target(configuration: Mapping[str, Any] | None) -> Target:
     given = {k: v for k, v in (configuration or {}).items() if v not in (None, "")}
     missing = {"devsim_stack", "lb_url", "prometheus_url", "mailsink_url"} - set(given)
     config = {**(defaults() if missing else {}), **given}  # `devsim run` gives every key
-    return Target(str(config["devsim_stack"]), str(config["lb_url"]).rstrip("/"),
-                  str(config["prometheus_url"]).rstrip("/"), str(config.get("request_log") or ""),
-                  str(config["mailsink_url"]).rstrip("/"))
+    lb_url = str(config["lb_url"]).rstrip("/")
+    ca_file = str(config.get("devsim_ca_file") or "")
+    if not ca_file and lb_url.startswith("https:"):  # a plain `chaos run` naming its own lb_url
+        ca_file = str(load_settings(os.environ).ca_file)
+    return Target(str(config["devsim_stack"]), lb_url, str(config["prometheus_url"]).rstrip("/"),
+                  str(config.get("request_log") or ""), str(config["mailsink_url"]).rstrip("/"), ca_file)
 
 
 _drivers: dict[str, StackDriver] = {}
+_sessions: dict[str, Http] = {}
 _factory: Callable[[str], StackDriver] = driver_for
 
 
@@ -70,6 +78,16 @@ def driver(configuration: Mapping[str, Any] | None) -> StackDriver:
     if stack not in _drivers:
         _drivers[stack] = _factory(stack)
     return _drivers[stack]
+
+
+def http(configuration: Mapping[str, Any] | None) -> Http:
+    """The HTTP session of the stack the configuration names: HTTPS verified against the CA
+    file the configuration names (`devsim run` gives its own; a plain `chaos run` the
+    settings'), made once per CA file and process. Nothing process-wide is trusted."""
+    ca_file = target(configuration).ca_file
+    if ca_file not in _sessions:
+        _sessions[ca_file] = Http(Path(ca_file) if ca_file else None)
+    return _sessions[ca_file]
 
 
 def activity(func: Callable[P, R]) -> Callable[P, R]:

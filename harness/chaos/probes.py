@@ -212,8 +212,8 @@ def _http(path: str, method: str, data: dict[str, str] | None, timeout: float,
           configuration: Configuration) -> tuple[int, float]:
     started = time.monotonic()
     try:
-        status = requests.request(method, engine.target(configuration).lb_url + path, data=data,
-                                  timeout=timeout).status_code
+        status = engine.http(configuration).request(method, engine.target(configuration).lb_url + path,
+                                                    data=data, timeout=timeout).status_code
     except requests.RequestException:
         status = 0
     return status, round((time.monotonic() - started) * 1000, 1)
@@ -254,8 +254,8 @@ def served_versions(samples: int = 30, configuration: Configuration = None) -> s
     seen = set()
     for _ in range(samples):
         try:
-            seen.add(str(requests.get(engine.target(configuration).lb_url + "/api/version", timeout=2)
-                         .json()["version"]))
+            seen.add(str(engine.http(configuration).get(engine.target(configuration).lb_url + "/api/version",
+                                                        timeout=2).json()["version"]))
         except (requests.RequestException, ValueError, KeyError):
             seen.add("no answer")
     return ",".join(sorted(seen))

@@ -187,7 +187,8 @@ def plain_http_answer(path: str = "/health", configuration: Configuration = None
     """What plain HTTP on the load balancer's port answers: "<status> <Location>" (a redirect
     to HTTPS, at best), or "no answer"."""
     try:
-        answer = requests.get(load_settings(os.environ).lb_plain_url + path, timeout=3, allow_redirects=False)
+        answer = engine.http(configuration).get(load_settings(os.environ).lb_plain_url + path, timeout=3,
+                                                allow_redirects=False)
     except requests.RequestException as exc:
         return f"no answer: {type(exc).__name__}"
     return f"{answer.status_code} {answer.headers.get('Location', '')}".strip()
@@ -197,8 +198,8 @@ def plain_http_answer(path: str = "/health", configuration: Configuration = None
 def edge_header(name: str = "Strict-Transport-Security", path: str = "/health",
                 configuration: Configuration = None) -> str:
     """A response header of the edge over HTTPS ("absent" when it sends none); verified
-    against the stack's CA, as every request of the harness (tls.trust)."""
-    answer = requests.get(engine.target(configuration).lb_url + path, timeout=3)
+    against the stack's CA, as every request of the harness (engine.http)."""
+    answer = engine.http(configuration).get(engine.target(configuration).lb_url + path, timeout=3)
     return answer.headers.get(name, "absent")
 
 

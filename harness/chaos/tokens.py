@@ -17,13 +17,13 @@ import os
 import time
 from typing import Any
 
-import requests
 from chaoslib.types import Configuration
 
 from harness.chaos import engine
 from harness.chaos.engine import activity
 from harness.config import load_settings
 from harness.errors import InfrastructureError, NoSuchService
+from harness.http import Http
 from harness.stack import secrets
 
 __all__ = ["token_status"]
@@ -51,9 +51,9 @@ def claims_of(token: str) -> dict[str, Any]:
     return dict(json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))))
 
 
-def _token(url: str, client: tuple[str, str]) -> str:
+def _token(http: Http, url: str, client: tuple[str, str]) -> str:
     form = {"grant_type": "client_credentials", "client_id": client[0], "client_secret": client[1]}
-    answer = requests.post(f"{url}/api/auth/token", data=form, timeout=5)
+    answer = http.post(f"{url}/api/auth/token", data=form, timeout=5)
     if answer.status_code != 200:
         raise InfrastructureError(f"the stack gave its own client no token: {answer.status_code} {answer.text[:80]}")
     return str(answer.json()["access_token"])
@@ -85,10 +85,10 @@ def token_status(kind: str = "valid", configuration: Configuration = None) -> in
     if kind not in KINDS:
         raise InfrastructureError(f"no token kind {kind!r}; the kinds are: {', '.join(KINDS)}")
     driver = engine.driver(configuration)
-    url = engine.target(configuration).lb_url
-    real = _token(url, secrets.client_secret(driver))
+    url, http = engine.target(configuration).lb_url, engine.http(configuration)
+    real = _token(http, url, secrets.client_secret(driver))
     if kind == "revoked":
-        revoked = requests.post(f"{url}/api/auth/revoke", headers={"Authorization": f"Bearer {real}"}, timeout=5)
+        revoked = http.post(f"{url}/api/auth/revoke", headers={"Authorization": f"Bearer {real}"}, timeout=5)
         if revoked.status_code != 204:
             raise InfrastructureError(f"the stack did not revoke its own token: {revoked.status_code}")
         token = real
@@ -100,4 +100,4 @@ def token_status(kind: str = "valid", configuration: Configuration = None) -> in
         if not key:
             raise InfrastructureError("the stack's signing key cannot be read")
         token = variant(kind, real, key, int(time.time()))
-    return requests.get(f"{url}/api/me", headers={"Authorization": f"Bearer {token}"}, timeout=5).status_code
+    return http.get(f"{url}/api/me", headers={"Authorization": f"Bearer {token}"}, timeout=5).status_code

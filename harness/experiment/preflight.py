@@ -11,6 +11,7 @@ from harness.config import Settings
 from harness.errors import InfrastructureError, UsageError
 from harness.experiment import abort
 from harness.experiment.validate import activities
+from harness.http import Http
 from harness.verdict.record import raw_claims, report_series
 
 
@@ -33,20 +34,18 @@ def queries(experiment: dict[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
-def check_live(settings: Settings, path: Path, experiment: dict[str, Any]) -> None:
+def check_live(settings: Settings, http: Http, path: Path, experiment: dict[str, Any]) -> None:
+    """Prometheus answers and takes every query; the edge answers 200 on /health, verified
+    against the stack's CA (a failure names its cause: TLS, refused, time-out, status)."""
     try:
-        requests.get(f"{settings.prometheus_url}/-/ready", timeout=3).raise_for_status()
+        http.get(f"{settings.prometheus_url}/-/ready", timeout=3).raise_for_status()
     except requests.RequestException as exc:
-        raise InfrastructureError(f"Prometheus at {settings.prometheus_url} is unreachable ({type(exc).__name__})",
-                                  hint="is the stack up? see `devsim status`") from exc
+        raise InfrastructureError(
+            f"Prometheus at {settings.prometheus_url} is unreachable: {http.explain(exc, settings.prometheus_url, 3)}",
+            hint="is the stack up? see `devsim status`") from exc
     for where, query in queries(experiment):
-        answer = requests.get(f"{settings.prometheus_url}/api/v1/query", params={"query": query}, timeout=5)
+        answer = http.get(f"{settings.prometheus_url}/api/v1/query", params={"query": query}, timeout=5)
         if answer.status_code == 400:
             error = answer.json().get("error", answer.text)
             raise UsageError(f"{path}: {where}: bad PromQL {query!r}: {error}")
-    try:
-        status = requests.get(f"{settings.lb_url}/health", timeout=3).status_code
-    except requests.RequestException as exc:
-        raise InfrastructureError(f"the stack's load balancer {settings.lb_url} does not answer") from exc
-    if status != 200:
-        raise InfrastructureError(f"the stack's load balancer answers {status} on /health, not 200")
+    http.check(f"{settings.lb_url}/health", "the stack's load balancer")

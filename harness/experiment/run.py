@@ -89,14 +89,15 @@ def install_signal_handlers() -> None:
 
 def configuration(settings: Settings, run_dir: Path, variables: dict[str, Any]) -> dict[str, Any]:
     return {"devsim_stack": settings.stack, "lb_url": settings.lb_url, "prometheus_url": settings.prometheus_url,
-            "mailsink_url": settings.mailsink_url, "request_log": str(run_dir / results.REQUEST_LOG), **variables}
+            "mailsink_url": settings.mailsink_url, "request_log": str(run_dir / results.REQUEST_LOG),
+            "devsim_ca_file": str(settings.ca_file) if settings.tls else "", **variables}
 
 
 def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: RunOptions) -> Outcome:
     settings, progress, driver = ctx.settings, ctx.progress, ctx.driver
     chaos_engine.adopt(driver)  # the extension's activities use this command's driver
     services = declared_services(settings.stack_dir)
-    check_live(settings, path, experiment)
+    check_live(settings, ctx.http, path, experiment)
     run_id, run_dir = new_run_dir(settings.reports_dir, path.stem)
     config = configuration(settings, run_dir, options.variables)
     # Plain values replace the file's env-based entries: chaoslib takes them as they are.

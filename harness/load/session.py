@@ -12,6 +12,7 @@ import requests
 from harness.config import PROJECT_ROOT, Settings
 from harness.driver import StackDriver, driver_for
 from harness.errors import HarnessError, InfrastructureError, UsageError
+from harness.http import UP_HINT, Http, HttpFailed, is_tls_failure
 from harness.load import results, slo
 from harness.load.runner import LoadPlan, LocustProcess, check_extra
 from harness.metrics import series as report_series
@@ -81,7 +82,7 @@ HEALTH_GRACE = 15.0  # s: a load balancer that answers, but with no backend read
 HEALTH_WAITER = Waiter(timeout=HEALTH_GRACE, interval=0.5)
 
 
-def preflight(settings: Settings, progress: Progress | None = None,
+def preflight(settings: Settings, http: Http, progress: Progress | None = None,
               waiter: Waiter = HEALTH_WAITER) -> str | None:
     """The target must answer before load is sent; returns the Pushgateway URL to push to.
 
@@ -94,17 +95,18 @@ def preflight(settings: Settings, progress: Progress | None = None,
 
     def healthy() -> Check:
         try:
-            codes.append(requests.get(url, timeout=3).status_code)
+            codes.append(http.get(url, timeout=3).status_code)
         except requests.RequestException as exc:
-            raise InfrastructureError(f"the target {settings.lb_url} does not answer ({type(exc).__name__})",
-                                      hint="is the stack up? run `devsim up`") from exc
+            tls_failure = is_tls_failure(exc)
+            raise HttpFailed(f"the target {settings.lb_url}: {http.explain(exc, url, 3)}",
+                             hint=UP_HINT if tls_failure else "is the stack up? run `devsim up`") from exc
         return Check(codes[-1] == 200, f"waiting for {url} to answer 200 (it answers {codes[-1]})")
 
     if waiter.until(healthy, progress.update if progress else lambda _s: None) is None:
         raise InfrastructureError(f"the target {url} answers {codes[-1]}, not 200 (for {waiter.timeout:g} s)",
                                   hint="see `devsim status`")
     try:
-        ready = requests.get(f"{settings.pushgateway_url}/-/ready", timeout=3).status_code == 200
+        ready = http.get(f"{settings.pushgateway_url}/-/ready", timeout=3).status_code == 200
     except requests.RequestException:
         ready = False
     if not ready:
@@ -123,9 +125,9 @@ def _driver(settings: Settings) -> StackDriver | None:
     return driver
 
 
-def run_load(settings: Settings, options: LoadOptions, progress: Progress) -> LoadOutcome:
+def run_load(settings: Settings, http: Http, options: LoadOptions, progress: Progress) -> LoadOutcome:
     slos = check_options(options)
-    pushgateway = preflight(settings, progress)
+    pushgateway = preflight(settings, http, progress)
     driver = _driver(settings)
     client = secrets.client_secret(driver) if driver is not None else None
     run_id, run_dir = new_run_dir(settings.reports_dir, "load")

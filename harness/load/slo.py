@@ -102,7 +102,11 @@ def _scale(expression: str, metric: str, value: float, unit: str) -> float:
     if unit not in factors:
         allowed = ", ".join(repr(u) for u in factors if u) or "no unit"
         raise SloSyntaxError(expression, unit, f"{metric} takes {allowed}; bad unit")
-    return value * factors[unit]
+    scaled = value * factors[unit]
+    if metric == "error_ratio" and not 0 <= scaled <= 1:
+        # a ratio lies in [0, 1] (0-100 %): a threshold outside it holds always or never
+        raise SloSyntaxError(expression, f"{value:g}{unit}", "error_ratio is between 0 and 1 (0-100%); out of range")
+    return scaled
 
 
 def parse_all(expressions: list[str] | tuple[str, ...]) -> tuple[Slo, ...]:

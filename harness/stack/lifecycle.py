@@ -8,13 +8,12 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import requests
-
 from harness.config import Settings
 from harness.deploy import rollout
 from harness.driver import StackDriver
 from harness.driver.swarm import CLIENT_ENV
 from harness.errors import InfrastructureError, NotReady, PortInUse
+from harness.http import http_for
 from harness.metrics.prometheus import Prometheus
 from harness.progress import Progress
 from harness.stack import development, images, patroni, secrets, switches, tls
@@ -90,7 +89,7 @@ def up(driver: StackDriver, settings: Settings, progress: Progress) -> Deploymen
     fence_ports(driver, settings, progress)
     image_env = images.build_images(driver, settings.stack_dir, progress)
     env = {**stack_env(settings, image_env), **secrets.ensure(driver, progress), **tls.ensure(driver, progress)}
-    tls.trust(driver, settings)  # the harness verifies the edge against the stack's CA from here on
+    tls.save_ca(driver, settings)  # the CA file every HTTP session of the harness verifies the edge with
     progress.step(f"deploying stack {settings.stack!r} ({settings.replicas} app replicas)")
     driver.deploy(settings.stack_dir / "stack.yml", {**env, **FAST_ROLLOUT})
     put_back_images(driver, settings, env, progress)
@@ -157,7 +156,7 @@ def up_development(driver: StackDriver, settings: Settings, progress: Progress) 
             return False
 
     development.wait_until_serving(driver, settings, progress,
-                                   lambda: _http_status(f"{settings.lb_url}/health") == 200, scraped)
+                                   lambda: _http_status(settings, "/health") == 200, scraped)
     return Deployment(tuple(development.status(driver, settings)), settings.lb_url, settings.prometheus_url)
 
 
@@ -184,7 +183,7 @@ def wait_until_healthy(driver: StackDriver, settings: Settings, progress: Progre
     replicas = app.desired if app else settings.replicas  # what runs, e.g. after `up --replicas 5`
 
     def serving() -> Check:
-        lb = _http_status(f"{settings.lb_url}/health")
+        lb = _http_status(settings, "/health")
         try:
             targets = prometheus.active_targets()
         except InfrastructureError:
@@ -193,7 +192,7 @@ def wait_until_healthy(driver: StackDriver, settings: Settings, progress: Progre
         live = sum(1 for t in apps if t.health == "up")
         lb_up = [t.health for t in targets if t.job == "lb"] == ["up"]
         done = lb == 200 and lb_up and live == replicas and len(apps) == replicas
-        status = (f"load balancer /health: {lb or 'no answer'}; Prometheus targets up: app "
+        status = (f"load balancer /health: {lb}; Prometheus targets up: app "
                   f"{live}/{replicas} ({len(apps)} known), lb {int(lb_up)}/1")
         if cluster is not None:
             scraped = {t.instance for t in targets if t.job == "dbrouter" and t.health == "up"}
@@ -266,11 +265,13 @@ def _wait_for_database(driver: StackDriver, settings: Settings, progress: Progre
     return cluster
 
 
-def _http_status(url: str) -> int | None:
+def _http_status(settings: Settings, path: str) -> int | str:
+    """The edge's status code on `path`, or why there is none (TLS, refused, time-out)."""
+    http = http_for(settings)
     try:
-        return requests.get(url, timeout=2).status_code
-    except requests.RequestException:
-        return None
+        return http.status(f"{settings.lb_url}{path}")
+    finally:
+        http.close()
 
 
 def _not_ready(driver: StackDriver, settings: Settings, expected: tuple[str, ...]) -> NotReady:

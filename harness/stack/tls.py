@@ -10,7 +10,7 @@ within RENEW_DAYS. Older generations go once nothing uses them.
 
 Whoever checks a connection trusts the CA alone: PostgreSQL's replicas and `pg_rewind`
 (verify-full), the app (node-pg, CA and host name), the exporters (verify-full), and on the
-host the harness, Locust and the probes, which read it from `Settings.ca_file` (`trust`
+host the harness, Locust and the probes, which read it from `Settings.ca_file` (`save_ca`
 writes it there from the engine).
 """
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import re
 from pathlib import Path
 
@@ -173,9 +172,10 @@ def ca_pem(driver: StackDriver) -> str:
     return driver.configs()[f"tls_ca_{generation}"][1]
 
 
-def trust(driver: StackDriver, settings: Settings) -> Path:
-    """Writes the current CA to `settings.ca_file` (when it changed) and makes the harness's
-    HTTP clients trust it: requests reads REQUESTS_CA_BUNDLE, Locust gets DEVSIM_CA_FILE."""
+def save_ca(driver: StackDriver, settings: Settings) -> Path:
+    """Writes the current CA to `settings.ca_file` when it changed. Nothing process-wide
+    changes: the harness's HTTP session (`harness.http.Http`) and Locust (DEVSIM_CA_FILE)
+    are each given that path."""
     pem = ca_pem(driver)
     path = settings.ca_file
     if not path.exists() or path.read_text() != pem:
@@ -183,5 +183,4 @@ def trust(driver: StackDriver, settings: Settings) -> Path:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(pem)
         tmp.replace(path)
-    os.environ["REQUESTS_CA_BUNDLE"] = str(path)
     return path

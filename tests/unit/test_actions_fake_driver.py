@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from chaoslib.exceptions import ActivityFailed
@@ -245,6 +246,19 @@ def test_what_the_configuration_leaves_out_comes_from_the_settings(monkeypatch: 
     monkeypatch.setenv("DEVSIM_STACK", "other")
     monkeypatch.setenv("DEVSIM_LB_TLS_PORT", "18443")
     monkeypatch.setenv("DEVSIM_MAILSINK_PORT", "18025")
+    monkeypatch.setenv("DEVSIM_STATE_DIR", "/tmp/devsim-state")
     found = engine.target({"request_log": "/tmp/r.csv", "prometheus_url": "http://127.0.0.1:19090/"})
     assert found == engine.Target("other", "https://127.0.0.1:18443", "http://127.0.0.1:19090", "/tmp/r.csv",
-                                  "http://127.0.0.1:18025")
+                                  "http://127.0.0.1:18025", "/tmp/devsim-state/other-ca.pem")
+
+
+def test_the_extension_verifies_the_edge_against_the_ca_file_its_configuration_names(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    given = {"devsim_stack": "s", "lb_url": "https://127.0.0.1:1", "prometheus_url": "http://127.0.0.1:2",
+             "mailsink_url": "http://127.0.0.1:3", "devsim_ca_file": "/tmp/one-ca.pem"}
+    assert engine.http(given).ca_file == Path("/tmp/one-ca.pem")
+    assert engine.http(given) is engine.http(dict(given))  # one session per CA file
+    assert engine.http({**given, "devsim_ca_file": "/tmp/two-ca.pem"}).ca_file == Path("/tmp/two-ca.pem")
+    plain = {**given, "lb_url": "http://127.0.0.1:1", "devsim_ca_file": ""}
+    assert engine.http(plain).ca_file is None

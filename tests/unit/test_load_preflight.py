@@ -12,6 +12,7 @@ import pytest
 
 from harness.config import Settings
 from harness.errors import InfrastructureError
+from harness.http import Http
 from harness.load.session import preflight
 from harness.stack.waiting import Waiter
 
@@ -64,7 +65,7 @@ def down_for_good() -> Iterator[tuple[FakeBalancer, Settings]]:
 
 def test_a_moment_of_503_is_waited_out(flapping: tuple[FakeBalancer, Settings]) -> None:
     server, settings = flapping
-    url = preflight(settings, waiter=Waiter(timeout=5, interval=0.01))
+    url = preflight(settings, Http(None), waiter=Waiter(timeout=5, interval=0.01))
     assert url == settings.pushgateway_url
     assert server.health_requests == 4  # three 503s, then the 200
 
@@ -72,7 +73,7 @@ def test_a_moment_of_503_is_waited_out(flapping: tuple[FakeBalancer, Settings]) 
 def test_a_lasting_503_is_refused_with_its_code(down_for_good: tuple[FakeBalancer, Settings]) -> None:
     server, settings = down_for_good
     with pytest.raises(InfrastructureError) as raised:
-        preflight(settings, waiter=Waiter(timeout=0.3, interval=0.05))
+        preflight(settings, Http(None), waiter=Waiter(timeout=0.3, interval=0.05))
     assert str(raised.value).startswith(f"the target {settings.lb_url}/health answers 503, not 200")
     assert server.health_requests >= 2  # it asked again before giving up
 
@@ -84,5 +85,6 @@ def test_no_answer_at_all_is_refused_at_once() -> None:
         settings = Settings(lb_port=port, pushgateway_port=port, tls=False)
         waiter = Waiter(timeout=60, interval=10)
         with pytest.raises(InfrastructureError) as raised:
-            preflight(settings, waiter=waiter)
-    assert "does not answer (ConnectionError)" in str(raised.value)
+            preflight(settings, Http(None), waiter=waiter)
+    assert str(raised.value) == f"the target {settings.lb_url}: 127.0.0.1:{port} refused the connection " \
+        "(nothing listens there)"

@@ -38,6 +38,12 @@ def test_documented_expressions_parse(text: str, metric: str, op: str, threshold
     assert slo.threshold == pytest.approx(threshold)
 
 
+@pytest.mark.parametrize(("text", "threshold"), [("error_ratio<100%", 1.0), ("error_ratio<=1", 1.0),
+                                                ("error_ratio==0%", 0.0), ("error_ratio<0.5%", 0.005)])
+def test_error_ratio_bounds_are_inclusive(text: str, threshold: float) -> None:
+    assert parse(text).threshold == pytest.approx(threshold)
+
+
 @pytest.mark.parametrize(
     ("text", "token", "problem"),
     [
@@ -48,6 +54,9 @@ def test_documented_expressions_parse(text: str, metric: str, op: str, threshold
         ("p95<1min", "min", "bad unit"),
         ("rps>=100ms", "ms", "bad unit"),
         ("error_ratio<1s", "s", "bad unit"),
+        ("error_ratio<150%", "150%", "out of range"),
+        ("error_ratio<=1.5", "1.5", "out of range"),
+        ("error_ratio<100.01%", "100.01%", "out of range"),
         ("<1s", "<", "expected a metric"),
     ],
 )
@@ -68,6 +77,8 @@ numbers = st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=
        spaces=st.sampled_from(["", " ", "  "]))
 def test_any_well_formed_expression_round_trips(metric: str, op: str, value: float, spaces: str) -> None:
     unit = "ms" if metric in LATENCIES else ""
+    if metric == "error_ratio":
+        value = min(value, 1.0)  # a ratio above 1 is refused (test above)
     slo = parse(f"{metric}{spaces}{op}{spaces}{value!r}{unit}")
     assert (slo.metric, slo.op) == (metric, op)
     assert slo.threshold == pytest.approx(value)

@@ -103,18 +103,18 @@ def test_a_generation_missing_a_file_is_made_anew() -> None:
     assert env["TLS_CA_CONFIG"] == "devsim_config_tls_ca_20261201120005"
 
 
-def test_trust_writes_the_current_ca_and_points_requests_at_it(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_save_ca_writes_the_current_ca_and_changes_nothing_process_wide(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     fake = FakeDriver()
     tls.ensure(fake, quiet(), NOW)
     settings = Settings(state_dir=tmp_path / "state")
-    path = tls.trust(fake, settings)
+    path = tls.save_ca(fake, settings)
     assert path == tmp_path / "state" / "devsim-ca.pem"
     assert path.read_text() == fake.config_values["tls_ca_20261201120000"]
-    assert os.environ["REQUESTS_CA_BUNDLE"] == str(path)
+    assert "REQUESTS_CA_BUNDLE" not in os.environ  # trust is carried by the HTTP session, not the process
     path.write_text(tls.make("devsim", NOW)["tls_ca"])  # a wrong CA left in the file (by hand, or an old stack's)
-    assert tls.trust(fake, settings).read_text() == fake.config_values["tls_ca_20261201120000"]
+    assert tls.save_ca(fake, settings).read_text() == fake.config_values["tls_ca_20261201120000"]
 
 
 def test_no_ca_yet_is_an_error_saying_what_to_do() -> None:
