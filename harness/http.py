@@ -12,6 +12,7 @@ new CA on its next connection.
 from __future__ import annotations
 
 import errno
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -117,9 +118,9 @@ def explain(exc: BaseException, url: str, ca_file: Path | None, timeout: float |
             return f"TLS verification of {address} impossible: no CA file at {ca_file}"
         against = f"the CA in {ca_file}" if ca_file is not None else "the system's CAs"
         if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
-            detail = text.split("certificate verify failed:", 1)[-1].split(")", 1)[0].strip(" '\"")
+            found = re.search(r"certificate verify failed: ([^()'\"]+?)\s*(?:\(_ssl|['\")]|$)", text)
             return (f"TLS verification failed: {address} presented a certificate that {against} does not verify"
-                    + (f" ({detail})" if detail and "certificate verify failed" in text else ""))
+                    + (f" ({found.group(1)})" if found else ""))
         return f"TLS handshake with {address} failed ({_short(text)})"
     if isinstance(exc, requests.exceptions.Timeout):
         within = f" within {timeout:g} s" if timeout is not None else ""
