@@ -281,9 +281,11 @@ def ensure_stack(driver: StackDriver, settings: Settings, progress: Progress, no
     expected = declared_services(settings.stack_dir)
     if states and all(n in states and states[n].healthy for n in expected):
         return False
-    if no_up and development.runs(driver):
+    if development.runs(driver):
+        # Never replaced behind the user's back: a run that booted the stack takes it down at
+        # its end, which would leave neither profile up. Switching is `devsim up`'s job.
         raise InfrastructureError(f"the stack {settings.stack!r} runs its development profile; experiments check "
-                                  "the production profile's claims", hint="run `devsim up` to switch, or drop --no-up")
+                                  "the production profile's claims", hint="run `devsim up` to switch to it")
     if no_up:
         raise InfrastructureError(f"the stack {settings.stack!r} is not up", hint="run `devsim up`, or drop --no-up")
     lifecycle.up(driver, settings, progress)

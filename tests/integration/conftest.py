@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import Settings, load_settings
+from harness.config import PROJECT_ROOT, Settings, load_settings
 
 LOCK_FILE = Path("/tmp/devsim-integration-tests.lock")
 
@@ -20,6 +21,9 @@ LOCK_FILE = Path("/tmp/devsim-integration-tests.lock")
 def devsim(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """Runs the real CLI in a child process, as a user would."""
     full_env = dict(os.environ)
+    # as a user's shell has it: the suite's own trust for its own requests (below) must not
+    # make the CLI trust the stack's CA when the CLI itself would not
+    full_env.pop("REQUESTS_CA_BUNDLE", None)
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "harness.cli", *args], env=full_env, capture_output=True,
                           text=True, timeout=timeout, check=False)
@@ -27,6 +31,40 @@ def devsim(*args: str, env: dict[str, str] | None = None, timeout: float = 900) 
 
 def explain(done: subprocess.CompletedProcess[str]) -> str:
     return f"exit {done.returncode}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
+
+
+# Users' journeys (test_journeys.py, and the deploy journey in test_deploy.py): the installed
+# script, from the project folder, one step at a time.
+DEVSIM = Path(sys.executable).parent / "devsim"
+EXPERIMENTS = PROJECT_ROOT / "experiments"
+SECOND = "experiments/db-latency.yaml"
+
+
+def user_env() -> dict[str, str]:
+    """The environment a user's shell would have: nothing the suite set for its own requests."""
+    return {k: v for k, v in os.environ.items() if k != "REQUESTS_CA_BUNDLE"}
+
+
+def step(*args: str, code: int, line: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """One command as the user types it, from the project folder (the Quick start's paths are
+    relative to it); `line` is a regular expression the outcome line must match in full: the
+    first `devsim: error:` line for an error, otherwise a line of stdout."""
+    done = subprocess.run([str(DEVSIM), *args], cwd=PROJECT_ROOT, env=user_env(), capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    assert done.returncode == code, f"devsim {' '.join(args)}: " + explain(done)
+    errors = [e for e in done.stderr.splitlines() if e.startswith("devsim: error:")]
+    if code == 2:
+        assert len(errors) == 1, f"devsim {' '.join(args)}: " + explain(done)
+        assert re.fullmatch(line, errors[0]), f"devsim {' '.join(args)}: {errors[0]!r} !~ {line!r}"
+    else:
+        assert not errors, explain(done)
+        assert any(re.fullmatch(line, out) for out in done.stdout.splitlines()), \
+            f"devsim {' '.join(args)}: no stdout line matches {line!r}\n" + explain(done)
+    return done
+
+
+def passed(path: str) -> str:
+    return rf"PASSED: {re.escape(Path(path).name)}: all \d+ claims held"
 
 
 def switches_in_the_stack() -> dict[str, str]:
@@ -37,12 +75,20 @@ def switches_in_the_stack() -> dict[str, str]:
     return json.loads(done.stdout)["switches_changed"]  # type: ignore[no-any-return]
 
 
+# Where whole modules run: after every other production test, test_teardown.py takes the
+# stack down (file order alone put test_token_renewal.py after it); the development
+# profile's tests replace the production stack. Users' journeys (test_journeys.py) say
+# their own stage with `@pytest.mark.journey(N)`, to reuse the state these leave.
+MODULE_STAGES = {"test_teardown.py": 2, "test_development_profile.py": 4}
+
+
+def stage(item: pytest.Item) -> int:
+    marker = item.get_closest_marker("journey")
+    return int(marker.args[0]) if marker else MODULE_STAGES.get(item.path.name, 0)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """test_teardown.py runs after every other test that uses the production stack (it takes
-    the stack down; file order alone put test_token_renewal.py after it), and the development
-    profile's tests run last: the profile replaces the production stack."""
-    items.sort(key=lambda item: (item.path.name == "test_development_profile.py",
-                                 item.path.name == "test_teardown.py"))
+    items.sort(key=stage)  # stable: file order within a stage
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ import requests
 
 from harness.config import PROJECT_ROOT, Settings
 from harness.load.runner import default_sigint
-from tests.integration.conftest import devsim, explain, set_switches
+from tests.integration.conftest import SECOND, devsim, explain, passed, set_switches, step
 
 pytestmark = pytest.mark.docker
 
@@ -61,7 +61,7 @@ def background_load(seconds: int, *slos: str) -> subprocess.Popen[str]:
                             preexec_fn=default_sigint)
 
 
-def test_a_good_release_rolls_out_under_load_without_a_failed_request(on_v1: Settings) -> None:
+def test_a_good_release_rolls_out_under_load_without_a_failed_request_and_runs_experiments(on_v1: Settings) -> None:
     load = background_load(70, "failures==0")
     try:
         done = devsim("deploy", "v2", "--watch-after", "5s", timeout=300)
@@ -75,6 +75,10 @@ def test_a_good_release_rolls_out_under_load_without_a_failed_request(on_v1: Set
     summary = json.loads((last_path(out) / "summary.json").read_text())
     assert summary["totals"]["failures"] == 0
     assert summary["totals"]["requests"] > 1000
+    # the deploy journey (test_journeys.py): an experiment on the release just made live, as a
+    # user types it (no --no-up: the stack is up, on v2)
+    step("run", SECOND, code=0, line=passed(SECOND))
+    assert served(on_v1) == {"v2"}
     done = devsim("deploy", "v1", "--watch-after", "1s", timeout=300)  # no traffic: the guard cannot judge v1
     assert done.returncode == 1, explain(done)
     assert "no verdict on v1" in done.stdout
@@ -84,6 +88,7 @@ def test_a_good_release_rolls_out_under_load_without_a_failed_request(on_v1: Set
     assert done.returncode == 0, explain(done)
     assert "putting app back on" in done.stderr
     assert served(on_v1) == {"v1"}
+    step("run", SECOND, code=0, line=passed(SECOND))  # and again on v1
 
 
 @pytest.mark.parametrize("build", sorted(BROKEN))

@@ -225,7 +225,7 @@ def test_an_experiment_with_no_up_says_the_development_profile_runs(dev: Setting
     assert done.returncode == 2, explain(done)
     errors = [line for line in done.stderr.splitlines() if line.startswith("devsim: error:")]
     assert errors == ["devsim: error: the stack 'devsim' runs its development profile; experiments check the "
-                      "production profile's claims (run `devsim up` to switch, or drop --no-up)"]
+                      "production profile's claims (run `devsim up` to switch to it)"]
     assert containers(dev)["app"].status == "running"  # nothing touched
 
 

@@ -1,0 +1,152 @@
+"""Users' journeys: sequences of real `devsim` invocations on the real stack, in the order
+users type them, each step asserting its exit code and its one-line outcome.
+
+Every other integration test starts from a state the suite prepared and most pass
+`--no-up`; a user starts from whatever the last command left. That is how `devsim run`
+shipped failing on every stack that was already up (issue #27). Here each command is the
+installed `devsim` script (`.venv/bin/devsim`), with no variable the suite set for itself
+(REQUESTS_CA_BUNDLE above all) in its environment.
+
+They reuse the stack the suite already has (conftest orders them by stage, see
+`JOURNEY_STAGES`): the Ctrl-C journey runs among the production tests; the Quick start
+journey's `down` and `up` are the teardown checks of a plain `down` (the second `up` is the
+one test_teardown.py used to do); the `down --volumes` journey follows test_teardown.py's
+own `down --volumes` and leaves the stack up for the development profile's tests, whose
+fixture then switches a running production stack to development as a user would; the
+development journey runs last. The deploy journey is in test_deploy.py, on the release its
+rollout test makes live.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+
+import docker
+import pytest
+import requests
+import yaml
+
+from harness.config import PROJECT_ROOT, Settings
+from harness.driver import driver_for
+from harness.stack import secrets, tls
+from tests.integration.conftest import DEVSIM, SECOND, passed, step, user_env
+
+pytestmark = pytest.mark.docker
+
+MAIN_JOB = ("run", "--keep-up", "experiments/app-instance-crash.yaml")  # the README's Quick start
+
+
+def labelled(settings: Settings) -> dict[str, list[str]]:
+    """The names of the Docker objects carrying the stack's label."""
+    client = docker.from_env()
+    flt = {"label": settings.label}
+    return {
+        "services": [s.name for s in client.services.list(filters=flt)],
+        "containers": [c.name for c in client.containers.list(all=True, filters=flt, sparse=True)],
+        "networks": [n.name for n in client.networks.list(filters=flt)],
+        "volumes": [v.name for v in client.volumes.list(filters=flt)],
+        "secrets": [s.name for s in client.secrets.list(filters=flt)],
+        "configs": [c.name for c in client.configs.list(filters=flt)],
+    }
+
+
+def production_volumes(settings: Settings) -> set[str]:
+    """The volumes the production stack declares, by the names Swarm gives them."""
+    declared = yaml.safe_load((settings.stack_dir / "stack.yml").read_text())["volumes"]
+    return {f"{settings.stack}_{name}" for name in declared}
+
+
+@pytest.mark.journey(0)
+def test_journey_ctrl_c_during_a_fault_then_the_same_run_again(stack: Settings) -> None:
+    """Ctrl-C in the terminal while the database latency is in place: the whole foreground
+    process group gets SIGINT (the harness, Locust, everything). The run ends with exit 2 and
+    one line, the latency is gone; the same command again passes."""
+    def terminal() -> None:  # a shell's foreground job: SIGINT at its default, its own group
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    proc = subprocess.Popen([str(DEVSIM), "run", SECOND], cwd=PROJECT_ROOT, env=user_env(), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=terminal,
+                            start_new_session=True)
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "action 'add-300ms-database-latency' started" in line:
+            break
+    time.sleep(3)  # inside the method's pause, the latency in place
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, "".join(seen) + out + err
+    assert re.search(r"^ERROR: db-latency\.yaml: interrupted \(SIGINT\); rollbacks and the safety net ran$", out,
+                     re.MULTILINE), out + err
+    answer = requests.get(f"{stack.lb_url}/api/items?limit=1", timeout=5)  # the latency is gone
+    assert answer.status_code == 200
+    assert answer.elapsed.total_seconds() < 0.25
+    step("run", SECOND, code=0, line=passed(SECOND))
+
+
+@pytest.mark.journey(1)
+def test_journey_quick_start_then_a_second_experiment_load_status_down_up_and_run(stack: Settings) -> None:
+    """The README's main job on the stack as the suite has it, then what a new user types next.
+    `down` keeps what the data needs (volumes, the secrets that protect them, the TLS files);
+    `up` after it counts only what runs now (it once waited 292 s for a restarted Prometheus's
+    old series to age out) and makes anew a secret removed by hand while the stack was down."""
+    step(*MAIN_JOB, code=0, line=passed(MAIN_JOB[-1]))
+    step("run", SECOND, code=0, line=passed(SECOND))  # the stack is up: no --no-up needed
+    step("load", "--users", "5", "--run-time", "10s", code=0, line=r"passed: .*/index\.html")
+    step("status", code=0, line="profile: production")
+
+    step("down", code=0, line=f"stack {stack.stack!r} removed")
+    left = labelled(stack)
+    assert (left["services"], left["containers"], left["networks"]) == ([], [], [])
+    assert production_volumes(stack) <= set(left["volumes"])  # the databases, etcd, Prometheus stay
+    # so do the secrets that protect them (the roles' passwords are in the volumes) and the TLS
+    # files (the CA and two certificates as configs, the two keys as secrets), by name
+    kept = {f"{stack.stack}_secret_{name}" for name in secrets.SECRETS}
+    assert kept <= set(left["secrets"]), left["secrets"]
+    assert len([s for s in left["secrets"] if s.startswith("tls_")]) >= len(tls.SECRETS)
+    assert tls.current(driver_for(stack.stack)) is not None
+
+    client = docker.from_env()
+    old = {s.name: s.id for s in client.secrets.list(filters={"label": stack.label})}
+    client.secrets.get(old[f"{stack.stack}_secret_db_password"]).remove()  # by hand, while down
+    start = time.monotonic()
+    done = step("up", code=0, line=r"app \(load balancer\): https://127\.0\.0\.1:\d+")
+    took = time.monotonic() - start
+    assert took < 120, f"up after down took {took:.0f} s"
+    assert "generating missing secrets: db_password" in done.stderr + done.stdout
+    now = {s.name: s.id for s in client.secrets.list(filters={"label": stack.label})}
+    assert now[f"{stack.stack}_secret_db_password"] != old[f"{stack.stack}_secret_db_password"]
+    assert {n: i for n, i in now.items() if not n.endswith("db_password")} == \
+        {n: i for n, i in old.items() if not n.endswith("db_password")}
+    step("run", SECOND, code=0, line=passed(SECOND))  # writes need the new password: the app took it
+
+
+@pytest.mark.journey(3)
+def test_journey_down_volumes_then_the_quick_start_again(stack: Settings) -> None:
+    """After test_teardown.py's `down --volumes`: the same again (nothing up: said so), then the
+    main job from nothing but the built images: it boots the stack, passes, and leaves it up."""
+    # in the suite nothing is up here (test_teardown.py's own `down --volumes` ran); alone, the
+    # stack the earlier journeys left is
+    step("down", "--volumes", code=0,
+         line=rf"stack {stack.stack!r} was not up|stack and volumes {stack.stack!r} removed")
+    step(*MAIN_JOB, code=0, line=passed(MAIN_JOB[-1]))
+    step("status", code=0, line="profile: production")
+
+
+@pytest.mark.journey(5)
+def test_journey_development_profile_then_a_run_then_up(stack: Settings) -> None:
+    """From nothing (the development tests took their profile down): the development profile,
+    then an experiment (refused, one line: `run` does not replace a development environment
+    behind the user's back), then `devsim up`, which switches to production, and the same run."""
+    step("up", "--profile", "development", code=0, line=r"app: +http://127\.0\.0\.1:\d+ \(hot reload from .*\)")
+    step("run", SECOND, code=2,
+         line=rf"devsim: error: the stack {stack.stack!r} runs its development profile; experiments check the "
+              r"production profile's claims \(run `devsim up` to switch to it\)")
+    step("status", code=0, line=r"profile: development .*")  # untouched
+    step("up", code=0, line=r"app \(load balancer\): https://127\.0\.0\.1:\d+")
+    step("run", SECOND, code=0, line=passed(SECOND))
