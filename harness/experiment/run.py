@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from typing import Any
 import yaml
 from chaoslib.exit import exit_gracefully
 from chaoslib.experiment import run_experiment
+from chaoslib.run import RunEventHandler
 
 from harness.chaos import actions, controls
 from harness.chaos import engine as chaos_engine
@@ -114,6 +116,7 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
     interrupted = ""
     tripped: abort.Tripped | None = None
     restored: list[str] = []
+    signals = SignalSeen()
     try:
         with LocustProcess(plan) as load:
             _warm_up(load, plan, options.warmup_s)
@@ -122,7 +125,7 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
             progress.step(f"running {experiment.get('title', path.name)!r} (rollbacks: always)")
             with abort.Watch(abort.conditions(experiment), abort.measurer(plan.request_log, settings.prometheus_url),
                              controls.fault_start, controls.method_running, exit_gracefully) as watch:
-                journal = run_experiment(experiment, settings=CHAOS_SETTINGS)
+                journal = run_experiment(experiment, settings=CHAOS_SETTINGS, event_handlers=[signals])
             tripped = watch.tripped
             if tripped:
                 progress.warn(tripped.reason())
@@ -139,7 +142,7 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
     # written before waiting, so that it is kept even if the stack never settles again
     (run_dir / "journal.json").write_text(json.dumps(journal, indent=2, default=str) + "\n")
     if journal.get("status") == "interrupted" and not tripped:
-        interrupted = interrupted or "interrupted (signal during the experiment)"
+        interrupted = interrupted or f"interrupted ({signals.seen or 'a signal during the experiment'})"
     recovery = claimlib.recovery_window(journal, load_end) if journal else None
     ended = time.time()
     try:
@@ -162,6 +165,23 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
         verdict.write(RunFiles(run_dir))
         outcome = Outcome(verdict, run_dir, interrupted=True)
     return outcome
+
+
+class SignalSeen(RunEventHandler):  # type: ignore[misc]  # chaoslib has no types
+    """Which signal Chaos Toolkit caught while it ran the experiment (it plays the rollbacks
+    and returns an "interrupted" journal that does not say): Ctrl-C is a KeyboardInterrupt,
+    SIGTERM its InterruptExecution, SIGUSR1/2 a SystemExit."""
+
+    def __init__(self) -> None:
+        self.seen = ""
+
+    def interrupted(self, experiment: Any, journal: Any) -> None:
+        self.seen = self.seen or "SIGTERM"
+
+    def signal_exit(self) -> None:  # called inside chaoslib's `except` block
+        caught = sys.exc_info()[1]
+        self.seen = self.seen or ("SIGINT" if isinstance(caught, KeyboardInterrupt) else
+                                  f"exit signal {getattr(caught, 'code', '?')}")
 
 
 def _why(exc: BaseException) -> str:
