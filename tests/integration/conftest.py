@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 
 from harness.config import PROJECT_ROOT, Settings, load_settings
@@ -120,6 +121,32 @@ def stack(settings: Settings, machine_lock: None) -> Iterator[Settings]:
     yield settings
     # test_teardown checks `down` itself; this makes sure nothing stays up if it did not run.
     devsim("down", "--volumes")
+
+
+@pytest.fixture(scope="session")
+def another_stack(settings: Settings, machine_lock: None) -> Iterator[str]:
+    """Objects of a second stack on the same engine (its own label, names that start like
+    ours), as a used machine or a CI runner shared by two jobs has them: what counts this
+    stack's objects must not count them, and nothing done to this stack may touch them. The
+    suite made them, so it removes them at its end."""
+    other = f"{settings.stack}-other"
+    client = docker.from_env()
+    labels = {"devsim.stack": other}
+    made = [client.volumes.create(f"{other}_db-data", labels=labels),
+            client.networks.create(f"{other}_backend", labels=labels, driver="overlay", attachable=True),
+            client.configs.create(name=f"{other}_tls_ca", data=b"not a CA", labels=labels)]
+    yield other
+    for obj in made:
+        obj.remove()
+
+
+def objects_of(stack: str) -> dict[str, set[str]]:
+    """The names of the volumes, networks and configs carrying `stack`'s label."""
+    client = docker.from_env()
+    flt = {"label": f"devsim.stack={stack}"}
+    return {"volumes": {v.name for v in client.volumes.list(filters=flt)},
+            "networks": {n.name for n in client.networks.list(filters=flt)},
+            "configs": {c.name for c in client.configs.list(filters=flt)}}
 
 
 # The switches the last test left set; the next test that does not set its own puts them

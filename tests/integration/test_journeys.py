@@ -33,11 +33,12 @@ import yaml
 from harness.config import PROJECT_ROOT, Settings
 from harness.driver import driver_for
 from harness.stack import secrets, tls
-from tests.integration.conftest import DEVSIM, SECOND, passed, step, user_env
+from tests.integration.conftest import DEVSIM, SECOND, objects_of, passed, step, user_env
 
 pytestmark = pytest.mark.docker
 
 MAIN_JOB = ("run", "--keep-up", "experiments/app-instance-crash.yaml")  # the README's Quick start
+DEV_UP = r"app: +http://127\.0\.0\.1:\d+ \(hot reload from .*\)"
 
 
 def labelled(settings: Settings) -> dict[str, list[str]]:
@@ -91,12 +92,20 @@ def test_journey_ctrl_c_during_a_fault_then_the_same_run_again(stack: Settings) 
 
 
 @pytest.mark.journey(1)
-def test_journey_quick_start_then_a_second_experiment_load_status_down_up_and_run(stack: Settings) -> None:
-    """The README's main job on the stack as the suite has it, then what a new user types next.
-    `down` keeps what the data needs (volumes, the secrets that protect them, the TLS files);
-    `up` after it counts only what runs now (it once waited 292 s for a restarted Prometheus's
-    old series to age out) and makes anew a secret removed by hand while the stack was down."""
-    step(*MAIN_JOB, code=0, line=passed(MAIN_JOB[-1]))
+def test_journey_quick_start_then_a_second_experiment_load_status_down_up_and_run(stack: Settings,
+                                                                                  another_stack: str) -> None:
+    """On a used machine (issue #37: the development profile used once and taken down, its
+    volumes kept; a second stack's objects on the engine), the README's main job, then what a
+    new user types next. `down` keeps what the data needs (volumes, the secrets that protect
+    them, the TLS files); `up` after it counts only what runs now (it once waited 292 s for a
+    restarted Prometheus's old series to age out) and makes anew a secret removed by hand
+    while the stack was down."""
+    others = objects_of(another_stack)
+    step("up", "--profile", "development", code=0, line=DEV_UP)
+    step("down", code=0, line=f"stack {stack.stack!r} removed")
+    dev_volumes = set(labelled(stack)["volumes"]) - production_volumes(stack)
+    assert dev_volumes, "the development profile's volumes stay after a plain down"
+    step(*MAIN_JOB, code=0, line=passed(MAIN_JOB[-1]))  # nothing up: it boots the stack, and keeps it up
     step("run", SECOND, code=0, line=passed(SECOND))  # the stack is up: no --no-up needed
     step("load", "--users", "5", "--run-time", "10s", code=0, line=r"passed: .*/index\.html")
     step("status", code=0, line="profile: production")
@@ -109,8 +118,7 @@ def test_journey_quick_start_then_a_second_experiment_load_status_down_up_and_ru
     # files (the CA and two certificates as configs, the two keys as secrets), by name
     kept = {f"{stack.stack}_secret_{name}" for name in secrets.SECRETS}
     assert kept <= set(left["secrets"]), left["secrets"]
-    assert len([s for s in left["secrets"] if s.startswith("tls_")]) >= len(tls.SECRETS)
-    assert tls.current(driver_for(stack.stack)) is not None
+    assert tls.current(driver_for(stack.stack)) is not None  # a whole generation: 3 configs, 2 secrets
 
     client = docker.from_env()
     old = {s.name: s.id for s in client.secrets.list(filters={"label": stack.label})}
@@ -125,6 +133,8 @@ def test_journey_quick_start_then_a_second_experiment_load_status_down_up_and_ru
     assert {n: i for n, i in now.items() if not n.endswith("db_password")} == \
         {n: i for n, i in old.items() if not n.endswith("db_password")}
     step("run", SECOND, code=0, line=passed(SECOND))  # writes need the new password: the app took it
+    assert dev_volumes <= set(labelled(stack)["volumes"])  # nothing of the other profile touched
+    assert objects_of(another_stack) == others  # nor of the other stack
 
 
 @pytest.mark.journey(3)
@@ -144,7 +154,7 @@ def test_journey_development_profile_then_a_run_then_up(stack: Settings) -> None
     """From nothing (the development tests took their profile down): the development profile,
     then an experiment (refused, one line: `run` does not replace a development environment
     behind the user's back), then `devsim up`, which switches to production, and the same run."""
-    step("up", "--profile", "development", code=0, line=r"app: +http://127\.0\.0\.1:\d+ \(hot reload from .*\)")
+    step("up", "--profile", "development", code=0, line=DEV_UP)
     step("run", SECOND, code=2,
          line=rf"devsim: error: the stack {stack.stack!r} runs its development profile; experiments check the "
               r"production profile's claims \(run `devsim up` to switch to it\)")

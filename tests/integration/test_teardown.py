@@ -11,7 +11,7 @@ import docker
 import pytest
 
 from harness.config import Settings
-from tests.integration.conftest import devsim, explain
+from tests.integration.conftest import devsim, explain, objects_of
 
 pytestmark = pytest.mark.docker
 
@@ -29,7 +29,8 @@ def labelled(settings: Settings) -> dict[str, int]:
     }
 
 
-def test_down_with_volumes_leaves_nothing(stack: Settings, tmp_path: Path) -> None:
+def test_down_with_volumes_leaves_nothing(stack: Settings, tmp_path: Path, another_stack: str) -> None:
+    others = objects_of(another_stack)
     # an earlier build of the load balancer: labelled as the stack's, with a content tag only
     client = docker.from_env()
     (tmp_path / "Dockerfile").write_text("FROM debian:bookworm-slim\nLABEL devsim.stack=" + stack.stack + "\n")
@@ -51,6 +52,7 @@ def test_down_with_volumes_leaves_nothing(stack: Settings, tmp_path: Path) -> No
     assert not [v.name for v in client.volumes.list() if v.name.startswith(prefix)]
     assert not [c.name for c in client.containers.list(all=True) if c.name.startswith(prefix)]
     assert not [n.name for n in client.networks.list() if n.name.startswith(prefix)]
+    assert objects_of(another_stack) == others  # a second stack on the engine: untouched
 
 
 def test_down_when_nothing_is_up_is_fine(stack: Settings) -> None:
