@@ -46,7 +46,7 @@ class Http:
         try:
             return self._session.request(method, url, timeout=timeout, **kwargs)
         except OSError as exc:
-            if isinstance(exc, requests.RequestException):
+            if isinstance(exc, requests.RequestException) or "CA certificate bundle" not in str(exc):
                 raise
             # requests checks the CA path before connecting and raises a bare OSError
             raise requests.exceptions.SSLError(str(exc)) from exc

@@ -178,9 +178,13 @@ def save_ca(driver: StackDriver, settings: Settings) -> Path:
     are each given that path."""
     pem = ca_pem(driver)
     path = settings.ca_file
-    if not path.exists() or path.read_text() != pem:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(pem)
-        tmp.replace(path)
+    try:
+        if not path.exists() or path.read_text() != pem:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(pem)
+            tmp.replace(path)
+    except OSError as exc:
+        raise InfrastructureError(f"cannot write the stack's CA to {path}: {exc.strerror or exc}",
+                                  hint="set DEVSIM_STATE_DIR to a folder you can write") from exc
     return path

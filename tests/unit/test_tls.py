@@ -120,3 +120,14 @@ def test_save_ca_writes_the_current_ca_and_changes_nothing_process_wide(tmp_path
 def test_no_ca_yet_is_an_error_saying_what_to_do() -> None:
     with pytest.raises(InfrastructureError, match="the stack has no CA yet"):
         tls.ca_pem(FakeDriver())
+
+
+def test_a_ca_file_that_cannot_be_written_is_one_error_naming_it(tmp_path: Path) -> None:
+    fake = FakeDriver()
+    tls.ensure(fake, quiet(), NOW)
+    blocker = tmp_path / "state"
+    blocker.write_text("a file where the folder should be")
+    with pytest.raises(InfrastructureError) as raised:
+        tls.save_ca(fake, Settings(state_dir=blocker))
+    assert raised.value.one_line().startswith(f"cannot write the stack's CA to {blocker / 'devsim-ca.pem'}: ")
+    assert "DEVSIM_STATE_DIR" in raised.value.one_line()
