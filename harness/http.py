@@ -14,13 +14,15 @@ from __future__ import annotations
 import errno
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
 
-from harness.config import Settings
 from harness.errors import InfrastructureError
+
+if TYPE_CHECKING:
+    from harness.config import Settings
 
 UP_HINT = "run `devsim up` to refresh the CA"
 

@@ -48,8 +48,10 @@ def alert_state(name: str, configuration: Configuration = None) -> str:
     """firing, pending or inactive: the state of a Prometheus alert, by alert name."""
     url = engine.target(configuration).prometheus_url + "/api/v1/alerts"
     try:
-        alerts = requests.get(url, timeout=5).json()["data"]["alerts"]
-    except (requests.RequestException, ValueError, KeyError) as exc:
+        alerts = engine.http(configuration).get(url, timeout=5).json()["data"]["alerts"]
+    except requests.RequestException as exc:
+        raise ActivityFailed(f"cannot read alerts: {engine.http(configuration).explain(exc, url, 5)}") from exc
+    except (ValueError, KeyError) as exc:
         raise ActivityFailed(f"cannot read alerts from {url}: {exc}") from exc
     states = {a.get("state") for a in alerts if a.get("labels", {}).get("alertname") == name}
     return "firing" if "firing" in states else "pending" if "pending" in states else "inactive"
@@ -68,10 +70,12 @@ def emails(since: float = 0, configuration: Configuration = None) -> list[dict[s
     """The messages the mail sink received at or after `since` (seconds since the epoch)."""
     url = f"{_mailsink(configuration)}/messages"
     try:
-        answer = requests.get(url, params={"since": since}, timeout=5)
+        answer = engine.http(configuration).get(url, params={"since": since}, timeout=5)
         answer.raise_for_status()
         found: list[dict[str, Any]] = answer.json()
-    except (requests.RequestException, ValueError) as exc:
+    except requests.RequestException as exc:
+        raise ActivityFailed(f"cannot read the mailbox: {engine.http(configuration).explain(exc, url, 5)}") from exc
+    except ValueError as exc:
         raise ActivityFailed(f"cannot read the mailbox at {url}: {exc}") from exc
     return found
 

@@ -11,6 +11,7 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 
 from harness.errors import InfrastructureError
+from harness.http import Http
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Prometheus:
         self.url = url
         self._api = PrometheusConnect(url=url, disable_ssl=True)
         self._timeout = timeout
+        self._http = Http(None)  # plain HTTP on 127.0.0.1
 
     def vector(self, query: str) -> list[Sample]:
         """An instant query; each series with its labels and value."""
@@ -52,12 +54,13 @@ class Prometheus:
     def active_targets(self) -> list[Target]:
         """The targets service discovery gives now, each with its last scrape's health."""
         try:
-            response = requests.get(f"{self.url}/api/v1/targets", params={"state": "active"},
-                                    timeout=self._timeout)
+            response = self._http.get(f"{self.url}/api/v1/targets", params={"state": "active"},
+                                      timeout=self._timeout)
             response.raise_for_status()
             found = response.json()["data"]["activeTargets"]
         except requests.RequestException as exc:
-            raise InfrastructureError(f"Prometheus at {self.url} is unreachable: {type(exc).__name__}") from exc
+            raise InfrastructureError(
+                f"Prometheus at {self.url} is unreachable: {self._http.explain(exc, self.url, self._timeout)}") from exc
         except (ValueError, KeyError, TypeError) as exc:
             raise InfrastructureError(f"Prometheus at {self.url} gave no target list: {exc}") from exc
         return [Target(str(t.get("labels", {}).get("job", "")), str(t.get("labels", {}).get("instance", "")),

@@ -58,3 +58,32 @@ def test_only_the_driver_talks_to_the_engine() -> None:
     assert any(u.startswith("import docker") for u in inside)
     assert any(u.startswith("['docker'") for u in inside)
     assert any(u.startswith("['nsenter'") for u in inside)
+
+
+REQUEST_CALLS = frozenset({"get", "post", "put", "patch", "delete", "head", "options", "request", "Session"})
+
+
+def _raw_requests(path: Path) -> list[str]:
+    """Calls such as `requests.get(...)` or `requests.Session()`: a request outside the one
+    session that verifies the stack's CA (and ignores REQUESTS_CA_BUNDLE), and reads of that
+    variable."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == "requests" \
+                and node.func.attr in REQUEST_CALLS:
+            found.append(f"requests.{node.func.attr}() at line {node.lineno}")
+        elif isinstance(node, ast.Constant) and node.value == "REQUESTS_CA_BUNDLE":
+            found.append(f"REQUESTS_CA_BUNDLE at line {node.lineno}")
+    return found
+
+
+def test_only_the_http_module_makes_requests() -> None:
+    """Trust is carried by harness/http.py's session, never by a process-wide variable that
+    some commands set and others do not (issue #27: `devsim run` on a stack already up)."""
+    home = PROJECT_ROOT / "harness" / "http.py"
+    outside = {str(p.relative_to(PROJECT_ROOT)): uses for p in (PROJECT_ROOT / "harness").rglob("*.py")
+               if p != home and (uses := _raw_requests(p))}
+    assert outside == {}
+    assert _raw_requests(home) == ["requests.Session() at line " + str(
+        next(i for i, line in enumerate(home.read_text().splitlines(), 1) if "requests.Session()" in line))]
