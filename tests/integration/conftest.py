@@ -132,6 +132,10 @@ def another_stack(settings: Settings, machine_lock: None) -> Iterator[str]:
     other = f"{settings.stack}-other"
     client = docker.from_env()
     labels = {"devsim.stack": other}
+    flt = {"label": f"devsim.stack={other}"}  # an interrupted earlier session's, if any
+    for kind in (client.volumes, client.networks, client.configs):
+        for leftover in kind.list(filters=flt):
+            leftover.remove()
     made = [client.volumes.create(f"{other}_db-data", labels=labels),
             client.networks.create(f"{other}_backend", labels=labels, driver="overlay", attachable=True),
             client.configs.create(name=f"{other}_tls_ca", data=b"not a CA", labels=labels)]
