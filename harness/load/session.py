@@ -98,7 +98,7 @@ def preflight(settings: Settings, http: Http, progress: Progress | None = None,
             codes.append(http.get(url, timeout=3).status_code)
         except requests.RequestException as exc:
             tls_failure = is_tls_failure(exc)
-            raise HttpFailed(f"the target {settings.lb_url}: {http.explain(exc, url, 3)}",
+            raise HttpFailed(f"the target {settings.lb_url} cannot be reached: {http.explain(exc, url, 3)}",
                              hint=UP_HINT if tls_failure else "is the stack up? run `devsim up`") from exc
         return Check(codes[-1] == 200, f"waiting for {url} to answer 200 (it answers {codes[-1]})")
 

@@ -140,7 +140,9 @@ def test_bad_slo_is_refused_before_any_load(settings: Settings) -> None:
 def test_a_target_that_does_not_answer_is_reported_before_any_load(settings: Settings) -> None:
     done = devsim("load", "--run-time", "5s", env={"DEVSIM_LB_TLS_PORT": "18089"})
     assert done.returncode == 2, explain(done)
-    assert done.stderr.strip().startswith("devsim: error: the target https://127.0.0.1:18089 does not answer")
+    assert done.stderr.strip() == ("devsim: error: the target https://127.0.0.1:18089 cannot be reached: "
+                                   "127.0.0.1:18089 refused the connection (nothing listens there) "
+                                   "(is the stack up? run `devsim up`)")
 
 
 def _wait_for(prometheus: Prometheus, query: str, value: float, seconds: float = 15) -> list[float]:

@@ -86,5 +86,5 @@ def test_no_answer_at_all_is_refused_at_once() -> None:
         waiter = Waiter(timeout=60, interval=10)
         with pytest.raises(InfrastructureError) as raised:
             preflight(settings, Http(None), waiter=waiter)
-    assert str(raised.value) == f"the target {settings.lb_url}: 127.0.0.1:{port} refused the connection " \
-        "(nothing listens there)"
+    assert str(raised.value) == f"the target {settings.lb_url} cannot be reached: 127.0.0.1:{port} refused the " \
+        "connection (nothing listens there)"
