@@ -19,6 +19,7 @@ rollout test makes live.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -75,14 +76,17 @@ def test_journey_ctrl_c_during_a_fault_then_the_same_run_again(stack: Settings) 
                             start_new_session=True)
     assert proc.stderr is not None
     seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if "action 'add-300ms-database-latency' succeeded" in line:
-            break
-    slow = requests.get(f"{stack.lb_url}/api/items/no-such-item", timeout=5)  # the fault is real...
-    assert slow.elapsed.total_seconds() >= 0.3, "".join(seen)
-    os.killpg(proc.pid, signal.SIGINT)  # ...and Ctrl-C comes inside the method's 10 s pause
-    out, err = proc.communicate(timeout=300)
+    try:
+        for line in proc.stderr:
+            seen.append(line)
+            if "action 'add-300ms-database-latency' succeeded" in line:
+                break
+        slow = requests.get(f"{stack.lb_url}/api/items/no-such-item", timeout=5)  # the fault is real...
+        assert slow.elapsed.total_seconds() >= 0.3, "".join(seen)
+    finally:  # ...and Ctrl-C comes inside the method's 10 s pause (also when the test itself
+        with contextlib.suppress(ProcessLookupError):  # failed or was interrupted: the run must
+            os.killpg(proc.pid, signal.SIGINT)  # not outlive it, with its fault and its load)
+        out, err = proc.communicate(timeout=300)
     assert proc.returncode == 2, "".join(seen) + out + err
     assert re.search(r"^ERROR: db-latency\.yaml: interrupted \(SIGINT\); rollbacks and the safety net ran$", out,
                      re.MULTILINE), out + err
