@@ -138,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             validate(settings)
         ctx = RunContext(settings, Progress(quiet=args.quiet))
         if args.command in ("load", "deploy", "status", "backup", "restore"):
-            meet_the_running_stack(ctx)  # `run` meets it after booting it when needed
+            meet_the_running_stack(ctx)  # `run`: ensure_stack writes the CA of the stack it finds or boots
         return _COMMANDS[args.command](ctx, args)
     except HarnessError as exc:
         print(f"devsim: error: {exc.one_line()}", file=sys.stderr)
@@ -318,7 +318,6 @@ def cmd_run(ctx: RunContext, args: argparse.Namespace) -> int:
                                         load_users=args.load_users)
     experiment_run.install_signal_handlers()
     booted = experiment_run.ensure_stack(ctx.driver, ctx.settings, ctx.progress, args.no_up)
-    meet_the_running_stack(ctx)  # booted now or found up: its current CA is the one to verify
     worst = EXIT_OK
     done: list[tuple[experiment_run.Outcome, Path | None]] = []
     summaries: list[dict[str, Any]] = []

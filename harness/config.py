@@ -69,6 +69,12 @@ class Settings:
         return self.state_dir / f"{self.stack}-ca.pem"
 
     @property
+    def edge_ca_file(self) -> Path | None:
+        """The CA the edge's HTTPS is verified against; None for the development profile's
+        plain HTTP."""
+        return self.ca_file if self.tls else None
+
+    @property
     def prometheus_url(self) -> str:
         return f"http://127.0.0.1:{self.prometheus_port}"
 

@@ -27,12 +27,9 @@ class RunContext:
 
     @property
     def http(self) -> Http:
-        """The command's HTTP session: HTTPS verified against the stack's CA file (which `up`
-        and `meet_stack` keep current); plain HTTP for the development profile. Made anew only
+        """The command's HTTP session: HTTPS verified against the stack's CA file (which `up`,
+        `run` and `meet_the_running_stack` keep current); plain HTTP for the development profile. Made anew only
         when the settings say otherwise (the profile found running)."""
-        wanted = http_for(self.settings)
-        if self._http is None or self._http.ca_file != wanted.ca_file:
-            self._http = wanted
-        else:
-            wanted.close()
+        if self._http is None or self._http.ca_file != self.settings.edge_ca_file:
+            self._http = http_for(self.settings)
         return self._http

@@ -88,7 +88,7 @@ def http_for(settings: Settings) -> Http:
     """The session for `settings`' stack: HTTPS verified against its CA file (the development
     profile: plain HTTP). The CA is named by the settings alone, so every path to a request
     (a command, a wait inside `up`, an activity of the extension) trusts the same CA."""
-    return Http(settings.ca_file if settings.tls else None)
+    return Http(settings.edge_ca_file)
 
 
 def is_tls_failure(exc: BaseException) -> bool:
@@ -96,17 +96,16 @@ def is_tls_failure(exc: BaseException) -> bool:
 
 
 def _root(exc: BaseException) -> BaseException:
-    """The innermost cause or context (urllib3 wraps the socket's error twice)."""
-    seen = exc
+    """The innermost cause, context, wrapped argument or `reason` (urllib3 wraps the socket's
+    error twice); a chain that loops ends where it would repeat."""
+    seen, visited = exc, {id(exc)}
     while True:
-        inner = seen.__cause__ or seen.__context__
-        if inner is None and seen.args and isinstance(seen.args[0], BaseException):
-            inner = seen.args[0]
-        if inner is None or inner is seen:
+        inner = seen.__cause__ or seen.__context__ or getattr(seen, "reason", None) \
+            or next(iter(a for a in seen.args[:1] if isinstance(a, BaseException)), None)
+        if not isinstance(inner, BaseException) or id(inner) in visited:
             return seen
-        if hasattr(inner, "reason") and isinstance(inner.reason, BaseException):
-            inner = inner.reason
         seen = inner
+        visited.add(id(inner))
 
 
 def explain(exc: BaseException, url: str, ca_file: Path | None, timeout: float | None = None) -> str:

@@ -40,7 +40,7 @@ def defaults() -> dict[str, str]:
     settings = load_settings(os.environ)
     return {"devsim_stack": settings.stack, "lb_url": settings.lb_url, "prometheus_url": settings.prometheus_url,
             "mailsink_url": settings.mailsink_url, "request_log": "",
-            "devsim_ca_file": str(settings.ca_file) if settings.tls else ""}
+            "devsim_ca_file": str(settings.edge_ca_file or "")}
 
 
 def target(configuration: Mapping[str, Any] | None) -> Target:

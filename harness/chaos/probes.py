@@ -252,10 +252,10 @@ def served_versions(samples: int = 30, configuration: Configuration = None) -> s
     """The distinct app versions answering /api/version through the load balancer, sorted and
     comma-joined ("v2", or "v1,v2" while a rollout is half done), so a tolerance can be "v2"."""
     seen = set()
+    http, url = engine.http(configuration), engine.target(configuration).lb_url + "/api/version"
     for _ in range(samples):
         try:
-            seen.add(str(engine.http(configuration).get(engine.target(configuration).lb_url + "/api/version",
-                                                        timeout=2).json()["version"]))
+            seen.add(str(http.get(url, timeout=2).json()["version"]))
         except (requests.RequestException, ValueError, KeyError):
             seen.add("no answer")
     return ",".join(sorted(seen))

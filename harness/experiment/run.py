@@ -38,7 +38,7 @@ from harness.metrics import series as report_series
 from harness.metrics.prometheus import Prometheus
 from harness.progress import Progress
 from harness.runs import new_run_dir
-from harness.stack import development, lifecycle, patroni, secrets
+from harness.stack import development, lifecycle, patroni, secrets, tls
 from harness.stack.services import declared_services, running_versions, stack_status
 from harness.stack.waiting import Check, Waiter
 from harness.verdict import claims as claimlib
@@ -92,7 +92,7 @@ def install_signal_handlers() -> None:
 def configuration(settings: Settings, run_dir: Path, variables: dict[str, Any]) -> dict[str, Any]:
     return {"devsim_stack": settings.stack, "lb_url": settings.lb_url, "prometheus_url": settings.prometheus_url,
             "mailsink_url": settings.mailsink_url, "request_log": str(run_dir / results.REQUEST_LOG),
-            "devsim_ca_file": str(settings.ca_file) if settings.tls else "", **variables}
+            "devsim_ca_file": str(settings.edge_ca_file or ""), **variables}
 
 
 def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: RunOptions) -> Outcome:
@@ -107,7 +107,7 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
     plan = LoadPlan(locustfile=DEFAULT_LOCUSTFILE, host=settings.lb_url, users=options.load_users,
                     spawn_rate=max(1.0, options.load_users), run_time=MAX_RUN_TIME, run_dir=run_dir, run_id=run_id,
                     pushgateway=settings.pushgateway_url, client=secrets.client_secret(driver),
-                    ca_file=settings.ca_file if settings.tls else None)
+                    ca_file=settings.edge_ca_file)
     progress.step(f"{path.name}: run {run_id}, background load {options.load_users} users -> {run_dir}")
     journal: dict[str, Any] = {}
     started = time.time()
@@ -300,6 +300,7 @@ def ensure_stack(driver: StackDriver, settings: Settings, progress: Progress, no
     states = {s.name: s for s in stack_status(driver, settings)}
     expected = declared_services(settings.stack_dir)
     if states and all(n in states and states[n].healthy for n in expected):
+        tls.save_ca(driver, settings)  # found up: its current CA is the one to verify (`up` writes it too)
         return False
     if development.runs(driver):
         # Never replaced behind the user's back: a run that booted the stack takes it down at

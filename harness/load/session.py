@@ -97,9 +97,8 @@ def preflight(settings: Settings, http: Http, progress: Progress | None = None,
         try:
             codes.append(http.get(url, timeout=3).status_code)
         except requests.RequestException as exc:
-            tls_failure = is_tls_failure(exc)
             raise HttpFailed(f"the target {settings.lb_url} cannot be reached: {http.explain(exc, url, 3)}",
-                             hint=UP_HINT if tls_failure else "is the stack up? run `devsim up`") from exc
+                             hint=UP_HINT if is_tls_failure(exc) else "is the stack up? run `devsim up`") from exc
         return Check(codes[-1] == 200, f"waiting for {url} to answer 200 (it answers {codes[-1]})")
 
     if waiter.until(healthy, progress.update if progress else lambda _s: None) is None:
@@ -134,7 +133,7 @@ def run_load(settings: Settings, http: Http, options: LoadOptions, progress: Pro
     plan = LoadPlan(locustfile=options.locustfile.resolve(), host=settings.lb_url, users=options.users,
                     spawn_rate=options.spawn_rate, run_time=options.run_time, run_dir=run_dir, run_id=run_id,
                     workers=options.workers, pushgateway=pushgateway, extra=options.locust_args,
-                    config=options.config, client=client, ca_file=settings.ca_file if settings.tls else None)
+                    config=options.config, client=client, ca_file=settings.edge_ca_file)
     progress.step(f"load run {run_id}: {options.users} users for {options.run_time:g} s"
                   + (f" on {options.workers} workers" if options.workers else "") + f" -> {run_dir}")
     if options.config or options.locust_args:

@@ -155,8 +155,9 @@ def up_development(driver: StackDriver, settings: Settings, progress: Progress) 
         except InfrastructureError:
             return False
 
+    http = http_for(settings)  # one session for the whole wait, not a new connection setup per poll
     development.wait_until_serving(driver, settings, progress,
-                                   lambda: _http_status(settings, "/health") == 200, scraped)
+                                   lambda: http.status(f"{settings.lb_url}/health") == 200, scraped)
     return Deployment(tuple(development.status(driver, settings)), settings.lb_url, settings.prometheus_url)
 
 
@@ -181,9 +182,10 @@ def wait_until_healthy(driver: StackDriver, settings: Settings, progress: Progre
     prometheus = Prometheus(settings.prometheus_url)
     app = {s.name: s for s in stack_status(driver, settings)}.get("app")
     replicas = app.desired if app else settings.replicas  # what runs, e.g. after `up --replicas 5`
+    http = http_for(settings)  # one session for the whole wait
 
     def serving() -> Check:
-        lb = _http_status(settings, "/health")
+        lb = http.status(f"{settings.lb_url}/health")  # the status, or why there is none
         try:
             targets = prometheus.active_targets()
         except InfrastructureError:
@@ -265,13 +267,6 @@ def _wait_for_database(driver: StackDriver, settings: Settings, progress: Progre
     return cluster
 
 
-def _http_status(settings: Settings, path: str) -> int | str:
-    """The edge's status code on `path`, or why there is none (TLS, refused, time-out)."""
-    http = http_for(settings)
-    try:
-        return http.status(f"{settings.lb_url}{path}")
-    finally:
-        http.close()
 
 
 def _not_ready(driver: StackDriver, settings: Settings, expected: tuple[str, ...]) -> NotReady:
