@@ -21,10 +21,7 @@ LOCK_FILE = Path("/tmp/devsim-integration-tests.lock")
 
 def devsim(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """Runs the real CLI in a child process, as a user would."""
-    full_env = dict(os.environ)
-    # as a user's shell has it: the suite's own trust for its own requests (below) must not
-    # make the CLI trust the stack's CA when the CLI itself would not
-    full_env.pop("REQUESTS_CA_BUNDLE", None)
+    full_env = user_env()  # the suite's own trust for its own requests must not make the CLI trust
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "harness.cli", *args], env=full_env, capture_output=True,
                           text=True, timeout=timeout, check=False)
@@ -145,11 +142,14 @@ def another_stack(settings: Settings, machine_lock: None) -> Iterator[str]:
 
 
 def objects_of(stack: str) -> dict[str, set[str]]:
-    """The names of the volumes, networks and configs carrying `stack`'s label."""
+    """The names of the Docker objects carrying `stack`'s label, by kind."""
     client = docker.from_env()
     flt = {"label": f"devsim.stack={stack}"}
-    return {"volumes": {v.name for v in client.volumes.list(filters=flt)},
+    return {"services": {s.name for s in client.services.list(filters=flt)},
+            "containers": {c.name for c in client.containers.list(all=True, filters=flt, sparse=True)},
             "networks": {n.name for n in client.networks.list(filters=flt)},
+            "volumes": {v.name for v in client.volumes.list(filters=flt)},
+            "secrets": {s.name for s in client.secrets.list(filters=flt)},
             "configs": {c.name for c in client.configs.list(filters=flt)}}
 
 

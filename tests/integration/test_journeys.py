@@ -43,19 +43,6 @@ MAIN_JOB = ("run", "--keep-up", "experiments/app-instance-crash.yaml")  # the RE
 DEV_UP = r"app: +http://127\.0\.0\.1:\d+ \(hot reload from .*\)"
 
 
-def labelled(settings: Settings) -> dict[str, list[str]]:
-    """The names of the Docker objects carrying the stack's label."""
-    client = docker.from_env()
-    flt = {"label": settings.label}
-    return {
-        "services": [s.name for s in client.services.list(filters=flt)],
-        "containers": [c.name for c in client.containers.list(all=True, filters=flt, sparse=True)],
-        "networks": [n.name for n in client.networks.list(filters=flt)],
-        "volumes": [v.name for v in client.volumes.list(filters=flt)],
-        "secrets": [s.name for s in client.secrets.list(filters=flt)],
-        "configs": [c.name for c in client.configs.list(filters=flt)],
-    }
-
 
 def production_volumes(settings: Settings) -> set[str]:
     """The volumes the production stack declares, by the names Swarm gives them."""
@@ -108,7 +95,7 @@ def test_journey_quick_start_then_a_second_experiment_load_status_down_up_and_ru
     others = objects_of(another_stack)
     step("up", "--profile", "development", code=0, line=DEV_UP)
     step("down", code=0, line=f"stack {stack.stack!r} removed")
-    dev_volumes = set(labelled(stack)["volumes"]) - production_volumes(stack)
+    dev_volumes = objects_of(stack.stack)["volumes"] - production_volumes(stack)
     assert dev_volumes, "the development profile's volumes stay after a plain down"
     step(*MAIN_JOB, code=0, line=passed(MAIN_JOB[-1]))  # nothing up: it boots the stack, and keeps it up
     step("run", SECOND, code=0, line=passed(SECOND))  # the stack is up: no --no-up needed
@@ -116,13 +103,13 @@ def test_journey_quick_start_then_a_second_experiment_load_status_down_up_and_ru
     step("status", code=0, line="profile: production")
 
     step("down", code=0, line=f"stack {stack.stack!r} removed")
-    left = labelled(stack)
-    assert (left["services"], left["containers"], left["networks"]) == ([], [], [])
-    assert production_volumes(stack) <= set(left["volumes"])  # the databases, etcd, Prometheus stay
+    left = objects_of(stack.stack)
+    assert (left["services"], left["containers"], left["networks"]) == (set(), set(), set())
+    assert production_volumes(stack) <= left["volumes"]  # the databases, etcd, Prometheus stay
     # so do the secrets that protect them (the roles' passwords are in the volumes) and the TLS
     # files (the CA and two certificates as configs, the two keys as secrets), by name
     kept = {f"{stack.stack}_secret_{name}" for name in secrets.SECRETS}
-    assert kept <= set(left["secrets"]), left["secrets"]
+    assert kept <= left["secrets"], left["secrets"]
     assert tls.current(driver_for(stack.stack)) is not None  # a whole generation: 3 configs, 2 secrets
 
     client = docker.from_env()
@@ -138,7 +125,7 @@ def test_journey_quick_start_then_a_second_experiment_load_status_down_up_and_ru
     assert {n: i for n, i in now.items() if not n.endswith("db_password")} == \
         {n: i for n, i in old.items() if not n.endswith("db_password")}
     step("run", SECOND, code=0, line=passed(SECOND))  # writes need the new password: the app took it
-    assert dev_volumes <= set(labelled(stack)["volumes"])  # nothing of the other profile touched
+    assert dev_volumes <= objects_of(stack.stack)["volumes"]  # nothing of the other profile touched
     assert objects_of(another_stack) == others  # nor of the other stack
 
 
