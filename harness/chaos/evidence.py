@@ -7,7 +7,10 @@ unreachable Prometheus), which makes the verdict an error:
               sent after the fault; the claim is marked "no evidence" and cannot pass;
   Refuted     what was measured already breaks any bound the probe was asked about: no new
               leader within its timeout, replicas not back within it; the claim fails, and
-              `at_least` is the lower bound measured (seconds), when there is one.
+              `at_least` is the lower bound measured (seconds), when there is one;
+  OpenEnded   only a lower bound could be measured (a gap or an outage still open where the
+              log ends): the judge compares the bound with the tolerance, and the claim fails
+              when the bound already breaks it, else it has no evidence.
 """
 
 from __future__ import annotations
@@ -32,8 +35,17 @@ class Refuted(ActivityFailed):  # type: ignore[misc]
         self.at_least = at_least
 
 
+class OpenEnded(ActivityFailed):  # type: ignore[misc]
+    """The figure is at least `at_least` (seconds): what it measures had not ended when the
+    evidence did. The message ends "(at least N s)"."""
+
+    def __init__(self, message: str, at_least: float) -> None:
+        super().__init__(f"{message} (at least {at_least:g} s)")
+        self.at_least = at_least
+
+
 def kind_of(exception_lines: list[str] | None) -> str:
-    """From a journal's recorded traceback: "no evidence", "refuted" or "error". Chaos Toolkit's
+    """From a journal's recorded traceback: "no evidence", "refuted", "at least" or "error". Chaos Toolkit's
     Python provider wraps what a probe raises, so the last line reads
     `chaoslib.exceptions.ActivityFailed: harness.chaos.evidence.Refuted: ...`."""
     last = (exception_lines or [""])[-1].strip()
@@ -43,6 +55,8 @@ def kind_of(exception_lines: list[str] | None) -> str:
             return "no evidence"
         if name.endswith(f".{Refuted.__name__}"):
             return "refuted"
+        if name.endswith(f".{OpenEnded.__name__}"):
+            return "at least"
         if not sep or not name.endswith("ActivityFailed"):
             return "error"
         last = rest

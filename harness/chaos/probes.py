@@ -11,23 +11,29 @@ the rollbacks to the end of the background load.
 from __future__ import annotations
 
 import math
-import re
 import time
-from pathlib import Path
-from typing import Any
 
 import requests
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from harness.chaos import controls, engine
+from harness.chaos import engine
+from harness.chaos import window as window_of
 from harness.chaos.engine import activity
-from harness.chaos.evidence import NoEvidence, Refuted
+from harness.chaos.evidence import NoEvidence, OpenEnded, Refuted
+from harness.chaos.window import Window
+from harness.chaos.writes import (
+    failed_writes_outside_outage,
+    lost_write_age,
+    write_audit,
+    write_rto,
+    write_unavailability,
+)
 from harness.errors import InfrastructureError
-from harness.evidence import audit
 from harness.load import clientlog
+from harness.metrics import steps
 from harness.metrics.prometheus import Prometheus
-from harness.stack import patroni, secrets
+from harness.stack import secrets
 from harness.stack.waiting import Check, Waiter
 from harness.verdict import timing
 
@@ -58,88 +64,46 @@ __all__ = [
     "write_unavailability",
 ]
 
-Window = str | list[float] | tuple[float, float]
-_SECONDS = re.compile(r"^(?:last\s*)?(\d+(?:\.\d+)?)\s*s$")
-AGGREGATES = ("max", "min", "avg", "first", "last", "increase")
+request_log = window_of.request_log  # the run's client request log so far
+resolve_window = window_of.resolve_window
+_client_rows = window_of.client_rows
+MIN_REQUESTS, MIN_FOR_RATIO = window_of.MIN_REQUESTS, window_of.MIN_FOR_RATIO
 
 
-def resolve_window(window: Window) -> tuple[float, float]:
-    now = time.time()
-    if isinstance(window, list | tuple):
-        if len(window) != 2:
-            raise ActivityFailed(f"a window is [start, end], got {window!r}")
-        return float(window[0]), float(window[1])
-    if window == "fault":
-        found = controls.fault_window()
-        if found is None:
-            raise ActivityFailed("the fault window has not opened: no method action has started "
-                                 "(is the harness.chaos.controls control declared?)")
-        return found
-    if window == "first-action":
-        action = controls.first_action()
-        if action is None:
-            raise ActivityFailed("the method's first action has not ended yet")
-        return action
-    if window == "run":
-        return 0.0, now
-    m = _SECONDS.match(str(window).strip())
-    if not m:
-        raise ActivityFailed(f"bad window {window!r}: use fault, first-action, run, 30s or [start, end]")
-    return now - float(m.group(1)), now
+def client_error_ratio(window: Window = "fault", name: str = "", min_requests: int = MIN_FOR_RATIO,
+                       configuration: Configuration = None) -> float:
+    """Failed / all client requests that started in the window; fewer than `min_requests` of
+    them is no evidence (with n requests a ratio is only as fine as 1/n)."""
+    return clientlog.error_ratio(_client_rows(window, name, configuration, min_requests))
 
 
-# --- the client request log ------------------------------------------------------------
-
-def request_log(configuration: Configuration) -> list[clientlog.Request]:
-    """The run's client request log so far (the background load's requests.csv)."""
-    path = engine.target(configuration).request_log
-    if not path:
-        raise ActivityFailed("no client request log: run under `devsim run`, or set the request_log "
-                             "configuration to the requests.csv of a running `devsim load`")
-    try:
-        rows = clientlog.read(path)
-    except OSError as exc:
-        raise ActivityFailed(f"cannot read the client request log {path}: {exc.strerror}") from exc
-    return rows
-
-
-def _client_rows(window: Window, name: str, configuration: Configuration) -> list[clientlog.Request]:
-    start, end = resolve_window(window)
-    found = clientlog.within(request_log(configuration), start, end, name)
-    if not found:
-        raise NoEvidence(f"no client requests{' named ' + repr(name) if name else ''} in the window")
-    return found
-
-
-def client_error_ratio(window: Window = "fault", name: str = "", configuration: Configuration = None) -> float:
-    """Failed / all client requests that started in the window."""
-    return clientlog.error_ratio(_client_rows(window, name, configuration))
-
-
-def client_failed_requests(window: Window = "fault", name: str = "", configuration: Configuration = None) -> int:
-    return sum(not r.success for r in _client_rows(window, name, configuration))
+def client_failed_requests(window: Window = "fault", name: str = "", min_requests: int = MIN_REQUESTS,
+                           configuration: Configuration = None) -> int:
+    """Client requests that started in the window and failed (at least `min_requests` sent)."""
+    return sum(not r.success for r in _client_rows(window, name, configuration, min_requests))
 
 
 def client_requests(window: Window = "fault", name: str = "", configuration: Configuration = None) -> int:
     return len(_client_rows(window, name, configuration))
 
 
-def client_longest_failure_run(window: Window = "fault", name: str = "",
+def client_longest_failure_run(window: Window = "fault", name: str = "", min_requests: int = MIN_REQUESTS,
                                configuration: Configuration = None) -> float:
     """Seconds: the longest stretch in which every client request failed."""
-    return clientlog.longest_failure_run_s(_client_rows(window, name, configuration))
+    return clientlog.longest_failure_run_s(_client_rows(window, name, configuration, min_requests))
 
 
 def client_latency_ms(percentile: float = 95, window: Window = "fault", name: str = "",
-                      configuration: Configuration = None) -> float:
+                      min_requests: int = MIN_REQUESTS, configuration: Configuration = None) -> float:
     """A latency percentile (nearest rank) of the client requests in the window."""
-    return clientlog.percentile([r.latency_ms for r in _client_rows(window, name, configuration)], percentile)
+    rows = _client_rows(window, name, configuration, min_requests)
+    return clientlog.percentile([r.latency_ms for r in rows], percentile)
 
 
-def client_status_share(status: int, window: Window = "fault", name: str = "",
+def client_status_share(status: int, window: Window = "fault", name: str = "", min_requests: int = MIN_REQUESTS,
                         configuration: Configuration = None) -> float:
     """The share of requests in the window answered with this HTTP status (0: no answer)."""
-    rows = _client_rows(window, name, configuration)
+    rows = _client_rows(window, name, configuration, min_requests)
     return sum(r.status == status for r in rows) / len(rows)
 
 
@@ -163,23 +127,19 @@ def prometheus_value(query: str, configuration: Configuration = None) -> float:
 def prometheus_over_window(query: str, aggregate: str = "max", window: Window = "fault", step: float = 1.0,
                            configuration: Configuration = None) -> float:
     """A range query over the window, its series summed per step, then aggregated over time:
-    max, min, avg, first, last, or increase (last minus first)."""
-    if aggregate not in AGGREGATES:
-        raise ActivityFailed(f"aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
+    max, min, avg, first, last, or increase (last minus first). Every step of the window must
+    have a value: a step with no sample or a NaN one is no evidence."""
+    if aggregate not in steps.AGGREGATES:
+        raise ActivityFailed(f"aggregate must be one of {', '.join(steps.AGGREGATES)}, got {aggregate!r}")
     start, end = resolve_window(window)
     try:
         series = _prometheus(configuration).matrix(query, start, end, step)
     except InfrastructureError as exc:
         raise ActivityFailed(exc.one_line()) from exc
-    per_step: dict[float, float] = {}
-    for points in series:
-        for ts, value in points:
-            per_step[ts] = per_step.get(ts, 0.0) + value
-    if not per_step:
-        raise NoEvidence(f"{query!r} returned no data between {start:.0f} and {end:.0f}")
-    values = [per_step[t] for t in sorted(per_step)]
-    return {"max": max(values), "min": min(values), "avg": math.fsum(values) / len(values), "first": values[0],
-            "last": values[-1], "increase": values[-1] - values[0]}[aggregate]
+    found = steps.over_window(series, start, end, float(step), aggregate)
+    if found.value is None:
+        raise NoEvidence(f"{query!r} between {start:.0f} and {end:.0f}: {found.why}")
+    return found.value
 
 
 # --- the engine and HTTP ------------------------------------------------------------------
@@ -272,71 +232,6 @@ def running_versions(service: str = "app", configuration: Configuration = None) 
     return ",".join(sorted(versions))
 
 
-# --- writes and the write audit ----------------------------------------------------------
-
-def write_rto(window: Window = "first-action", configuration: Configuration = None) -> float:
-    """Seconds from the start of the fault (the method's first action) to the end of the first
-    acknowledged write sent after the fault was applied: the recovery time clients saw."""
-    start, applied = resolve_window(window)
-    rows = _client_rows("run", "", configuration)
-    recovered = clientlog.write_recovery_ms(rows, start, applied)
-    if recovered is None:
-        sent_after = [r.end_ms for r in clientlog.writes(rows) if r.ts_ms >= applied * 1000]
-        if not sent_after:
-            raise NoEvidence("no write was sent after the fault")
-        raise Refuted(f"none of the {len(sent_after)} writes sent after the fault was acknowledged",
-                      at_least=round(max(sent_after) / 1000.0 - start, 3))
-    return round(recovered / 1000.0 - start, 3)
-
-
-def failed_writes_outside_outage(window: Window = "first-action", configuration: Configuration = None) -> int:
-    """Failed or unanswered writes that ended before the fault or were sent after writes were
-    acknowledged again: client write errors the outage does not explain."""
-    start, applied = resolve_window(window)
-    rows = _client_rows("run", "", configuration)
-    recovered = clientlog.write_recovery_ms(rows, start, applied)
-    return len(clientlog.failed_writes_outside(rows, start, recovered if recovered is not None else math.inf))
-
-
-def write_unavailability(window: Window = "fault", configuration: Configuration = None) -> float:
-    """Seconds: the longest time in the window in which no write was acknowledged."""
-    start, end = resolve_window(window)
-    return round(clientlog.longest_write_gap_s(_client_rows("run", "", configuration), start, end), 3)
-
-
-def audit_found(configuration: Configuration = None) -> dict[str, Any]:
-    """The run's write audit (audit.json); audited now, from the database's leader, when
-    there is none yet."""
-    t = engine.target(configuration)
-    if not t.request_log:
-        raise ActivityFailed("no client request log to audit: run under `devsim run`")
-    log = Path(t.request_log)
-    found = audit.saved(log.parent)
-    if found is None:
-        try:
-            found = audit.run_audit(patroni.discover(engine.driver(configuration)), log).as_dict()
-        except (InfrastructureError, OSError) as exc:
-            raise ActivityFailed(f"cannot audit the writes: {exc}") from exc
-    return found
-
-
-def write_audit(field: str = "lost", configuration: Configuration = None) -> int:
-    """One count of the write audit (lost, ghosts, duplicates, acknowledged, ...), from the
-    run's audit.json; audited now, from the database's leader, when there is none yet."""
-    found = audit_found(configuration)
-    if field not in found or not isinstance(found[field], int):
-        raise ActivityFailed(f"the write audit has no count {field!r}")
-    return int(found[field])
-
-
-def lost_write_age(window: Window = "first-action", configuration: Configuration = None) -> float:
-    """Seconds before the fault (the method's first action) the earliest LOST write was
-    acknowledged: how far back a restore to the latest point lost data. 0 when none was."""
-    start, _applied = resolve_window(window)
-    first = audit_found(configuration).get("lost_first_ack")
-    return 0.0 if first is None else round(max(0.0, start - float(first)), 3)
-
-
 # --- time to detect and to recover (harness.verdict.timing), from the window's start -----
 
 def time_to_detect(signal: str = "client", window: Window = "fault", configuration: Configuration = None) -> float:
@@ -357,17 +252,25 @@ def time_to_detect(signal: str = "client", window: Window = "fault", configurati
 
 
 def time_to_recover(window: Window = "fault", configuration: Configuration = None) -> float:
-    """Seconds from the window's start to the end of the last failed client request (to the
-    end of the log); 0 when no request failed."""
-    start, _ = resolve_window(window)
-    found = timing.client_timing(request_log(configuration), start, math.inf).recover["client"]
-    return 0.0 if found is None else found
+    """Seconds from the window's start to the end of the last failed client request, when a
+    request succeeded after it; 0 when none failed and the log covers the window. Not
+    recovered before the log ended is a lower bound (judged against the tolerance)."""
+    start, end = resolve_window(window)
+    found = timing.recovery_span(request_log(configuration), start, end)
+    if found is None:
+        raise NoEvidence("the client request log does not cover the window")
+    if found.open:
+        raise OpenEnded("no client request succeeded after the last failure", at_least=found.seconds)
+    return found.seconds
 
 
 def client_outage_seconds(window: Window = "fault", configuration: Configuration = None) -> float:
-    """The longest stretch overlapping the window in which no client request succeeded."""
+    """The longest stretch overlapping the window in which no client request succeeded; a
+    stretch still going on where the log ends is a lower bound (judged against the tolerance)."""
     start, end = resolve_window(window)
-    found = timing.longest_outage(request_log(configuration), start, end)
+    found = timing.outage_span(request_log(configuration), start, end)
     if found is None:
-        raise NoEvidence("fewer than two successful client requests: no outage can be measured")
-    return round(found[1] - found[0], 3)
+        raise NoEvidence("no client request overlaps the window")
+    if found.open:
+        raise OpenEnded("no client request succeeded for the rest of the log", at_least=found.seconds)
+    return found.seconds

@@ -140,10 +140,31 @@ def failed_writes_outside(rows: list[Request], fault_start_s: float, recovered_m
             and (r.end_ms < fault_start_s * 1000 or r.ts_ms > recovered_ms)]
 
 
-def longest_write_gap_s(rows: list[Request], start_s: float, end_s: float) -> float:
-    """The longest time inside [start, end] in which no write was acknowledged: the gaps
-    between consecutive acknowledgements, and from the window's edges to the nearest one."""
+@dataclass(frozen=True)
+class Span:
+    """A measured stretch in seconds; `open` when it had not ended where the evidence did, so
+    that `seconds` is only a lower bound."""
+
+    seconds: float
+    open: bool = False
+
+
+def write_gap(rows: list[Request], start_s: float, end_s: float) -> Span | None:
+    """The longest time without an acknowledged write that overlaps [start, end], measured in
+    full: from the acknowledgement before it to the one after it, wherever they lie. A gap
+    with no acknowledgement after it (or none before it) is open: measured to the log's end
+    (from the window's start), and then the longest is only a lower bound. None when no
+    write was sent in the window: nothing to judge."""
     lo, hi = start_s * 1000, end_s * 1000
-    acks = sorted(r.end_ms for r in writes(rows) if r.ack == "ack" and lo <= r.end_ms <= hi)
-    points = [lo, *acks, hi]
-    return max(b - a for a, b in itertools.pairwise(points)) / 1000.0
+    sent = writes(rows)
+    if not any(lo <= r.ts_ms <= hi for r in sent):
+        return None
+    acks = sorted(r.end_ms for r in sent if r.ack == "ack")
+    log_end = max(hi, max(r.end_ms for r in rows))
+    gaps = [Span((b - a) / 1000.0) for a, b in itertools.pairwise(acks) if b >= lo and a <= hi]
+    before = [a for a in acks if a <= lo]
+    if not before:  # nothing acknowledged before the window: when writes stopped is unknown
+        gaps.append(Span((min([*acks, log_end]) - lo) / 1000.0, open=True))
+    if not acks or acks[-1] < hi:  # nothing acknowledged after the last one: the gap goes on
+        gaps.append(Span((log_end - max([*acks, lo])) / 1000.0, open=True))
+    return Span(max(g.seconds for g in gaps), open=any(g.open for g in gaps))  # open anywhere: a bound

@@ -10,9 +10,11 @@ Three sources, all recorded in verdict.json with what was expected and what was 
 
 Each claim ends in one of four outcomes (the README's semantics table):
   held         evidence was found and lies within the tolerance;
-  failed       evidence lies outside it, or a probe found evidence against it (Refuted);
+  failed       evidence lies outside it, or a probe found evidence against it (Refuted), or
+               only a lower bound was measured (OpenEnded) and it lies above the tolerance;
   no evidence  nothing to judge by: no request or sample in the window (NoEvidence), an
-               activity that did not run, a number that is NaN; such a claim never passes;
+               activity that did not run, a number that is NaN, a lower bound the tolerance
+               allows; such a claim never passes;
   error        the probe itself broke (an exception other than the two above).
 """
 
@@ -132,12 +134,30 @@ def _outcome(tolerance: Any, value: Any, configuration: dict[str, Any]) -> tuple
     return (HELD, "") if held else (FAILED, "")
 
 
-def _from_exception(kind: str, message: str) -> tuple[str, float | None]:
-    """A probe's failure as an outcome: no evidence, refuted (failed), or a broken probe."""
+def bound_outcome(tolerance: Any, bound: float | None) -> str:
+    """A figure known only to be at least `bound`: failed when the bound already lies above
+    every value the tolerance allows (a range's top, an exact number), else no evidence (the
+    real figure may lie either side)."""
+    if bound is None or (isinstance(bound, float) and math.isnan(bound)):
+        return NO_EVIDENCE
+    top: Any = None
+    if isinstance(tolerance, dict) and tolerance.get("type") == "range":
+        top = tolerance["range"][1]
+    elif isinstance(tolerance, int | float) and not isinstance(tolerance, bool):
+        top = tolerance
+    return FAILED if isinstance(top, int | float) and bound > top else NO_EVIDENCE
+
+
+def _from_exception(kind: str, message: str, tolerance: Any) -> tuple[str, float | None]:
+    """A probe's failure as an outcome: no evidence, refuted (failed), a lower bound judged
+    against the tolerance, or a broken probe."""
     if kind == "no evidence":
         return NO_EVIDENCE, None
     if kind == "refuted":
         return FAILED, evidence.at_least(message)
+    if kind == "at least":
+        bound = evidence.at_least(message)
+        return bound_outcome(tolerance, bound), bound
     return ERROR, None
 
 
@@ -151,7 +171,8 @@ def hypothesis_claims(journal: dict[str, Any]) -> list[Claim]:
             outcome, error, bound = (HELD if probe.get("tolerance_met") else FAILED), "", None
             if probe.get("status") != "succeeded":
                 error = (probe.get("exception") or ["the probe did not succeed"])[-1].strip()
-                outcome, bound = _from_exception(evidence.kind_of(probe.get("exception")), error)
+                outcome, bound = _from_exception(evidence.kind_of(probe.get("exception")), error,
+                                                 activity.get("tolerance"))
             claims.append(Claim(
                 name=f"steady state {phase} the fault: {activity.get('name', '?')}", source="steady-state hypothesis",
                 expected=_expected(activity.get("tolerance")), measured=probe.get("output"),
@@ -188,7 +209,7 @@ class Measurement:
 
     source: str
     value: Any = None
-    kind: str = ""  # "" for a value; else "no evidence", "refuted" or "error"
+    kind: str = ""  # "" for a value; else "no evidence", "refuted", "at least" or "error"
     message: str = ""
     window: tuple[float, float] | None = None
     at_least: float | None = None
@@ -216,6 +237,8 @@ def measure(spec: ClaimSpec, windows: Mapping[str, Window | None], configuration
         return Measurement(source, kind=NO_EVIDENCE, message=str(exc), window=span)
     except evidence.Refuted as exc:
         return Measurement(source, kind="refuted", message=str(exc), window=span, at_least=exc.at_least)
+    except evidence.OpenEnded as exc:
+        return Measurement(source, kind="at least", message=str(exc), window=span, at_least=exc.at_least)
     except Exception as exc:
         return Measurement(source, kind=ERROR, message=f"{type(exc).__name__}: {exc}", window=span)
     return Measurement(source, value=value, window=span)
@@ -225,7 +248,8 @@ def judge_measurement(spec: ClaimSpec, found: Measurement, configuration: dict[s
     """A pure function of the claim and what was measured."""
     expected = _expected(spec.tolerance)
     if found.kind:
-        outcome = FAILED if found.kind == "refuted" else found.kind
+        outcome = {"refuted": FAILED, "at least": bound_outcome(spec.tolerance, found.at_least)}.get(found.kind,
+                                                                                                   found.kind)
         return Claim(spec.name, found.source, expected, None, outcome, found.message, window=found.window,
                      at_least=found.at_least)
     outcome, error = _outcome(spec.tolerance, found.value, configuration)
@@ -241,7 +265,7 @@ def _judge_journal(spec: ClaimSpec, run: dict[str, Any] | None, configuration: d
     value = run.get("output")
     if run.get("status") != "succeeded":
         error = (run.get("exception") or ["the activity did not succeed"])[-1].strip()
-        outcome, bound = _from_exception(evidence.kind_of(run.get("exception")), error)
+        outcome, bound = _from_exception(evidence.kind_of(run.get("exception")), error, spec.tolerance)
         if run.get("activity", {}).get("type") == "action":
             outcome = NO_EVIDENCE  # a failed action is the run's error; its claim has nothing to stand on
         return Claim(spec.name, source, expected, None, outcome, error, at_least=bound)

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.load.clientlog import Request
+from harness.load.clientlog import Request, Span
 
 SLO_AVAILABILITY = 0.999
 ALERTS_FIRING = 'max(ALERTS{alertstate="firing"})'
@@ -64,6 +64,42 @@ def longest_outage(rows: Sequence[Request], start: float, end: float) -> tuple[f
         if best is None or after - before > best[1] - best[0]:
             best = (before, after)
     return best
+
+
+def outage_span(rows: Sequence[Request], start: float, end: float) -> Span | None:
+    """The longest stretch overlapping [start, end] in which no client request succeeded.
+    Open (a lower bound, to the log's end) when no request succeeded after the last success
+    that came before the window's end, or none before the window's start; None when no
+    request overlaps the window."""
+    if not any(r.end_ms >= start * 1000 and r.ts_ms <= end * 1000 for r in rows):
+        return None
+    ends = sorted(r.end_ms / 1000.0 for r in rows if r.success)
+    log_end = max(end, max(r.end_ms for r in rows) / 1000.0)
+    closed = longest_outage(rows, start, end)
+    spans = [Span(round(closed[1] - closed[0], 3))] if closed else []
+    if not ends or ends[0] > start:  # nothing succeeded before the window: when it began is unknown
+        spans.append(Span(round(min([*ends, log_end]) - start, 3), open=True))
+    if not ends or ends[-1] < end:  # nothing succeeded after the last success: it goes on
+        spans.append(Span(round(log_end - max([*ends, start]), 3), open=True))
+    return Span(max(s.seconds for s in spans), open=any(s.open for s in spans))
+
+
+def recovery_span(rows: Sequence[Request], start: float, end: float) -> Span | None:
+    """Seconds from `start` to the end of the last failed request that ended after it, when a
+    request succeeded after that one (recovered); open, to the log's end, when none did (not
+    recovered while the log ran). 0 when no request failed and the log covers the window to
+    `end`; None when it does not (the log stops before the window ends: nothing to judge)."""
+    after = [r for r in rows if r.end_ms >= start * 1000]
+    if not after:
+        return None
+    failed = [r.end_ms for r in after if not r.success]
+    last_end = max(r.end_ms for r in after)
+    if not failed:
+        return Span(0.0) if last_end >= end * 1000 else None
+    last_failure = max(failed)
+    if any(r.success and r.end_ms > last_failure for r in after):
+        return Span(round(last_failure / 1000.0 - start, 3))
+    return Span(round(last_end / 1000.0 - start, 3), open=True)
 
 
 def client_timing(rows: Sequence[Request], start: float, end: float) -> Timing:

@@ -81,12 +81,14 @@ def test_rto_counts_from_the_kill_to_the_first_ack_sent_after_it() -> None:
     assert clientlog.write_recovery_ms(rows[:4], kill_start, kill_end) is None
 
 
-def test_longest_write_gap_includes_the_window_edges() -> None:
+def test_the_write_gap_is_measured_whole_and_open_when_no_ack_follows() -> None:
     rows = [write(1_000, "a", "ack", 0), write(1_500, "b", "ack", 0), write(4_000, "c", "ack", 0),
             write(2_000, "d", "fail", 0)]
-    assert clientlog.longest_write_gap_s(rows, 1.0, 4.5) == pytest.approx(2.5)
-    assert clientlog.longest_write_gap_s(rows, 0.0, 1.2) == pytest.approx(1.0)
-    assert clientlog.longest_write_gap_s([], 0.0, 3.0) == pytest.approx(3.0)
+    # 1.5 -> 4.0 is the longest, but nothing was acknowledged after 4.0: it is only a lower bound
+    assert clientlog.write_gap(rows, 1.0, 4.5) == clientlog.Span(2.5, open=True)
+    assert clientlog.write_gap(rows, 1.4, 3.0) == clientlog.Span(2.5)  # 1.5 -> 4.0, past the window's end
+    assert clientlog.write_gap(rows, 5.0, 6.0) is None  # no write sent in the window
+    assert clientlog.write_gap([], 0.0, 3.0) is None
 
 
 CLUSTER = {"members": [

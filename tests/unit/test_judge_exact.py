@@ -194,10 +194,13 @@ def test_failed_writes_outside_the_outage_edges() -> None:
     assert [(r.ts_ms, r.latency_ms) for r in outside] == [(9_000, 999.0), (15_000, 5.0)]
 
 
-def test_the_longest_write_gap_includes_the_window_edges() -> None:
-    rows = [write(11_000, 500, "ack"), write(13_000, 0, "ack"), write(13_500, 0, "fail")]
-    assert clientlog.longest_write_gap_s(rows, 10.0, 20.0) == pytest.approx(7.0)  # 13.0 -> 20.0
-    assert clientlog.longest_write_gap_s(rows, 11.6, 12.9) == pytest.approx(1.3)  # no ack inside
+def test_the_longest_write_gap_overlapping_the_window_counts_whole() -> None:
+    rows = [write(9_000, 0, "ack"), write(11_000, 500, "ack"), write(13_000, 0, "ack"), write(13_500, 0, "fail"),
+            write(21_000, 0, "ack")]
+    assert clientlog.write_gap(rows, 10.0, 20.0) == clientlog.Span(8.0)  # 13.0 -> 21.0, past the window
+    assert clientlog.write_gap(rows, 11.6, 12.9) == clientlog.Span(1.5)  # 11.5 -> 13.0
+    assert clientlog.write_gap(rows, 11.6, 13.0) == clientlog.Span(8.0)  # 13.0 -> 21.0 starts at its end
+    assert clientlog.write_gap(rows[:4], 10.0, 20.0) == clientlog.Span(7.0, open=True)  # 13.0 -> 20.0, no ack after
 
 
 def test_a_journal_missing_its_lists_is_read_as_empty() -> None:

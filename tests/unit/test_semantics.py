@@ -241,10 +241,10 @@ def test_just_past_the_tolerance_fails_with_the_measured_value(tmp_path: Path) -
 
 
 def test_failures_outside_the_window_do_not_count(tmp_path: Path) -> None:
-    rows = [(T0 - 1 + i * 0.01, False) for i in range(50)] + [(T0 + i * 0.1, i != 7) for i in range(100)] + \
+    rows = [(T0 - 1 + i * 0.01, False) for i in range(50)] + [(T0 + i * 0.05, i != 7) for i in range(200)] + \
            [(T0 + 12 + i * 0.01, False) for i in range(50)]
     _, _, found = judge(journal(), experiment(RATIO), write_log(tmp_path / "requests.csv", rows))
-    assert found[2].measured == pytest.approx(1 / 100)
+    assert found[2].measured == pytest.approx(1 / 200)
 
 
 @pytest.mark.parametrize(("expression", "measured", "held"), [
