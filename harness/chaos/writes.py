@@ -10,18 +10,25 @@ from chaoslib.types import Configuration
 
 from harness.chaos import engine
 from harness.chaos.evidence import NoEvidence, OpenEnded, Refuted
-from harness.chaos.window import Window, client_rows, resolve_window
+from harness.chaos.window import Window, request_log, resolve_window
 from harness.errors import InfrastructureError
 from harness.evidence import audit
 from harness.load import clientlog
 from harness.stack import patroni
 
 
+def _whole_log(configuration: Configuration) -> list[clientlog.Request]:
+    rows = request_log(configuration)
+    if not rows:
+        raise NoEvidence("no client requests in the log")
+    return rows
+
+
 def write_rto(window: Window = "first-action", configuration: Configuration = None) -> float:
     """Seconds from the start of the fault (the method's first action) to the end of the first
     acknowledged write sent after the fault was applied: the recovery time clients saw."""
     start, applied = resolve_window(window)
-    rows = client_rows("run", "", configuration)
+    rows = _whole_log(configuration)
     recovered = clientlog.write_recovery_ms(rows, start, applied)
     if recovered is None:
         sent_after = [r.end_ms for r in clientlog.writes(rows) if r.ts_ms >= applied * 1000]
@@ -37,7 +44,7 @@ def failed_writes_outside_outage(window: Window = "first-action", configuration:
     acknowledged again: client write errors the outage does not explain. It needs writes sent
     both before the fault and after writes were acknowledged again."""
     start, applied = resolve_window(window)
-    rows = client_rows("run", "", configuration)
+    rows = _whole_log(configuration)
     sent = clientlog.writes(rows)
     if not any(r.ts_ms < start * 1000 for r in sent):
         raise NoEvidence("no write was sent before the fault")
@@ -55,7 +62,7 @@ def write_unavailability(window: Window = "fault", configuration: Configuration 
     No write sent in the window is no evidence; a gap with no acknowledgement after it is a
     lower bound, judged against the tolerance."""
     start, end = resolve_window(window)
-    gap = clientlog.write_gap(client_rows("run", "", configuration), start, end)
+    gap = clientlog.write_gap(_whole_log(configuration), start, end)
     if gap is None:
         raise NoEvidence("no write was sent in the window")
     if gap.open:

@@ -196,9 +196,10 @@ def test_failed_writes_outside_the_outage_edges() -> None:
 
 def test_the_longest_write_gap_overlapping_the_window_counts_whole() -> None:
     rows = [write(9_000, 0, "ack"), write(11_000, 500, "ack"), write(13_000, 0, "ack"), write(13_500, 0, "fail"),
-            write(21_000, 0, "ack")]
+            write(21_000, 0, "ack"), write(12_000, 0, "fail")]
     assert clientlog.write_gap(rows, 10.0, 20.0) == clientlog.Span(8.0)  # 13.0 -> 21.0, past the window
-    assert clientlog.write_gap(rows, 11.6, 12.9) == clientlog.Span(1.5)  # 11.5 -> 13.0
+    assert clientlog.write_gap(rows, 11.6, 12.9) == clientlog.Span(1.5)  # 11.5 -> 13.0 (a write sent at 12.0)
+    assert clientlog.write_gap(rows, 12.1, 12.9) is None  # no write sent in it
     assert clientlog.write_gap(rows, 11.6, 13.0) == clientlog.Span(8.0)  # 13.0 -> 21.0 starts at its end
     assert clientlog.write_gap(rows[:4], 10.0, 20.0) == clientlog.Span(7.0, open=True)  # 13.0 -> 20.0, no ack after
 
