@@ -15,7 +15,7 @@ import pytest
 from harness.chaos import probes
 from harness.metrics import steps
 from harness.verdict import claims as claimlib
-from harness.verdict.record import ClaimSpec, Window
+from harness.verdict.record import Claim, ClaimSpec, Window
 from tests.unit.test_semantics import T0
 
 FAULT = Window(T0, T0 + 10)
@@ -35,7 +35,7 @@ def log(tmp_path: Path, reads: list[tuple[float, bool]] = (), writes: list[tuple
     return {"request_log": str(path)}
 
 
-def judged(config: dict[str, Any], probe: str, tolerance: Any, **arguments: Any) -> claimlib.Claim:
+def judged(config: dict[str, Any], probe: str, tolerance: Any, **arguments: Any) -> Claim:
     spec = ClaimSpec.parse({"name": "c", "probe": probe, "arguments": arguments, "tolerance": tolerance})
     return claimlib.judge_measurement(spec, claimlib.measure(spec, WINDOWS, config), config)
 
@@ -74,7 +74,7 @@ def test_a_gap_with_no_acknowledgement_after_it_is_a_lower_bound(tmp_path: Path)
                    "write_unavailability", UNDER_5_S, window="fault")
     assert never.outcome == "failed"  # at least 39.01 + 0.01 - 5.81 = 33.2 s: already past 5 s
     assert never.at_least == pytest.approx(33.2)
-    short = judged(log(tmp_path, writes=before + [(T0 + 8, "fail")]), "write_unavailability", UNDER_5_S,
+    short = judged(log(tmp_path, writes=[*before, (T0 + 8, "fail")]), "write_unavailability", UNDER_5_S,
                    window="fault")
     assert short.outcome == "no evidence"  # at least 10 - 5.81 = 4.19 s: could still end under 5 s
     assert short.at_least == pytest.approx(4.19)
@@ -114,7 +114,7 @@ def test_a_stack_that_never_comes_back_fails_time_to_recover(tmp_path: Path) -> 
                    window="fault")
     assert claim.outcome == "failed"
     assert claim.at_least == pytest.approx(39.51)  # the last request, sent at T0 + 39.5, ended 10 ms later
-    back = reads[:-20] + [(T0 + 30.2, True)]  # failures until the one sent at T0 + 29.5, then a success
+    back = [*reads[:-20], (T0 + 30.2, True)]  # failures until the one sent at T0 + 29.5, then a success
     recovered = judged(log(tmp_path, reads=back), "time_to_recover", {"type": "range", "range": [0, 20]},
                        window="fault")
     assert (recovered.outcome, recovered.measured) == ("failed", 29.51)
