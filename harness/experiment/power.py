@@ -19,8 +19,9 @@ set; this module (pure: verdicts in, verdict out) gives each claim its power:
             recorded with the control's name and run);
   vacuous   held under a control that names it: the check cannot tell the broken system
             from the working one; the proved run is `failed`;
-  unproven  the control's run has no verdict on it (no evidence, a broken probe, a run that
-            ended in error); the proved run is `error`;
+  unproven  the control's run has no verdict on it (no evidence, a broken probe), or it
+            failed in a run that ended in error (such a run shows nothing, whatever one
+            claim measured in it); the proved run is `error`;
   ""        no control names the claim (steady-state probes, claims without a control).
 """
 
@@ -150,6 +151,9 @@ def _under(claim: Claim, run: ControlRun) -> tuple[str, str]:
     if under is None or run.verdict is None:
         why = run.problem or (run.verdict.reason if run.verdict else "it did not run")
         return UNPROVEN, f"{label}: no verdict on the claim ({why})"
+    if under.outcome == FAILED and run.verdict.status not in ("failed", "aborted"):  # an error run shows nothing
+        return UNPROVEN, (f"{label}: the claim failed, but the run ended {run.verdict.status} "
+                          f"({run.verdict.reason}), not failed or aborted")
     if under.outcome == FAILED:
         measured = _show(under.measured) if under.measured is not None else f"at least {under.at_least} s"
         return SHOWN, f"failed under {label} ({run.control.describe()}): measured {measured}, run {run.verdict.run_id}"

@@ -27,7 +27,7 @@ from harness.chaos import engine as chaos_engine
 from harness.config import Settings
 from harness.context import RunContext
 from harness.driver import StackDriver
-from harness.errors import InfrastructureError, UsageError
+from harness.errors import InfrastructureError, NotReady, UsageError
 from harness.evidence import audit
 from harness.experiment import abort
 from harness.experiment.preflight import check_live
@@ -145,9 +145,14 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
         interrupted = interrupted or f"interrupted ({signals.seen or 'a signal during the experiment'})"
     recovery = claimlib.recovery_window(journal, load_end) if journal else None
     ended = time.time()
+    not_back = ""
     try:
         progress.step("waiting for the stack's steady state")
-        lifecycle.wait_until_healthy(driver, settings, progress)
+        try:
+            lifecycle.wait_until_healthy(driver, settings, progress)
+        except NotReady as exc:  # the system failed: judged, not an error of the harness
+            not_back = exc.one_line()
+            progress.warn(f"the stack did not come back after the rollbacks: {not_back}")
         versions["end"] = running_versions(driver, settings)
         ended = time.time()
         progress.step("sampling the server-side series from Prometheus for the report")
@@ -158,7 +163,7 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
     with signals_deferred(progress, "the verdict") as deferred:
         outcome = _judge(ctx, path, experiment, journal, run_id, run_dir, config, interrupted, restored,
                          progress, recovery, {"started": started, "ended": ended, "versions": versions,
-                          "control": options.control, "tripped": tripped})
+                          "control": options.control, "tripped": tripped, "not_back": not_back})
     if deferred and not outcome.interrupted:  # a signal while judging: the verdict says so
         status, reason = judge.status(journal, outcome.claims, f"interrupted ({deferred[0]}) while judging")
         verdict = replace(outcome.verdict, status=status, reason=reason)
@@ -234,6 +239,8 @@ def _judge(ctx: RunContext, path: Path, experiment: dict[str, Any], journal: dic
     progress.step("judging the claims over the fault window")
     found = claimlib.hypothesis_claims(journal) + claimlib.extension_claims(experiment, journal, window, config,
                                                                             recovery)
+    if extra.get("not_back"):
+        found.append(claimlib.not_back(str(extra["not_back"]), settings.up_timeout))
     status, reason = judge.status(journal, found, interrupted)
     tripped: abort.Tripped | None = extra.get("tripped")
     if tripped and not interrupted:

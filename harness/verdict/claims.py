@@ -187,6 +187,14 @@ def recovery_window(journal: dict[str, Any], load_end: float) -> Window | None:
     return Window(journal_ts(journal["end"]), load_end)
 
 
+def not_back(why: str, waited_s: float) -> Claim:
+    """The claim every run makes without saying so: the stack is back in its steady state
+    after the rollbacks. Recorded only when it failed (a stack that never came back is a
+    failed run, not one without evidence)."""
+    return Claim("the stack is back in its steady state after the rollbacks", "devsim run: every service healthy, "
+                 "the database cluster whole, the app served and scraped", f"within {waited_s:g} s", why, FAILED)
+
+
 def extension_claims(experiment: Mapping[str, Any], journal: dict[str, Any], window: Window | None,
                      configuration: dict[str, Any], recovery: Window | None = None) -> list[Claim]:
     """Each claim of the extension: measured (the probe run now over its recorded window, or

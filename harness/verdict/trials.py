@@ -72,7 +72,8 @@ def summarise(verdicts: Sequence[Verdict]) -> list[ClaimTrials]:
 
 
 def status(verdicts: Sequence[Verdict], trials: Sequence[ClaimTrials], wanted: int) -> tuple[str, str]:
-    """passed only when all `wanted` runs were made and every claim held in each of them."""
+    """passed only when all `wanted` runs were made, none was aborted by a stop condition, and
+    every claim held in each of them."""
     errors = [v for v in verdicts if v.status == "error"]
     if errors:
         return "error", f"run {errors[0].run_id} ended in error: {errors[0].reason}"
@@ -80,6 +81,9 @@ def status(verdicts: Sequence[Verdict], trials: Sequence[ClaimTrials], wanted: i
         return "error", f"only {len(verdicts)} of {wanted} runs were made"
     if not trials:
         return "error", "the experiment makes no claim"
+    aborted = [v for v in verdicts if v.status == "aborted"]
+    if aborted:  # a stop condition tripped: the system failed, whatever the claims said
+        return "failed", f"run {aborted[0].run_id} was aborted: {aborted[0].reason}"
     short = [t for t in trials if t.passes < t.runs]
     if short:
         t = short[0]

@@ -182,3 +182,17 @@ def test_one_request_is_not_enough_for_an_error_ratio(tmp_path: Path) -> None:
 def test_a_lower_bound_fails_only_above_every_allowed_value(tolerance: Any, bound: float | None,
                                                              outcome: str) -> None:
     assert claimlib.bound_outcome(tolerance, bound) == outcome
+
+
+# --- a stack that never comes back after the rollbacks ------------------------------------------
+
+def test_a_stack_that_is_not_back_after_the_rollbacks_fails_the_run() -> None:
+    from harness.verdict import judge
+    from tests.unit.test_semantics import journal
+
+    held = [Claim("a", "s", 1, 1, "held")]
+    back = claimlib.not_back("app 1/3 after 300 s", 300)
+    assert (back.outcome, back.measured, back.expected) == ("failed", "app 1/3 after 300 s", "within 300 s")
+    assert judge.status(journal(), [*held, back], "") == (
+        "failed", "claim 'the stack is back in its steady state after the rollbacks' failed: expected within 300 s, "
+                  'measured "app 1/3 after 300 s"')

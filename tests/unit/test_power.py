@@ -128,6 +128,24 @@ def test_a_control_that_judged_nothing_leaves_the_claim_unproven(under: Verdict 
     assert (proved.status, proved.exit_code) == ("error", 2)
 
 
+def test_a_claim_that_failed_in_a_control_run_that_ended_in_error_is_not_shown() -> None:
+    under = verdict("ctl", (CLAIM, "failed", 0.21), status="error")
+    proved = power.assess(SHIPPED, [power.ControlRun(CONTROL, under)])
+    claim = next(c for c in proved.claims if c.name == CLAIM)
+    assert claim.power == "unproven"
+    assert claim.power_note == "control 'blind': the claim failed, but the run ended error (), not failed or aborted"
+    assert proved.status == "error"
+    aborted = verdict("ctl", (CLAIM, "failed", 0.21), status="aborted")
+    assert power.assess(SHIPPED, [power.ControlRun(CONTROL, aborted)]).claims[0].power == "shown"
+
+
+def test_an_aborted_run_in_a_series_is_not_a_pass() -> None:
+    runs = [verdict("r1", (CLAIM, "held", 0.001)), verdict("r2", (CLAIM, "held", 0.002), status="aborted")]
+    runs[1] = Verdict(**{**runs[1].__dict__, "reason": "aborted: stop condition 'x' tripped"})
+    assert trials.status(runs, trials.summarise(runs), 2) == (
+        "failed", "run r2 was aborted: aborted: stop condition 'x' tripped")
+
+
 def test_a_shipped_run_that_failed_keeps_its_status() -> None:
     failed = verdict("shipped", (CLAIM, "failed", 0.3), status="failed")
     under = verdict("ctl", (CLAIM, "failed", 0.4), status="failed")
