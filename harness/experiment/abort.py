@@ -10,16 +10,19 @@ the rollbacks run at once) and the verdict is `aborted`, with the condition and 
             over: 5
             above: 0.2
           - name: no app replica is up
-            promql: 'sum(up{job="app"})'  # an instant query; its first sample
+            promql: 'sum(up{job="app"}) or vector(0)'  # an instant query; its first sample
             below: 1
 
 A condition is evaluated from the moment the method's first action starts until the method
 ends; a figure with nothing to measure yet (no request in the window, an empty result) does
-not trip it.
+not trip it. So a `below` condition must say what an empty result is: when every target of a
+job is gone its series are gone too, and `sum(up{job="app"})` returns nothing rather than 0;
+validation asks for `or vector(N)` (or `absent(...)`) in such a query.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -32,6 +35,7 @@ from harness.metrics.prometheus import Prometheus
 from harness.verdict.record import extension, extension_list
 
 FIGURES = ("client_error_ratio", "client_p95_ms")
+_EMPTY_SAID = re.compile(r"\bor\s+vector\s*\(|\babsent(_over_time)?\s*\(")
 MAX_OVER_S = 300.0
 
 
@@ -93,6 +97,9 @@ def condition_problems(experiment: Mapping[str, Any]) -> list[str]:
             found.append(f"{where}: the threshold must be a number")
         if "over" in raw and (not _number(raw["over"]) or not 0 < raw["over"] <= MAX_OVER_S):
             found.append(f"{where}: over must be a number of seconds above 0 and at most {MAX_OVER_S:g}")
+        if "below" in raw and isinstance(raw.get("promql"), str) and not _EMPTY_SAID.search(raw["promql"]):
+            found.append(f"{where}: a below condition never trips on an empty result (every series gone); "
+                         "end the query with `or vector(0)`")
         if "over" in raw and "promql" in raw:
             found.append(f"{where}: over is for client figures; a PromQL condition sets its own range")
     return found

@@ -241,10 +241,8 @@ def _judge(ctx: RunContext, path: Path, experiment: dict[str, Any], journal: dic
                                                                             recovery)
     if extra.get("not_back"):
         found.append(claimlib.not_back(str(extra["not_back"]), settings.up_timeout))
-    status, reason = judge.status(journal, found, interrupted)
     tripped: abort.Tripped | None = extra.get("tripped")
-    if tripped and not interrupted:
-        status, reason = "aborted", tripped.reason()
+    status, reason = judge.status(journal, found, interrupted, tripped.reason() if tripped else "")
     verdict = Verdict(
         run_id=run_id, experiment=str(experiment.get("title") or ""), file=str(path), status=status, reason=reason,
         claims=tuple(found), fault_window=window, recovery_window=recovery, journal_status=journal.get("status"),

@@ -14,10 +14,14 @@ from typing import Any
 from harness.verdict.record import ERROR, FAILED, NO_EVIDENCE, Claim
 
 
-def status(journal: dict[str, Any], found: Sequence[Claim], interrupted: str) -> tuple[str, str]:
-    """(status, reason): passed, failed or error, and the one line that says why."""
+def status(journal: dict[str, Any], found: Sequence[Claim], interrupted: str, aborted: str = "") -> tuple[str, str]:
+    """(status, reason): passed, failed, aborted or error, and the one line that says why.
+    `aborted`: the reason a stop condition gave when it tripped (it cut the method short, so
+    nothing below applies)."""
     if interrupted:
         return "error", f"{interrupted}; rollbacks and the safety net ran"
+    if aborted:
+        return "aborted", aborted
     if not journal:
         return "error", "the experiment did not run"
     failed_actions = [r for r in journal.get("run", [])

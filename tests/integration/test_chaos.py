@@ -3,6 +3,7 @@ an interrupted run leaves no fault behind, and bad input stops a run before any 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import requests
 import yaml
 
 from harness.config import PROJECT_ROOT, Settings
+from harness.experiment import abort
 from harness.load.runner import default_sigint
 from tests.integration.conftest import devsim, explain, set_switches, shipped, switches_in_the_stack
 
@@ -192,6 +194,22 @@ def test_a_stop_condition_that_trips_ends_the_fault_early_and_the_rollbacks_run(
     assert verdict["fault_window"]["end"] - verdict["fault_window"]["start"] < 10
     assert latency_setting(stack) == "0"
     assert "Traceback" not in done.stderr
+
+
+def test_the_shipped_stop_condition_trips_when_every_series_is_gone(stack: Settings, tmp_path: Path) -> None:
+    """With every app replica gone Prometheus has no `up{job="app"}` series at all: a job with
+    no targets is that state. The shipped condition's query (its `or vector(0)`) measures 0
+    there and trips; the same query without it returns nothing, and never would."""
+    experiment = yaml.safe_load((EXPERIMENTS / "app-instance-crash.yaml").read_text())
+    [shipped] = abort.conditions(experiment)
+    assert shipped.promql.startswith('sum(up{job="app"})')
+    gone = dataclasses.replace(shipped, promql=shipped.promql.replace('job="app"', 'job="no-such-job"'))
+    measure = abort.measurer(tmp_path / "requests.csv", stack.prometheus_url)
+    assert measure(shipped, time.time()) == 3.0  # the stack as it runs: three replicas up
+    assert measure(gone, time.time()) == 0.0
+    assert gone.trips(0.0)
+    bare = dataclasses.replace(gone, promql='sum(up{job="no-such-job"})')
+    assert measure(bare, time.time()) is None  # nothing to trip on: the hole `or vector(0)` closes
 
 
 @pytest.mark.sets_switches

@@ -39,7 +39,9 @@ def with_conditions(*declared: Any) -> dict[str, Any]:
                                                                     "number"),
     ({"name": "x", "figure": "client_error_ratio", "above": 0.2, "over": 0}, "stop condition 'x': over must be a "
                                                                              "number of seconds above 0"),
-    ({"name": "x", "promql": "up", "below": 1, "over": 5}, "stop condition 'x': over is for client figures"),
+    ({"name": "x", "promql": "up", "above": 1, "over": 5}, "stop condition 'x': over is for client figures"),
+    ({"name": "x", "promql": 'sum(up{job="app"})', "below": 1}, "stop condition 'x': a below condition never trips "
+                                                                 "on an empty result"),
     ({"name": "x", "figure": "client_error_ratio", "above": 0.2, "window": 5}, "stop condition 'x': unknown "
                                                                                "key(s) window"),
     ({"figure": "client_error_ratio", "above": 0.2}, "stop condition #1 must be a mapping with a name"),
@@ -50,6 +52,12 @@ def test_a_malformed_stop_condition_is_one_problem(condition: dict[str, Any], pr
     assert found[0].startswith(problem), found
     path = EXPERIMENTS / "x.yaml"
     assert any(p.startswith(f"{path}: {problem}") for p in problems(path, with_conditions(condition), ()))
+
+
+@pytest.mark.parametrize("promql", ['sum(up{job="app"}) or vector(0)', 'sum(up) or  vector (1)',
+                                    'absent(up{job="app"})', 'absent_over_time(up[5s])'])
+def test_a_below_condition_that_says_what_an_empty_result_is_is_accepted(promql: str) -> None:
+    assert abort.condition_problems(with_conditions({"name": "x", "promql": promql, "below": 1})) == []
 
 
 def test_conditions_parse_with_their_defaults() -> None:

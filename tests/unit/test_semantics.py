@@ -155,6 +155,19 @@ def test_an_interrupted_run_is_an_error_whatever_the_claims(tmp_path: Path) -> N
     assert reason == "interrupted (SIGINT); rollbacks and the safety net ran"
 
 
+def test_a_tripped_stop_condition_is_aborted_whatever_the_claims_but_an_interruption_outranks_it(
+        tmp_path: Path) -> None:
+    recorded = journal()
+    found = judge(recorded, experiment(RATIO, READY), steady_log(tmp_path, failures_in_window=100))[2]
+    assert [c.outcome for c in found].count("failed") == 1  # half the requests failed: the ratio claim
+    tripped = "aborted: stop condition 'x' tripped 2.0 s into the fault"
+    assert _status(recorded, found, "", tripped) == ("aborted", tripped)
+    held = [claimlib.Claim("a", "s", 1, 1, "held")]
+    assert _status(recorded, held, "", tripped) == ("aborted", tripped)
+    assert _status(recorded, held, "interrupted (SIGINT)", tripped)[0] == "error"
+    assert EXIT["aborted"] == 1
+
+
 def test_no_journal_and_no_claims_are_errors() -> None:
     assert _status({}, [], "")[0] == "error"
     assert _status(journal(), [], "") == ("error", "the experiment makes no claim")
