@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from harness import __version__, database_commands
+from harness import __version__, database_commands, judge_command
 from harness.config import load_settings, parse_overrides, validate
 from harness.context import RunContext
 from harness.deploy import rollout
@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="how long the guard keeps watching after the rollout completed (default 20s)")
 
     database_commands.add_parsers(sub)
+    judge_command.add_parsers(sub)
 
     report = sub.add_parser("report", help="re-render a run's HTML report from its files, or the index of all runs")
     report.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR")
@@ -390,7 +391,7 @@ def cmd_report(ctx: RunContext, args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"up": cmd_up, "status": cmd_status, "down": cmd_down, "load": cmd_load, "run": cmd_run,
-             "validate": cmd_validate, "report": cmd_report, **database_commands.COMMANDS,
+             "validate": cmd_validate, "report": cmd_report, **database_commands.COMMANDS, **judge_command.COMMANDS,
              "deploy": cmd_deploy}
 
 

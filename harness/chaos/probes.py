@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import requests
 from chaoslib.exceptions import ActivityFailed
@@ -31,7 +32,7 @@ from harness.chaos.writes import (
 )
 from harness.errors import InfrastructureError
 from harness.load import clientlog
-from harness.metrics import steps
+from harness.metrics import recorded, steps
 from harness.metrics.prometheus import Prometheus
 from harness.stack import secrets
 from harness.stack.waiting import Check, Waiter
@@ -64,6 +65,7 @@ __all__ = [
     "write_unavailability",
 ]
 
+RECORD, REPLAY = "devsim_record_queries", "devsim_replay_queries"  # configuration keys: a file of answers
 request_log = window_of.request_log  # the run's client request log so far
 resolve_window = window_of.resolve_window
 _client_rows = window_of.client_rows
@@ -109,14 +111,20 @@ def client_status_share(status: int, window: Window = "fault", name: str = "", m
 
 # --- Prometheus ------------------------------------------------------------------------
 
-def _prometheus(configuration: Configuration) -> Prometheus:
-    return Prometheus(engine.target(configuration).prometheus_url)
+def _prometheus(configuration: Configuration) -> Prometheus | recorded.Recorder | recorded.Replay:
+    """Prometheus; while `devsim run` judges, one that keeps each answer in the run's folder;
+    when `devsim judge` judges again, those answers (Prometheus is not asked)."""
+    given = configuration or {}
+    if given.get(REPLAY):
+        return recorded.Replay(Path(given[REPLAY]))
+    live = Prometheus(engine.target(configuration).prometheus_url)
+    return recorded.Recorder(live, Path(given[RECORD])) if given.get(RECORD) else live
 
 
 def prometheus_value(query: str, configuration: Configuration = None) -> float:
     """An instant query that must return one number (the sum when it returns several series)."""
     try:
-        samples = _prometheus(configuration).vector(query)
+        samples = Prometheus(engine.target(configuration).prometheus_url).vector(query)
     except InfrastructureError as exc:
         raise ActivityFailed(exc.one_line()) from exc
     if not samples:

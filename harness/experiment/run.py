@@ -22,7 +22,7 @@ from chaoslib.exit import exit_gracefully
 from chaoslib.experiment import run_experiment
 from chaoslib.run import RunEventHandler
 
-from harness.chaos import actions, controls
+from harness.chaos import actions, controls, probes
 from harness.chaos import engine as chaos_engine
 from harness.config import Settings
 from harness.context import RunContext
@@ -104,6 +104,7 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
     config = configuration(settings, run_dir, options.variables)
     # Plain values replace the file's env-based entries: chaoslib takes them as they are.
     experiment = dict(experiment, configuration={**(experiment.get("configuration") or {}), **config})
+    RunFiles(run_dir).experiment.write_text(json.dumps(experiment, indent=2, default=str) + "\n")  # as it ran
     plan = LoadPlan(locustfile=DEFAULT_LOCUSTFILE, host=settings.lb_url, users=options.load_users,
                     spawn_rate=max(1.0, options.load_users), run_time=MAX_RUN_TIME, run_dir=run_dir, run_id=run_id,
                     pushgateway=settings.pushgateway_url, client=secrets.client_secret(driver),
@@ -237,7 +238,8 @@ def _judge(ctx: RunContext, path: Path, experiment: dict[str, Any], journal: dic
     window = claimlib.fault_window(journal) if journal else None
     found_timing = _timing(settings, run_dir, journal, window, recovery, ended, progress)
     progress.step("judging the claims over the fault window")
-    found = claimlib.hypothesis_claims(journal) + claimlib.extension_claims(experiment, journal, window, config,
+    recording = {**config, probes.RECORD: str(RunFiles(run_dir).claim_series)}  # for `devsim judge`
+    found = claimlib.hypothesis_claims(journal) + claimlib.extension_claims(experiment, journal, window, recording,
                                                                             recovery)
     if extra.get("not_back"):
         found.append(claimlib.not_back(str(extra["not_back"]), settings.up_timeout))

@@ -43,6 +43,15 @@ from harness.verdict.record import (
 )
 
 FIGURES = ("rto",)
+# The probes a claim may call: each reads what the run recorded (the request log, the write
+# audit, Prometheus's answers over the claim's window), so that the claim measures the fault
+# and the run can be judged again from its folder. Every other probe reads the live stack at
+# judging time, after the recovery: a claim on it goes through the method's journal.
+RECORDED_PROBES = frozenset({
+    "client_error_ratio", "client_failed_requests", "client_requests", "client_longest_failure_run",
+    "client_latency_ms", "client_status_share", "client_outage_seconds", "prometheus_over_window", "write_rto",
+    "failed_writes_outside_outage", "write_unavailability", "write_audit", "lost_write_age", "time_to_detect",
+    "time_to_recover"})
 
 
 def journal_ts(text: str) -> float:
@@ -67,6 +76,9 @@ def spec_problems(spec: Any, method_names: set[str]) -> list[str]:
         fn = getattr(probes, str(spec["probe"]), None)
         if not callable(fn) or str(spec["probe"]).startswith("_"):
             found.append(f"claim {name!r}: harness.chaos.probes has no probe {spec['probe']!r}")
+        elif spec["probe"] not in RECORDED_PROBES:
+            found.append(f"claim {name!r}: {spec['probe']} reads the live stack when the run is judged, after "
+                         "the recovery; call it in the method and claim on its output (journal: <its name>)")
         else:
             try:
                 inspect.signature(fn).bind(**{**spec.get("arguments", {}), "configuration": None})

@@ -34,6 +34,16 @@ class RunFiles:
     SERVER_SERIES = "server_series.json"
     SUMMARY = "summary.json"
     AUDIT = "audit.json"
+    EXPERIMENT = "experiment.json"  # the experiment as it ran (its configuration filled in)
+    CLAIM_SERIES = "claim_series.json"  # the Prometheus answers the claims were judged on
+
+    @property
+    def experiment(self) -> Path:
+        return self.folder / self.EXPERIMENT
+
+    @property
+    def claim_series(self) -> Path:
+        return self.folder / self.CLAIM_SERIES
 
     @property
     def verdict(self) -> Path:

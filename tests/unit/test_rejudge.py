@@ -1,0 +1,133 @@
+"""`devsim judge RUN_DIR`: a run folder judged again offline gives the recorded verdict, and
+says where it does not. The folders are written by hand here: a journal, a request log, the
+experiment as it ran, the Prometheus answers, and the verdict the run recorded."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.config import PROJECT_ROOT
+from harness.experiment.rejudge import rejudge
+from harness.verdict.record import Claim, RunFiles, Verdict, Window
+from tests.unit.test_semantics import READY, T0, activity, journal, write_log
+
+RATIO = {"name": "error ratio at most 0.5 %", "probe": "client_error_ratio", "arguments": {"window": "fault"},
+         "tolerance": {"type": "range", "range": [0, 0.005]}}
+UP = {"name": "three replicas up for Prometheus", "probe": "prometheus_over_window",
+      "arguments": {"query": 'sum(up{job="app"})', "aggregate": "min"}, "tolerance": {"type": "range", "range": [3, 9]}}
+NOWHERE = {"devsim_stack": "devsim", "lb_url": "https://127.0.0.1:9", "prometheus_url": "http://127.0.0.1:9",
+           "mailsink_url": "http://127.0.0.1:9"}  # nothing listens: judging again must not ask
+
+
+def folder(tmp_path: Path, failures: int, up_answers: list[tuple[float, float]], recorded: Verdict) -> Path:
+    """A run folder: 200 requests over the fault window [T0, T0 + 10] (the first `failures`
+    failed), `sum(up)` as Prometheus answered it over that window, and the recorded verdict."""
+    run = tmp_path / recorded.run_id
+    run.mkdir()
+    recorded_journal = journal(run=[activity("kill", "action", T0, T0 + 1),
+                                    activity("seconds-until-ready", "probe", T0 + 1, T0 + 8, output=7.0)])
+    (run / "journal.json").write_text(json.dumps(recorded_journal))
+    write_log(run / "requests.csv", [(T0 + i * 0.05, i >= failures) for i in range(200)])
+    (run / "experiment.json").write_text(json.dumps({"title": "t", "configuration": NOWHERE, "extensions": [
+        {"name": "devsim", "claims": [RATIO, READY, UP]}]}))
+    (run / "claim_series.json").write_text(json.dumps([
+        {"query": [UP["arguments"]["query"], T0, T0 + 10, 1.0], "series": [up_answers]}]))
+    recorded.write(RunFiles(run))
+    return run
+
+
+def steady(value: float) -> list[tuple[float, float]]:
+    return [(T0 + s, value) for s in range(11)]
+
+
+def claims(ratio: float, up: float, ratio_outcome: str = "held", up_outcome: str = "held") -> tuple[Claim, ...]:
+    fault = (T0, T0 + 10)
+    return (Claim("steady state before the fault: health", "steady-state hypothesis", 200, 200, "held"),
+            Claim("steady state after the fault: health", "steady-state hypothesis", 200, 200, "held"),
+            Claim(RATIO["name"], 'client_error_ratio({"window": "fault"})', "between 0 and 0.005", ratio,
+                  ratio_outcome, window=fault),
+            Claim(READY["name"], "journal: seconds-until-ready", "between 0 and 20", 7.0, "held"),
+            Claim(UP["name"], 'prometheus_over_window({"aggregate": "min", "query": "sum(up{job=\\"app\\"})", '
+                  '"window": "fault"})', "between 3 and 9", up, up_outcome, window=fault))
+
+
+def verdict(status: str, reason: str, found: tuple[Claim, ...]) -> Verdict:
+    return Verdict("r1", "t", "x.yaml", status, reason, found, fault_window=Window(T0, T0 + 10))
+
+
+def test_a_passed_run_is_judged_again_to_the_same_verdict_without_prometheus(tmp_path: Path) -> None:
+    recorded = verdict("passed", "all 5 claims held", claims(0.0, 3.0))
+    found = rejudge(folder(tmp_path, 0, steady(3.0), recorded))
+    assert found.differences == ()
+    assert (found.verdict.status, found.verdict.reason) == ("passed", "all 5 claims held")
+    assert [c.measured for c in found.verdict.claims] == [200, 200, 0.0, 7.0, 3.0]
+
+
+def test_a_failed_run_is_judged_again_from_its_recorded_answers(tmp_path: Path) -> None:
+    answers = [*steady(3.0)[:4], (T0 + 4, 2.0), *steady(3.0)[5:]]  # one replica out for a step
+    recorded = verdict("failed", "claim 'error ratio at most 0.5 %' failed: expected between 0 and 0.005, "
+                       "measured 0.01", claims(0.01, 2.0, "failed", "failed"))
+    found = rejudge(folder(tmp_path, 2, answers, recorded))  # 2 of 200 failed: 1 %
+    assert found.differences == ()
+    assert found.verdict.status == "failed"
+
+
+def test_what_judging_again_changes_is_named_claim_by_claim(tmp_path: Path) -> None:
+    recorded = verdict("passed", "all 5 claims held", claims(0.0, 3.0))  # but the folder shows a failure
+    found = rejudge(folder(tmp_path, 2, [*steady(3.0)[:4], (T0 + 4, math.nan), *steady(3.0)[5:]], recorded))
+    assert found.differences == (
+        "verdict: recorded passed (all 5 claims held), judged again failed (claim 'error ratio at most 0.5 %' "
+        "failed: expected between 0 and 0.005, measured 0.01)",
+        "claim 'error ratio at most 0.5 %': recorded held (0.0), judged again failed (0.01)",
+        f"claim 'three replicas up for Prometheus': recorded held (3.0), judged again no evidence (None, 'sum(up"
+        f"{{job=\"app\"}})' between {T0:.0f} and {T0 + 10:.0f}: 1 of 11 steps are NaN)")
+
+
+def test_a_claim_on_a_query_the_run_did_not_record_is_an_error_not_a_live_query(tmp_path: Path) -> None:
+    run = folder(tmp_path, 0, steady(3.0), verdict("passed", "all 5 claims held", claims(0.0, 3.0)))
+    (run / "claim_series.json").unlink()
+    found = rejudge(run)
+    up = next(c for c in found.verdict.claims if c.name == UP["name"])
+    assert up.outcome == "error"
+    assert "the run did not record 'sum(up{job=\"app\"})'" in up.error
+
+
+@pytest.mark.parametrize(("remove", "message"), [
+    ("verdict.json", "has no verdict.json: not the folder of a `devsim run` run"),
+    ("experiment.json", "has no experiment.json: it was recorded before runs kept their experiment"),
+])
+def test_a_folder_that_cannot_be_judged_again_is_one_line(tmp_path: Path, remove: str, message: str) -> None:
+    run = folder(tmp_path, 0, steady(3.0), verdict("passed", "all 5 claims held", claims(0.0, 3.0)))
+    (run / remove).unlink()
+    done = subprocess.run([sys.executable, "-m", "harness.cli", "judge", str(run)], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"devsim: error: {run} {message}"), done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_the_command_exits_with_the_verdict_and_says_it_is_the_same(tmp_path: Path) -> None:
+    run = folder(tmp_path, 2, steady(3.0), verdict(
+        "failed", "claim 'error ratio at most 0.5 %' failed: expected between 0 and 0.005, measured 0.01",
+        claims(0.01, 3.0, "failed")))
+    done = subprocess.run([sys.executable, "-m", "harness.cli", "judge", str(run)], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.splitlines() == [
+        "FAILED: x.yaml: claim 'error ratio at most 0.5 %' failed: expected between 0 and 0.005, measured 0.01",
+        f"judged again from {run}: the verdict recorded, claim for claim"]
+
+
+def test_a_claim_on_a_probe_that_reads_the_live_stack_is_refused_by_validation() -> None:
+    from harness.verdict.claims import spec_problems
+
+    found = spec_problems({"name": "c", "probe": "ready_replicas", "arguments": {"service": "app"},
+                           "tolerance": 3}, set())
+    assert found == ["claim 'c': ready_replicas reads the live stack when the run is judged, after the recovery; "
+                     "call it in the method and claim on its output (journal: <its name>)"]
