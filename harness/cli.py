@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from harness import __version__, database_commands, judge_command
+from harness import __version__, database_commands, offline_commands
 from harness.config import load_settings, parse_overrides, validate
 from harness.context import RunContext
 from harness.deploy import rollout
@@ -19,8 +19,6 @@ from harness.deploy.guard import GuardPolicy
 from harness.errors import HarnessError, UsageError
 from harness.experiment import run as experiment_run
 from harness.experiment import series, summary
-from harness.experiment.validate import load as load_experiment_file
-from harness.experiment.validate import problems
 from harness.experiment.validate import validate as validate_experiment
 from harness.load import session as load_session
 from harness.load import slo
@@ -116,14 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="how long the guard keeps watching after the rollout completed (default 20s)")
 
     database_commands.add_parsers(sub)
-    judge_command.add_parsers(sub)
+    offline_commands.add_parsers(sub)
 
     report = sub.add_parser("report", help="re-render a run's HTML report from its files, or the index of all runs")
     report.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR")
     report.add_argument("--index", action="store_true", help="re-render reports/index.html from the run history")
 
-    check = sub.add_parser("validate", help="validate experiment files (Chaos Toolkit's checks and ours)")
-    check.add_argument("experiments", nargs="+", type=Path, metavar="FILE")
     return parser
 
 
@@ -287,23 +283,6 @@ def cmd_load(ctx: RunContext, args: argparse.Namespace) -> int:
     return EXIT_OK if outcome.passed else EXIT_FAILED
 
 
-def cmd_validate(ctx: RunContext, args: argparse.Namespace) -> int:
-    services = declared_services(ctx.settings.stack_dir)
-    declared = switches.load(ctx.settings.stack_dir)
-    found: list[str] = []
-    for path in args.experiments:
-        try:
-            found += problems(path, load_experiment_file(path), services, declared)
-        except HarnessError as exc:
-            found.append(exc.one_line())
-    for line in found:
-        print(f"devsim: invalid: {line}", file=sys.stderr)
-    if found:
-        return EXIT_ERROR
-    print(f"{len(args.experiments)} experiment file(s) valid")
-    return EXIT_OK
-
-
 def cmd_run(ctx: RunContext, args: argparse.Namespace) -> int:
     if not 1 <= args.load_users <= load_session.MAX_USERS:
         raise UsageError(f"--load-users must be between 1 and {load_session.MAX_USERS}")
@@ -391,7 +370,7 @@ def cmd_report(ctx: RunContext, args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"up": cmd_up, "status": cmd_status, "down": cmd_down, "load": cmd_load, "run": cmd_run,
-             "validate": cmd_validate, "report": cmd_report, **database_commands.COMMANDS, **judge_command.COMMANDS,
+             "report": cmd_report, **database_commands.COMMANDS, **offline_commands.COMMANDS,
              "deploy": cmd_deploy}
 
 

@@ -115,6 +115,50 @@ def control_problems(experiment: Mapping[str, Any], declared: Mapping[str, Switc
     return found
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """Which claims a negative control can show failing, and why the others have none."""
+
+    controlled: tuple[str, ...]
+    reasoned: tuple[tuple[str, str], ...]  # (claim, its `no_control` reason)
+    missing: tuple[str, ...]
+
+    @property
+    def claims(self) -> int:
+        return len(self.controlled) + len(self.reasoned) + len(self.missing)
+
+    def lines(self) -> list[str]:
+        """The coverage, then each claim that neither has a control nor says why."""
+        head = (f"{len(self.controlled)} of {self.claims} claims have a negative control; {len(self.reasoned)} "
+                "say why not (no_control)" + (f"; {len(self.missing)} neither" if self.missing else ""))
+        return [head] + [f"  no negative control, and no no_control reason: {n!r}" for n in self.missing]
+
+
+def coverage(experiment: Mapping[str, Any]) -> Coverage:
+    """Each claim of the extension: named in a control's must_fail, or given `no_control`
+    (one line saying why no switch of the stack can make it fail), or neither."""
+    named = {str(n) for c in raw_controls(experiment) if isinstance(c, dict) for n in c.get("must_fail") or []}
+    controlled, reasoned, missing = [], [], []
+    for c in raw_claims(experiment):
+        if not isinstance(c, dict):
+            continue
+        name = str(c.get("name"))
+        if name in named:
+            controlled.append(name)
+        elif isinstance(c.get("no_control"), str) and c["no_control"].strip():
+            reasoned.append((name, str(c["no_control"]).strip()))
+        else:
+            missing.append(name)
+    return Coverage(tuple(controlled), tuple(reasoned), tuple(missing))
+
+
+def coverage_problems(experiment: Mapping[str, Any]) -> list[str]:
+    """A claim both named in a control's must_fail and saying it has none."""
+    named = {str(n) for c in raw_controls(experiment) if isinstance(c, dict) for n in c.get("must_fail") or []}
+    return [f"claim {c['name']!r} is in a control's must_fail and says no_control" for c in raw_claims(experiment)
+            if isinstance(c, dict) and "no_control" in c and str(c.get("name")) in named]
+
+
 def _switch_problems(switches: Mapping[Any, Any], declared: Mapping[str, Switch]) -> list[str]:
     found = []
     for key, value in switches.items():

@@ -16,7 +16,7 @@ from chaoslib.loader import load_experiment
 from harness.chaos.actions import FAULTS, undo_of
 from harness.errors import UsageError
 from harness.experiment.abort import condition_problems
-from harness.experiment.power import control_problems
+from harness.experiment.power import control_problems, coverage_problems
 from harness.stack.switches import Switch
 from harness.verdict.claims import spec_problems
 from harness.verdict.record import raw_claims, series_problems
@@ -82,7 +82,7 @@ def problems(path: Path, experiment: dict[str, Any], services: tuple[str, ...],
     found += [f"{path}: {p}" for p in series_problems(experiment)]
     found += [f"{path}: {p}" for p in undo_problems(experiment)]
     found += [f"{path}: {p}" for p in variable_problems(experiment)]
-    found += [f"{path}: {p}" for p in control_problems(experiment, switches)]
+    found += [f"{path}: {p}" for p in control_problems(experiment, switches) + coverage_problems(experiment)]
     found += [f"{path}: {p}" for p in condition_problems(experiment)]
     controls = [c.get("provider", {}).get("module") for c in experiment.get("controls", []) or []
                 if isinstance(c, dict)]

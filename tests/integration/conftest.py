@@ -31,6 +31,19 @@ def explain(done: subprocess.CompletedProcess[str]) -> str:
     return f"exit {done.returncode}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
 
 
+def judged_again(run_dir: Path) -> dict[str, object]:
+    """`devsim judge` on a run's folder, offline (nothing of the stack is read): the verdict the
+    run recorded, claim for claim, and the same exit."""
+    recorded = json.loads((run_dir / "verdict.json").read_text())
+    done = devsim("judge", "--json", str(run_dir), timeout=120)
+    found = json.loads(done.stdout)
+    assert found["differences"] == [], found["differences"]
+    assert found["same"]
+    assert (found["status"], found["reason"]) == (recorded["status"], recorded["reason"])
+    assert done.returncode == {"passed": 0, "failed": 1, "aborted": 1, "error": 2}[recorded["status"]], explain(done)
+    return recorded  # type: ignore[no-any-return]
+
+
 # Users' journeys (test_journeys.py, and the deploy journey in test_deploy.py): the installed
 # script, from the project folder, one step at a time.
 DEVSIM = Path(sys.executable).parent / "devsim"

@@ -1,19 +1,30 @@
-"""`devsim judge RUN_DIR`: a run judged again from its folder (harness/experiment/rejudge.py
-does the work; this prints it)."""
+"""The commands that need no stack: `devsim validate FILE...` (harness/experiment/validate.py)
+and `devsim judge RUN_DIR` (a run judged again from its folder: harness/experiment/rejudge.py).
+They do the work; this prints it."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from harness.context import RunContext
 from harness.errors import HarnessError
+from harness.experiment import power
 from harness.experiment.rejudge import rejudge
+from harness.experiment.validate import load as load_experiment_file
+from harness.experiment.validate import problems
+from harness.stack import switches
+from harness.stack.services import declared_services
+
+EXIT_OK, EXIT_ERROR = 0, 2
 
 
 def add_parsers(sub: Any) -> None:
+    check = sub.add_parser("validate", help="validate experiment files (Chaos Toolkit's checks and ours)")
+    check.add_argument("experiments", nargs="+", type=Path, metavar="FILE")
     judge = sub.add_parser("judge", help="judge a run again from its folder alone (offline), and compare",
                            description="Replays what the run recorded (journal, request log, write audit, "
                            "Prometheus's answers) through the judge, without Docker or Prometheus. Exit: the "
@@ -21,6 +32,25 @@ def add_parsers(sub: Any) -> None:
                            "recorded one.")
     judge.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     judge.add_argument("--json", action="store_true", help="the verdict judged again and the differences, as JSON")
+
+
+def validate(ctx: RunContext, args: argparse.Namespace) -> int:
+    services = declared_services(ctx.settings.stack_dir)
+    declared = switches.load(ctx.settings.stack_dir)
+    found: list[str] = []
+    for path in args.experiments:
+        try:
+            found += problems(path, load_experiment_file(path), services, declared)
+        except HarnessError as exc:
+            found.append(exc.one_line())
+    for line in found:
+        print(f"devsim: invalid: {line}", file=sys.stderr)
+    if found:
+        return EXIT_ERROR
+    for path in args.experiments:  # what `--prove` can show: the claims a control makes fail
+        print("\n".join(f"{path}: {line}" for line in power.coverage(load_experiment_file(path)).lines()))
+    print(f"{len(args.experiments)} experiment file(s) valid")
+    return EXIT_OK
 
 
 def judge(ctx: RunContext, args: argparse.Namespace) -> int:
@@ -42,4 +72,4 @@ def judge(ctx: RunContext, args: argparse.Namespace) -> int:
     return v.exit_code
 
 
-COMMANDS = {"judge": judge}
+COMMANDS = {"validate": validate, "judge": judge}
