@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
@@ -34,6 +36,7 @@ FLAGSHIP = "app-instance-crash"
 
 from benchmarks.outage_calibration import SHORT_COUNT, TOLERANCE_S, PauseEvents, experiment, match  # noqa: E402
 from harness.config import load_settings  # noqa: E402
+from harness.experiment import power  # noqa: E402
 from harness.load import clientlog  # noqa: E402
 from harness.verdict import timing  # noqa: E402
 
@@ -106,11 +109,35 @@ def calibration(runs: int) -> dict[str, Any]:
             "per_run_short": SHORT_COUNT}
 
 
+def coverage() -> dict[str, Any]:
+    """Per shipped experiment: its claims, those a control names, those that say why not."""
+    rows = []
+    for path in sorted((ROOT / "experiments").glob("*.yaml")):
+        found = power.coverage(yaml.safe_load(path.read_text()))
+        rows.append({"experiment": path.stem, "claims": found.claims, "controlled": len(found.controlled),
+                     "reasoned": len(found.reasoned), "missing": list(found.missing)})
+    return {"written": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "experiments": rows}
+
+
 def write(results: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "claim_power.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     lines = ["# Claim power, repeated trials and the instrument's calibration", "",
-             f"Written by `benchmarks/claim_power.py` on {results.get('started')} ({results.get('machine')}).", ""]
+             f"Runs on the stack written by `benchmarks/claim_power.py` on {results.get('started')} "
+             f"({results.get('machine')}).", ""]
+    if results.get("coverage"):
+        cov = results["coverage"]
+        total = sum(r["claims"] for r in cov["experiments"])
+        shown = sum(r["controlled"] for r in cov["experiments"])
+        lines += [f"## Control coverage ({cov['written']}, from the experiment files)", "",
+                  f"**{shown} of {total} claims** have a negative control (named in a control's `must_fail`); "
+                  f"{sum(r['reasoned'] for r in cov['experiments'])} say why they have none (`no_control`); "
+                  f"{sum(len(r['missing']) for r in cov['experiments'])} neither.", "",
+                  "| experiment | claims | with a control | no_control, with a reason | neither |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {r['experiment']} | {r['claims']} | {r['controlled']} | {r['reasoned']} | "
+                  f"{', '.join(r['missing']) or '-'} |" for r in cov["experiments"]]
+        lines.append("")
     if results.get("prove"):
         lines += ["## `devsim run --prove` on every shipped experiment", "",
                   "| experiment | exit | verdict | claim | power: under its control |", "|---|---|---|---|---|"]
@@ -145,17 +172,20 @@ def write(results: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="prove,repeat,calibration")
+    parser.add_argument("--parts", default="coverage,prove,repeat,calibration")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--calibration-runs", type=int, default=3)
     parser.add_argument("--experiments", default="", help="comma-separated names (default: every shipped one)")
     args = parser.parse_args()
     old = RESULTS / "claim_power.json"
     results: dict[str, Any] = json.loads(old.read_text()) if old.exists() else {}
-    results.update(machine=platform.node(), started=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     parts = args.parts.split(",")
-    up = devsim("up")  # every switch as shipped; boots the stack when it is down
-    if up.returncode != 0:
+    if set(parts) - {"coverage"}:  # the date of the runs on the stack (coverage carries its own)
+        results.update(machine=platform.node(), started=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    if "coverage" in parts:  # from the files alone: no stack needed
+        results["coverage"] = coverage()
+    up = devsim("up") if set(parts) - {"coverage"} else None  # every switch as shipped; boots the stack
+    if up is not None and up.returncode != 0:
         sys.exit(f"devsim up failed: {up.stderr.strip()[-400:]}")
     if "prove" in parts:
         names = args.experiments.split(",") if args.experiments else sorted(
