@@ -46,6 +46,25 @@ def test_every_shipped_experiment_declares_a_valid_control(path: Path) -> None:
     for control in power.controls(experiment):
         assert control.must_fail
         assert control.switches
+    found = power.coverage(experiment)
+    assert found.missing == (), f"{path.name}: claims with no control and no reason"
+    assert all(len(reason) > 20 for _, reason in found.reasoned)  # a reason, not "n/a"
+
+
+def test_coverage_counts_controlled_reasoned_and_neither() -> None:
+    experiment = copy.deepcopy(crash())
+    claims = experiment["extensions"][0]["claims"]
+    claims.append({"name": "bare", "probe": "client_requests", "tolerance": 1})
+    found = power.coverage(experiment)
+    assert found.controlled == ("client error ratio over the fault window is at most 0.5 %",)
+    assert [name for name, _ in found.reasoned] == ["Swarm brings back 3 ready replicas within 20 s"]
+    assert found.missing == ("bare",)
+    assert found.lines() == ["1 of 3 claims have a negative control; 1 say why not (no_control); 1 neither",
+                             "  no negative control, and no no_control reason: 'bare'"]
+    claims[0]["no_control"] = "contradicts the control that names it"
+    assert power.coverage_problems(experiment) == [
+        "claim 'client error ratio over the fault window is at most 0.5 %' is in a control's must_fail and says "
+        "no_control"]
 
 
 @pytest.mark.parametrize(("control", "problem"), [
