@@ -99,7 +99,14 @@ def lost_write_age(window: Window = "first-action", configuration: Configuration
     """Seconds before the fault (the method's first action) the earliest LOST write was
     acknowledged: how far back a restore to the latest point lost data. 0 when none was."""
     start, _applied = resolve_window(window)
-    first = audit_found(configuration).get("lost_first_ack")
+    found = audit_found(configuration)
+    if not isinstance(found.get("lost"), int) or not isinstance(found.get("acknowledged"), int):
+        raise ActivityFailed(f"the write audit has no counts: {found.get('error') or 'an audit of another form'}")
+    if not found["acknowledged"]:
+        raise NoEvidence("the write audit found no acknowledged write")
+    first = found.get("lost_first_ack")
+    if found["lost"] and first is None:
+        raise NoEvidence(f"the write audit found {found['lost']} LOST writes but not when they were acknowledged")
     return 0.0 if first is None else round(max(0.0, start - float(first)), 3)
 
 

@@ -6,6 +6,7 @@ Every expected value is worked out by hand from the rows written here.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -196,3 +197,21 @@ def test_a_stack_that_is_not_back_after_the_rollbacks_fails_the_run() -> None:
     assert judge.status(journal(), [*held, back], "") == (
         "failed", "claim 'the stack is back in its steady state after the rollbacks' failed: expected within 300 s, "
                   'measured "app 1/3 after 300 s"')
+
+
+# --- the recovery point: a LOST write with no time is not a pass ------------------------------
+
+@pytest.mark.parametrize(("audit", "outcome", "measured"), [
+    ({"lost": 0, "acknowledged": 10, "lost_first_ack": None}, "held", 0.0),
+    ({"lost": 2, "acknowledged": 10, "lost_first_ack": T0 - 30}, "held", 30.0),
+    ({"lost": 2, "acknowledged": 10, "lost_first_ack": T0 - 90}, "failed", 90.0),
+    ({"lost": 2, "acknowledged": 10, "lost_first_ack": None}, "no evidence", None),  # once held: 0 s
+    ({"lost": 0, "acknowledged": 0, "lost_first_ack": None}, "no evidence", None),
+    ({"error": "the write audit could not run: Patroni not answering"}, "error", None),
+])
+def test_the_recovery_point_needs_an_audit_that_says_when(tmp_path: Path, audit: dict[str, Any], outcome: str,
+                                                           measured: float | None) -> None:
+    config = log(tmp_path, writes=[(T0 - 1, "ack")])
+    (tmp_path / "audit.json").write_text(json.dumps(audit))
+    claim = judged(config, "lost_write_age", {"type": "range", "range": [0, 75]}, window="first-action")
+    assert (claim.outcome, claim.measured) == (outcome, measured)
