@@ -158,3 +158,13 @@ def test_client_figures_are_measured_over_the_last_seconds_of_the_log(tmp_path: 
     p95 = abort.Condition("slow", "client_p95_ms", "", 50.0, None, 5.0)
     assert measure(p95, 9.0) == 90.0  # nearest rank of 40..90 ms
     assert measure(RATIO, 100.0) is None  # nothing in the window: no figure, no trip
+
+
+def test_the_follower_keeps_earlier_chunks_within_the_kept_span(tmp_path: Path) -> None:
+    log = tmp_path / "requests.csv"
+    log.write_text("ts_ms,name,method,status,latency_ms,success,error,item_id,ack\n1000,GET /a,GET,200,5,1,,,\n")
+    follower = clientlog.Follower(log, keep_s=10)
+    assert [r.ts_ms for r in follower.rows()] == [1000]
+    with log.open("a") as fh:
+        fh.write("2000,GET /a,GET,503,5,0,,,\n")
+    assert [r.ts_ms for r in follower.rows()] == [1000, 2000]  # the first chunk's row is still within 10 s

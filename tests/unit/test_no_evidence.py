@@ -215,3 +215,18 @@ def test_the_recovery_point_needs_an_audit_that_says_when(tmp_path: Path, audit:
     (tmp_path / "audit.json").write_text(json.dumps(audit))
     claim = judged(config, "lost_write_age", {"type": "range", "range": [0, 75]}, window="first-action")
     assert (claim.outcome, claim.measured) == (outcome, measured)
+
+
+def test_a_named_figure_counts_only_requests_of_that_name(tmp_path: Path) -> None:
+    rows = [f"{round((T0 + i * 0.1) * 1000)},GET /fast,GET,200,10,1,,," for i in range(40)]
+    rows += [f"{round((T0 + i * 0.1) * 1000)},GET /slow,GET,200,900,1,,," for i in range(30)]
+    (tmp_path / "requests.csv").write_text("\n".join([HEADER, *rows]) + "\n")
+    config = {"request_log": str(tmp_path / "requests.csv")}
+    fast = judged(config, "client_latency_ms", {"type": "range", "range": [0, 100]}, window="fault", name="GET /fast")
+    assert (fast.outcome, fast.measured) == ("held", 10.0)
+    slow = judged(config, "client_latency_ms", {"type": "range", "range": [0, 100]}, window="fault", name="GET /slow")
+    assert (slow.outcome, slow.measured) == ("failed", 900.0)
+    few = judged(config, "client_latency_ms", {"type": "range", "range": [0, 100]}, window="fault", name="GET /slow",
+                 min_requests=31)
+    assert (few.outcome, few.error) == ("no evidence", "30 client requests named 'GET /slow' in the window; the "
+                                        "figure needs at least 31")

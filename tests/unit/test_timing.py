@@ -69,3 +69,16 @@ def test_server_series_are_asked_from_5_s_before_the_fault() -> None:
     # the first series of each answer; none for the alerts; at least 1 s of range after the start
     assert found == {"lb": [(T0 - 5, 1.0)], "alert": []}
     assert asked == [(timing.LB_IN_ROTATION, T0 - 5, T0 + 1), (timing.ALERTS_FIRING, T0 - 5, T0 + 1)]
+
+
+def test_an_outage_outside_the_window_is_not_its_longest() -> None:
+    # successes end at 0.01, 0.11, ..., 0.91, then 1.21, 1.31, ..., 1.91 s; then none until the
+    # one sent at 10 s (ends 10.01): an 8.1 s outage that starts 1.91 s in; within [0, 1.5] the
+    # longest gap is 0.91 -> 1.21
+    rows = [req(t / 10, 10) for t in [*range(0, 10), *range(12, 20)]] + [req(10.0, 10)]
+    def since(found: tuple[float, float] | None) -> tuple[float, float] | None:
+        return None if found is None else (round(found[0] - T0, 3), round(found[1] - T0, 3))
+
+    assert since(timing.longest_outage(rows, T0, T0 + 1.5)) == (0.91, 1.21)
+    assert since(timing.longest_outage(rows, T0 + 2.0, T0 + 3.0)) == (1.91, 10.01)
+    assert since(timing.longest_outage(rows, T0 + 10.5, T0 + 11.0)) is None
