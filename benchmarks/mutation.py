@@ -16,6 +16,8 @@ About 6 minutes on the 2-core machine; not part of CI.
 from __future__ import annotations
 
 import argparse
+import ast
+import io
 import json
 import platform
 import re
@@ -24,12 +26,15 @@ import subprocess
 import sys
 import tempfile
 import time
+import tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 TARGETS = ["harness/verdict/*", "harness/load/slo.py", "harness/load/clientlog.py", "harness/chaos/evidence.py",
-           "harness/experiment/power.py", "harness/experiment/abort.py"]
+           "harness/experiment/power.py", "harness/experiment/abort.py", "harness/chaos/probes.py",
+           "harness/chaos/window.py", "harness/chaos/writes.py", "harness/evidence/audit.py",
+           "harness/metrics/steps.py", "harness/metrics/recorded.py", "harness/experiment/rejudge.py"]
 CONFIG = f"""
 [tool.mutmut]
 source_paths = ["harness"]
@@ -72,6 +77,41 @@ def scratch_copy(dest: Path) -> None:
         fh.write(CONFIG)
 
 
+def _functions(path: Path) -> dict[str, str]:
+    """Each function of a mutated module by name, its source text."""
+    text = path.read_text()
+    found = {}
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            found[node.name] = ast.get_source_segment(text, node) or ""
+    return found
+
+
+def _tokens(source: str) -> list[tuple[int, str]]:
+    return [(t.type, t.string) for t in tokenize.generate_tokens(io.StringIO(source).readline)
+            if t.type not in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)]
+
+
+def kinds(workdir: Path) -> dict[str, str]:
+    """Each mutant's kind: "message" when it changes only string literals (a message, a key of
+    a record), else "semantic"."""
+    found: dict[str, str] = {}
+    for path in (workdir / "mutants").rglob("*.py"):
+        module = ".".join(path.relative_to(workdir / "mutants").with_suffix("").parts)
+        functions = _functions(path)
+        for name, source in functions.items():
+            base, sep, number = name.rpartition("__mutmut_")
+            if not sep or not number.isdigit() or f"{base}__mutmut_orig" not in functions:
+                continue
+            before = _tokens(functions[f"{base}__mutmut_orig"].replace(f"{base}__mutmut_orig", name, 1))
+            after = _tokens(source)
+            changed = [(a, b) for a, b in zip(before, after, strict=False) if a != b]
+            only_strings = len(before) == len(after) and changed and all(
+                a[0] == b[0] == tokenize.STRING for a, b in changed)
+            found[f"{module}.{name}"] = "message" if only_strings else "semantic"
+    return found
+
+
 def survivors(workdir: Path) -> list[dict[str, str]]:
     listed = mutmut(workdir, "results").stdout.splitlines()
     found = []
@@ -101,12 +141,20 @@ def main() -> None:
         mutmut(workdir, "export-cicd-stats")
         stats = json.loads((workdir / "mutants" / "mutmut-cicd-stats.json").read_text())
         left = survivors(workdir)
+        kind = kinds(workdir)
+        statuses = dict(line.strip().partition(": ")[::2] for line in mutmut(workdir, "results", "--all",
+                                                                              "true").stdout.splitlines())
     total = int(stats["total"])
     killed = int(stats["killed"])
+    by_kind = {k: {"total": sum(1 for m, v in kind.items() if v == k),
+                   "killed": sum(1 for m, v in kind.items() if v == k and statuses.get(m) == "killed")}
+               for k in ("semantic", "message")}
+    for s in left:
+        s["kind"] = kind.get(s["mutant"], "?")
     result = {
         "machine": platform.node(), "python": platform.python_version(), "mutmut_targets": TARGETS,
         "seconds": round(time.monotonic() - started, 1), "stats": stats,
-        "score": round(killed / total, 4) if total else None, "survivors": left,
+        "score": round(killed / total, 4) if total else None, "by_kind": by_kind, "survivors": left,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "mutation.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -117,13 +165,16 @@ def main() -> None:
         "| mutants | killed | survived | no tests | timeout | suspicious | score |", "|---|---|---|---|---|---|---|",
         f"| {total} | {killed} | {stats.get('survived', 0)} | {stats.get('no_tests', 0)} | {stats.get('timeout', 0)} "
         f"| {stats.get('suspicious', 0)} | {killed / total:.1%} |" if total else "| 0 | | | | | | |", "",
+        "| kind | mutants | killed | score |", "|---|---|---|---|",
+        *(f"| {k} ({'changes only string literals' if k == 'message' else 'changes code'}) | {v['total']} | "
+          f"{v['killed']} | {v['killed'] / v['total']:.1%} |" for k, v in by_kind.items() if v["total"]), "",
         "## Surviving mutants", "",
         "Each with the reason no test can tell it from the code, where it is equivalent; those without one are "
         "missing tests.", "",
     ]
     for s in left:
-        lines += [f"### `{s['mutant']}` ({s['status']})", "", s["equivalent_because"] or "no reason recorded", "",
-                  "```diff", s["diff"], "```", ""]
+        lines += [f"### `{s['mutant']}` ({s['status']}, {s['kind']})", "",
+                  s["equivalent_because"] or "no reason recorded", "", "```diff", s["diff"], "```", ""]
     (RESULTS / "mutation.md").write_text("\n".join(lines))
     print(f"score {killed}/{total} = {killed / total:.1%}; {len(left)} survivors; {RESULTS / 'mutation.md'}")
 
