@@ -21,7 +21,7 @@ from chaoslib.types import Configuration
 from harness.chaos import engine
 from harness.chaos import window as window_of
 from harness.chaos.engine import activity
-from harness.chaos.evidence import NoEvidence, OpenEnded, Refuted
+from harness.chaos.evidence import NoEvidence, Refuted
 from harness.chaos.window import Window
 from harness.chaos.writes import (
     failed_writes_outside_outage,
@@ -264,21 +264,15 @@ def time_to_recover(window: Window = "fault", configuration: Configuration = Non
     request succeeded after it; 0 when none failed and the log covers the window. Not
     recovered before the log ended is a lower bound (judged against the tolerance)."""
     start, end = resolve_window(window)
-    found = timing.recovery_span(request_log(configuration), start, end)
-    if found is None:
-        raise NoEvidence("the client request log does not cover the window")
-    if found.open:
-        raise OpenEnded("no client request succeeded after the last failure", at_least=found.seconds)
-    return found.seconds
+    return window_of.seconds_of(timing.recovery_span(request_log(configuration), start, end),
+                                "the client request log does not cover the window",
+                                "no client request succeeded after the last failure")
 
 
 def client_outage_seconds(window: Window = "fault", configuration: Configuration = None) -> float:
     """The longest stretch overlapping the window in which no client request succeeded; a
     stretch still going on where the log ends is a lower bound (judged against the tolerance)."""
     start, end = resolve_window(window)
-    found = timing.outage_span(request_log(configuration), start, end)
-    if found is None:
-        raise NoEvidence("no client request overlaps the window")
-    if found.open:
-        raise OpenEnded("no client request succeeded for the rest of the log", at_least=found.seconds)
-    return found.seconds
+    return window_of.seconds_of(timing.outage_span(request_log(configuration), start, end),
+                                "no client request overlaps the window",
+                                "no client request succeeded for the rest of the log")

@@ -15,7 +15,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
 from harness.chaos import controls, engine
-from harness.chaos.evidence import NoEvidence
+from harness.chaos.evidence import NoEvidence, OpenEnded
 from harness.load import clientlog
 
 Window = str | list[float] | tuple[float, float]
@@ -76,3 +76,13 @@ def client_rows(window: Window, name: str, configuration: Configuration, least: 
     return found
 
 
+
+
+def seconds_of(span: clientlog.Span | None, nothing: str, still_open: str) -> float:
+    """A measured stretch as a claim's figure: none is no evidence (`nothing` says why), an
+    open one is a lower bound (`still_open` says what had not happened), else its seconds."""
+    if span is None:
+        raise NoEvidence(nothing)
+    if span.open:
+        raise OpenEnded(still_open, at_least=round(span.seconds, 3))
+    return round(span.seconds, 3)

@@ -9,8 +9,8 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
 from harness.chaos import engine
-from harness.chaos.evidence import NoEvidence, OpenEnded, Refuted
-from harness.chaos.window import Window, request_log, resolve_window
+from harness.chaos.evidence import NoEvidence, Refuted
+from harness.chaos.window import Window, request_log, resolve_window, seconds_of
 from harness.errors import InfrastructureError
 from harness.evidence import audit
 from harness.load import clientlog
@@ -62,12 +62,8 @@ def write_unavailability(window: Window = "fault", configuration: Configuration 
     No write sent in the window is no evidence; a gap with no acknowledgement after it is a
     lower bound, judged against the tolerance."""
     start, end = resolve_window(window)
-    gap = clientlog.write_gap(_whole_log(configuration), start, end)
-    if gap is None:
-        raise NoEvidence("no write was sent in the window")
-    if gap.open:
-        raise OpenEnded("writes were not acknowledged again before the log ended", at_least=round(gap.seconds, 3))
-    return round(gap.seconds, 3)
+    return seconds_of(clientlog.write_gap(_whole_log(configuration), start, end), "no write was sent in the window",
+                      "writes were not acknowledged again before the log ended")
 
 
 def audit_found(configuration: Configuration = None) -> dict[str, Any]:
