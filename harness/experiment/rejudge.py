@@ -65,9 +65,12 @@ def rejudge(folder: Path) -> Rejudged:
     """The run in `folder` judged again from its files; raises UsageError when it cannot be."""
     files = RunFiles(folder)
     recorded = _read_verdict(files)
-    experiment = _json(files.experiment, "it was recorded before runs kept their experiment, so it cannot be "
-                       "judged again")
     journal = _json(files.journal, "the run has no journal") if files.journal.is_file() else {}
+    if files.experiment.is_file() or not isinstance(journal.get("experiment"), dict):
+        experiment = _json(files.experiment, "it was recorded before runs kept their experiment, and its journal "
+                           "has none, so it cannot be judged again")
+    else:  # a run recorded before experiment.json: Chaos Toolkit's journal holds the experiment as it ran
+        experiment = journal["experiment"]
     config = {**(experiment.get("configuration") or {}), "request_log": str(files.request_log),
               probes.REPLAY: str(files.claim_series)}
     window = claimlib.fault_window(journal) if journal else None

@@ -100,7 +100,8 @@ def test_a_claim_on_a_query_the_run_did_not_record_is_an_error_not_a_live_query(
 
 @pytest.mark.parametrize(("remove", "message"), [
     ("verdict.json", "has no verdict.json: not the folder of a `devsim run` run"),
-    ("experiment.json", "has no experiment.json: it was recorded before runs kept their experiment"),
+    ("experiment.json", "has no experiment.json: it was recorded before runs kept their experiment, and its "
+                        "journal has none"),
 ])
 def test_a_folder_that_cannot_be_judged_again_is_one_line(tmp_path: Path, remove: str, message: str) -> None:
     run = folder(tmp_path, 0, steady(3.0), verdict("passed", "all 5 claims held", claims(0.0, 3.0)))
@@ -131,3 +132,12 @@ def test_a_claim_on_a_probe_that_reads_the_live_stack_is_refused_by_validation()
                            "tolerance": 3}, set())
     assert found == ["claim 'c': ready_replicas reads the live stack when the run is judged, after the recovery; "
                      "call it in the method and claim on its output (journal: <its name>)"]
+
+
+def test_a_run_recorded_before_experiment_json_is_judged_from_its_journals_copy(tmp_path: Path) -> None:
+    run = folder(tmp_path, 0, steady(3.0), verdict("passed", "all 5 claims held", claims(0.0, 3.0)))
+    recorded = json.loads((run / "journal.json").read_text())
+    recorded["experiment"] = json.loads((run / "experiment.json").read_text())  # as chaoslib writes it
+    (run / "journal.json").write_text(json.dumps(recorded))
+    (run / "experiment.json").unlink()
+    assert rejudge(run).differences == ()
