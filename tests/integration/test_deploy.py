@@ -17,7 +17,7 @@ import requests
 
 from harness.config import PROJECT_ROOT, Settings
 from harness.load.runner import default_sigint
-from tests.integration.conftest import SECOND, devsim, explain, passed, set_switches, step
+from tests.integration.conftest import SECOND, devsim, explain, judged_again, passed, set_switches, step
 
 pytestmark = pytest.mark.docker
 
@@ -113,7 +113,7 @@ def test_a_broken_build_is_rolled_back(on_v1: Settings, build: str) -> None:
 def test_the_failed_deploy_experiment_passes(on_v1: Settings, build: str) -> None:
     done = devsim("run", "--no-up", "--var", f"broken_release={build}", str(EXPERIMENT))
     assert done.returncode == 0, explain(done)
-    verdict = json.loads((last_path(done.stdout) / "verdict.json").read_text())
+    verdict = judged_again(last_path(done.stdout))
     assert verdict["status"] == "passed"
     journal = json.loads((last_path(done.stdout) / "journal.json").read_text())
     result = journal["run"][0]["output"]
@@ -129,7 +129,7 @@ def test_without_swarms_rollback_a_crashing_build_fails_the_claims(stack: Settin
     assert served(stack) == {"v1"}
     done = devsim("run", "--no-up", "--var", "broken_release=v2-crash", str(EXPERIMENT))
     assert done.returncode == 1, explain(done)
-    verdict = json.loads((last_path(done.stdout) / "verdict.json").read_text())
+    verdict = judged_again(last_path(done.stdout))
     assert verdict["status"] == "failed", verdict["reason"]
     by_name = {c["name"]: c for c in verdict["claims"]}
     assert (by_name["the deploy rolled itself back"]["outcome"], by_name["the deploy rolled itself back"]["measured"]) \
@@ -141,7 +141,7 @@ def test_without_the_guard_an_erroring_build_fails_the_claims(on_v1: Settings) -
     done = devsim("run", "--no-up", "--var", "broken_release=v2-errors", "--var", "deploy_guard=false",
                   str(EXPERIMENT))
     assert done.returncode == 1, explain(done)
-    verdict = json.loads((last_path(done.stdout) / "verdict.json").read_text())
+    verdict = judged_again(last_path(done.stdout))
     assert verdict["status"] == "failed", verdict["reason"]
     by_name = {c["name"]: c for c in verdict["claims"]}
     assert by_name["the deploy rolled itself back"]["measured"] == "live"

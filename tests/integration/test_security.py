@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import docker
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from harness.config import PROJECT_ROOT, Settings
 from harness.driver import driver_for
 from harness.stack import secrets
-from tests.integration.conftest import devsim, explain
+from tests.integration.conftest import devsim, explain, judged_again
 
 pytestmark = pytest.mark.docker
 
@@ -26,6 +27,7 @@ def test_the_security_claims_hold_and_each_control_fails_its_claim(as_shipped: S
     done = devsim("run", "--no-up", "--prove", "--json", str(EXPERIMENT))
     assert done.returncode == 0, explain(done)
     [result] = json.loads(done.stdout)
+    judged_again(Path(result["run_dir"]))  # offline, from the folder: the same verdict
     measured = {c["name"]: c["measured"] for c in result["claims"]}
     assert measured["the edge's certificate verifies against the stack's CA"].startswith("verified: localhost, until ")
     assert measured["the edge refuses TLS 1.0 and 1.1"].startswith("refused: ")
