@@ -141,3 +141,27 @@ def test_a_run_recorded_before_experiment_json_is_judged_from_its_journals_copy(
     (run / "journal.json").write_text(json.dumps(recorded))
     (run / "experiment.json").unlink()
     assert rejudge(run).differences == ()
+
+
+def test_a_proved_run_is_judged_again_with_its_control_runs_verdicts(tmp_path: Path) -> None:
+    control_claims = claims(0.02, 3.0, "failed")  # the ratio failed under the control: shown
+    under = verdict("r0", "claim 'error ratio at most 0.5 %' failed: expected between 0 and 0.005, measured 0.02",
+                    control_claims)
+    (tmp_path / "r0").mkdir()
+    Verdict(**{**under.__dict__, "status": "failed"}).write(RunFiles(tmp_path / "r0"))
+    shipped = claims(0.0, 3.0)
+    proved = [Claim(**{**c.__dict__, "power": "shown", "power_note": "failed under control 'blind' (LB_RETRIES=0): "
+                       "measured 0.02, run r0"}) if c.name == RATIO["name"] else c for c in shipped]
+    recorded = Verdict(**{**verdict("passed", "all 5 claims held; 1 shown to fail under 1 control(s)",
+                                    tuple(proved)).__dict__,
+                          "controls": ({"name": "blind", "switches": {"LB_RETRIES": "0"}, "must_fail": [RATIO["name"]],
+                                        "run_id": "r0", "status": "failed", "reason": under.reason},)})
+    found = rejudge(folder(tmp_path, 0, steady(3.0), recorded))
+    assert found.differences == ()
+    assert next(c for c in found.verdict.claims if c.name == RATIO["name"]).power == "shown"
+    (tmp_path / "r0" / "verdict.json").unlink()  # the control's folder gone: nothing shows the claim any more
+    again = rejudge(tmp_path / "r1")
+    assert again.verdict.status == "error"
+    assert again.differences[0].startswith("verdict: recorded passed (all 5 claims held; 1 shown to fail under 1 "
+                                           "control(s)), judged again error (claim 'error ratio at most 0.5 %' is "
+                                           "unproven: control 'blind': no verdict on the claim (")
