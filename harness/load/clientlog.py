@@ -166,5 +166,5 @@ def write_gap(rows: list[Request], start_s: float, end_s: float) -> Span | None:
     if not before:  # nothing acknowledged before the window: when writes stopped is unknown
         gaps.append(Span((min([*acks, log_end]) - lo) / 1000.0, open=True))
     if not acks or acks[-1] < hi:  # nothing acknowledged after the last one: the gap goes on
-        gaps.append(Span((log_end - max([*acks, lo])) / 1000.0, open=True))
+        gaps.append(Span((log_end - (acks[-1] if acks else lo)) / 1000.0, open=True))  # whole: from the last ack
     return Span(max(g.seconds for g in gaps), open=any(g.open for g in gaps))  # open anywhere: a bound

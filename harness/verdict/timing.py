@@ -80,7 +80,7 @@ def outage_span(rows: Sequence[Request], start: float, end: float) -> Span | Non
     if not ends or ends[0] > start:  # nothing succeeded before the window: when it began is unknown
         spans.append(Span(round(min([*ends, log_end]) - start, 3), open=True))
     if not ends or ends[-1] < end:  # nothing succeeded after the last success: it goes on
-        spans.append(Span(round(log_end - max([*ends, start]), 3), open=True))
+        spans.append(Span(round(log_end - (ends[-1] if ends else start), 3), open=True))  # whole: from the last
     return Span(max(s.seconds for s in spans), open=any(s.open for s in spans))
 
 

@@ -89,6 +89,9 @@ def test_the_write_gap_is_measured_whole_and_open_when_no_ack_follows() -> None:
     assert clientlog.write_gap(rows, 1.4, 3.0) == clientlog.Span(2.5)  # 1.5 -> 4.0, past the window's end
     assert clientlog.write_gap(rows, 5.0, 6.0) is None  # no write sent in the window
     assert clientlog.write_gap([], 0.0, 3.0) is None
+    # the last acknowledgement came before the window and none after: open, measured from it
+    stopped = [write(1_000, "a", "ack", 0), write(1_500, "b", "ack", 0), write(3_500, "c", "fail", 1_000)]
+    assert clientlog.write_gap(stopped, 3.0, 4.0) == clientlog.Span(3.0, open=True)  # 1.5 -> 4.5, the log's end
 
 
 CLUSTER = {"members": [

@@ -165,3 +165,22 @@ def test_a_proved_run_is_judged_again_with_its_control_runs_verdicts(tmp_path: P
     assert again.differences[0].startswith("verdict: recorded passed (all 5 claims held; 1 shown to fail under 1 "
                                            "control(s)), judged again error (claim 'error ratio at most 0.5 %' is "
                                            "unproven: control 'blind': no verdict on the claim (")
+
+
+def test_the_recorder_keeps_each_answer_and_the_replay_gives_it_back(tmp_path: Path) -> None:
+    class Live:
+        def matrix(self, query: str, start: float, end: float, step: float) -> list[list[tuple[float, float]]]:
+            return [[(start, 1.0), (end, 2.0)]] if query == "a" else []
+
+    from harness.metrics import recorded
+
+    path = tmp_path / "claim_series.json"
+    keeper = recorded.Recorder(Live(), path)
+    assert keeper.matrix("a", 10.0, 12.0, 1.0) == [[(10.0, 1.0), (12.0, 2.0)]]
+    assert keeper.matrix("b", 10.0, 12.0, 0.5) == []
+    assert [k["query"] for k in json.loads(path.read_text())] == [["a", 10.0, 12.0, 1.0], ["b", 10.0, 12.0, 0.5]]
+    replay = recorded.Replay(path)
+    assert replay.matrix("a", 10.0, 12.0, 1.0) == [[(10.0, 1.0), (12.0, 2.0)]]
+    assert replay.matrix("b", 10.0, 12.0, 0.5) == []
+    with pytest.raises(Exception, match=r"the run did not record 'a' over \[10.0, 12.5\] \(step 1 s\)"):
+        replay.matrix("a", 10.0, 12.5, 1.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.load.clientlog import Request
+from harness.load.clientlog import Request, Span
 from harness.verdict import timing
 
 T0 = 1_800_000_000.0  # the fault starts here (seconds)
@@ -82,3 +82,21 @@ def test_an_outage_outside_the_window_is_not_its_longest() -> None:
     assert since(timing.longest_outage(rows, T0, T0 + 1.5)) == (0.91, 1.21)
     assert since(timing.longest_outage(rows, T0 + 2.0, T0 + 3.0)) == (1.91, 10.01)
     assert since(timing.longest_outage(rows, T0 + 10.5, T0 + 11.0)) is None
+
+
+def test_the_outage_span_is_closed_when_requests_succeed_again() -> None:
+    # ROWS: the longest stretch without a success overlapping [0, 6 s] is 0.91 -> 2.61 (1.70 s),
+    # and successes follow to 5.91 s: closed
+    assert timing.outage_span(ROWS, T0, T0 + 5.0) == Span(1.7)
+    # no request overlaps [10, 11 s] (the last one ends at 5.91 s): nothing to judge
+    assert timing.outage_span(ROWS, T0 + 10, T0 + 11) is None
+    # every request of a window fails and nothing succeeds after: open, to the log's end
+    down = [req(t / 10, 10) for t in range(0, 10)] + [req(t / 10, 10, ok=False) for t in range(10, 30)]
+    assert timing.outage_span(down, T0 + 1.0, T0 + 2.0) == Span(2.0, open=True)  # 0.91 -> 2.91 (the last end)
+
+
+def test_the_recovery_span_ends_at_the_last_failure_before_a_success() -> None:
+    # ROWS: the last failed request started at 2.5 s and took 5 ms; successes follow
+    assert timing.recovery_span(ROWS, T0, T0 + 5.0) == Span(2.505)
+    assert timing.recovery_span(ROWS, T0 + 3.0, T0 + 5.0) == Span(0.0)  # none failed after 3 s, log to 5.91
+    assert timing.recovery_span(ROWS, T0 + 3.0, T0 + 7.0) is None  # the log ends at 5.91 s, before 7
