@@ -88,7 +88,7 @@ def rejudge(folder: Path) -> Rejudged:
 
 
 def _shown(c: Claim) -> tuple[Any, ...]:
-    return c.outcome, c.measured, c.at_least, c.error, c.window, c.power
+    return c.outcome, c.measured, c.at_least, c.error, c.window, c.power, c.power_note
 
 
 def differences(recorded: Verdict, again: Verdict) -> list[str]:
@@ -106,6 +106,10 @@ def differences(recorded: Verdict, again: Verdict) -> list[str]:
             found.append(f"claim {name!r}: judged again, not recorded")
         elif _shown(before[name]) != _shown(now[name]):
             b, a = before[name], now[name]
+            if _shown(b)[:-2] == _shown(a)[:-2]:  # the same measurement; its power differs
+                found.append(f"claim {name!r}: power recorded {b.power} ({b.power_note}), judged again {a.power} "
+                             f"({a.power_note})")
+                continue
             found.append(f"claim {name!r}: recorded {b.outcome} ({b.measured!r}{', ' + b.error if b.error else ''}), "
                          f"judged again {a.outcome} ({a.measured!r}{', ' + a.error if a.error else ''})")
     return found

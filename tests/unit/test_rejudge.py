@@ -9,10 +9,12 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness.config import PROJECT_ROOT
+from harness.errors import UsageError
 from harness.experiment.rejudge import rejudge
 from harness.verdict.record import Claim, RunFiles, Verdict, Window
 from tests.unit.test_semantics import READY, T0, activity, journal, write_log
@@ -113,6 +115,19 @@ def test_a_folder_that_cannot_be_judged_again_is_one_line(tmp_path: Path, remove
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda run: (run / "verdict.json").unlink(), "{run} has no verdict.json: not the folder of a `devsim run` run"),
+    (lambda run: (run / "verdict.json").write_text("{"), "cannot read {run}/verdict.json: "),
+    (lambda run: (run / "verdict.json").write_text("{}"), "{run}/verdict.json is not a run's verdict: 'run_id'"),
+])
+def test_what_cannot_be_judged_again_says_why_in_one_line(tmp_path: Path, damage: Any, message: str) -> None:
+    run = folder(tmp_path, 0, steady(3.0), verdict("passed", "all 5 claims held", claims(0.0, 3.0)))
+    damage(run)
+    with pytest.raises(UsageError) as caught:
+        rejudge(run)
+    assert caught.value.one_line().startswith(message.format(run=run))
+
+
 def test_the_command_exits_with_the_verdict_and_says_it_is_the_same(tmp_path: Path) -> None:
     run = folder(tmp_path, 2, steady(3.0), verdict(
         "failed", "claim 'error ratio at most 0.5 %' failed: expected between 0 and 0.005, measured 0.01",
@@ -145,10 +160,10 @@ def test_a_run_recorded_before_experiment_json_is_judged_from_its_journals_copy(
 
 def test_a_proved_run_is_judged_again_with_its_control_runs_verdicts(tmp_path: Path) -> None:
     control_claims = claims(0.02, 3.0, "failed")  # the ratio failed under the control: shown
-    under = verdict("r0", "claim 'error ratio at most 0.5 %' failed: expected between 0 and 0.005, measured 0.02",
-                    control_claims)
+    under = Verdict("r0", "t", "x.yaml", "failed", "claim 'error ratio at most 0.5 %' failed: expected between 0 and "
+                    "0.005, measured 0.02", control_claims, fault_window=Window(T0, T0 + 10))
     (tmp_path / "r0").mkdir()
-    Verdict(**{**under.__dict__, "status": "failed"}).write(RunFiles(tmp_path / "r0"))
+    under.write(RunFiles(tmp_path / "r0"))
     shipped = claims(0.0, 3.0)
     proved = [Claim(**{**c.__dict__, "power": "shown", "power_note": "failed under control 'blind' (LB_RETRIES=0): "
                        "measured 0.02, run r0"}) if c.name == RATIO["name"] else c for c in shipped]
@@ -158,7 +173,15 @@ def test_a_proved_run_is_judged_again_with_its_control_runs_verdicts(tmp_path: P
                                         "run_id": "r0", "status": "failed", "reason": under.reason},)})
     found = rejudge(folder(tmp_path, 0, steady(3.0), recorded))
     assert found.differences == ()
-    assert next(c for c in found.verdict.claims if c.name == RATIO["name"]).power == "shown"
+    shown = next(c for c in found.verdict.claims if c.name == RATIO["name"])
+    assert (shown.power, shown.power_note) == ("shown", "failed under control 'blind' (LB_RETRIES=0): measured 0.02, "
+                                                        "run r0")
+    other = Verdict(**{**under.__dict__, "run_id": "r9"})  # a control run that is not the one recorded
+    other.write(RunFiles(tmp_path / "r0"))
+    assert rejudge(tmp_path / "r1").differences == (
+        "claim 'error ratio at most 0.5 %': power recorded shown (failed under control 'blind' (LB_RETRIES=0): "
+        "measured 0.02, run r0), judged again shown (failed under control 'blind' (LB_RETRIES=0): measured 0.02, "
+        "run r9)",)
     (tmp_path / "r0" / "verdict.json").unlink()  # the control's folder gone: nothing shows the claim any more
     again = rejudge(tmp_path / "r1")
     assert again.verdict.status == "error"
