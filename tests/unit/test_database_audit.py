@@ -186,3 +186,15 @@ def test_claims_can_use_the_first_action_window() -> None:
     window = claims.first_action_window(journal)
     assert window is not None
     assert window.end - window.start == pytest.approx(0.25)
+
+
+def test_classify_field_by_field() -> None:
+    rows = [write(10_000, "kept", "ack"), write(11_000, "lost1", "ack", 500), write(12_000, "ghost", "fail"),
+            write(13_000, "absent", "unknown"), write(14_000, "lost2", "ack", 250), write(15_000, "twice", "ack")]
+    stored = Counter({"kept": 1, "ghost": 1, "twice": 2, "stranger": 3})  # "stranger": not one of the load's
+    found = audit.classify(rows, stored, "db2 (leader)")
+    assert found == audit.Audit(
+        writes=6, acknowledged=4, good=2, lost=2, ghosts=1, duplicates=1, unacknowledged_absent=1,
+        read_from="db2 (leader)", lost_ids=["lost1", "lost2"], duplicate_ids=["twice"],
+        lost_first_ack=11.5, lost_last_ack=14.25)  # the LOST writes ended at 11.5 s and 14.25 s
+    assert audit.classify(rows[:1], Counter({"kept": 1})).lost_first_ack is None
