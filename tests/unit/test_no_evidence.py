@@ -230,3 +230,14 @@ def test_a_named_figure_counts_only_requests_of_that_name(tmp_path: Path) -> Non
                  min_requests=31)
     assert (few.outcome, few.error) == ("no evidence", "30 client requests named 'GET /slow' in the window; the "
                                         "figure needs at least 31")
+
+
+def test_missing_steps_count_in_steps_of_the_query() -> None:
+    # a 2 s step over [0, 10]: 0, 2, ..., 10 (six steps)
+    assert steps.missing_steps([], T0, T0 + 10, 2.0) == 6
+    assert steps.missing_steps([], T0 + 1, T0, 2.0) == 0  # an empty window has no step
+    assert steps.missing_steps([T0, T0 + 2, T0 + 6, T0 + 8, T0 + 10], T0, T0 + 10, 2.0) == 1  # 4 is missing
+    assert steps.missing_steps([T0 + 2, T0 + 4, T0 + 6, T0 + 8, T0 + 10], T0, T0 + 10, 2.0) == 0  # one step's slack
+    # 0, 2 and 10 have no point; one step of slack at each edge (Prometheus's rounding) leaves one
+    assert steps.missing_steps([T0 + 4, T0 + 6, T0 + 8], T0, T0 + 10, 2.0) == 1
+    assert steps.missing_steps([T0, T0 + 10], T0, T0 + 10, 2.0) == 4
