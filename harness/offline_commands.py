@@ -38,17 +38,19 @@ def validate(ctx: RunContext, args: argparse.Namespace) -> int:
     services = declared_services(ctx.settings.stack_dir)
     declared = switches.load(ctx.settings.stack_dir)
     found: list[str] = []
+    loaded: list[tuple[Path, dict[str, Any]]] = []
     for path in args.experiments:
         try:
-            found += problems(path, load_experiment_file(path), services, declared)
+            loaded.append((path, load_experiment_file(path)))
+            found += problems(path, loaded[-1][1], services, declared)
         except HarnessError as exc:
             found.append(exc.one_line())
     for line in found:
         print(f"devsim: invalid: {line}", file=sys.stderr)
     if found:
         return EXIT_ERROR
-    for path in args.experiments:  # what `--prove` can show: the claims a control makes fail
-        print("\n".join(f"{path}: {line}" for line in power.coverage(load_experiment_file(path)).lines()))
+    for path, experiment in loaded:  # what `--prove` can show: the claims a control makes fail
+        print("\n".join(f"{path}: {line}" for line in power.coverage(experiment).lines()))
     print(f"{len(args.experiments)} experiment file(s) valid")
     return EXIT_OK
 

@@ -15,7 +15,7 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from harness.chaos import engine, probes
+from harness.chaos import engine, window
 from harness.chaos.engine import activity
 from harness.config import Settings, load_settings
 from harness.errors import InfrastructureError
@@ -133,7 +133,7 @@ def writes_since_backup(repo: int | str = 1, at_least: float = 0, timeout: float
         if not found:
             return Check(False, f"repository {repo} holds no backup yet")
         if not first_write:
-            writes = [r.ts_ms / 1000 for r in probes.request_log(configuration) if r.ack]
+            writes = [r.ts_ms / 1000 for r in window.request_log(configuration) if r.ack]
             first_write.extend([min(writes)] if writes else [])
         if not first_write:
             return Check(False, "no write acknowledged yet")

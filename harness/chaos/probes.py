@@ -19,10 +19,17 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
 from harness.chaos import engine
-from harness.chaos import window as window_of
 from harness.chaos.engine import activity
 from harness.chaos.evidence import NoEvidence, Refuted
-from harness.chaos.window import Window
+from harness.chaos.window import (
+    MIN_FOR_RATIO,
+    MIN_REQUESTS,
+    Window,
+    client_rows,
+    request_log,
+    resolve_window,
+    seconds_of,
+)
 from harness.chaos.writes import (
     failed_writes_outside_outage,
     lost_write_age,
@@ -66,46 +73,42 @@ __all__ = [
 ]
 
 RECORD, REPLAY = "devsim_record_queries", "devsim_replay_queries"  # configuration keys: a file of answers
-request_log = window_of.request_log  # the run's client request log so far
-resolve_window = window_of.resolve_window
-_client_rows = window_of.client_rows
-MIN_REQUESTS, MIN_FOR_RATIO = window_of.MIN_REQUESTS, window_of.MIN_FOR_RATIO
 
 
 def client_error_ratio(window: Window = "fault", name: str = "", min_requests: int = MIN_FOR_RATIO,
                        configuration: Configuration = None) -> float:
     """Failed / all client requests that started in the window; fewer than `min_requests` of
     them is no evidence (with n requests a ratio is only as fine as 1/n)."""
-    return clientlog.error_ratio(_client_rows(window, name, configuration, min_requests))
+    return clientlog.error_ratio(client_rows(window, name, configuration, min_requests))
 
 
 def client_failed_requests(window: Window = "fault", name: str = "", min_requests: int = MIN_REQUESTS,
                            configuration: Configuration = None) -> int:
     """Client requests that started in the window and failed (at least `min_requests` sent)."""
-    return sum(not r.success for r in _client_rows(window, name, configuration, min_requests))
+    return sum(not r.success for r in client_rows(window, name, configuration, min_requests))
 
 
 def client_requests(window: Window = "fault", name: str = "", configuration: Configuration = None) -> int:
-    return len(_client_rows(window, name, configuration))
+    return len(client_rows(window, name, configuration))
 
 
 def client_longest_failure_run(window: Window = "fault", name: str = "", min_requests: int = MIN_REQUESTS,
                                configuration: Configuration = None) -> float:
     """Seconds: the longest stretch in which every client request failed."""
-    return clientlog.longest_failure_run_s(_client_rows(window, name, configuration, min_requests))
+    return clientlog.longest_failure_run_s(client_rows(window, name, configuration, min_requests))
 
 
 def client_latency_ms(percentile: float = 95, window: Window = "fault", name: str = "",
                       min_requests: int = MIN_REQUESTS, configuration: Configuration = None) -> float:
     """A latency percentile (nearest rank) of the client requests in the window."""
-    rows = _client_rows(window, name, configuration, min_requests)
+    rows = client_rows(window, name, configuration, min_requests)
     return clientlog.percentile([r.latency_ms for r in rows], percentile)
 
 
 def client_status_share(status: int, window: Window = "fault", name: str = "", min_requests: int = MIN_REQUESTS,
                         configuration: Configuration = None) -> float:
     """The share of requests in the window answered with this HTTP status (0: no answer)."""
-    rows = _client_rows(window, name, configuration, min_requests)
+    rows = client_rows(window, name, configuration, min_requests)
     return sum(r.status == status for r in rows) / len(rows)
 
 
@@ -264,7 +267,7 @@ def time_to_recover(window: Window = "fault", configuration: Configuration = Non
     request succeeded after it; 0 when none failed and the log covers the window. Not
     recovered before the log ended is a lower bound (judged against the tolerance)."""
     start, end = resolve_window(window)
-    return window_of.seconds_of(timing.recovery_span(request_log(configuration), start, end),
+    return seconds_of(timing.recovery_span(request_log(configuration), start, end),
                                 "the client request log does not cover the window",
                                 "no client request succeeded after the last failure")
 
@@ -273,6 +276,6 @@ def client_outage_seconds(window: Window = "fault", configuration: Configuration
     """The longest stretch overlapping the window in which no client request succeeded; a
     stretch still going on where the log ends is a lower bound (judged against the tolerance)."""
     start, end = resolve_window(window)
-    return window_of.seconds_of(timing.outage_span(request_log(configuration), start, end),
+    return seconds_of(timing.outage_span(request_log(configuration), start, end),
                                 "no client request overlaps the window",
                                 "no client request succeeded for the rest of the log")

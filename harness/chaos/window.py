@@ -76,8 +76,6 @@ def client_rows(window: Window, name: str, configuration: Configuration, least: 
     return found
 
 
-
-
 def seconds_of(span: clientlog.Span | None, nothing: str, still_open: str) -> float:
     """A measured stretch as a claim's figure: none is no evidence (`nothing` says why), an
     open one is a lower bound (`still_open` says what had not happened), else its seconds."""

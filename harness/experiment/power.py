@@ -134,10 +134,15 @@ class Coverage:
         return [head] + [f"  no negative control, and no no_control reason: {n!r}" for n in self.missing]
 
 
+def _named(experiment: Mapping[str, Any]) -> set[str]:
+    """The claims some control's must_fail names."""
+    return {str(n) for c in raw_controls(experiment) if isinstance(c, dict) for n in c.get("must_fail") or []}
+
+
 def coverage(experiment: Mapping[str, Any]) -> Coverage:
     """Each claim of the extension: named in a control's must_fail, or given `no_control`
     (one line saying why no switch of the stack can make it fail), or neither."""
-    named = {str(n) for c in raw_controls(experiment) if isinstance(c, dict) for n in c.get("must_fail") or []}
+    named = _named(experiment)
     controlled, reasoned, missing = [], [], []
     for c in raw_claims(experiment):
         if not isinstance(c, dict):
@@ -154,7 +159,7 @@ def coverage(experiment: Mapping[str, Any]) -> Coverage:
 
 def coverage_problems(experiment: Mapping[str, Any]) -> list[str]:
     """A claim both named in a control's must_fail and saying it has none."""
-    named = {str(n) for c in raw_controls(experiment) if isinstance(c, dict) for n in c.get("must_fail") or []}
+    named = _named(experiment)
     return [f"claim {c['name']!r} is in a control's must_fail and says no_control" for c in raw_claims(experiment)
             if isinstance(c, dict) and "no_control" in c and str(c.get("name")) in named]
 
@@ -231,6 +236,12 @@ def assess(shipped: Verdict, runs: Sequence[ControlRun]) -> Verdict:
     shown = sum(c.power == SHOWN for c in claims)
     return replace(proved, reason=f"all {len(claims)} claims held; {shown} shown to fail under "
                                   f"{len(runs)} control(s)")
+
+
+def control_of(record: Mapping[str, Any]) -> Control:
+    """A control as a proved verdict records it (`controls` in verdict.json), read back."""
+    return Control(str(record.get("name")), tuple((str(k), str(v)) for k, v in (record.get("switches") or {}).items()),
+                   tuple(str(n) for n in record.get("must_fail") or []))
 
 
 def _control_record(run: ControlRun) -> dict[str, Any]:

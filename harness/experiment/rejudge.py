@@ -22,9 +22,6 @@ from harness.verdict import claims as claimlib
 from harness.verdict import judge
 from harness.verdict.record import Claim, RunFiles, Verdict
 
-INTERRUPTED_TAIL = "; rollbacks and the safety net ran"
-NOT_BACK = claimlib.not_back("", 0).name
-
 
 @dataclass(frozen=True)
 class Rejudged:
@@ -53,8 +50,7 @@ def _read_verdict(files: RunFiles) -> Verdict:
 def _control_runs(folder: Path, recorded: Verdict) -> list[power.ControlRun]:
     runs = []
     for c in recorded.controls:
-        switches = tuple((str(k), str(v)) for k, v in (c.get("switches") or {}).items())
-        control = power.Control(str(c.get("name")), switches, tuple(str(n) for n in c.get("must_fail") or []))
+        control = power.control_of(c)
         sibling = RunFiles(folder.parent / str(c.get("run_id"))) if c.get("run_id") else None
         verdict = _read_verdict(sibling) if sibling and sibling.verdict.is_file() else None
         runs.append(power.ControlRun(control, verdict, "" if verdict else str(c.get("reason") or "it did not run")))
@@ -76,9 +72,9 @@ def rejudge(folder: Path) -> Rejudged:
     window = claimlib.fault_window(journal) if journal else None
     found = claimlib.hypothesis_claims(journal) + claimlib.extension_claims(
         experiment, journal, window, config, recorded.recovery_window)
-    found += [c for c in recorded.claims if c.name == NOT_BACK]  # the run saw that; the folder cannot
-    interrupted = recorded.reason[:-len(INTERRUPTED_TAIL)] if recorded.status == "error" and \
-        recorded.reason.endswith(INTERRUPTED_TAIL) else ""
+    found += [c for c in recorded.claims if c.name == claimlib.NOT_BACK]  # the run saw that; the folder cannot
+    interrupted = recorded.reason.removesuffix(judge.INTERRUPTED_TAIL) if recorded.status == "error" and \
+        recorded.reason.endswith(judge.INTERRUPTED_TAIL) else ""
     aborted = recorded.reason if recorded.abort and not interrupted else ""
     status, reason = judge.status(journal, found, interrupted, aborted)
     verdict = replace(recorded, status=status, reason=reason, claims=tuple(found), controls=())
@@ -87,8 +83,8 @@ def rejudge(folder: Path) -> Rejudged:
     return Rejudged(recorded, verdict, tuple(differences(recorded, verdict)))
 
 
-def _shown(c: Claim) -> tuple[Any, ...]:
-    return c.outcome, c.measured, c.at_least, c.error, c.window, c.power, c.power_note
+def _measured(c: Claim) -> tuple[Any, ...]:
+    return c.outcome, c.measured, c.at_least, c.error, c.window
 
 
 def differences(recorded: Verdict, again: Verdict) -> list[str]:
@@ -104,12 +100,12 @@ def differences(recorded: Verdict, again: Verdict) -> list[str]:
             found.append(f"claim {name!r}: recorded, not judged again")
         elif name not in before:
             found.append(f"claim {name!r}: judged again, not recorded")
-        elif _shown(before[name]) != _shown(now[name]):
+        elif _measured(before[name]) != _measured(now[name]):
             b, a = before[name], now[name]
-            if _shown(b)[:-2] == _shown(a)[:-2]:  # the same measurement; its power differs
-                found.append(f"claim {name!r}: power recorded {b.power} ({b.power_note}), judged again {a.power} "
-                             f"({a.power_note})")
-                continue
             found.append(f"claim {name!r}: recorded {b.outcome} ({b.measured!r}{', ' + b.error if b.error else ''}), "
                          f"judged again {a.outcome} ({a.measured!r}{', ' + a.error if a.error else ''})")
+        elif (before[name].power, before[name].power_note) != (now[name].power, now[name].power_note):
+            b, a = before[name], now[name]
+            found.append(f"claim {name!r}: power recorded {b.power} ({b.power_note}), judged again {a.power} "
+                         f"({a.power_note})")
     return found

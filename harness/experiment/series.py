@@ -17,8 +17,8 @@ from harness.errors import HarnessError, UsageError
 from harness.experiment import power
 from harness.experiment.run import Outcome, RunOptions, run_one
 from harness.report import render
-from harness.stack import lifecycle, patroni
-from harness.stack.services import running_switches
+from harness.stack import lifecycle
+from harness.stack.services import switches_now
 from harness.verdict import trials
 from harness.verdict.record import EXIT, RunFiles
 
@@ -62,7 +62,7 @@ def prove(ctx: RunContext, path: Path, experiment: dict[str, Any], options: RunO
             except HarnessError as exc:
                 runs.append(power.ControlRun(control, None, f"its switches could not be set: {exc.one_line()}"))
                 continue
-            found = _read_back(ctx, control)
+            found = switches_now(ctx.driver, ctx.settings)  # read back from the running stack
             wrong = {k: v for k, v in control.switches if found.get(k) != v}
             if wrong:  # the stack does not carry what the control set: its run would show nothing
                 carried = ", ".join(f"{k} is {found.get(k)!r}, not {v!r}" for k, v in wrong.items())
@@ -86,19 +86,6 @@ def prove(ctx: RunContext, path: Path, experiment: dict[str, Any], options: RunO
                           "the stack was put back as shipped")
     verdict.write(RunFiles(shipped.run_dir))
     return Outcome(verdict, shipped.run_dir, interrupted=interrupted)
-
-
-def _read_back(ctx: RunContext, control: power.Control) -> dict[str, str | None]:
-    """The control's switches as the running stack carries them (the services' settings, and
-    Patroni's dynamic configuration for the database's)."""
-    members = patroni.member_services(ctx.settings.stack_dir)
-    config = None
-    if members:
-        try:
-            config = patroni.Cluster(ctx.driver, members).config()
-        except HarnessError:
-            config = None  # the database's switches then read as unknown, and differ
-    return running_switches(ctx.driver, ctx.settings, config)
 
 
 @dataclass(frozen=True)

@@ -149,22 +149,25 @@ class Span:
     open: bool = False
 
 
+def longest_gap(points: list[float], start: float, end: float, log_end: float) -> Span:
+    """The longest stretch between successive points (seconds, sorted: acknowledgements,
+    successes) that overlaps [start, end], measured whole, wherever its points lie. Open, a
+    lower bound, when no point comes at or before the window's start (measured from it) or
+    none after the last one before its end (measured to `log_end`)."""
+    gaps = [Span(round(b - a, 3)) for a, b in itertools.pairwise(points) if b >= start and a <= end]
+    if not points or points[0] > start:  # when it began is unknown
+        gaps.append(Span(round(min([*points, log_end]) - start, 3), open=True))
+    if not points or points[-1] < end:  # it goes on to the log's end
+        gaps.append(Span(round(log_end - (points[-1] if points else start), 3), open=True))
+    return Span(max(g.seconds for g in gaps), open=any(g.open for g in gaps))
+
+
 def write_gap(rows: list[Request], start_s: float, end_s: float) -> Span | None:
-    """The longest time without an acknowledged write that overlaps [start, end], measured in
-    full: from the acknowledgement before it to the one after it, wherever they lie. A gap
-    with no acknowledgement after it (or none before it) is open: measured to the log's end
-    (from the window's start), and then the longest is only a lower bound. None when no
-    write was sent in the window: nothing to judge."""
-    lo, hi = start_s * 1000, end_s * 1000
+    """The longest time without an acknowledged write that overlaps [start, end]
+    (`longest_gap` over the acknowledgements' ends). None when no write was sent in the
+    window: nothing to judge."""
     sent = writes(rows)
-    if not any(lo <= r.ts_ms <= hi for r in sent):
+    if not any(start_s * 1000 <= r.ts_ms <= end_s * 1000 for r in sent):
         return None
-    acks = sorted(r.end_ms for r in sent if r.ack == "ack")
-    log_end = max(hi, max(r.end_ms for r in rows))
-    gaps = [Span((b - a) / 1000.0) for a, b in itertools.pairwise(acks) if b >= lo and a <= hi]
-    before = [a for a in acks if a <= lo]
-    if not before:  # nothing acknowledged before the window: when writes stopped is unknown
-        gaps.append(Span((min([*acks, log_end]) - lo) / 1000.0, open=True))
-    if not acks or acks[-1] < hi:  # nothing acknowledged after the last one: the gap goes on
-        gaps.append(Span((log_end - (acks[-1] if acks else lo)) / 1000.0, open=True))  # whole: from the last ack
-    return Span(max(g.seconds for g in gaps), open=any(g.open for g in gaps))  # open anywhere: a bound
+    acks = sorted(r.end_ms / 1000.0 for r in sent if r.ack == "ack")
+    return longest_gap(acks, start_s, end_s, max(end_s, max(r.end_ms for r in rows) / 1000.0))

@@ -22,12 +22,12 @@ class Recorder:
 
     def __init__(self, prometheus: Any, path: Path) -> None:
         self._prometheus, self.path = prometheus, path
+        self._kept: list[dict[str, Any]] = json.loads(path.read_text()) if path.is_file() else []
 
     def matrix(self, query: str, start: float, end: float, step: float = 1.0) -> Series:
         series: Series = self._prometheus.matrix(query, start, end, step)
-        kept = json.loads(self.path.read_text()) if self.path.is_file() else []
-        kept.append({"query": _key(query, start, end, step), "series": series})
-        self.path.write_text(json.dumps(kept) + "\n")
+        self._kept.append({"query": _key(query, start, end, step), "series": series})
+        self.path.write_text(json.dumps(self._kept) + "\n")  # whole after every answer: a crash keeps the rest
         return series
 
 

@@ -100,3 +100,16 @@ def running_switches(driver: StackDriver, settings: Settings,
     """Each declared switch's value as the running stack carries it (None where unknown)."""
     return switches.read_back(switches.load(settings.stack_dir), {s.name: s for s in driver.services()},
                               patroni_config, patroni.TIMINGS)
+
+
+def switches_now(driver: StackDriver, settings: Settings) -> dict[str, str | None]:
+    """`running_switches`, Patroni's dynamic configuration read here (the database's switches
+    read as unknown when Patroni does not answer)."""
+    members = patroni.member_services(settings.stack_dir)
+    config = None
+    if members:
+        try:
+            config = patroni.Cluster(driver, members).config()
+        except HarnessError:
+            config = None
+    return running_switches(driver, settings, config)

@@ -160,17 +160,18 @@ def bound_outcome(tolerance: Any, bound: float | None) -> str:
     return FAILED if isinstance(top, int | float) and bound > top else NO_EVIDENCE
 
 
-def _from_exception(kind: str, message: str, tolerance: Any) -> tuple[str, float | None]:
+def _kind_outcome(kind: str, tolerance: Any, bound: float | None) -> str:
     """A probe's failure as an outcome: no evidence, refuted (failed), a lower bound judged
-    against the tolerance, or a broken probe."""
-    if kind == "no evidence":
-        return NO_EVIDENCE, None
-    if kind == "refuted":
-        return FAILED, evidence.at_least(message)
+    against the tolerance, or a broken probe (error)."""
     if kind == "at least":
-        bound = evidence.at_least(message)
-        return bound_outcome(tolerance, bound), bound
-    return ERROR, None
+        return bound_outcome(tolerance, bound)
+    return {"no evidence": NO_EVIDENCE, "refuted": FAILED}.get(kind, ERROR)
+
+
+def _from_exception(kind: str, message: str, tolerance: Any) -> tuple[str, float | None]:
+    """The outcome of a failure the journal recorded, and the lower bound its message carries."""
+    bound = evidence.at_least(message) if kind in ("refuted", "at least") else None
+    return _kind_outcome(kind, tolerance, bound), bound
 
 
 def hypothesis_claims(journal: dict[str, Any]) -> list[Claim]:
@@ -199,11 +200,14 @@ def recovery_window(journal: dict[str, Any], load_end: float) -> Window | None:
     return Window(journal_ts(journal["end"]), load_end)
 
 
+NOT_BACK = "the stack is back in its steady state after the rollbacks"
+
+
 def not_back(why: str, waited_s: float) -> Claim:
     """The claim every run makes without saying so: the stack is back in its steady state
     after the rollbacks. Recorded only when it failed (a stack that never came back is a
     failed run, not one without evidence)."""
-    return Claim("the stack is back in its steady state after the rollbacks", "devsim run: every service healthy, "
+    return Claim(NOT_BACK, "devsim run: every service healthy, "
                  "the database cluster whole, the app served and scraped", f"within {waited_s:g} s", why, FAILED)
 
 
@@ -268,8 +272,7 @@ def judge_measurement(spec: ClaimSpec, found: Measurement, configuration: dict[s
     """A pure function of the claim and what was measured."""
     expected = _expected(spec.tolerance)
     if found.kind:
-        outcome = {"refuted": FAILED, "at least": bound_outcome(spec.tolerance, found.at_least)}.get(found.kind,
-                                                                                                   found.kind)
+        outcome = _kind_outcome(found.kind, spec.tolerance, found.at_least)
         return Claim(spec.name, found.source, expected, None, outcome, found.message, window=found.window,
                      at_least=found.at_least)
     outcome, error = _outcome(spec.tolerance, found.value, configuration)

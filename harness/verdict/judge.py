@@ -13,13 +13,15 @@ from typing import Any
 
 from harness.verdict.record import ERROR, FAILED, NO_EVIDENCE, Claim
 
+INTERRUPTED_TAIL = "; rollbacks and the safety net ran"  # how an interrupted run's reason ends
+
 
 def status(journal: dict[str, Any], found: Sequence[Claim], interrupted: str, aborted: str = "") -> tuple[str, str]:
     """(status, reason): passed, failed, aborted or error, and the one line that says why.
     `aborted`: the reason a stop condition gave when it tripped (it cut the method short, so
     nothing below applies)."""
     if interrupted:
-        return "error", f"{interrupted}; rollbacks and the safety net ran"
+        return "error", f"{interrupted}{INTERRUPTED_TAIL}"
     if aborted:
         return "aborted", aborted
     if not journal:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.load.clientlog import Request, Span
+from harness.load.clientlog import Request, Span, longest_gap
 
 SLO_AVAILABILITY = 0.999
 ALERTS_FIRING = 'max(ALERTS{alertstate="firing"})'
@@ -67,21 +67,12 @@ def longest_outage(rows: Sequence[Request], start: float, end: float) -> tuple[f
 
 
 def outage_span(rows: Sequence[Request], start: float, end: float) -> Span | None:
-    """The longest stretch overlapping [start, end] in which no client request succeeded.
-    Open (a lower bound, to the log's end) when no request succeeded after the last success
-    that came before the window's end, or none before the window's start; None when no
-    request overlaps the window."""
+    """The longest stretch overlapping [start, end] in which no client request succeeded
+    (`longest_gap` over the successes' ends); None when no request overlaps the window."""
     if not any(r.end_ms >= start * 1000 and r.ts_ms <= end * 1000 for r in rows):
         return None
     ends = sorted(r.end_ms / 1000.0 for r in rows if r.success)
-    log_end = max(end, max(r.end_ms for r in rows) / 1000.0)
-    closed = longest_outage(rows, start, end)
-    spans = [Span(round(closed[1] - closed[0], 3))] if closed else []
-    if not ends or ends[0] > start:  # nothing succeeded before the window: when it began is unknown
-        spans.append(Span(round(min([*ends, log_end]) - start, 3), open=True))
-    if not ends or ends[-1] < end:  # nothing succeeded after the last success: it goes on
-        spans.append(Span(round(log_end - (ends[-1] if ends else start), 3), open=True))  # whole: from the last
-    return Span(max(s.seconds for s in spans), open=any(s.open for s in spans))
+    return longest_gap(ends, start, end, max(end, max(r.end_ms for r in rows) / 1000.0))
 
 
 def recovery_span(rows: Sequence[Request], start: float, end: float) -> Span | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
-from harness.chaos import alerts, controls, probes
+from harness.chaos import alerts, controls, window
 from harness.load import clientlog
 from harness.verdict import claims as claimlib
 from harness.verdict.judge import status as _status
@@ -46,11 +46,11 @@ def test_window_selects_by_start_time_and_name() -> None:
 
 
 def test_resolve_window_forms() -> None:
-    assert probes.resolve_window([1, 2]) == (1.0, 2.0)
-    start, end = probes.resolve_window("30s")
+    assert window.resolve_window([1, 2]) == (1.0, 2.0)
+    start, end = window.resolve_window("30s")
     assert end - start == pytest.approx(30, abs=0.1)
     with pytest.raises(ActivityFailed, match="bad window"):
-        probes.resolve_window("yesterday")
+        window.resolve_window("yesterday")
 
 
 def test_control_opens_the_fault_window_at_the_first_method_action() -> None:
@@ -63,12 +63,12 @@ def test_control_opens_the_fault_window_at_the_first_method_action() -> None:
     before = time.time()
     controls.before_activity_control({"type": "action", "name": "kill"})
     controls.after_method_control({})
-    window = controls.fault_window()
-    assert window is not None
-    assert before <= window[0] <= window[1] <= time.time()
+    opened = controls.fault_window()
+    assert opened is not None
+    assert before <= opened[0] <= opened[1] <= time.time()
     controls.reset()
     with pytest.raises(ActivityFailed, match="has not opened"):
-        probes.resolve_window("fault")
+        window.resolve_window("fault")
 
 
 def test_the_latest_action_start_is_what_an_all_clear_is_timed_from() -> None:

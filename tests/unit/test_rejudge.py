@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from harness.config import PROJECT_ROOT
-from harness.errors import UsageError
+from harness.errors import InfrastructureError, UsageError
 from harness.experiment.rejudge import rejudge
 from harness.verdict.record import Claim, RunFiles, Verdict, Window
 from tests.unit.test_semantics import READY, T0, activity, journal, write_log
@@ -205,5 +205,5 @@ def test_the_recorder_keeps_each_answer_and_the_replay_gives_it_back(tmp_path: P
     replay = recorded.Replay(path)
     assert replay.matrix("a", 10.0, 12.0, 1.0) == [[(10.0, 1.0), (12.0, 2.0)]]
     assert replay.matrix("b", 10.0, 12.0, 0.5) == []
-    with pytest.raises(Exception, match=r"the run did not record 'a' over \[10.0, 12.5\] \(step 1 s\)"):
+    with pytest.raises(InfrastructureError, match=r"the run did not record 'a' over \[10.0, 12.5\] \(step 1 s\)"):
         replay.matrix("a", 10.0, 12.5, 1.0)
