@@ -16,7 +16,10 @@ import pytest
 
 from harness.config import PROJECT_ROOT, Settings, load_settings
 
-LOCK_FILE = Path("/tmp/devsim-integration-tests.lock")
+
+def lock_file(stack: str) -> Path:
+    """One integration session per stack at a time (the suite's two lanes use two stacks)."""
+    return Path(f"/tmp/devsim-integration-tests.{stack}.lock")
 
 
 def devsim(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -108,15 +111,16 @@ def settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-def machine_lock() -> Iterator[None]:
-    """One integration session per machine at a time: two would share the stack's name and
+def machine_lock(settings: Settings) -> Iterator[None]:
+    """One integration session per stack at a time: two would share the stack's name and
     ports and undo each other's faults (a second CI run once found the app already rolled to
     v2 by the first). The lock goes with the process, however it ends."""
-    with LOCK_FILE.open("w") as handle:
+    lock = lock_file(settings.stack)
+    with lock.open("w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print(f"\nwaiting for another integration test session to finish ({LOCK_FILE})", file=sys.stderr)
+            print(f"\nwaiting for another integration test session to finish ({lock})", file=sys.stderr)
             fcntl.flock(handle, fcntl.LOCK_EX)
         yield
 

@@ -1,0 +1,81 @@
+"""Two lanes, two stacks: the suite runs in two pytest-xdist workers, each with a stack of
+its own on the same engine (its own name, label, ports and Docker objects), so that the
+integration modules wait on two stacks at once instead of one after the other.
+
+Which module runs in which lane is fixed here (not balanced at run time): the modules of a
+lane share its stack and run in the order tests/integration/conftest.py gives them (the
+teardown, the development profile and the users' journeys reuse the state the modules
+before them leave, so they stay together in lane 0, on the default stack). Lane 1 takes the
+long database, backup, deploy and alert modules, on the stack `devsim-b` with ports of its
+own (LANE_ENV). Run with `-n 0` (or `-p no:xdist`) everything runs in one process on the
+default stack, as before.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+# Integration modules of lane 1; every other test (unit, browser, the rest) is lane 0's.
+LANE_1 = frozenset({"test_backups.py", "test_database.py", "test_deploy.py", "test_alerts.py"})
+
+# What a worker of each lane sets before anything reads the settings: lane 0 is the default
+# stack; lane 1 a second stack with every published port of its own (a block apart from
+# the defaults and from test_errors.py's 18xxx one).
+LANE_ENV: dict[int, dict[str, str]] = {
+    0: {},
+    1: {"DEVSIM_STACK": "devsim-b", "DEVSIM_LB_PORT": "28080", "DEVSIM_LB_TLS_PORT": "28443",
+        "DEVSIM_PROMETHEUS_PORT": "29090", "DEVSIM_PUSHGATEWAY_PORT": "29091", "DEVSIM_MAILSINK_PORT": "28025"},
+}
+
+
+def lane_of(nodeid: str) -> int:
+    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+    return 1 if module in LANE_1 else 0
+
+
+def worker_lane() -> int:
+    """This process's lane: gw1 is lane 1; the controller, gw0 or no xdist at all lane 0."""
+    return 1 if os.environ.get("PYTEST_XDIST_WORKER") == "gw1" else 0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.update(LANE_ENV[worker_lane()])
+
+
+class Lanes:
+    """An xdist scheduler that gives each worker its lane's tests, all at once, in collection
+    order (xdist's own schedulers balance by load, which would put a module on whichever
+    stack is free and break the order the staged modules rely on)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        from xdist.scheduler.loadscope import LoadScopeScheduling  # only where xdist runs
+
+        self._base = LoadScopeScheduling(config)
+        self._base._split_scope = lambda nodeid: f"lane{lane_of(nodeid)}"  # type: ignore[method-assign]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._base, name)
+
+    def schedule(self) -> None:
+        base = self._base
+        assert base.collection_is_completed
+        if base.collection is not None or not base._check_nodes_have_same_collection():
+            return
+        base.collection = list(next(iter(base.registered_collections.values())))
+        nodes = sorted(base.nodes, key=lambda n: n.gateway.id)
+        for index, node in enumerate(nodes):
+            mine = [i for i, nodeid in enumerate(base.collection) if lane_of(nodeid) % len(nodes) == index]
+            for i in mine:
+                nodeid = base.collection[i]
+                base.assigned_work[node].setdefault(base._split_scope(nodeid), {})[nodeid] = False
+            if mine:
+                node.send_runtest_some(mine)
+            node.shutdown()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Lanes:
+    return Lanes(config)
