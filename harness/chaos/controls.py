@@ -24,7 +24,7 @@ from harness.errors import HarnessError
 from harness.stack import tls
 
 _state: dict[str, Any] = {"in_method": False, "start": None, "end": None, "first_action_end": None,
-                          "last_action_start": None}
+                          "applied_at": None, "last_action_start": None}
 
 
 _driver = {"harness": False}
@@ -36,7 +36,8 @@ def harness_drives(flag: bool) -> None:
 
 
 def reset() -> None:
-    _state.update(in_method=False, start=None, end=None, first_action_end=None, last_action_start=None)
+    _state.update(in_method=False, start=None, end=None, first_action_end=None, applied_at=None,
+                  last_action_start=None)
 
 
 def last_action_start() -> float | None:
@@ -49,6 +50,16 @@ def first_action() -> tuple[float, float] | None:
     if _state["start"] is None or _state["first_action_end"] is None:
         return None
     return float(_state["start"]), float(_state["first_action_end"])
+
+
+def first_action_applied() -> tuple[float, float] | None:
+    """(applied, end) of the method's first action: from the moment it applied its fault (the
+    `applied_at` of its output, else its start); None until it has ended."""
+    span = first_action()
+    if span is None:
+        return None
+    applied = _state["applied_at"]
+    return (float(applied), span[1]) if applied is not None else span
 
 
 def method_running() -> bool:
@@ -102,10 +113,15 @@ def before_activity_control(context: dict[str, Any], **_kwargs: Any) -> None:
 
 def after_activity_control(context: dict[str, Any], state: dict[str, Any] | None = None, **_kwargs: Any) -> None:
     state = state or {}
-    if context.get("type") == "action" and _state["in_method"] and _state["first_action_end"] is None:
-        _state["first_action_end"] = time.time()
-    status = state.get("status", "?")
     output = state.get("output")
+    if context.get("type") == "action" and _state["in_method"] and _state["first_action_end"] is None:
+        ended = time.time()
+        _state["first_action_end"] = ended
+        applied = output.get("applied_at") if isinstance(output, dict) else None
+        if isinstance(applied, int | float) and not isinstance(applied, bool) \
+                and float(_state["start"]) <= applied <= ended:
+            _state["applied_at"] = float(applied)
+    status = state.get("status", "?")
     shown = "" if output is None else f" -> {str(output)[:120]}"
     error = f" ({state.get('exception', [''])[-1].strip()})" if status == "failed" and state.get("exception") else ""
     _say(f"{context.get('type', 'activity')} {context.get('name', '?')!r} {status}{shown}{error}")

@@ -70,6 +70,7 @@ def kill_db_leader(signal: str = "SIGKILL", replicas_cut_off_s: float | str = 0,
         victims = cluster.containers(leader)
         if not victims:
             raise ActivityFailed(f"the leader {leader} has no running container")
+        applied_at = time.time()
         for container in victims:
             cluster.driver.kill(container, signal)
     except InfrastructureError as exc:
@@ -78,7 +79,8 @@ def kill_db_leader(signal: str = "SIGKILL", replicas_cut_off_s: float | str = 0,
         for member in replicas:
             actions.remove_network_fault(member, configuration=configuration)
     _last.update(killed=leader, at=time.time())
-    return {"leader": leader, "signal": signal, "replicas_cut_off_s": cut_off}
+    # applied_at: the kill itself, after any cut-off (the `applied` window starts there)
+    return {"leader": leader, "signal": signal, "replicas_cut_off_s": cut_off, "applied_at": applied_at}
 
 
 def switchover_db(candidate: str = "", configuration: Configuration = None) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 A `window` argument is "fault" (the method's fault window, recorded by
 harness.chaos.controls), "run" (everything so far), "30s" (the last 30 seconds) or
 [start, end] in seconds since the epoch (how `devsim run` passes the journal's window).
-"first-action" is the span of the method's first action (the kill, the switchover).
+"first-action" is the span of the method's first action (the kill, the switchover); "applied"
+the same span from the moment that action applied its fault (its output's `applied_at`).
 Claims judged by `devsim run` after the experiment may also use "recovery": from the end of
 the rollbacks to the end of the background load.
 """

@@ -3,7 +3,9 @@
 A `window` argument is "fault" (the method's fault window, recorded by
 harness.chaos.controls), "run" (everything so far), "30s" (the last 30 seconds) or
 [start, end] in seconds since the epoch (how `devsim run` passes the journal's window).
-"first-action" is the span of the method's first action (the kill, the switchover).
+"first-action" is the span of the method's first action (the kill, the switchover);
+"applied" the same span from the moment that action applied its fault (the kill after a
+cut-off of the replicas), as its output's `applied_at` says.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ def resolve_window(window: Window) -> tuple[float, float]:
             raise ActivityFailed("the fault window has not opened: no method action has started "
                                  "(is the harness.chaos.controls control declared?)")
         return found
-    if window == "first-action":
-        action = controls.first_action()
+    if window in ("first-action", "applied"):
+        action = controls.first_action() if window == "first-action" else controls.first_action_applied()
         if action is None:
             raise ActivityFailed("the method's first action has not ended yet")
         return action
@@ -43,7 +45,7 @@ def resolve_window(window: Window) -> tuple[float, float]:
         return 0.0, now
     m = _SECONDS.match(str(window).strip())
     if not m:
-        raise ActivityFailed(f"bad window {window!r}: use fault, first-action, run, 30s or [start, end]")
+        raise ActivityFailed(f"bad window {window!r}: use fault, first-action, applied, run, 30s or [start, end]")
     return now - float(m.group(1)), now
 
 

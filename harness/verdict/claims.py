@@ -116,14 +116,31 @@ def fault_window(journal: dict[str, Any]) -> Window | None:
     return Window(start, end)
 
 
-def first_action_window(journal: dict[str, Any]) -> Window | None:
-    """The span of the method's first action (the kill, the switchover)."""
+def _first_action(journal: dict[str, Any]) -> dict[str, Any] | None:
     actions = [r for r in journal.get("run", []) if r.get("start") and r.get("end")
                and r.get("activity", {}).get("type") == "action"]
-    if not actions:
+    return min(actions, key=lambda r: journal_ts(r["start"])) if actions else None
+
+
+def first_action_window(journal: dict[str, Any]) -> Window | None:
+    """The span of the method's first action (the kill, the switchover)."""
+    first = _first_action(journal)
+    return None if first is None else Window(journal_ts(first["start"]), journal_ts(first["end"]))
+
+
+def applied_window(journal: dict[str, Any]) -> Window | None:
+    """The first action's span from the moment it applied its fault: the `applied_at` its
+    output names (seconds since the epoch; e.g. the kill after the replicas were cut off),
+    else its start. A moment outside the action's span is not believed: its start."""
+    first = _first_action(journal)
+    if first is None:
         return None
-    first = min(actions, key=lambda r: journal_ts(r["start"]))
-    return Window(journal_ts(first["start"]), journal_ts(first["end"]))
+    start, end = journal_ts(first["start"]), journal_ts(first["end"])
+    output = first.get("output")
+    applied = output.get("applied_at") if isinstance(output, dict) else None
+    if isinstance(applied, int | float) and not isinstance(applied, bool) and start <= applied <= end:
+        return Window(float(applied), end)
+    return Window(start, end)
 
 
 def _expected(tolerance: Any) -> Any:
@@ -216,7 +233,8 @@ def extension_claims(experiment: Mapping[str, Any], journal: dict[str, Any], win
     """Each claim of the extension: measured (the probe run now over its recorded window, or
     the journal's record of the activity), then judged against its tolerance."""
     by_name = {r.get("activity", {}).get("name"): r for r in journal.get("run", [])}
-    windows = {"fault": window, "recovery": recovery, "first-action": first_action_window(journal)}
+    windows = {"fault": window, "recovery": recovery, "first-action": first_action_window(journal),
+               "applied": applied_window(journal)}
     claims = []
     for spec in claim_specs(experiment):
         if spec.journal:

@@ -5,6 +5,7 @@ undoes every kind of fault the registry marks for it."""
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -210,8 +211,10 @@ def cluster() -> Iterator[FakeDriver]:
 
 
 def test_kill_the_leader_and_wait_for_the_cluster_to_be_whole(cluster: FakeDriver) -> None:
-    assert database.kill_db_leader(configuration=CONFIG) == {"leader": "db1", "signal": "SIGKILL",
-                                                             "replicas_cut_off_s": 0.0}
+    before = time.time()
+    killed = database.kill_db_leader(configuration=CONFIG)
+    assert before <= killed.pop("applied_at") <= time.time()
+    assert killed == {"leader": "db1", "signal": "SIGKILL", "replicas_cut_off_s": 0.0}
     assert [c for c in cluster.calls if c.startswith("kill")] == [f"kill {STACK}_db1.1 SIGKILL"]
     assert database.seconds_until_db_leader(timeout=1, configuration=CONFIG) >= 0
     assert database.db_leaders(configuration=CONFIG) == 1
@@ -221,7 +224,9 @@ def test_kill_the_leader_and_wait_for_the_cluster_to_be_whole(cluster: FakeDrive
 
 def test_kill_with_the_replicas_cut_off_reconnects_them(cluster: FakeDriver) -> None:
     before = cluster.state()
-    database.kill_db_leader(replicas_cut_off_s=0.01, configuration=CONFIG)
+    started = time.time()
+    killed = database.kill_db_leader(replicas_cut_off_s=0.05, configuration=CONFIG)
+    assert killed["applied_at"] >= started + 0.05  # the kill, after the cut-off
     cut = [c for c in cluster.calls if c.startswith("netns") and f" -N {actions.CHAIN}" in c]
     assert cut == [f"netns {STACK}_{m}.1 iptables -w 5 -N {actions.CHAIN}" for m in ("db2", "db3")]
     assert cluster.state() == before  # every chain gone again (roles are not part of the state)

@@ -71,6 +71,41 @@ def test_control_opens_the_fault_window_at_the_first_method_action() -> None:
         window.resolve_window("fault")
 
 
+def test_the_applied_window_starts_where_the_first_action_says_it_applied_its_fault() -> None:
+    controls.before_experiment_control({})
+    controls.before_method_control({})
+    controls.before_activity_control({"type": "action", "name": "cut-off-then-kill"})
+    with pytest.raises(ActivityFailed, match="has not ended yet"):
+        window.resolve_window("applied")
+    start = controls.fault_start()
+    assert start is not None
+    time.sleep(0.05)
+    killed = time.time()
+    time.sleep(0.05)
+    controls.after_activity_control({"type": "action", "name": "cut-off-then-kill"},
+                                    {"status": "succeeded", "output": {"applied_at": killed}})
+    first = controls.first_action()
+    assert first is not None
+    assert first[0] == start
+    assert window.resolve_window("applied") == (killed, first[1])
+    assert window.resolve_window("first-action") == (start, first[1])
+    # a second action's output does not move it
+    controls.after_activity_control({"type": "action", "name": "again"}, {"output": {"applied_at": first[1]}})
+    assert window.resolve_window("applied") == (killed, first[1])
+
+
+@pytest.mark.parametrize("output", [None, {"leader": "db1"}, {"applied_at": True}, {"applied_at": "soon"},
+                                    {"applied_at": 1.0}, {"applied_at": 9e12}])
+def test_without_a_believable_moment_the_applied_window_is_the_first_action(output: object) -> None:
+    controls.before_experiment_control({})
+    controls.before_method_control({})
+    controls.before_activity_control({"type": "action", "name": "kill"})
+    controls.after_activity_control({"type": "action", "name": "kill"}, {"status": "succeeded", "output": output})
+    assert window.resolve_window("applied") == controls.first_action()
+    controls.reset()
+    assert controls.first_action_applied() is None
+
+
 def test_the_latest_action_start_is_what_an_all_clear_is_timed_from() -> None:
     controls.before_experiment_control({})
     controls.before_method_control({})

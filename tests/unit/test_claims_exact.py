@@ -227,6 +227,39 @@ def test_the_first_action_window_ignores_an_action_that_never_ended() -> None:
     assert claimlib.first_action_window(recorded) == Window(T0, T0 + 1)
 
 
+def test_the_applied_window_starts_at_the_moment_the_first_action_names() -> None:
+    cut_off_then_kill = activity("kill", "action", T0, T0 + 9, output={"leader": "db1", "applied_at": T0 + 8.5})
+    recorded = journal(run=[activity("look", "probe", T0 - 3, T0 - 2), cut_off_then_kill,
+                            activity("later", "action", T0 + 10, T0 + 11, output={"applied_at": T0 + 10.5})])
+    assert claimlib.applied_window(recorded) == Window(T0 + 8.5, T0 + 9)
+    assert claimlib.first_action_window(recorded) == Window(T0, T0 + 9)
+    # at either edge of the action's span it is believed
+    cut_off_then_kill["output"]["applied_at"] = T0
+    assert claimlib.applied_window(recorded) == Window(T0, T0 + 9)
+    cut_off_then_kill["output"]["applied_at"] = T0 + 9
+    assert claimlib.applied_window(recorded) == Window(T0 + 9, T0 + 9)
+
+
+@pytest.mark.parametrize("output", [None, 3, {"leader": "db1"}, {"applied_at": None}, {"applied_at": True},
+                                    {"applied_at": str(T0 + 1)}, {"applied_at": T0 - 0.5}, {"applied_at": T0 + 9.5}])
+def test_an_applied_moment_that_is_missing_or_not_believable_is_the_action_start(output: Any) -> None:
+    recorded = journal(run=[activity("kill", "action", T0, T0 + 9, output=output)])
+    assert claimlib.applied_window(recorded) == Window(T0, T0 + 9)
+    assert claimlib.applied_window(journal(run=[activity("look", "probe", T0, T0 + 1)])) is None
+    assert claimlib.applied_window({}) is None
+
+
+def test_a_claim_measures_over_the_applied_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = fake_probe(monkeypatch, 2.0)
+    experiment = {"extensions": [{"name": "devsim", "claims": [
+        {"name": "rto", "probe": "fake", "arguments": {"window": "applied"},
+         "tolerance": {"type": "range", "range": [0, 5]}}]}]}
+    recorded = journal(run=[activity("kill", "action", T0, T0 + 9, output={"applied_at": T0 + 8})])
+    [claim] = claimlib.extension_claims(experiment, recorded, Window(T0, T0 + 10), {})
+    assert calls[0]["window"] == [T0 + 8, T0 + 9]
+    assert (claim.outcome, claim.measured, claim.window) == ("held", 2.0, (T0 + 8, T0 + 9))
+
+
 def test_the_recovery_window_runs_from_the_journal_end_to_the_load_end() -> None:
     assert claimlib.recovery_window(journal(), T0 + 40) == Window(T0 + 20, T0 + 40)
     assert claimlib.recovery_window({"status": "interrupted"}, T0 + 40) is None
