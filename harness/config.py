@@ -92,27 +92,32 @@ class Settings:
         return dataclasses.replace(self, **given)  # type: ignore[arg-type]
 
 
-_ENV_FIELDS: dict[str, tuple[str, type]] = {
-    "DEVSIM_STACK": ("stack", str),
-    "DEVSIM_STACK_DIR": ("stack_dir", Path),
-    "DEVSIM_REPORTS_DIR": ("reports_dir", Path),
-    "DEVSIM_LB_PORT": ("lb_port", int),
-    "DEVSIM_LB_TLS_PORT": ("lb_tls_port", int),
-    "DEVSIM_PROMETHEUS_PORT": ("prometheus_port", int),
-    "DEVSIM_PUSHGATEWAY_PORT": ("pushgateway_port", int),
-    "DEVSIM_MAILSINK_PORT": ("mailsink_port", int),
-    "DEVSIM_REPLICAS": ("replicas", int),
-    "DEVSIM_UP_TIMEOUT": ("up_timeout", float),
-    "DEVSIM_DOWN_TIMEOUT": ("down_timeout", float),
-    "DEVSIM_BIND": ("bind", str),
-    "DEVSIM_STATE_DIR": ("state_dir", Path),
+# variable -> (setting, type, what it is): the settings reference (docs/reference/settings.md)
+# is generated from this table.
+ENV_FIELDS: dict[str, tuple[str, type, str]] = {
+    "DEVSIM_STACK": ("stack", str, "the stack's name and Docker label: a second name (with ports of its own) is a "
+                     "second stack on the same engine"),
+    "DEVSIM_STACK_DIR": ("stack_dir", Path, "the folder with stack.yml, switches.yml and the images' build folders"),
+    "DEVSIM_REPORTS_DIR": ("reports_dir", Path, "where each run's folder and the reports' index go"),
+    "DEVSIM_LB_PORT": ("lb_port", int, "plain HTTP at the load balancer: a redirect to HTTPS (the development "
+                       "profile: the app)"),
+    "DEVSIM_LB_TLS_PORT": ("lb_tls_port", int, "HTTPS at the load balancer, the way in"),
+    "DEVSIM_PROMETHEUS_PORT": ("prometheus_port", int, "Prometheus"),
+    "DEVSIM_PUSHGATEWAY_PORT": ("pushgateway_port", int, "the Pushgateway the load generator pushes to"),
+    "DEVSIM_MAILSINK_PORT": ("mailsink_port", int, "the on-call mailbox's HTTP API"),
+    "DEVSIM_REPLICAS": ("replicas", int, "app replicas (1 to 10)"),
+    "DEVSIM_UP_TIMEOUT": ("up_timeout", float, "seconds `up` waits for every service to be healthy"),
+    "DEVSIM_DOWN_TIMEOUT": ("down_timeout", float, "seconds `down` waits for every object to go"),
+    "DEVSIM_BIND": ("bind", str, "`127.0.0.1`: the published ports answer on loopback only; `0.0.0.0`: on every "
+                    "interface"),
+    "DEVSIM_STATE_DIR": ("state_dir", Path, "where `up` writes the stack's CA certificate (`<stack>-ca.pem`)"),
 }
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Defaults overridden by DEVSIM_* variables; a bad value names the variable."""
     values: dict[str, object] = {}
-    for var, (name, kind) in _ENV_FIELDS.items():
+    for var, (name, kind, _) in ENV_FIELDS.items():
         raw = environ.get(var)
         if raw is None or raw == "":
             continue

@@ -54,7 +54,7 @@ class Lanes:
         from xdist.scheduler.loadscope import LoadScopeScheduling  # only where xdist runs
 
         self._base = LoadScopeScheduling(config)
-        self._base._split_scope = lambda nodeid: f"lane{lane_of(nodeid)}"  # type: ignore[method-assign]
+        self._base._split_scope = lambda nodeid: f"lane{lane_of(nodeid)}"
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._base, name)

@@ -8,7 +8,7 @@ Three sources, all recorded in verdict.json with what was expected and what was 
     `field: <key>` when that output is a mapping);
   - the rollbacks: every one must have succeeded, or the run is an error.
 
-Each claim ends in one of four outcomes (the README's semantics table):
+Each claim ends in one of four outcomes (docs/guides/verdict-semantics.md):
   held         evidence was found and lies within the tolerance;
   failed       evidence lies outside it, or a probe found evidence against it (Refuted), or
                only a lower bound was measured (OpenEnded) and it lies above the tolerance;

@@ -1,6 +1,6 @@
 """The verdict of a run: a pure function of its journal, its judged claims and how it ended.
 
-The rows of the README's semantics table, in order: anything that makes the run untrustworthy
+The rows of the semantics table (docs/guides/verdict-semantics.md), in order: anything that makes the run untrustworthy
 is an error; then a claim that failed; then a claim with no evidence (an error too: nothing
 was shown); only then passed.
 """

@@ -5,7 +5,7 @@ Every app replica is frozen (`docker pause`) ten times for about 1 s and once fo
 under 30 users. Clients see an outage from the moment the last replica froze to the moment
 the first one thawed (requests hang, then finish in a burst); the engine records both as
 pause and unpause events (nanoseconds). The harness's `timing.outages` finds each stretch in
-which no request succeeded. The measurement error, stated in the README: each outage's
+which no request succeeded. The measurement error, stated in docs/guides/experiments.md: each outage's
 length within 100 ms of the engine's, and every 1 s outage found.
 """
 

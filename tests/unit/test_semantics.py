@@ -1,4 +1,4 @@
-"""The README's verdict semantics, one test per row, on hand-built journals and request logs.
+"""The verdict semantics (docs/guides/verdict-semantics.md), one test per row, on hand-built journals and request logs.
 
 Every expected figure is written out or counted by hand here, never taken from the code
 under test: a request log of 200 rows with 1 failure in the window has an error ratio of
