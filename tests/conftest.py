@@ -13,7 +13,10 @@ default stack, as before.
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,6 +46,32 @@ def worker_lane() -> int:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.update(LANE_ENV[worker_lane()])
+
+
+# A test marked `alone` takes ALONE exclusively; every other test of a lane takes it shared.
+# TURNSTILE keeps a stream of shared takers from starving the exclusive one: the alone test
+# holds it while it waits, and every other test passes through it before taking ALONE.
+LOCKS = Path(os.environ.get("DEVSIM_SUITE_LOCKS", "/tmp"))
+TURNSTILE = LOCKS / "devsim-suite.turnstile"
+ALONE = LOCKS / "devsim-suite.alone"
+
+
+@pytest.fixture(autouse=True)
+def machine_to_itself(request: pytest.FixtureRequest) -> Iterator[None]:
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # one process: nothing runs beside it
+        yield
+        return
+    alone = request.node.get_closest_marker("alone") is not None
+    with TURNSTILE.open("a") as turnstile, ALONE.open("a") as lock:
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        if not alone:
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+        fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
 
 
 class Lanes:

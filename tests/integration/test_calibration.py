@@ -23,7 +23,7 @@ from harness.load import clientlog
 from harness.verdict import timing
 from tests.integration.conftest import devsim, explain
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.alone]  # the instrument's precision, with the machine to itself
 
 def test_outages_of_known_length_are_measured_within_100_ms(stack: Settings, tmp_path: Path) -> None:
     path = tmp_path / "calibration.yaml"

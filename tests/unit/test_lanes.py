@@ -3,7 +3,12 @@ scheduler that hands each worker its lane in collection order."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 
 from harness.config import PROJECT_ROOT
@@ -67,3 +72,30 @@ def test_each_worker_gets_its_lane_in_collection_order_then_stops() -> None:
         sched.mark_test_complete(zero, i)
     assert not sched.has_pending
     assert sched.tests_finished
+
+
+MARK = "@pytest.mark.alone\n"
+
+
+def test_a_test_marked_alone_runs_while_the_other_lane_waits(tmp_path: Path) -> None:
+    """Two lanes in a pytest of their own: lane 1 runs three tests of 1 s each, lane 0 one
+    `alone` test of 1 s. No lane-1 test may overlap it."""
+    shutil.copy(PROJECT_ROOT / "tests" / "conftest.py", tmp_path / "conftest.py")
+    (tmp_path / "pytest.ini").write_text('[pytest]\nmarkers =\n    alone: x\n')
+    body = ("import time, pathlib, pytest\n"
+            "def record(name):\n"
+            "    start = time.time(); time.sleep(1)\n"
+            "    with open(pathlib.Path(__file__).parent / 'spans', 'a') as f:\n"
+            "        f.write(f'{name} {start} {time.time()}\\n')\n")
+    (tmp_path / "test_alerts.py").write_text(body + "".join(f"def test_{i}(): record('other{i}')\n" for i in range(3)))
+    (tmp_path / "test_quiet.py").write_text(body + MARK + "def test_q(): time.sleep(0.5); record('alone')\n")
+    env = {**os.environ, "DEVSIM_SUITE_LOCKS": str(tmp_path)}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider", str(tmp_path)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = (tmp_path / "spans").read_text().splitlines()
+    spans = {n: (float(a), float(b)) for n, a, b in (line.split() for line in lines)}
+    assert len(spans) == 4
+    start, end = spans.pop("alone")
+    assert all(b <= start or a >= end for a, b in spans.values()), spans
