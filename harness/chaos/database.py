@@ -48,6 +48,14 @@ def _since_fault() -> float:
     return window[0] if window else time.time()
 
 
+def _since_kill() -> float:
+    """When this fault killed the leader (after any cut-off of the replicas before it); the
+    fault's start when it killed none (a switchover) or the kill was an earlier run's."""
+    start = _since_fault()
+    killed_at = _last.get("at")
+    return float(killed_at) if killed_at is not None and killed_at >= start else start
+
+
 def kill_db_leader(signal: str = "SIGKILL", replicas_cut_off_s: float | str = 0,
                    configuration: Configuration = None) -> dict[str, Any]:
     """Kills the container of the current Patroni leader with `signal` (a node crash).
@@ -78,7 +86,7 @@ def kill_db_leader(signal: str = "SIGKILL", replicas_cut_off_s: float | str = 0,
     finally:
         for member in replicas:
             actions.remove_network_fault(member, configuration=configuration)
-    _last.update(killed=leader, at=time.time())
+    _last.update(killed=leader, at=applied_at)
     # applied_at: the kill itself, after any cut-off (the `applied` window starts there)
     return {"leader": leader, "signal": signal, "replicas_cut_off_s": cut_off, "applied_at": applied_at}
 
@@ -133,10 +141,10 @@ def db_cluster_whole(configuration: Configuration = None) -> bool:
 
 
 def seconds_until_db_leader(timeout: float = 60, configuration: Configuration = None) -> float:
-    """Seconds from the start of the fault until exactly one member other than the one killed
-    (if any) is the leader."""
+    """Seconds from the kill (else the start of the fault) until exactly one member other than
+    the one killed (if any) is the leader."""
     cluster = _cluster(configuration)
-    start = _since_fault()
+    start = _since_kill()
 
     def new_leader() -> Check:
         seen = cluster.try_view()
@@ -148,10 +156,10 @@ def seconds_until_db_leader(timeout: float = 60, configuration: Configuration = 
 
 
 def seconds_until_db_whole(timeout: float = 90, configuration: Configuration = None) -> float:
-    """Seconds from the start of the fault until the cluster is whole again: one leader and
-    every node back, the one killed running as a replica."""
+    """Seconds from the kill (else the start of the fault) until the cluster is whole again: one
+    leader and every node back, the one killed running as a replica."""
     cluster = _cluster(configuration)
-    start = _since_fault()
+    start = _since_kill()
     synchronous = cluster.synchronous()
 
     def whole_again() -> Check:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
-from harness.chaos import actions, database, engine
+from harness.chaos import actions, controls, database, engine
 from harness.chaos.faults import service as service_faults
 from harness.driver import TaskInfo, driver_for
 from tests.unit.fakedriver import FakeDriver
@@ -230,6 +230,21 @@ def test_kill_with_the_replicas_cut_off_reconnects_them(cluster: FakeDriver) -> 
     cut = [c for c in cluster.calls if c.startswith("netns") and f" -N {actions.CHAIN}" in c]
     assert cut == [f"netns {STACK}_{m}.1 iptables -w 5 -N {actions.CHAIN}" for m in ("db2", "db3")]
     assert cluster.state() == before  # every chain gone again (roles are not part of the state)
+
+
+def test_after_a_cut_off_the_new_leader_is_timed_from_the_kill(cluster: FakeDriver) -> None:
+    controls.before_experiment_control({})
+    controls.before_method_control({})
+    controls.before_activity_control({"type": "action", "name": "kill"})  # the fault starts: the cut-off
+    try:
+        killed = database.kill_db_leader(replicas_cut_off_s=0.4, configuration=CONFIG)
+        fault_start = controls.fault_start()
+        assert fault_start is not None
+        assert killed["applied_at"] - fault_start >= 0.4
+        assert database.seconds_until_db_leader(timeout=1, configuration=CONFIG) < 0.3  # not counting the 0.4 s
+        assert database.seconds_until_db_whole(timeout=1, configuration=CONFIG) < 0.3
+    finally:
+        controls.reset()
 
 
 def test_a_switchover_moves_the_leader(cluster: FakeDriver) -> None:
