@@ -216,18 +216,22 @@ def test_the_disaster_restores_within_the_archiving_bound_and_not_without_archiv
 def test_the_point_in_time_restore_brings_the_deleted_rows_back_and_nothing_after(stack: Settings) -> None:
     """`devsim run --prove`: as shipped, the restore lands between the marker and the mistake;
     under its control (WAL archiving off) it can only go back to the newest backup's end,
-    before the marker was written, and the marker claim fails."""
+    before the marker and the rows written since that backup: both claims fail."""
     done = devsim("run", "--no-up", "--prove", "--json", str(EXPERIMENTS / "db-point-in-time-recovery.yaml"))
     assert done.returncode == 0, explain(done)
     [summary] = json.loads(done.stdout)
     run_dir = Path(summary["run_dir"])
     verdict = judged_again(run_dir)
     by_name = {c["name"]: c for c in verdict["claims"]}
-    assert by_name["every row the mistake deleted is back"]["measured"] == 0
+    deleted = by_name["every row the mistake deleted is back"]
+    assert (deleted["measured"], deleted["power"]) == (0, "shown")
     marker = by_name["the marker written before the mistake is there"]
     assert (marker["measured"], marker["power"]) == (1, "shown")
     assert by_name["no row written after the restore point is there"]["measured"] == 0
     [control] = verdict["controls"]
-    under = judged_again(run_dir.parent / control["run_id"])
-    failed = {c["name"]: c for c in under["claims"]}["the marker written before the mistake is there"]
-    assert (failed["outcome"], failed["measured"]) == ("failed", 0)
+    under = {c["name"]: c for c in judged_again(run_dir.parent / control["run_id"])["claims"]}
+    assert (under["the marker written before the mistake is there"]["outcome"],
+            under["the marker written before the mistake is there"]["measured"]) == ("failed", 0)
+    # the rows written between the newest backup and the mistake are gone with it
+    assert under["every row the mistake deleted is back"]["outcome"] == "failed"
+    assert under["every row the mistake deleted is back"]["measured"] > 0
