@@ -113,6 +113,27 @@ ENV_FIELDS: dict[str, tuple[str, type, str]] = {
     "DEVSIM_STATE_DIR": ("state_dir", Path, "where `up` writes the stack's CA certificate (`<stack>-ca.pem`)"),
 }
 
+# DEVSIM_PORT_BLOCK=N moves every published port that no DEVSIM_*_PORT names by N * 10000
+# (block 2: 28080, 28443, 29090, 29091, 28025): one variable per stack for a second stack.
+PORT_BLOCK_VAR = "DEVSIM_PORT_BLOCK"
+PORT_BLOCK_SIZE = 10000
+PORT_BLOCKS = range(0, 6)  # block 5's highest port, 59091, is still a port
+PORT_FIELDS = ("lb_port", "lb_tls_port", "prometheus_port", "pushgateway_port", "mailsink_port")
+
+
+def _port_block(environ: Mapping[str, str], given: Mapping[str, object]) -> dict[str, int]:
+    raw = environ.get(PORT_BLOCK_VAR, "")
+    if raw == "":
+        return {}
+    try:
+        block = int(raw)
+    except ValueError:
+        raise ConfigError(f"{PORT_BLOCK_VAR}={raw!r} is not a valid int") from None
+    if block not in PORT_BLOCKS:
+        raise ConfigError(f"{PORT_BLOCK_VAR}={raw!r}: a block from {PORT_BLOCKS.start} to {PORT_BLOCKS.stop - 1}")
+    defaults = Settings()
+    return {name: getattr(defaults, name) + block * PORT_BLOCK_SIZE for name in PORT_FIELDS if name not in given}
+
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Defaults overridden by DEVSIM_* variables; a bad value names the variable."""
@@ -125,6 +146,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             values[name] = kind(raw)
         except ValueError:
             raise ConfigError(f"{var}={raw!r} is not a valid {kind.__name__}") from None
+    values.update(_port_block(environ, values))
     settings = Settings().replace(**values)
     validate(settings)
     return settings
@@ -136,8 +158,7 @@ BINDS = ("127.0.0.1", "0.0.0.0")
 def validate(settings: Settings) -> None:
     if not 1 <= settings.replicas <= 10:
         raise ConfigError(f"replicas must be between 1 and 10, got {settings.replicas}")
-    ports = {name: getattr(settings, name)
-             for name in ("lb_port", "lb_tls_port", "prometheus_port", "pushgateway_port", "mailsink_port")}
+    ports = {name: getattr(settings, name) for name in PORT_FIELDS}
     for name, port in ports.items():
         if not 1 <= port <= 65535:
             raise ConfigError(f"{name} must be a TCP port (1-65535), got {port}")

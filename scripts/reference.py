@@ -44,7 +44,7 @@ def cli() -> str:
 
 
 def settings() -> str:
-    from harness.config import ENV_FIELDS, Settings
+    from harness.config import ENV_FIELDS, PORT_BLOCK_SIZE, PORT_BLOCK_VAR, PORT_BLOCKS, Settings
 
     defaults = Settings()
     fields = {f.name: f for f in dataclasses.fields(Settings)}
@@ -54,6 +54,9 @@ def settings() -> str:
         shown = str(default).replace(str(Path.home()), "~").replace(str(ROOT), "<checkout>")
         assert name in fields, name
         rows.append(f"| `{var}` | `{name}` | {kind.__name__} | `{shown}` | {_cell(what)} |")
+    rows.append(f"| `{PORT_BLOCK_VAR}` | - | int | `0` | moves every published port no `DEVSIM_*_PORT` names by "
+                f"N x {PORT_BLOCK_SIZE} (N from {PORT_BLOCKS.start} to {PORT_BLOCKS.stop - 1}): with `DEVSIM_STACK`, "
+                "one variable for a second stack's ports |")
     return (GENERATED + "# Settings\n\nSettings come from defaults, then these `DEVSIM_*` variables, then a command's "
             "flags. A bad value names the variable (exit 2).\n\n" + "\n".join(rows) + "\n")
 

@@ -25,12 +25,11 @@ import pytest
 LANE_1 = frozenset({"test_backups.py", "test_database.py", "test_deploy.py", "test_alerts.py"})
 
 # What a worker of each lane sets before anything reads the settings: lane 0 is the default
-# stack; lane 1 a second stack with every published port of its own (a block apart from
-# the defaults and from test_errors.py's 18xxx one).
+# stack; lane 1 a second stack with every published port of its own (port block 2, apart
+# from the defaults, test_errors.py's 18xxx and test_teardown.py's neighbour, 38xxx).
 LANE_ENV: dict[int, dict[str, str]] = {
     0: {},
-    1: {"DEVSIM_STACK": "devsim-b", "DEVSIM_LB_PORT": "28080", "DEVSIM_LB_TLS_PORT": "28443",
-        "DEVSIM_PROMETHEUS_PORT": "29090", "DEVSIM_PUSHGATEWAY_PORT": "29091", "DEVSIM_MAILSINK_PORT": "28025"},
+    1: {"DEVSIM_STACK": "devsim-b", "DEVSIM_PORT_BLOCK": "2"},  # ports 28080, 28443, 29090, 29091, 28025
 }
 
 

@@ -29,8 +29,7 @@ from tests.integration.conftest import devsim, explain, objects_of, user_env
 
 pytestmark = pytest.mark.docker
 
-NEIGHBOUR_ENV = {"DEVSIM_STACK": "devsim-n", "DEVSIM_LB_PORT": "38080", "DEVSIM_LB_TLS_PORT": "38443",
-                 "DEVSIM_PROMETHEUS_PORT": "39090", "DEVSIM_PUSHGATEWAY_PORT": "39091", "DEVSIM_MAILSINK_PORT": "38025"}
+NEIGHBOUR_ENV = {"DEVSIM_STACK": "devsim-n", "DEVSIM_PORT_BLOCK": "3"}  # ports 38080, 38443, 39090, ...
 
 
 def configuration(settings: Settings) -> dict[str, Any]:

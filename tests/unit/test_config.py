@@ -23,6 +23,24 @@ def test_environment_overrides_defaults() -> None:
     assert (settings.lb_port, settings.replicas, settings.label) == (18080, 2, "devsim.stack=other")
 
 
+def test_a_port_block_moves_every_port_no_variable_names() -> None:
+    settings = load_settings({"DEVSIM_STACK": "second", "DEVSIM_PORT_BLOCK": "2"})
+    assert settings.published_ports == (28080, 28443, 29090, 29091, 28025)
+    named = load_settings({"DEVSIM_PORT_BLOCK": "3", "DEVSIM_PROMETHEUS_PORT": "9999"})
+    assert named.published_ports == (38080, 38443, 9999, 39091, 38025)
+    assert load_settings({"DEVSIM_PORT_BLOCK": "0"}).published_ports == (8080, 8443, 9090, 9091, 8025)
+    assert load_settings({"DEVSIM_PORT_BLOCK": ""}).published_ports == (8080, 8443, 9090, 9091, 8025)
+    assert load_settings({"DEVSIM_PORT_BLOCK": "5"}).published_ports == (58080, 58443, 59090, 59091, 58025)
+
+
+@pytest.mark.parametrize(("block", "message"), [("6", r"DEVSIM_PORT_BLOCK='6': a block from 0 to 5"),
+                                                ("-1", r"DEVSIM_PORT_BLOCK='-1': a block from 0 to 5"),
+                                                ("two", r"DEVSIM_PORT_BLOCK='two' is not a valid int")])
+def test_a_port_block_out_of_range_names_the_variable(block: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings({"DEVSIM_PORT_BLOCK": block})
+
+
 def test_bad_environment_value_names_the_variable() -> None:
     with pytest.raises(ConfigError, match=r"DEVSIM_LB_PORT='eighty' is not a valid int"):
         load_settings({"DEVSIM_LB_PORT": "eighty"})
