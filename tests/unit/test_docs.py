@@ -89,3 +89,12 @@ def test_the_quick_start_is_what_ci_runs() -> None:
     assert commands == ["bash scripts/setup.sh && .venv/bin/devsim run --keep-up experiments/app-instance-crash.yaml",
                         "bash scripts/setup.sh && .venv/bin/python -m pytest"]
     assert (PROJECT_ROOT / ".ci" / "run").read_text().strip().splitlines()[-1] == commands[1]
+
+
+def test_the_benchmarks_index_links_every_script_and_its_results_exist() -> None:
+    bench = PROJECT_ROOT / "benchmarks"
+    text = (bench / "README.md").read_text()
+    targets = re.findall(r"\]\((results/[^)]+)\)", text)
+    assert [t for t in targets if not (bench / t).exists()] == []
+    scripts = {p.name for p in bench.glob("*.py")}
+    assert {s for s in scripts if f"`{s}`" not in text} == set()
