@@ -47,3 +47,38 @@ def test_the_report_reads_the_same_types() -> None:
     load_run = rundata.load(DATA / "load-run")
     assert all(isinstance(c, Claim) for c in load_run.claims)
     assert {c.outcome for c in load_run.claims} <= {"held", "failed", "no evidence"}
+
+
+def test_a_control_run_keeps_its_control_stop_condition_timing_and_controls(tmp_path: Path) -> None:
+    verdict = Verdict(run_id="r2", experiment="t", file="x.yaml", status="aborted", reason="stopped", claims=(),
+                      controls=({"name": "off", "run_id": "r3", "status": "failed"},),
+                      control={"name": "off", "switches": {"LB_RETRIES": "0"}},
+                      abort={"name": "every replica down", "value": 0.0},
+                      timing={"detect": {"client": 0.1}, "recover": {"client": 0.2}})
+    verdict.write(RunFiles(tmp_path))
+    written = json.loads((tmp_path / "verdict.json").read_text())
+    assert written["controls"] == [{"name": "off", "run_id": "r3", "status": "failed"}]
+    assert written["control"] == {"name": "off", "switches": {"LB_RETRIES": "0"}}
+    assert written["abort"] == {"name": "every replica down", "value": 0.0}
+    assert written["timing"] == {"detect": {"client": 0.1}, "recover": {"client": 0.2}}
+    back = Verdict.read(RunFiles(tmp_path))
+    assert back == verdict
+    assert (back.control, back.abort, back.timing) == (verdict.control, verdict.abort, verdict.timing)
+    plain = Verdict(run_id="r4", experiment="t", file="x.yaml", status="passed", reason="ok", claims=())
+    plain.write(RunFiles(tmp_path))
+    written = json.loads((tmp_path / "verdict.json").read_text())
+    assert (written["control"], written["abort"], written["timing"], written["controls"]) == (None, None, None, [])
+    # a record of another form (not a mapping) reads back as none
+    odd = {**written, "control": "off", "abort": ["x"], "timing": 3}
+    assert (Verdict.from_dict(odd).control, Verdict.from_dict(odd).abort, Verdict.from_dict(odd).timing) == \
+        (None, None, None)
+
+
+def test_a_lone_mapping_in_the_extension_is_a_list_of_one() -> None:
+    from harness.verdict.record import extension_list
+
+    one = {"name": "x", "switches": {}}
+    experiment = {"extensions": [{"name": "devsim", "controls": one, "abort_when": [one, one]}]}
+    assert extension_list(experiment, "controls") == [one]
+    assert extension_list(experiment, "abort_when") == [one, one]
+    assert extension_list(experiment, "claims") == []
