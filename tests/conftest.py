@@ -29,7 +29,9 @@ LANE_1 = frozenset({"test_backups.py", "test_database.py", "test_deploy.py", "te
 # from the defaults, test_errors.py's 18xxx and test_teardown.py's neighbour, 38xxx).
 LANE_ENV: dict[int, dict[str, str]] = {
     0: {},
-    1: {"DEVSIM_STACK": "devsim-b", "DEVSIM_PORT_BLOCK": "2"},  # ports 28080, 28443, 29090, 29091, 28025
+    # ports 28080, 28443, 29090, 29091, 28025; its run folders and report index apart from lane 0's
+    1: {"DEVSIM_STACK": "devsim-b", "DEVSIM_PORT_BLOCK": "2",
+        "DEVSIM_REPORTS_DIR": str(Path(__file__).resolve().parent.parent / "reports" / "devsim-b")},
 }
 
 
