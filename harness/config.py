@@ -98,7 +98,8 @@ ENV_FIELDS: dict[str, tuple[str, type, str]] = {
     "DEVSIM_STACK": ("stack", str, "the stack's name and Docker label: a second name (with ports of its own) is a "
                      "second stack on the same engine"),
     "DEVSIM_STACK_DIR": ("stack_dir", Path, "the folder with stack.yml, switches.yml and the images' build folders"),
-    "DEVSIM_REPORTS_DIR": ("reports_dir", Path, "where each run's folder and the reports' index go"),
+    "DEVSIM_REPORTS_DIR": ("reports_dir", Path, "where each run's folder and the reports' index go (a stack "
+                           "other than `devsim`: `reports/<stack>` unless set)"),
     "DEVSIM_LB_PORT": ("lb_port", int, "plain HTTP at the load balancer: a redirect to HTTPS (the development "
                        "profile: the app)"),
     "DEVSIM_LB_TLS_PORT": ("lb_tls_port", int, "HTTPS at the load balancer, the way in"),
@@ -147,6 +148,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         except ValueError:
             raise ConfigError(f"{var}={raw!r} is not a valid {kind.__name__}") from None
     values.update(_port_block(environ, values))
+    if "reports_dir" not in values and values.get("stack", Settings.stack) != Settings.stack:
+        values["reports_dir"] = Settings.reports_dir / str(values["stack"])  # a second stack's runs apart
     settings = Settings().replace(**values)
     validate(settings)
     return settings

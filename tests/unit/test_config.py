@@ -41,6 +41,15 @@ def test_a_port_block_out_of_range_names_the_variable(block: str, message: str) 
         load_settings({"DEVSIM_PORT_BLOCK": block})
 
 
+def test_a_second_stack_keeps_its_runs_in_a_folder_of_its_own() -> None:
+    default = load_settings({})
+    assert default.reports_dir.name == "reports"
+    assert load_settings({"DEVSIM_STACK": "team2"}).reports_dir == default.reports_dir / "team2"
+    assert load_settings({"DEVSIM_STACK": "devsim"}).reports_dir == default.reports_dir
+    chosen = load_settings({"DEVSIM_STACK": "team2", "DEVSIM_REPORTS_DIR": "/tmp/elsewhere"})
+    assert chosen.reports_dir == Path("/tmp/elsewhere")
+
+
 def test_bad_environment_value_names_the_variable() -> None:
     with pytest.raises(ConfigError, match=r"DEVSIM_LB_PORT='eighty' is not a valid int"):
         load_settings({"DEVSIM_LB_PORT": "eighty"})
