@@ -51,7 +51,7 @@ class Settings:
 
     @property
     def published_ports(self) -> tuple[int, ...]:
-        return (self.lb_port, self.lb_tls_port, self.prometheus_port, self.pushgateway_port, self.mailsink_port)
+        return tuple(getattr(self, name) for name in PORT_FIELDS)
 
     @property
     def lb_url(self) -> str:

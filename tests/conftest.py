@@ -36,8 +36,8 @@ LANE_ENV: dict[int, dict[str, str]] = {
 
 
 def lane_of(nodeid: str) -> int:
-    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
-    return 1 if module in LANE_1 else 0
+    folder, _, module = nodeid.split("::", 1)[0].rpartition("/")
+    return 1 if folder.endswith("tests/integration") and module in LANE_1 else 0
 
 
 def worker_lane() -> int:

@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any
 
-from harness.chaos import engine
+from harness.chaos import engine, evidence
 from harness.config import load_settings
 from harness.errors import HarnessError
 from harness.stack import tls
@@ -117,10 +117,7 @@ def after_activity_control(context: dict[str, Any], state: dict[str, Any] | None
     if context.get("type") == "action" and _state["in_method"] and _state["first_action_end"] is None:
         ended = time.time()
         _state["first_action_end"] = ended
-        applied = output.get("applied_at") if isinstance(output, dict) else None
-        if isinstance(applied, int | float) and not isinstance(applied, bool) \
-                and float(_state["start"]) <= applied <= ended:
-            _state["applied_at"] = float(applied)
+        _state["applied_at"] = evidence.applied_at(output, float(_state["start"]), ended)
     status = state.get("status", "?")
     shown = "" if output is None else f" -> {str(output)[:120]}"
     error = f" ({state.get('exception', [''])[-1].strip()})" if status == "failed" and state.get("exception") else ""

@@ -66,3 +66,13 @@ def at_least(message: str) -> float | None:
     """The lower bound a Refuted message carries, if any."""
     found = _AT_LEAST.search(message)
     return float(found.group(1)) if found else None
+
+
+def applied_at(output: object, start: float, end: float) -> float | None:
+    """The moment an action says it applied its fault (`applied_at` in its output, seconds
+    since the epoch; e.g. the kill after a cut-off of the replicas), when it is a number
+    within the action's span [start, end]; None otherwise (the action's start stands)."""
+    found = output.get("applied_at") if isinstance(output, dict) else None
+    if isinstance(found, int | float) and not isinstance(found, bool) and start <= found <= end:
+        return float(found)
+    return None

@@ -136,11 +136,8 @@ def applied_window(journal: dict[str, Any]) -> Window | None:
     if first is None:
         return None
     start, end = journal_ts(first["start"]), journal_ts(first["end"])
-    output = first.get("output")
-    applied = output.get("applied_at") if isinstance(output, dict) else None
-    if isinstance(applied, int | float) and not isinstance(applied, bool) and start <= applied <= end:
-        return Window(float(applied), end)
-    return Window(start, end)
+    applied = evidence.applied_at(first.get("output"), start, end)
+    return Window(start if applied is None else applied, end)
 
 
 def _expected(tolerance: Any) -> Any:

@@ -20,7 +20,7 @@ def test_lane_one_names_integration_modules_that_exist() -> None:
     assert present >= lanes.LANE_1
     assert lanes.lane_of("tests/integration/test_backups.py::test_x[a::b]") == 1
     assert lanes.lane_of("tests/integration/test_chaos.py::test_x") == 0
-    assert lanes.lane_of("tests/unit/test_backups.py::test_x") == 1  # by file name, wherever it lies
+    assert lanes.lane_of("tests/unit/test_backups.py::test_x") == 0  # a unit test of the same name stays in lane 0
     assert lanes.lane_of("tests/unit/test_docs.py::test_x") == 0
 
 
