@@ -13,7 +13,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from chaoslib.exceptions import ActivityFailed
 
-from harness.config import load_settings
+from harness.config import Settings, load_settings
 from harness.driver import StackDriver, driver_for
 from harness.errors import HarnessError
 from harness.http import Http
@@ -34,13 +34,17 @@ class Target:
     ca_file: str = ""  # the CA the edge's HTTPS is verified against ("": plain HTTP)
 
 
-def defaults() -> dict[str, str]:
-    """What a plain `chaos run` uses for keys the configuration leaves out: the harness's
-    own settings (DEVSIM_STACK, DEVSIM_LB_PORT, ... or their defaults)."""
-    settings = load_settings(os.environ)
+def for_settings(settings: Settings) -> dict[str, str]:
+    """The configuration the extension reads for a stack's settings (no request log)."""
     return {"devsim_stack": settings.stack, "lb_url": settings.lb_url, "prometheus_url": settings.prometheus_url,
             "mailsink_url": settings.mailsink_url, "request_log": "",
             "devsim_ca_file": str(settings.edge_ca_file or "")}
+
+
+def defaults() -> dict[str, str]:
+    """What a plain `chaos run` uses for keys the configuration leaves out: the harness's
+    own settings (DEVSIM_STACK, DEVSIM_LB_PORT, ... or their defaults)."""
+    return for_settings(load_settings(os.environ))
 
 
 def target(configuration: Mapping[str, Any] | None) -> Target:

@@ -90,9 +90,7 @@ def install_signal_handlers() -> None:
 
 
 def configuration(settings: Settings, run_dir: Path, variables: dict[str, Any]) -> dict[str, Any]:
-    return {"devsim_stack": settings.stack, "lb_url": settings.lb_url, "prometheus_url": settings.prometheus_url,
-            "mailsink_url": settings.mailsink_url, "request_log": str(run_dir / results.REQUEST_LOG),
-            "devsim_ca_file": str(settings.edge_ca_file or ""), **variables}
+    return {**chaos_engine.for_settings(settings), "request_log": str(run_dir / results.REQUEST_LOG), **variables}
 
 
 def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: RunOptions) -> Outcome:

@@ -23,7 +23,7 @@ from typing import Any
 import docker
 import pytest
 
-from harness.chaos import actions, database
+from harness.chaos import actions, database, engine
 from harness.config import Settings, load_settings
 from tests.integration.conftest import devsim, explain, objects_of, user_env
 
@@ -33,9 +33,8 @@ NEIGHBOUR_ENV = {"DEVSIM_STACK": "devsim-n", "DEVSIM_PORT_BLOCK": "3"}  # ports 
 
 
 def configuration(settings: Settings) -> dict[str, Any]:
-    """What `devsim run` hands the extension's actions for a stack."""
-    return {"devsim_stack": settings.stack, "lb_url": settings.lb_url, "prometheus_url": settings.prometheus_url,
-            "mailsink_url": settings.mailsink_url, "devsim_ca_file": str(settings.ca_file)}
+    """What `devsim run` hands the extension's actions for a stack (without a request log)."""
+    return dict(engine.for_settings(settings))
 
 
 @pytest.fixture(scope="module")
