@@ -109,7 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     dep.add_argument("--max-error-ratio", type=float, default=0.05, metavar="R",
                      help="roll back when the new release's error ratio exceeds R (default 0.05)")
     dep.add_argument("--max-p95", default="1s", metavar="DURATION",
-                     help="roll back when the new release's p95 exceeds this (default 1s; e.g. 800ms)")
+                     help="roll back when the new release's p95 exceeds this (default 1s; e.g. 800ms) ...")
+    dep.add_argument("--p95-for", default="12s", metavar="DURATION",
+                     help="... for this long (default 12s: longer than the guard's 10 s window, so a burst "
+                     "of slow seconds on a busy machine does not roll back a good release)")
     dep.add_argument("--watch-after", default="20s", metavar="DURATION",
                      help="how long the guard keeps watching after the rollout completed (default 20s)")
 
@@ -338,6 +341,7 @@ def cmd_deploy(ctx: RunContext, args: argparse.Namespace) -> int:
         raise UsageError("--max-error-ratio must be between 0 and 1")
     policy = None if args.no_guard else GuardPolicy(
         max_error_ratio=args.max_error_ratio, max_p95_s=slo.parse(f"p95<{args.max_p95}").threshold / 1000,
+        p95_for_s=load_session.parse_duration(args.p95_for),
         watch_after_s=load_session.parse_duration(args.watch_after))
     result = rollout.deploy(ctx.driver, ctx.settings.prometheus_url, args.version, policy,
                             on_step=ctx.progress.step, on_watch=ctx.progress.update if args.watch else None)

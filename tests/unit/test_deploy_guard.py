@@ -31,8 +31,20 @@ class Readings:
         return [] if math.isnan(value) else [Sample({}, value)]
 
 
-def guard(steps: list[tuple[float, float, float]], **policy: float) -> Guard:
-    return Guard(Readings(steps), "v2-errors", GuardPolicy(**policy))  # type: ignore[arg-type]
+class Clock:
+    """Seconds that move only when the test says so: one check a second by default."""
+
+    def __init__(self, step: float = 1.0) -> None:
+        self.now, self.step = 100.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def guard(steps: list[tuple[float, float, float]], clock: Clock | None = None, **policy: float) -> Guard:
+    return Guard(Readings(steps), "v2-errors", GuardPolicy(**policy),  # type: ignore[arg-type]
+                 clock=clock or Clock())
 
 
 def test_queries_select_the_new_versions_user_requests() -> None:
@@ -52,9 +64,34 @@ def test_trips_on_the_error_ratio_after_consecutive_checks() -> None:
     assert "v2-errors" in reason
 
 
-def test_trips_on_p95() -> None:
-    reason = guard([(40, 0, 2.4)]).check()
-    assert "p95 2400 ms > 1000 ms" in reason
+def test_trips_on_p95_once_it_stayed_over_for_p95_for_s() -> None:
+    g = guard([(40, 0, 2.4)] * 14, p95_for_s=12)  # one check a second
+    verdicts = [g.check() for _ in range(14)]
+    assert verdicts[:12] == [""] * 12  # over since the first check: 0 .. 11 s
+    assert "p95 2400 ms > 1000 ms (for 12 s)" in verdicts[12]  # 12 s after the first check over
+    assert "error ratio" not in verdicts[12]
+
+
+def test_a_burst_of_slow_seconds_shorter_than_p95_for_s_does_not_trip() -> None:
+    # the CI case: a good release read 1753 ms for a few checks while a sibling task started
+    slow, fast = (135, 0, 1.753), (135, 0, 0.12)
+    g = guard([slow] * 10 + [fast] + [slow] * 10, p95_for_s=12)
+    assert [g.check() for _ in range(21)] == [""] * 21  # a fast check starts the count again
+
+
+def test_p95_for_s_is_time_not_checks() -> None:
+    g = guard([(40, 0, 2.4)] * 4, clock=Clock(step=5.0), p95_for_s=12)  # checks 5 s apart
+    assert [bool(g.check()) for _ in range(4)] == [False, False, False, True]  # over at 0, 5, 10, 15 s
+
+
+def test_p95_for_s_zero_trips_at_the_first_check_over() -> None:
+    assert "p95 2400 ms" in guard([(40, 0, 2.4)], p95_for_s=0).check()
+
+
+def test_errors_trip_at_once_by_default_however_long_p95_for_s_is() -> None:
+    reason = guard([(50, 15, 2.4)], p95_for_s=12).check()
+    assert "error ratio 30.0 % > 5 % (1 checks in a row)" in reason
+    assert "p95" not in reason
 
 
 def test_a_healthy_release_and_too_few_requests_do_not_trip() -> None:

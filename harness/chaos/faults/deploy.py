@@ -17,7 +17,7 @@ logger = logging.getLogger("chaostoolkit")
 
 @activity
 def deploy_release(service: str, version: str, guard: bool | str = True, max_error_ratio: float = 0.05,
-                   max_p95_s: float = 1.0, watch_after_s: float = 20.0, timeout: float = 300,
+                   max_p95_s: float = 1.0, p95_for_s: float = 12.0, watch_after_s: float = 20.0, timeout: float = 300,
                    configuration: Configuration = None) -> dict[str, Any]:
     """`devsim deploy` as an action: the guarded rolling update, the engine's rollback and the guard's.
 
@@ -27,7 +27,7 @@ def deploy_release(service: str, version: str, guard: bool | str = True, max_err
     t = engine.target(configuration)
     enabled = guard if isinstance(guard, bool) else str(guard).lower() not in ("false", "0", "no", "off")
     policy = GuardPolicy(max_error_ratio=float(max_error_ratio), max_p95_s=float(max_p95_s),
-                         watch_after_s=float(watch_after_s)) if enabled else None
+                         p95_for_s=float(p95_for_s), watch_after_s=float(watch_after_s)) if enabled else None
     result = rollout.deploy(engine.driver(configuration), t.prometheus_url, version, policy, on_step=_log,
                             service=service, timeout=float(timeout))
     return result.as_dict()
