@@ -1,0 +1,329 @@
+"""The probes that ask the running stack at the moment (the load balancer over HTTP, the
+engine, Prometheus' instant query), against a small HTTP server on 127.0.0.1 that plays the
+load balancer and Prometheus, and the fake engine (tests/unit/fakedriver.py).
+
+The integration tests run the same probes against the real stack; these pin what each does
+with each kind of answer (a status, a timeout, nothing listening, a body that is not JSON),
+which the real stack rarely gives on demand.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from chaoslib.exceptions import ActivityFailed
+
+from harness.chaos import engine, probes
+from harness.chaos.evidence import NoEvidence, Refuted
+from harness.driver import TaskInfo, driver_for
+from tests.unit.fakedriver import FakeDriver
+
+STACK = "devsim-live-probes"
+
+
+@dataclass
+class Answer:
+    status: int
+    body: str = ""
+    delay_s: float = 0.0
+
+
+@dataclass
+class Script:
+    """What the server answers: per (method, path) a list of answers, the last one repeated."""
+
+    answers: dict[tuple[str, str], list[Answer]] = field(default_factory=dict)
+    seen: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, body
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next(self, method: str, path: str, body: str) -> Answer:
+        with self.lock:
+            self.seen.append((method, path, body))
+            queue = self.answers.get((method, path))
+            if not queue:
+                return Answer(404, "not found")
+            return queue.pop(0) if len(queue) > 1 else queue[0]
+
+
+@dataclass
+class Server:
+    url: str
+    script: Script
+
+
+@dataclass
+class Holder:
+    script: Script = field(default_factory=Script)
+
+
+@pytest.fixture(scope="module")
+def httpd() -> Iterator[tuple[str, Holder]]:
+    """One server for the module (stopping one costs half a second); each test scripts it anew."""
+    holder = Holder()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode() if length else ""
+            parts = urlsplit(self.path)
+            answer = holder.script.next(method, parts.path, body or parts.query)
+            time.sleep(answer.delay_s)
+            data = answer.body.encode()
+            try:
+                self.send_response(answer.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except OSError:
+                pass  # the client gave up (a timeout test)
+
+        def do_GET(self) -> None:
+            self._answer("GET")
+
+        def do_POST(self) -> None:
+            self._answer("POST")
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", holder
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def server(httpd: tuple[str, Holder]) -> Server:
+    url, holder = httpd
+    holder.script = Script()
+    return Server(url, holder.script)
+
+
+def config(url: str) -> dict[str, str]:
+    return {"devsim_stack": STACK, "lb_url": url, "prometheus_url": url + "/prom", "mailsink_url": url + "/mail",
+            "devsim_ca_file": ""}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeDriver]:
+    driver = FakeDriver(STACK)
+    engine.use_factory(lambda stack: driver if stack == STACK else FakeDriver(stack, services={}))
+    yield driver
+    engine.use_factory(driver_for)
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"  # nothing listens there now
+
+
+# --- the load balancer over HTTP -----------------------------------------------------------
+
+def test_http_status_is_the_status_the_lb_answers(server: Server) -> None:
+    server.script.answers[("GET", "/health")] = [Answer(200, "ok")]
+    server.script.answers[("GET", "/ready")] = [Answer(503, "not ready")]
+    assert probes.http_status(configuration=config(server.url)) == 200  # /health by default
+    assert probes.http_status("/ready", configuration=config(server.url)) == 503
+    assert probes.http_status("/nowhere", configuration=config(server.url)) == 404
+
+
+def test_http_status_posts_the_form_it_is_given(server: Server) -> None:
+    server.script.answers[("POST", "/api/items")] = [Answer(201, "{}")]
+    status = probes.http_status("/api/items", method="POST", data={"name": "a b"}, configuration=config(server.url))
+    assert status == 201
+    assert server.script.seen[-1] == ("POST", "/api/items", "name=a+b")
+
+
+def test_nothing_answering_is_status_0() -> None:
+    assert probes.http_status(timeout=1, configuration=config(closed_port_url())) == 0
+
+
+def test_an_answer_later_than_the_timeout_is_status_0_and_the_timeout_as_latency(server: Server) -> None:
+    server.script.answers[("GET", "/slow")] = [Answer(200, "late", delay_s=1.5)]
+    assert probes.http_status("/slow", timeout=0.3, configuration=config(server.url)) == 0
+    latency = probes.http_latency_ms("/slow", timeout=0.3, configuration=config(server.url))
+    assert 300 <= latency < 1400  # it gave up at the timeout, not when the answer came
+
+
+def test_http_latency_is_how_long_the_answer_took_in_ms(server: Server) -> None:
+    server.script.answers[("GET", "/health")] = [Answer(200, "ok", delay_s=0.25)]
+    latency = probes.http_latency_ms(configuration=config(server.url))
+    assert 250 <= latency < 2000
+    assert latency == round(latency, 1)  # a tenth of a millisecond at most
+    server.script.answers[("POST", "/api/items")] = [Answer(201, "{}", delay_s=0.2)]
+    assert probes.http_latency_ms("/api/items", method="POST", data={"k": "v"}, configuration=config(server.url)) \
+        >= 200
+    assert server.script.seen[-1] == ("POST", "/api/items", "k=v")
+
+
+def test_served_versions_are_the_distinct_versions_sorted(server: Server) -> None:
+    server.script.answers[("GET", "/api/version")] = [
+        Answer(200, json.dumps({"version": "v2"})), Answer(200, json.dumps({"version": "v1"})),
+        Answer(200, json.dumps({"version": "v2"}))]
+    assert probes.served_versions(samples=5, configuration=config(server.url)) == "v1,v2"
+    assert len(server.script.seen) == 5  # as many requests as samples
+
+
+@pytest.mark.parametrize("bad", [Answer(502, "<html>bad gateway</html>"), Answer(200, json.dumps({"name": "x"}))])
+def test_an_answer_without_a_version_counts_as_no_answer(server: Server, bad: Answer) -> None:
+    server.script.answers[("GET", "/api/version")] = [Answer(200, json.dumps({"version": "v1"})), bad]
+    assert probes.served_versions(samples=3, configuration=config(server.url)) == "no answer,v1"
+
+
+def test_served_versions_with_nothing_listening() -> None:
+    assert probes.served_versions(samples=2, configuration=config(closed_port_url())) == "no answer"
+
+
+def test_one_sample_sees_one_version(server: Server) -> None:
+    server.script.answers[("GET", "/api/version")] = [Answer(200, json.dumps({"version": 3}))]
+    assert probes.served_versions(samples=1, configuration=config(server.url)) == "3"
+
+
+# --- the OAuth2 token endpoint, with the secret read from the running app -------------------
+
+def _token_endpoint(server: Server, delay_s: float = 0.0) -> None:
+    wanted = {"grant_type": ["client_credentials"], "client_id": ["loadtest"], "client_secret": ["s3cret"]}
+
+    def answer(method: str, path: str, body: str) -> Answer:
+        server.script.seen.append((method, path, body))
+        ok = (method, path) == ("POST", "/api/auth/token") and parse_qs(body) == wanted
+        return Answer(200 if ok else 401, "{}", delay_s)
+
+    server.script.next = answer  # type: ignore[method-assign]
+
+
+def test_token_status_uses_the_load_clients_secret_from_the_running_app(server: Server, fake: FakeDriver) -> None:
+    _token_endpoint(server)
+    fake.secret_values["oauth_clients"] = "admin:nope, loadtest:s3cret"
+    assert probes.token_status(configuration=config(server.url)) == 200
+    fake.secret_values["oauth_clients"] = "admin:nope,loadtest:wrong"
+    assert probes.token_status(configuration=config(server.url)) == 401
+
+
+def test_token_latency_and_timeout(server: Server, fake: FakeDriver) -> None:
+    fake.secret_values["oauth_clients"] = "loadtest:s3cret"
+    _token_endpoint(server, delay_s=0.25)
+    assert 250 <= probes.token_latency_ms(configuration=config(server.url)) < 2000
+    assert probes.token_status(timeout=0.1, configuration=config(server.url)) == 0
+
+
+# --- Prometheus' instant query ----------------------------------------------------------------
+
+def _vector(*values: float) -> str:
+    result = [{"metric": {"instance": f"i{n}"}, "value": [1700000000.0, str(v)]} for n, v in enumerate(values)]
+    return json.dumps({"status": "success", "data": {"resultType": "vector", "result": result}})
+
+
+def test_prometheus_value_sums_the_series(server: Server) -> None:
+    server.script.answers[("GET", "/prom/api/v1/query")] = [Answer(200, _vector(1.5, 2.25))]
+    assert probes.prometheus_value("up", configuration=config(server.url)) == 3.75
+    assert "query=up" in server.script.seen[-1][2]
+
+
+def test_prometheus_value_of_one_series(server: Server) -> None:
+    server.script.answers[("GET", "/prom/api/v1/query")] = [Answer(200, _vector(0.0))]
+    assert probes.prometheus_value("up", configuration=config(server.url)) == 0.0
+
+
+def test_prometheus_value_with_no_series_is_no_evidence(server: Server) -> None:
+    server.script.answers[("GET", "/prom/api/v1/query")] = [Answer(200, _vector())]
+    with pytest.raises(NoEvidence, match="'absent_metric' returned no data"):
+        probes.prometheus_value("absent_metric", configuration=config(server.url))
+
+
+@pytest.mark.parametrize("answer", [Answer(400, json.dumps({"status": "error", "error": "parse error"}))])
+def test_a_query_prometheus_rejects_fails_the_probe(server: Server, answer: Answer) -> None:
+    server.script.answers[("GET", "/prom/api/v1/query")] = [answer]
+    with pytest.raises(ActivityFailed, match=re.escape("Prometheus rejected 'sum(('")) as caught:
+        probes.prometheus_value("sum((", configuration=config(server.url))
+    assert not isinstance(caught.value, NoEvidence)  # an error, not a claim without evidence
+
+
+# --- the engine ---------------------------------------------------------------------------------
+
+def _set_running(fake: FakeDriver, service: str, running: int, total: int = 3) -> None:
+    tasks = [TaskInfo(f"t{i}", i + 1, "img", "running" if i < running else "starting", "running")
+             for i in range(total)]
+    fake.task_states[service] = [*tasks, TaskInfo("old", 1, "img", "running", "shutdown")]
+
+
+def test_ready_replicas_counts_running_tasks_meant_to_run(fake: FakeDriver) -> None:
+    _set_running(fake, "app", 2)
+    assert probes.ready_replicas("app", configuration=config(closed_port_url())) == 2  # not the one shutting down
+    _set_running(fake, "app", 0)
+    assert probes.ready_replicas("app", configuration=config(closed_port_url())) == 0
+
+
+def test_running_versions_read_each_running_tasks_image_label(fake: FakeDriver) -> None:
+    fake.add_image("img-v1", "sha256:" + "1" * 64, {"devsim.version": "v1"})
+    fake.add_image("img-v2", "sha256:" + "2" * 64, {"devsim.version": "v2"})
+    fake.add_image("img-bare", "sha256:" + "3" * 64, {})
+    containers = fake.ctrs["app"]
+    for c, image in zip(containers, ["img-v2", "img-v1", "img-v2"], strict=True):
+        c.info = replace(c.info, image_id=image)
+    assert probes.running_versions(configuration=config(closed_port_url())) == "v1,v2"
+    containers[0].info = replace(containers[0].info, image_id="img-bare")
+    containers[1].info = replace(containers[1].info, image_id="gone")
+    assert probes.running_versions("app", configuration=config(closed_port_url())) == "?,v2"
+
+
+class Later(threading.Thread):
+    """Makes every task of the service run after `delay_s` (the engine replacing a killed one)."""
+
+    def __init__(self, fake: FakeDriver, service: str, delay_s: float) -> None:
+        super().__init__(daemon=True)
+        self.fake, self.service, self.delay_s = fake, service, delay_s
+
+    def run(self) -> None:
+        time.sleep(self.delay_s)
+        _set_running(self.fake, self.service, 3)
+
+
+def test_seconds_until_ready_counts_until_every_replica_runs_and_the_lb_is_ready(
+        server: Server, fake: FakeDriver) -> None:
+    server.script.answers[("GET", "/ready")] = [Answer(200, "ok")]
+    _set_running(fake, "app", 2)  # the fault is already seen: no wait for the drop
+    Later(fake, "app", 0.8).start()
+    took = probes.seconds_until_ready("app", 3, timeout=10, configuration=config(server.url))
+    assert 0.8 <= took < 3.0
+    assert took == round(took, 2)
+
+
+def test_seconds_until_ready_waits_for_the_lb_too(server: Server, fake: FakeDriver) -> None:
+    server.script.answers[("GET", "/ready")] = [Answer(503, "no")] * 4 + [Answer(200, "ok")]
+    _set_running(fake, "app", 3)
+    took = probes.seconds_until_ready("app", 3, timeout=10, expect_drop_s=0, configuration=config(server.url))
+    assert 0.7 <= took < 3.0  # four checks answered 503, 0.25 s apart
+    assert [p for _, p, _ in server.script.seen].count("/ready") == 5
+
+
+def test_seconds_until_ready_first_gives_the_engine_time_to_notice_the_fault(server: Server, fake: FakeDriver) -> None:
+    server.script.answers[("GET", "/ready")] = [Answer(200, "ok")]
+    _set_running(fake, "app", 3)  # the engine has not seen the kill yet: wait up to expect_drop_s
+    took = probes.seconds_until_ready("app", 3, timeout=10, expect_drop_s=0.6, configuration=config(server.url))
+    assert 0.6 <= took < 2.5
+
+
+def test_never_ready_is_refuted_with_the_time_waited_as_a_lower_bound(server: Server, fake: FakeDriver) -> None:
+    server.script.answers[("GET", "/ready")] = [Answer(200, "ok")]
+    _set_running(fake, "app", 1)
+    with pytest.raises(Refuted, match=r"app: fewer than 3 ready replicas after 1\.2 s") as caught:
+        probes.seconds_until_ready("app", 3, timeout=1.2, expect_drop_s=0.2, configuration=config(server.url))
+    assert caught.value.at_least is not None
+    assert 1.2 <= caught.value.at_least < 2.5
