@@ -123,8 +123,13 @@ def write(results: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "claim_power.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     lines = ["# Claim power, repeated trials and the instrument's calibration", "",
-             f"Runs on the stack written by `benchmarks/claim_power.py` on {results.get('started')} "
-             f"({results.get('machine')}).", ""]
+             "Written by `benchmarks/claim_power.py`; each part says when it ran on the stack (a part run "
+             "alone keeps the others from the last results).", ""]
+
+    def when(part: str) -> str:
+        at = results.get("at", {}).get(part) or results.get("started")  # "started": one date for all (older files)
+        return f" ({at}, {results.get('machine')})"
+
     if results.get("coverage"):
         cov = results["coverage"]
         total = sum(r["claims"] for r in cov["experiments"])
@@ -139,7 +144,7 @@ def write(results: dict[str, Any]) -> None:
                   f"{', '.join(r['missing']) or '-'} |" for r in cov["experiments"]]
         lines.append("")
     if results.get("prove"):
-        lines += ["## `devsim run --prove` on every shipped experiment", "",
+        lines += [f"## `devsim run --prove` on every shipped experiment{when('prove')}", "",
                   "| experiment | exit | verdict | claim | power: under its control |", "|---|---|---|---|---|"]
         for row in results["prove"]:
             powered = [c for c in row["claims"] if c.get("power")]
@@ -149,7 +154,8 @@ def write(results: dict[str, Any]) -> None:
         lines.append("")
     if results.get("repeat"):
         rep = results["repeat"]
-        lines += [f"## `devsim run --repeat {rep['count']}` on {rep['experiment']}: {rep.get('status')}", "",
+        title = f"`devsim run --repeat {rep['count']}` on {rep['experiment']}: {rep.get('status')}"
+        lines += [f"## {title}{when('repeat')}", "",
                   f"{rep.get('reason')}", "", "| claim | held | median | min | max | flaky |",
                   "|---|---|---|---|---|---|"]
         for t in rep.get("claims", []):
@@ -159,7 +165,7 @@ def write(results: dict[str, Any]) -> None:
     if results.get("calibration"):
         cal = results["calibration"]
         err = cal["length_error_s"]
-        lines += ["## Calibration: outages of known length", "",
+        lines += [f"## Calibration: outages of known length{when('calibration')}", "",
                   f"- outage length, harness minus engine: median {err['median']} s, largest {err['max_abs']} s "
                   f"in absolute value, over {err['n']} outages (tolerance {cal['tolerance_s']} s)",
                   f"- outages of about 1 s found: {cal['one_second_outages_found']}", "",
@@ -180,8 +186,13 @@ def main() -> None:
     old = RESULTS / "claim_power.json"
     results: dict[str, Any] = json.loads(old.read_text()) if old.exists() else {}
     parts = args.parts.split(",")
-    if set(parts) - {"coverage"}:  # the date of the runs on the stack (coverage carries its own)
-        results.update(machine=platform.node(), started=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    if set(parts) - {"coverage"}:  # the date of each part run on the stack (coverage carries its own)
+        now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        at = results.setdefault("at", {})
+        for part in ("prove", "repeat", "calibration"):
+            at.setdefault(part, results.get("started"))  # the older file's one date, for the parts not run
+        results["machine"] = platform.node()
+        at.update({part: now for part in parts if part != "coverage"})
     if "coverage" in parts:  # from the files alone: no stack needed
         results["coverage"] = coverage()
     up = devsim("up") if set(parts) - {"coverage"} else None  # every switch as shipped; boots the stack
