@@ -5,9 +5,12 @@ the method once. The figures are fed by hand; the live trip is in tests/integrat
 from __future__ import annotations
 
 import copy
+import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -15,6 +18,7 @@ from harness.config import PROJECT_ROOT
 from harness.experiment import abort
 from harness.experiment.validate import load, problems
 from harness.load import clientlog
+from tests.unit.httpstub import Answer, serving
 
 EXPERIMENTS = PROJECT_ROOT / "experiments"
 
@@ -168,3 +172,141 @@ def test_the_follower_keeps_earlier_chunks_within_the_kept_span(tmp_path: Path) 
     with log.open("a") as fh:
         fh.write("2000,GET /a,GET,503,5,0,,,\n")
     assert [r.ts_ms for r in follower.rows()] == [1000, 2000]  # the first chunk's row is still within 10 s
+
+
+# --- what the first tests above leave open (mutation testing found each) -------------------------
+
+def test_abort_when_that_is_not_a_list_is_one_problem() -> None:
+    experiment = with_conditions()
+    experiment["extensions"][0]["abort_when"] = {"name": "x", "figure": "client_error_ratio", "above": 0.2}
+    assert abort.condition_problems(experiment) == ["'abort_when' must be a list of stop conditions"]
+
+
+def test_every_condition_is_checked_after_a_nameless_one() -> None:
+    found = abort.condition_problems(with_conditions("not a mapping", {"name": "y", "figure": "p99", "above": 1}))
+    assert found == ["stop condition #1 must be a mapping with a name",
+                     "stop condition 'y': figure must be one of client_error_ratio, client_p95_ms, got 'p99'"]
+
+
+@pytest.mark.parametrize("promql", ["  ", 42])
+def test_promql_must_be_an_expression(promql: object) -> None:
+    found = abort.condition_problems(with_conditions({"name": "x", "promql": promql, "above": 1}))
+    assert found == ["stop condition 'x': promql must be a PromQL expression"]
+
+
+def test_unknown_keys_are_named_together() -> None:
+    found = abort.condition_problems(with_conditions(
+        {"name": "x", "figure": "client_error_ratio", "above": 0.2, "window": 5, "after": 1}))
+    assert found == ["stop condition 'x': unknown key(s) after, window"]
+
+
+@pytest.mark.parametrize(("over", "ok"), [(0.5, True), (300, True), (300.5, False), (-1, False), (True, False)])
+def test_over_is_a_number_of_seconds_up_to_300(over: object, ok: bool) -> None:
+    found = abort.condition_problems(with_conditions(
+        {"name": "x", "figure": "client_error_ratio", "above": 0.2, "over": over}))
+    assert found == ([] if ok else ["stop condition 'x': over must be a number of seconds above 0 and at most 300"])
+
+
+def test_a_below_condition_must_end_with_or_vector() -> None:
+    found = abort.condition_problems(with_conditions({"name": "x", "promql": "sum(up)", "below": 1}))
+    assert found == ["stop condition 'x': a below condition never trips on an empty result (every series gone); "
+                     "end the query with `or vector(0)`"]
+
+
+def test_over_is_parsed() -> None:
+    [found] = abort.conditions(with_conditions({"name": "e", "figure": "client_p95_ms", "above": 800, "over": 12}))
+    assert found == abort.Condition("e", "client_p95_ms", "", 800.0, None, 12.0)
+
+
+def test_describe_and_the_tripped_record() -> None:
+    small = abort.Condition("tiny", "client_error_ratio", "", 1e-06, None, 5.0)
+    assert small.describe() == "client_error_ratio over 5 s above 1e-06"
+    huge = abort.Condition("up", "", "sum(up) or vector(0)", None, 1e20)
+    assert huge.describe() == "PromQL 'sum(up) or vector(0)' below 1e+20"
+    tripped = abort.Tripped(small, 0.5, at=1003.14159, fault_start=1000.0)
+    assert tripped.as_dict() == {"condition": "tiny", "figure": "client_error_ratio", "promql": "", "above": 1e-06,
+                                 "below": None, "over": 5.0, "measured": 0.5, "at": 1003.14159,
+                                 "seconds_into_fault": 3.142}
+
+
+def _wait_for_trip(w: abort.Watch, seconds: float = 5.0) -> None:
+    deadline = time.time() + seconds
+    while w.tripped is None and time.time() < deadline:
+        time.sleep(0.01)
+
+
+def test_the_watch_keeps_looking_until_the_fault_starts() -> None:
+    method = Method(start=None)
+    with watch(method, [0.9], RATIO) as w:
+        time.sleep(0.1)
+        method.start = time.time()
+        _wait_for_trip(w)
+    assert w.tripped is not None
+    assert method.stops == 1
+
+
+def test_the_watch_keeps_looking_after_a_figure_could_not_be_read() -> None:
+    method = Method(start=time.time())
+    calls: list[tuple[abort.Condition, float]] = []
+
+    def flaky(c: abort.Condition, now: float) -> float | None:
+        calls.append((c, now))
+        if len(calls) == 1:
+            raise ConnectionError("Prometheus away")
+        return 0.9
+
+    with abort.Watch([RATIO], flaky, lambda: method.start, lambda: method.running, method.stop,
+                     interval=0.01) as w:
+        _wait_for_trip(w)
+    assert w.tripped is not None
+    assert w.errors == ["errors: ConnectionError: Prometheus away"]
+    assert all(c is RATIO and abs(now - time.time()) < 5 for c, now in calls)  # the condition and the time now
+
+
+def test_a_method_that_ended_meanwhile_is_not_stopped() -> None:
+    method = Method(start=time.time())
+    answers = iter([True])  # running when the watch looked, ended when the value came back
+
+    def running() -> bool:
+        return next(answers, False)
+
+    with abort.Watch([RATIO], lambda c, now: 0.9, lambda: method.start, running, method.stop, interval=0.01) as w:
+        _wait_for_trip(w)
+    assert w.tripped is not None
+    assert method.stops == 0
+
+
+def test_the_watch_looks_every_second_by_default_in_a_daemon_thread() -> None:
+    method = Method(start=time.time())
+    started = time.monotonic()
+    with abort.Watch([RATIO], lambda c, now: 0.9, lambda: method.start, lambda: method.running, method.stop) as w:
+        [thread] = [t for t in threading.enumerate() if t.name == "devsim-abort-watch"]
+        assert thread.daemon  # a measurement that hangs cannot keep the process alive
+        _wait_for_trip(w)
+    assert 0.9 <= time.monotonic() - started < 1.8
+
+
+def test_a_promql_condition_reads_the_first_sample_with_a_2_s_query_timeout(tmp_path: Path) -> None:
+    log = tmp_path / "requests.csv"
+    log.write_text("ts_ms,name,method,status,latency_ms,success,error,item_id,ack\n")
+    up = abort.Condition("up", "", 'sum(up{job="app"}) or vector(0)', None, 1.0)
+    vector = {"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {}, "value": [1.0, "2"]}, {"metric": {"x": "1"}, "value": [1.0, "7"]}]}}
+    empty = {"status": "success", "data": {"resultType": "vector", "result": []}}
+    with serving() as (url, holder):
+        holder.script.answers[("GET", "/api/v1/query")] = [Answer(200, json.dumps(vector)),
+                                                           Answer(200, json.dumps(empty))]
+        measure = abort.measurer(log, url)
+        assert measure(up, time.time()) == 2.0
+        assert measure(up, time.time()) is None
+        asked = parse_qs(holder.script.seen[0][2])
+    assert asked["query"] == ['sum(up{job="app"}) or vector(0)']
+    assert asked["timeout"] == ["2s"]
+
+
+def test_client_p95_is_the_95th_percentile(tmp_path: Path) -> None:
+    log = tmp_path / "requests.csv"
+    rows = [f"{1000 + t},GET /a,GET,200,{t + 1},1,,,\n" for t in range(100)]  # latencies 1 .. 100 ms
+    log.write_text("ts_ms,name,method,status,latency_ms,success,error,item_id,ack\n" + "".join(rows))
+    p95 = abort.Condition("slow", "client_p95_ms", "", 50.0, None, 5.0)
+    assert abort.measurer(log, "http://127.0.0.1:9")(p95, 2.0) == 95.0

@@ -15,9 +15,8 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from dataclasses import replace
+from urllib.parse import parse_qs
 
 import pytest
 from chaoslib.exceptions import ActivityFailed
@@ -26,84 +25,15 @@ from harness.chaos import engine, probes
 from harness.chaos.evidence import NoEvidence, Refuted
 from harness.driver import TaskInfo, driver_for
 from tests.unit.fakedriver import FakeDriver
+from tests.unit.httpstub import Answer, Holder, Script, Server, serving
 
 STACK = "devsim-live-probes"
 
 
-@dataclass
-class Answer:
-    status: int
-    body: str = ""
-    delay_s: float = 0.0
-
-
-@dataclass
-class Script:
-    """What the server answers: per (method, path) a list of answers, the last one repeated."""
-
-    answers: dict[tuple[str, str], list[Answer]] = field(default_factory=dict)
-    seen: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, body
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def next(self, method: str, path: str, body: str) -> Answer:
-        with self.lock:
-            self.seen.append((method, path, body))
-            queue = self.answers.get((method, path))
-            if not queue:
-                return Answer(404, "not found")
-            return queue.pop(0) if len(queue) > 1 else queue[0]
-
-
-@dataclass
-class Server:
-    url: str
-    script: Script
-
-
-@dataclass
-class Holder:
-    script: Script = field(default_factory=Script)
-
-
 @pytest.fixture(scope="module")
 def httpd() -> Iterator[tuple[str, Holder]]:
-    """One server for the module (stopping one costs half a second); each test scripts it anew."""
-    holder = Holder()
-
-    class Handler(BaseHTTPRequestHandler):
-        def _answer(self, method: str) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length).decode() if length else ""
-            parts = urlsplit(self.path)
-            answer = holder.script.next(method, parts.path, body or parts.query)
-            time.sleep(answer.delay_s)
-            data = answer.body.encode()
-            try:
-                self.send_response(answer.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except OSError:
-                pass  # the client gave up (a timeout test)
-
-        def do_GET(self) -> None:
-            self._answer("GET")
-
-        def do_POST(self) -> None:
-            self._answer("POST")
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", holder
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving() as found:
+        yield found
 
 
 @pytest.fixture
