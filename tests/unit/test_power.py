@@ -8,6 +8,7 @@ import copy
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -226,3 +227,84 @@ def test_bad_prove_and_repeat_input_is_one_line_before_the_engine(tmp_path: Path
     path = next((str(files[a]) for a in args if a in files), "")
     assert line.startswith(message.format(path=path)), done.stderr
     assert "Docker engine" not in done.stderr
+
+
+# --- what the tests above leave open (mutation testing found each) ------------------------------
+
+def test_controls_that_are_not_a_list_are_one_problem() -> None:
+    experiment = with_controls()
+    experiment["extensions"][0]["controls"] = {"name": "c"}
+    assert power.control_problems(experiment, DECLARED) == ["'controls' must be a list of negative controls"]
+    del experiment["extensions"][0]["controls"]
+    assert power.control_problems(experiment, DECLARED) == []  # none declared: nothing wrong with them
+
+
+def test_every_control_is_checked_and_each_problem_named() -> None:
+    good = {"name": "c", "switches": {"LB_RETRIES": 0}, "must_fail": [CLAIM]}
+    found = power.control_problems(with_controls(
+        "nameless", good, good,
+        {"name": "d", "switches": {"LB_RETRIES": 11, "LB_HEALTHCHEKS": "x"}, "variables": ["x"], "must_fail": [1]},
+        {"name": "e", "switches": {"LB_RETRIES": 0}, "must_fail": ["nope", "nada"]}), DECLARED)
+    assert found[0] == "control #1 must be a mapping with a name"
+    assert found[1] == "control 'c' is declared twice"
+    assert found[2] == "control 'd': switch LB_RETRIES must be an integer from 0 to 10, got '11'"
+    assert found[3].startswith("control 'd': unknown switch 'LB_HEALTHCHEKS'; the stack's switches are: "
+                               "ALERT_PROFILE, APP_DB_POOL_MAX, ")
+    assert found[4:] == [
+        "control 'd': variables must map configuration keys to values",
+        "control 'd' needs must_fail: a list of the claims that must fail under it",
+        f"control 'e': no claim is named 'nope' (the claims are: {OTHER}, {CLAIM})",  # sorted: S < c
+        f"control 'e': no claim is named 'nada' (the claims are: {OTHER}, {CLAIM})"]
+
+
+@pytest.mark.parametrize("must_fail", [[], "just one", [CLAIM, 3]])
+def test_must_fail_is_a_non_empty_list_of_names(must_fail: object) -> None:
+    found = power.control_problems(with_controls({"name": "c", "switches": {"LB_RETRIES": 0},
+                                                  "must_fail": must_fail}), DECLARED)
+    assert found == ["control 'c' needs must_fail: a list of the claims that must fail under it"]
+
+
+def test_a_control_parses_whole() -> None:
+    [control] = power.controls(with_controls({"name": "c", "switches": {"APP_HEALTHCHECK_DISABLE": False},
+                                              "variables": {"replicas_cut_off_s": 8}, "must_fail": [CLAIM, OTHER]}))
+    assert control == power.Control("c", (("APP_HEALTHCHECK_DISABLE", "false"),), (CLAIM, OTHER),
+                                    (("replicas_cut_off_s", 8),))
+    assert control.describe() == "APP_HEALTHCHECK_DISABLE=false --var replicas_cut_off_s=8"
+
+
+def test_coverage_of_claims_that_all_have_a_control_or_a_reason() -> None:
+    found = power.coverage(crash())
+    assert found.lines() == ["1 of 2 claims have a negative control; 1 say why not (no_control)"]
+    experiment = copy.deepcopy(crash())
+    experiment["extensions"][0]["claims"].insert(0, "not a mapping")
+    assert power.coverage(experiment) == found  # a malformed claim is validation's to report; the rest count
+
+
+def test_a_run_with_errors_names_the_first_one() -> None:
+    runs = [verdict("r1", (CLAIM, "held", 0.001)), replace(verdict("r2", status="error"), reason="engine away"),
+            replace(verdict("r3", status="error"), reason="other")]
+    assert trials.status(runs, trials.summarise(runs), 3) == ("error", "run r2 ended in error: engine away")
+
+
+def test_a_claim_that_held_in_no_run_is_not_flaky() -> None:
+    runs = [verdict("r1", (CLAIM, "failed", 0.02), status="failed"), verdict("r2", (CLAIM, "failed", 0.03),
+                                                                            status="failed")]
+    assert trials.status(runs, trials.summarise(runs), 2) == ("failed", f"claim {CLAIM!r} held in 0 of 2 runs")
+
+
+def test_a_claim_with_no_number_has_no_spread() -> None:
+    runs = [verdict("r1", (CLAIM, "held", "v2")), verdict("r2", (CLAIM, "held", True))]
+    [found] = trials.summarise(runs)
+    assert found.as_dict() == {"name": CLAIM, "expected": "between 0 and 0.005", "passes": 2, "runs": 2,
+                               "flaky": False, "outcomes": ["held", "held"], "values": [], "median": None,
+                               "min": None, "max": None}
+
+
+def test_the_trials_file_is_indented_json_with_any_value_as_text(tmp_path: Path) -> None:
+    runs = [verdict("r1", (CLAIM, "held", 0.001))]
+    found = trials.summarise(runs)
+    found = [replace(found[0], expected=Path("/x"))]  # a value JSON has no type for
+    path = trials.write(tmp_path, runs, found, 1)
+    assert path.read_text().startswith('{\n  "status": "passed",\n  "reason": ')
+    assert '"expected": "/x"' in path.read_text()
+    assert path.read_text().endswith("}\n")
