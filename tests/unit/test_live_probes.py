@@ -16,12 +16,13 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
-from harness.chaos import engine, probes
+from harness.chaos import engine, probes, window
 from harness.chaos.evidence import NoEvidence, Refuted
 from harness.driver import TaskInfo, driver_for
 from tests.unit.fakedriver import FakeDriver
@@ -257,3 +258,70 @@ def test_never_ready_is_refuted_with_the_time_waited_as_a_lower_bound(server: Se
         probes.seconds_until_ready("app", 3, timeout=1.2, expect_drop_s=0.2, configuration=config(server.url))
     assert caught.value.at_least is not None
     assert 1.2 <= caught.value.at_least < 2.5
+
+
+# --- Prometheus' range query over a window: live, recorded for `devsim judge`, replayed ----------
+
+def _matrix(*series: list[tuple[float, float]]) -> str:
+    result = [{"metric": {"i": str(n)}, "values": [[t, str(v)] for t, v in points]} for n, points in enumerate(series)]
+    return json.dumps({"status": "success", "data": {"resultType": "matrix", "result": result}})
+
+
+def test_a_range_query_is_summed_per_step_recorded_and_replayed(server: Server, tmp_path: Path) -> None:
+    # two series over [100, 102]: sums 3, 7, 5
+    server.script.answers[("GET", "/prom/api/v1/query_range")] = [
+        Answer(200, _matrix([(100, 1), (101, 2), (102, 3)], [(100, 2), (101, 5), (102, 2)]))]
+    kept = tmp_path / "claim-series.json"
+    recording = {**config(server.url), probes.RECORD: str(kept)}
+    assert probes.prometheus_over_window("up", "max", [100, 102], configuration=recording) == 7.0
+    assert parse_qs(server.script.seen[-1][2])["query"] == ["up"]
+    assert json.loads(kept.read_text()) == [{"query": ["up", 100.0, 102.0, 1.0],
+                                             "series": [[[100.0, 1.0], [101.0, 2.0], [102.0, 3.0]],
+                                                        [[100.0, 2.0], [101.0, 5.0], [102.0, 2.0]]]}]
+    asked = len(server.script.seen)
+    assert probes.prometheus_over_window("up", "last", [100, 102], configuration=config(server.url)) == 5.0
+    assert len(server.script.seen) == asked + 1  # not recording: asked, not kept
+    assert len(json.loads(kept.read_text())) == 1
+    replay = {**config(closed_port_url()), probes.REPLAY: str(kept)}  # Prometheus is not asked
+    assert probes.prometheus_over_window("up", "min", [100, 102], configuration=replay) == 3.0
+    with pytest.raises(ActivityFailed, match=r"the run did not record 'down'"):
+        probes.prometheus_over_window("down", "min", [100, 102], configuration=replay)
+
+
+def test_a_range_query_with_a_missing_step_is_no_evidence(server: Server) -> None:
+    server.script.answers[("GET", "/prom/api/v1/query_range")] = [Answer(200, _matrix([(100, 1), (102, 3)]))]
+    with pytest.raises(NoEvidence, match=r"^'up' between 100 and 102: 1 of 3 steps have no sample$"):
+        probes.prometheus_over_window("up", "max", [100, 102], configuration=config(server.url))
+
+
+def test_a_range_query_prometheus_rejects_or_a_bad_aggregate_fails_the_probe(server: Server) -> None:
+    server.script.answers[("GET", "/prom/api/v1/query_range")] = [Answer(400, json.dumps({"status": "error"}))]
+    with pytest.raises(ActivityFailed, match=re.escape("Prometheus rejected 'sum(('")) as caught:
+        probes.prometheus_over_window("sum((", "max", [100, 102], configuration=config(server.url))
+    assert not isinstance(caught.value, NoEvidence)
+    with pytest.raises(ActivityFailed, match=r"^aggregate must be one of max, min, avg, first, last, increase, "
+                                             r"got 'p95'$"):
+        probes.prometheus_over_window("up", "p95", [100, 102], configuration=config(server.url))
+
+
+def test_the_run_window_starts_at_the_epoch() -> None:
+    start, end = window.resolve_window("run")
+    assert start == 0.0
+    assert abs(end - time.time()) < 5
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ([1.0, 2.0, 3.0], "a window is [start, end], got [1.0, 2.0, 3.0]"),
+    ("fortnight", "bad window 'fortnight': use fault, first-action, applied, run, 30s or [start, end]"),
+])
+def test_a_bad_window_is_named(given: window.Window, message: str) -> None:
+    with pytest.raises(ActivityFailed) as caught:
+        window.resolve_window(given)
+    assert str(caught.value) == message
+
+
+def test_no_request_log_names_what_to_do() -> None:
+    with pytest.raises(ActivityFailed) as caught:
+        window.request_log({**config(closed_port_url()), "request_log": ""})
+    assert str(caught.value) == ("no client request log: run under `devsim run`, or set the request_log "
+                                 "configuration to the requests.csv of a running `devsim load`")
