@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import io
 import json
 import platform
@@ -126,18 +127,40 @@ def survivors(workdir: Path) -> list[dict[str, str]]:
     return found
 
 
+def _last_seconds() -> float | None:
+    """The full run's duration, for results written again from its kept folder."""
+    try:
+        return float(json.loads((RESULTS / "mutation.json").read_text())["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-children", type=int, default=2)
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="work in DIR (emptied first) and keep it: the survivors can then be run again "
+                        "alone after tests were added (`mutmut run NAME...` in DIR, with the tests copied in)")
+    parser.add_argument("--no-run", action="store_true",
+                        help="with --keep: write the results of the kept DIR again, without running mutmut")
     args = parser.parse_args()
+    if args.no_run and not args.keep:
+        parser.error("--no-run needs --keep DIR")
     ensure_mutmut()
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="devsim-mutation-") as tmp:
-        workdir = Path(tmp)
-        scratch_copy(workdir)
-        done = mutmut(workdir, "run", "--max-children", str(args.max_children))
-        if done.returncode != 0:
-            sys.exit(f"mutmut run failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            workdir = args.keep.resolve()
+            if not args.no_run:
+                shutil.rmtree(workdir, ignore_errors=True)
+                workdir.mkdir(parents=True)
+        else:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="devsim-mutation-")))
+        if not args.no_run:
+            scratch_copy(workdir)
+            done = mutmut(workdir, "run", "--max-children", str(args.max_children))
+            if done.returncode != 0:
+                sys.exit(f"mutmut run failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
         mutmut(workdir, "export-cicd-stats")
         stats = json.loads((workdir / "mutants" / "mutmut-cicd-stats.json").read_text())
         left = survivors(workdir)
@@ -151,23 +174,34 @@ def main() -> None:
                for k in ("semantic", "message")}
     for s in left:
         s["kind"] = kind.get(s["mutant"], "?")
+    equivalent = sum(1 for s in left if s["equivalent_because"])
+    for k, v in by_kind.items():  # an equivalent mutant is no test's to kill: left out of the adjusted score
+        v["equivalent"] = sum(1 for s in left if s["equivalent_because"] and s["kind"] == k)
     result = {
         "machine": platform.node(), "python": platform.python_version(), "mutmut_targets": TARGETS,
-        "seconds": round(time.monotonic() - started, 1), "stats": stats,
-        "score": round(killed / total, 4) if total else None, "by_kind": by_kind, "survivors": left,
+        "seconds": round(time.monotonic() - started, 1) if not args.no_run else _last_seconds(), "stats": stats,
+        "score": round(killed / total, 4) if total else None, "equivalent": equivalent,
+        "score_without_equivalent": round(killed / (total - equivalent), 4) if total > equivalent else None,
+        "by_kind": by_kind, "survivors": left,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "mutation.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         "# Mutation score of the judge", "",
         f"mutmut over `{'`, `'.join(TARGETS)}` with the fast tests (`tests/unit/`, ruff and mypy left out), "
-        f"{time.strftime('%Y-%m-%d')}, {result['seconds']:.0f} s.", "",
-        "| mutants | killed | survived | no tests | timeout | suspicious | score |", "|---|---|---|---|---|---|---|",
-        f"| {total} | {killed} | {stats.get('survived', 0)} | {stats.get('no_tests', 0)} | {stats.get('timeout', 0)} "
-        f"| {stats.get('suspicious', 0)} | {killed / total:.1%} |" if total else "| 0 | | | | | | |", "",
-        "| kind | mutants | killed | score |", "|---|---|---|---|",
+        f"{time.strftime('%Y-%m-%d')}, {result['seconds'] or 0:.0f} s"
+        + (" (the full run; the survivors then run again alone after tests were added)." if args.no_run else "."),
+        "",
+        "| mutants | killed | survived | of them equivalent | no tests | timeout | suspicious | score | score "
+        "without the equivalent |", "|---|---|---|---|---|---|---|---|---|",
+        f"| {total} | {killed} | {stats.get('survived', 0)} | {equivalent} | {stats.get('no_tests', 0)} | "
+        f"{stats.get('timeout', 0)} | {stats.get('suspicious', 0)} | {killed / total:.1%} | "
+        f"{killed / (total - equivalent):.1%} |" if total > equivalent else "| 0 | | | | | | | | |", "",
+        "| kind | mutants | killed | equivalent | score | score without the equivalent |", "|---|---|---|---|---|---|",
         *(f"| {k} ({'changes only string literals' if k == 'message' else 'changes code'}) | {v['total']} | "
-          f"{v['killed']} | {v['killed'] / v['total']:.1%} |" for k, v in by_kind.items() if v["total"]), "",
+          f"{v['killed']} | {v['equivalent']} | {v['killed'] / v['total']:.1%} | "
+          f"{v['killed'] / (v['total'] - v['equivalent']):.1%} |"
+          for k, v in by_kind.items() if v["total"] > v["equivalent"]), "",
         "## Surviving mutants", "",
         "Each with the reason no test can tell it from the code, where it is equivalent; those without one are "
         "missing tests.", "",
