@@ -70,7 +70,8 @@ def test_command_failed_keeps_the_command_and_its_output() -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (["deploy", "v2", "--max-error-ratio", "2"], "--max-error-ratio must be between 0 and 1"),
     (["deploy", "v2", "--max-p95", "fast"], "fast"),
-    (["deploy", "v2", "--watch-after", "soon"], "bad duration 'soon'"),
+    (["deploy", "v2", "--watch-after", "soon"], "--watch-after: bad duration 'soon'"),
+    (["deploy", "v2", "--p95-for", "a while"], "--p95-for: bad duration 'a while' (use e.g. 30s, 2m or 1h30m)"),
 ])
 def test_bad_deploy_options_are_refused_before_anything_happens(args: list[str], message: str,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
