@@ -207,3 +207,77 @@ def test_the_recorder_keeps_each_answer_and_the_replay_gives_it_back(tmp_path: P
     assert replay.matrix("b", 10.0, 12.0, 0.5) == []
     with pytest.raises(InfrastructureError, match=r"the run did not record 'a' over \[10.0, 12.5\] \(step 1 s\)"):
         replay.matrix("a", 10.0, 12.5, 1.0)
+
+
+# --- what the tests above leave open (mutation testing found each) ------------------------------
+
+def _proved_without_a_run(tmp_path: Path, control: dict[str, Any]) -> Path:
+    shipped = claims(0.0, 3.0)
+    recorded = Verdict(**{**verdict("error", "claim 'error ratio at most 0.5 %' is unproven", shipped).__dict__,
+                          "controls": ({"name": "blind", "switches": {"LB_RETRIES": "0"},
+                                        "must_fail": [RATIO["name"]], **control},)})
+    return folder(tmp_path, 0, steady(3.0), recorded)
+
+
+def test_a_control_that_did_not_run_leaves_its_reason_in_the_claims_power(tmp_path: Path) -> None:
+    run = _proved_without_a_run(tmp_path, {"reason": "the stack did not come up"})
+    (tmp_path / "None").mkdir()  # a control with no run id reads no folder, not one named "None"
+    Verdict(**{**verdict("failed", "x", claims(0.02, 3.0, "failed")).__dict__, "run_id": "None"}).write(
+        RunFiles(tmp_path / "None"))
+    ratio = next(c for c in rejudge(run).verdict.claims if c.name == RATIO["name"])
+    assert (ratio.power, ratio.power_note) == ("unproven", "control 'blind': no verdict on the claim "
+                                                           "(the stack did not come up)")
+
+
+def test_a_control_with_no_run_and_no_reason_did_not_run(tmp_path: Path) -> None:
+    ratio = next(c for c in rejudge(_proved_without_a_run(tmp_path, {})).verdict.claims if c.name == RATIO["name"])
+    assert ratio.power_note == "control 'blind': no verdict on the claim (it did not run)"
+
+
+def test_an_interrupted_run_stays_interrupted(tmp_path: Path) -> None:
+    reason = "interrupted (Ctrl-C) during the method; rollbacks and the safety net ran"
+    recorded = verdict("error", reason, claims(0.0, 3.0))
+    found = rejudge(folder(tmp_path, 0, steady(3.0), recorded))
+    assert (found.verdict.status, found.verdict.reason) == ("error", reason)
+    assert found.differences == ()
+    assert found.recorded == recorded
+    assert found.verdict.controls == ()
+
+
+def test_an_error_that_only_mentions_the_tail_elsewhere_is_judged_afresh(tmp_path: Path) -> None:
+    recorded = verdict("passed", "interrupted; rollbacks and the safety net ran", claims(0.0, 3.0))
+    found = rejudge(folder(tmp_path, 0, steady(3.0), recorded))  # not an error: the tail means nothing here
+    assert (found.verdict.status, found.verdict.reason) == ("passed", "all 5 claims held")
+
+
+def test_an_aborted_run_stays_aborted_with_its_reason(tmp_path: Path) -> None:
+    reason = "aborted: stop condition 'errors' tripped 3.0 s into the fault (...); the rollbacks ran"
+    recorded = Verdict(**{**verdict("aborted", reason, claims(0.0, 3.0)).__dict__,
+                          "abort": {"condition": "errors", "measured": 0.4}})
+    found = rejudge(folder(tmp_path, 0, steady(3.0), recorded))
+    assert (found.verdict.status, found.verdict.reason) == ("aborted", reason)
+    assert found.differences == ()
+
+
+def test_the_experiment_file_of_the_run_wins_over_the_journals_copy(tmp_path: Path) -> None:
+    run = folder(tmp_path, 0, steady(3.0), verdict("passed", "all 5 claims held", claims(0.0, 3.0)))
+    recorded = json.loads((run / "journal.json").read_text())
+    recorded["experiment"] = {"title": "t", "extensions": [{"name": "devsim", "claims": []}]}  # an older copy
+    (run / "journal.json").write_text(json.dumps(recorded))
+    assert rejudge(run).differences == ()  # the five claims of experiment.json, not none
+
+
+def test_a_run_without_a_journal_is_judged_from_what_it_has(tmp_path: Path) -> None:
+    run = folder(tmp_path, 0, steady(3.0), verdict("passed", "all 5 claims held", claims(0.0, 3.0)))
+    (run / "journal.json").unlink()
+    found = rejudge(run)  # no UsageError: the verdict says what is missing
+    assert found.verdict.status == "error"
+
+
+def test_claims_that_appear_or_disappear_are_named(tmp_path: Path) -> None:
+    extra = Claim("a claim the file no longer makes", "probe", "x", 1, "held")
+    recorded = verdict("passed", "all 5 claims held", (*claims(0.0, 3.0)[:4], extra))
+    found = rejudge(folder(tmp_path, 0, steady(3.0), recorded))
+    assert found.differences == (  # the verdict itself is the same: five claims held
+        "claim 'a claim the file no longer makes': recorded, not judged again",
+        "claim 'three replicas up for Prometheus': judged again, not recorded")
