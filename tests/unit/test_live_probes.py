@@ -325,3 +325,56 @@ def test_no_request_log_names_what_to_do() -> None:
         window.request_log({**config(closed_port_url()), "request_log": ""})
     assert str(caught.value) == ("no client request log: run under `devsim run`, or set the request_log "
                                  "configuration to the requests.csv of a running `devsim load`")
+
+
+# --- the client probes over a request log written by hand ---------------------------------------
+
+LOG_HEADER = "ts_ms,name,method,status,latency_ms,success,error,item_id,ack\n"
+
+
+def _client_log(tmp_path: Path) -> dict[str, str]:
+    """30 reads a second apart from t=1000 s (those at 1010-1013 s answered 503, each taking
+    200 ms), and 30 writes at the same times that all succeed."""
+    lines = []
+    for i in range(30):
+        ts = (1000 + i) * 1000
+        failed = 10 <= i <= 13
+        lines.append(f"{ts},GET /api/items/:id,GET,{503 if failed else 200},200,{0 if failed else 1},,,\n")
+        lines.append(f"{ts + 1},POST /api/items,POST,201,50,1,,id{i},ack\n")
+    path = tmp_path / "requests.csv"
+    path.write_text(LOG_HEADER + "".join(lines))
+    return {**config(closed_port_url()), "request_log": str(path)}
+
+
+READS = "GET /api/items/:id"
+
+
+def test_client_failed_requests_counts_the_failed_ones_of_a_name_in_the_window(tmp_path: Path) -> None:
+    log = _client_log(tmp_path)
+    assert probes.client_failed_requests([1000, 1030], READS, min_requests=30, configuration=log) == 4
+    assert probes.client_failed_requests([1000, 1011], READS, min_requests=1, configuration=log) == 2
+    assert probes.client_failed_requests([1000, 1030], "POST /api/items", min_requests=1, configuration=log) == 0
+    with pytest.raises(NoEvidence) as caught:
+        probes.client_failed_requests([1000, 1030], READS, min_requests=31, configuration=log)
+    assert str(caught.value) == ("30 client requests named 'GET /api/items/:id' in the window; the figure needs at "
+                                 "least 31")
+
+
+def test_client_status_share_is_the_share_of_one_status(tmp_path: Path) -> None:
+    log = _client_log(tmp_path)
+    assert probes.client_status_share(503, [1000, 1030], READS, min_requests=30, configuration=log) == 4 / 30
+    assert probes.client_status_share(200, [1010, 1019], READS, min_requests=1, configuration=log) == 0.6
+    # reads and writes: 10 reads (4 of them 503) and 9 writes (the one at 1019.001 s is after the window)
+    assert probes.client_status_share(503, [1010, 1019], configuration=log, min_requests=1) == 4 / 19
+    with pytest.raises(NoEvidence):
+        probes.client_status_share(503, [1010, 1019], READS, configuration=log)  # 10 requests: fewer than 20
+
+
+def test_client_longest_failure_run_is_from_the_first_failures_start_to_the_last_ones_end(tmp_path: Path) -> None:
+    log = _client_log(tmp_path)
+    # 503s started at 1010 .. 1013 s, each took 0.2 s; the next read at 1014 succeeded: 3.2 s
+    assert probes.client_longest_failure_run([1000, 1030], READS, min_requests=30, configuration=log) == 3.2
+    assert probes.client_longest_failure_run([1000, 1030], "POST /api/items", min_requests=30,
+                                             configuration=log) == 0.0
+    with pytest.raises(NoEvidence):
+        probes.client_longest_failure_run([1000, 1030], READS, min_requests=31, configuration=log)
