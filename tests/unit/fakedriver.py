@@ -66,6 +66,7 @@ class FakeDriver:
         self.pending: dict[str, list[str]] = {}  # service -> update states still to come
         self.roles: dict[str, str] = {}  # Patroni member -> leader, replica (add_patroni)
         self.member_state: dict[str, str] = {}  # Patroni member -> running, stopped, ...
+        self.sql_answer = ""  # what psql prints (tab-separated rows) for any query; its queries in calls
         self._pid = 100
         self.fence: list[int] = []
         self._updates = 0
@@ -291,6 +292,9 @@ class FakeDriver:
         self.calls.append(f"exec {container.name}")
         if argv[0] == "curl":
             return self._patroni(argv)
+        if argv[0] == "psql":
+            self.calls.append(f"sql {argv[-1]}")
+            return 0, self.sql_answer
         found, script = self._find(container), argv[-1]
         if list(argv[:1]) == ["cat"] and script.startswith("/run/secrets/"):
             value = self.secret_values.get(script.removeprefix("/run/secrets/"))

@@ -3,19 +3,24 @@ on hand-made request logs and REST answers: no Docker."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from chaoslib.exceptions import ActivityFailed
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness.chaos import engine, writes
 from harness.config import PROJECT_ROOT
+from harness.driver import driver_for
 from harness.errors import ConfigError
 from harness.evidence import audit
 from harness.load import clientlog
 from harness.stack import patroni
 from harness.verdict import claims
+from tests.unit.fakedriver import FakeDriver
 
 WRITE = "POST /api/items"
 
@@ -198,3 +203,73 @@ def test_classify_field_by_field() -> None:
         read_from="db2 (leader)", lost_ids=["lost1", "lost2"], duplicate_ids=["twice"],
         lost_first_ack=11.5, lost_last_ack=14.25)  # the LOST writes ended at 11.5 s and 14.25 s
     assert audit.classify(rows[:1], Counter({"kept": 1})).lost_first_ack is None
+
+
+class RecordingCluster:
+    """The leader's table as psql prints it; every query it was asked."""
+
+    def __init__(self, rows: list[list[str]]) -> None:
+        self.rows = rows
+        self.asked: list[tuple[str, str]] = []
+
+    def leader(self) -> str:
+        return "db2"
+
+    def sql(self, query: str, member: str = "") -> list[list[str]]:
+        self.asked.append((query, member))
+        return self.rows
+
+
+def test_the_audit_reads_every_id_written_since_5_s_before_the_first_write_on_the_leader(tmp_path: Path) -> None:
+    log = tmp_path / "requests.csv"
+    log.write_text("ts_ms,name,method,status,latency_ms,success,error,item_id,ack\n"
+                   f"1000500,{WRITE},POST,201,10,1,,a,ack\n1000600,GET /x,GET,200,5,1,,,\n"
+                   f"1002000,{WRITE},POST,201,10,1,,b,ack\n1003000,{WRITE},POST,503,10,0,,c,fail\n")
+    cluster = RecordingCluster([["a", "1"], ["c", "2"], ["stray", "1", "x"]])  # a row of another shape is skipped
+    found = audit.run_audit(cluster, log)  # type: ignore[arg-type]
+    assert cluster.asked == [("SELECT id, count(*) FROM items WHERE created_at >= to_timestamp(995.500) GROUP BY id",
+                              "db2")]
+    assert (found.writes, found.acknowledged, found.good, found.lost, found.ghosts, found.duplicates) == \
+        (3, 2, 1, 1, 1, 1)
+    assert found.read_from == "db2 (leader)"
+    assert (tmp_path / "audit.json").read_text() == json.dumps(found.as_dict(), indent=2) + "\n"
+    assert audit.stored_ids(cluster, 12.0)[0] == Counter({"a": 1, "c": 2})  # type: ignore[arg-type]
+
+
+def test_a_log_without_writes_asks_the_database_nothing(tmp_path: Path) -> None:
+    log = tmp_path / "requests.csv"
+    log.write_text("ts_ms,name,method,status,latency_ms,success,error,item_id,ack\n1000600,GET /x,GET,200,5,1,,,\n")
+    cluster = RecordingCluster([])
+    found = audit.run_audit(cluster, log)  # type: ignore[arg-type]
+    assert cluster.asked == []
+    assert (found.writes, found.read_from) == (0, "")
+
+
+def test_the_write_probes_audit_from_the_running_leader_once(tmp_path: Path) -> None:
+    fake = FakeDriver("devsim-audit", services={})
+    fake.add_patroni("db1", "db2")
+    fake.sql_answer = "a\t1\n"
+    engine.use_factory(lambda stack: fake)
+    try:
+        log = tmp_path / "requests.csv"
+        log.write_text("ts_ms,name,method,status,latency_ms,success,error,item_id,ack\n"
+                       f"1000500,{WRITE},POST,201,10,1,,a,ack\n1002000,{WRITE},POST,201,10,1,,b,ack\n")
+        config = {"devsim_stack": "devsim-audit", "lb_url": "http://127.0.0.1:9", "prometheus_url": "http://127.0.0.1:9",
+                  "mailsink_url": "http://127.0.0.1:9", "request_log": str(log)}
+        found = writes.audit_found(config)
+        assert (found["lost"], found["lost_ids"], found["read_from"]) == (1, ["b"], "db1 (leader)")
+        assert [c for c in fake.calls if c.startswith("sql ")] == [
+            "sql SELECT id, count(*) FROM items WHERE created_at >= to_timestamp(995.500) GROUP BY id"]
+        assert writes.audit_found(config) == found  # from audit.json now: the database is not asked again
+        assert len([c for c in fake.calls if c.startswith("sql ")]) == 1
+        gone = FakeDriver("devsim-audit", services={})  # no Patroni node: the audit cannot be made
+        engine.use_factory(lambda stack: gone)
+        (tmp_path / "audit.json").unlink()
+        with pytest.raises(ActivityFailed) as caught:
+            writes.audit_found(config)
+        assert str(caught.value) == "cannot audit the writes: the stack 'devsim-audit' runs no Patroni node"
+        with pytest.raises(ActivityFailed) as caught:
+            writes.audit_found({**config, "request_log": ""})
+        assert str(caught.value) == "no client request log to audit: run under `devsim run`"
+    finally:
+        engine.use_factory(driver_for)

@@ -113,3 +113,11 @@ def test_a_run_without_claims_is_one_case_an_error_only_when_it_did_not_pass() -
     failed = junit.suite(replace(base, status="failed", reason="stopped"))
     assert failed.get("errors") == "0"  # only an error run without claims counts as an error
     assert failed.find("testcase/error").attrib == {"message": "stopped", "type": "failed"}  # type: ignore[union-attr]
+
+
+def test_the_file_is_utf8_xml_with_a_declaration_in_a_folder_made_for_it(tmp_path: Path) -> None:
+    out = tmp_path / "ci" / "reports" / "junit.xml"  # two folders that do not exist yet
+    junit.write(out, [Verdict("r1", "café", "x.yaml", "passed", "all held", ())])
+    text = out.read_bytes()
+    assert text.startswith(b"<?xml version='1.0' encoding='utf-8'?>\n<testsuites name=\"devsim-experiments\">")
+    assert "café".encode() in text  # UTF-8, not an XML character reference
