@@ -23,7 +23,7 @@ import pytest
 from chaoslib.exceptions import ActivityFailed
 
 from harness.chaos import engine, probes, window
-from harness.chaos.evidence import NoEvidence, Refuted
+from harness.chaos.evidence import NoEvidence, OpenEnded, Refuted
 from harness.driver import TaskInfo, driver_for
 from tests.unit.fakedriver import FakeDriver
 from tests.unit.httpstub import Answer, Holder, Script, Server, serving
@@ -378,3 +378,57 @@ def test_client_longest_failure_run_is_from_the_first_failures_start_to_the_last
                                              configuration=log) == 0.0
     with pytest.raises(NoEvidence):
         probes.client_longest_failure_run([1000, 1030], READS, min_requests=31, configuration=log)
+
+
+class Blip(threading.Thread):
+    """One replica gone from `at_s` to `back_s` (the engine noticing the kill late, then replacing it)."""
+
+    def __init__(self, fake: FakeDriver, at_s: float, back_s: float) -> None:
+        super().__init__(daemon=True)
+        self.fake, self.at_s, self.back_s = fake, at_s, back_s
+
+    def run(self) -> None:
+        time.sleep(self.at_s)
+        _set_running(self.fake, "app", 2)
+        time.sleep(self.back_s - self.at_s)
+        _set_running(self.fake, "app", 3)
+
+
+def test_the_drop_is_looked_for_every_tenth_of_a_second(server: Server, fake: FakeDriver) -> None:
+    server.script.answers[("GET", "/ready")] = [Answer(200, "ok")]
+    _set_running(fake, "app", 3)
+    Blip(fake, 0.3, 0.7).start()  # a look once a second would miss it and wait out the 2.5 s
+    took = probes.seconds_until_ready("app", 3, timeout=10, expect_drop_s=2.5, configuration=config(server.url))
+    assert 0.7 <= took < 2.4
+    assert isinstance(took, float)
+    assert took != int(took)
+
+
+def test_a_ready_check_slower_than_1_s_is_not_ready(server: Server, fake: FakeDriver) -> None:
+    server.script.answers[("GET", "/ready")] = [Answer(200, "ok", delay_s=1.5)]
+    _set_running(fake, "app", 3)
+    with pytest.raises(Refuted) as caught:
+        probes.seconds_until_ready("app", 3, timeout=2.5, expect_drop_s=0, configuration=config(server.url))
+    assert caught.value.at_least is not None
+    assert caught.value.at_least != int(caught.value.at_least)
+
+
+def test_the_time_spent_waiting_for_the_drop_counts_against_the_timeout(server: Server, fake: FakeDriver) -> None:
+    server.script.answers[("GET", "/ready")] = [Answer(503, "no"), Answer(503, "no"), Answer(200, "ok")]
+    _set_running(fake, "app", 3)
+    with pytest.raises(Refuted):  # 0.6 s waiting for a drop that never came, of a 0.5 s timeout: one look
+        probes.seconds_until_ready("app", 3, timeout=0.5, expect_drop_s=0.6, configuration=config(server.url))
+    assert [p for _, p, _ in server.script.seen].count("/ready") == 1
+
+
+def test_client_outage_seconds_says_why_it_has_no_figure(tmp_path: Path) -> None:
+    path = tmp_path / "requests.csv"
+    path.write_text(LOG_HEADER + "1000000,GET /a,GET,200,5,1,,,\n1001000,GET /a,GET,503,5,0,,,\n"
+                    "1002000,GET /a,GET,503,5,0,,,\n")
+    log = {**config(closed_port_url()), "request_log": str(path)}
+    with pytest.raises(NoEvidence) as none:
+        probes.client_outage_seconds([2000, 2010], configuration=log)
+    assert str(none.value) == "no client request overlaps the window"
+    with pytest.raises(OpenEnded) as still:  # from the last success's end, 1000.005 s, to the log's, 1002.005 s
+        probes.client_outage_seconds([1000.5, 1001.5], configuration=log)
+    assert str(still.value) == "no client request succeeded for the rest of the log (at least 2 s)"
