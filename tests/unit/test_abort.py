@@ -310,3 +310,21 @@ def test_client_p95_is_the_95th_percentile(tmp_path: Path) -> None:
     log.write_text("ts_ms,name,method,status,latency_ms,success,error,item_id,ack\n" + "".join(rows))
     p95 = abort.Condition("slow", "client_p95_ms", "", 50.0, None, 5.0)
     assert abort.measurer(log, "http://127.0.0.1:9")(p95, 2.0) == 95.0
+
+
+def test_the_follower_keeps_a_row_exactly_the_kept_span_old_and_reads_whole_last_fields(tmp_path: Path) -> None:
+    log = tmp_path / "requests.csv"
+    log.write_text("ts_ms,name,method,status,latency_ms,success,error,item_id,ack\n")
+    follower = clientlog.Follower(log, keep_s=1.5)
+    assert follower.rows() == []  # a header alone: no rows, no error
+    with log.open("a") as fh:
+        fh.write("1000,POST /api/items,POST,201,5,1,,a,ack\n2500,POST /api/items,POST,201,5,1,,b,ack\n")
+    assert [(r.ts_ms, r.ack) for r in follower.rows()] == [(1000, "ack"), (2500, "ack")]  # 1.5 s apart: kept
+
+
+def test_the_follower_reads_a_line_that_is_not_utf8(tmp_path: Path) -> None:
+    log = tmp_path / "requests.csv"
+    log.write_bytes(b"ts_ms,name,method,status,latency_ms,success,error,item_id,ack\n"
+                    b"1000,GET /a,GET,0,5,0,conn reset \xff,,\n")
+    [row] = clientlog.Follower(log, keep_s=10).rows()
+    assert row.error == "conn reset \ufffd"

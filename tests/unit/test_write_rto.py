@@ -87,3 +87,20 @@ def test_the_age_of_the_oldest_lost_write_counts_back_from_the_fault_never_below
     odd = audited(tmp_path, {"lost": "2", "acknowledged": 10})
     with pytest.raises(ActivityFailed, match="the write audit has no counts: an audit of another form"):
         writes.lost_write_age([T0, T0 + 1], configuration=odd)
+
+
+def test_a_write_sent_exactly_at_the_fault_is_not_one_sent_before_it(tmp_path: Path) -> None:
+    config = log(tmp_path, writes=[(T0, "ack"), (T0 + 2, "fail"), (T0 + 3, "ack"), (T0 + 4, "ack")])
+    with pytest.raises(NoEvidence) as caught:
+        writes.failed_writes_outside_outage([T0, T0 + 1], configuration=config)
+    assert str(caught.value) == "no write was sent before the fault"
+
+
+def test_a_write_sent_exactly_when_writes_came_back_is_not_one_sent_after(tmp_path: Path) -> None:
+    # acknowledged again when the write sent at T0 + 3 ended, T0 + 3.01; the next one starts right then
+    config = log(tmp_path, writes=[(T0 - 1, "ack"), (T0 + 2, "fail"), (T0 + 3, "ack"), (T0 + 3.01, "ack")])
+    with pytest.raises(NoEvidence) as caught:
+        writes.failed_writes_outside_outage([T0, T0 + 1], configuration=config)
+    assert str(caught.value) == "no write was sent after writes were acknowledged again"
+    config = log(tmp_path, writes=[(T0 - 1, "ack"), (T0 + 2, "fail"), (T0 + 3, "ack"), (T0 + 3.011, "fail")])
+    assert writes.failed_writes_outside_outage([T0, T0 + 1], configuration=config) == 1
