@@ -283,7 +283,7 @@ def test_the_watch_looks_every_second_by_default_in_a_daemon_thread() -> None:
         [thread] = [t for t in threading.enumerate() if t.name == "devsim-abort-watch"]
         assert thread.daemon  # a measurement that hangs cannot keep the process alive
         _wait_for_trip(w)
-    assert 0.9 <= time.monotonic() - started < 1.8
+    assert 0.9 <= time.monotonic() - started < 1.95  # a look every 2 s would take 2 s; room for a busy machine
 
 
 def test_a_promql_condition_reads_the_first_sample_with_a_2_s_query_timeout(tmp_path: Path) -> None:
