@@ -65,6 +65,11 @@ SURVIVOR_REASONS: list[tuple[str, str]] = [
     (r"self\._thread\.join\(timeout=(None|11)\)",
      "the watch's loop ends within one interval once `done` is set; the bound only matters for a measurement that "
      "hangs, which no test can make without waiting the 10 s out."),
+    (r'_json\(files\.journal, (None|"XXthe run has no journalXX"|"THE RUN HAS NO JOURNAL")\)',
+     "the journal is read only when it is a file, so the message for a missing one cannot show (but in a race "
+     "with its deletion)."),
+    (r"claimlib\.fault_window\(journal\) if \(journal\) or True",
+     "the fault window of an empty journal is None, as the else branch gives."),
     (r"lo < r\.end_ms <= hi|lo <= r\.end_ms < hi",
      "an acknowledgement exactly on a window edge adds a gap of zero next to the edge: the longest gap is "
      "the same."),

@@ -281,3 +281,25 @@ def test_claims_that_appear_or_disappear_are_named(tmp_path: Path) -> None:
     assert found.differences == (  # the verdict itself is the same: five claims held
         "claim 'a claim the file no longer makes': recorded, not judged again",
         "claim 'three replicas up for Prometheus': judged again, not recorded")
+
+
+def test_a_folder_with_neither_experiment_file_nor_journal_copy_says_so_in_process(tmp_path: Path) -> None:
+    run = folder(tmp_path, 0, steady(3.0), verdict("passed", "all 5 claims held", claims(0.0, 3.0)))
+    (run / "experiment.json").unlink()
+    with pytest.raises(UsageError) as caught:
+        rejudge(run)
+    assert caught.value.one_line() == (f"{run} has no experiment.json: it was recorded before runs kept their "
+                                       "experiment, and its journal has none, so it cannot be judged again")
+
+
+def test_a_control_run_that_did_not_judge_the_claim_gives_its_own_reason(tmp_path: Path) -> None:
+    under = Verdict("r0", "t", "x.yaml", "error", "the stack was not back after the rollbacks",
+                    claims(0.02, 3.0, "failed")[:2], fault_window=Window(T0, T0 + 10))  # no ratio claim in it
+    (tmp_path / "r0").mkdir()
+    under.write(RunFiles(tmp_path / "r0"))
+    recorded = Verdict(**{**verdict("error", "x", claims(0.0, 3.0)).__dict__,
+                          "controls": ({"name": "blind", "switches": {"LB_RETRIES": "0"}, "must_fail": [RATIO["name"]],
+                                        "run_id": "r0", "status": "error", "reason": "not read: the run is there"},)})
+    ratio = next(c for c in rejudge(folder(tmp_path, 0, steady(3.0), recorded)).verdict.claims
+                 if c.name == RATIO["name"])
+    assert ratio.power_note == "control 'blind': no verdict on the claim (the stack was not back after the rollbacks)"
