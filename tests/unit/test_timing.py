@@ -100,3 +100,12 @@ def test_the_recovery_span_ends_at_the_last_failure_before_a_success() -> None:
     assert timing.recovery_span(ROWS, T0, T0 + 5.0) == Span(2.505)
     assert timing.recovery_span(ROWS, T0 + 3.0, T0 + 5.0) == Span(0.0)  # none failed after 3 s, log to 5.91
     assert timing.recovery_span(ROWS, T0 + 3.0, T0 + 7.0) is None  # the log ends at 5.91 s, before 7
+
+
+def test_the_server_figures_keep_every_client_figure() -> None:
+    client = timing.Timing(100.0, {"client": 1.5}, {"client": 4.25}, 2.75, (101.0, 103.75),
+                           {"failed": 3, "requests": 50, "objective": 0.999, "consumed": 60.0})
+    found = timing.with_server(client, {"alert": [], "lb": []}, steady_at=107.12345)
+    assert found == timing.Timing(100.0, {"client": 1.5, "alert": None, "lb": None},
+                                  {"client": 4.25, "steady": 7.123}, 2.75, (101.0, 103.75),
+                                  {"failed": 3, "requests": 50, "objective": 0.999, "consumed": 60.0})
