@@ -109,3 +109,56 @@ def test_the_server_figures_keep_every_client_figure() -> None:
     assert found == timing.Timing(100.0, {"client": 1.5, "alert": None, "lb": None},
                                   {"client": 4.25, "steady": 7.123}, 2.75, (101.0, 103.75),
                                   {"failed": 3, "requests": 50, "objective": 0.999, "consumed": 60.0})
+
+
+# --- edges and digits (mutation testing found each) -------------------------------------------------
+
+def test_figures_are_rounded_to_the_millisecond() -> None:
+    rows = [req(-1, 12.3456), req(1, 123.45, ok=False), req(2, 10), req(4.5, 10)]
+    found = timing.client_timing(rows, T0, T0 + 6)
+    assert found.detect == {"client": 1.123}  # the failure ended at 1.12345 s
+    assert found.recover == {"client": 1.123}
+    assert found.outage_s == 2.998  # the longest gap between successes: from -0.9876544 s to 2.01 s
+    assert timing.first_at([(T0 + 0.12345, 1.0)], T0, lambda v: v > 0) == 0.123
+
+
+def test_a_request_ending_exactly_on_the_windows_edges_is_inside_it() -> None:
+    rows = [req(-0.1, 100), req(5.9, 100)]  # end exactly at T0 and at T0 + 6
+    assert timing.client_timing(rows, T0, T0 + 6).error_budget["requests"] == 2
+    assert timing.client_timing(rows, T0, T0 + 5.999).error_budget["requests"] == 1
+
+
+def test_no_request_and_no_outage_leave_the_figures_empty() -> None:
+    found = timing.client_timing([], T0, T0 + 6)
+    assert (found.outage_s, found.outage_window) == (None, None)
+    assert found.error_budget == {"failed": 0, "requests": 0, "objective": 0.999, "consumed": None}
+
+
+def test_an_outage_touching_the_window_at_either_edge_counts() -> None:
+    before = [req(-3, 0), req(0, 0)]  # successes ending at -3 s and exactly at the start
+    assert timing.longest_outage(before, T0, T0 + 6) == (T0 - 3, T0)
+    after = [req(6, 0), req(9, 0)]  # from exactly the window's end
+    assert timing.longest_outage(after, T0, T0 + 6) == (T0 + 6, T0 + 9)
+    tie = [req(0, 0), req(2, 0), req(4, 0)]  # two gaps of 2 s: the first is kept
+    assert timing.longest_outage(tie, T0, T0 + 6) == (T0, T0 + 2)
+
+
+def test_first_at_counts_a_point_exactly_at_the_start() -> None:
+    assert timing.first_at([(T0, 1.0)], T0, lambda v: v > 0) == 0.0
+
+
+def test_recovery_span_edges() -> None:
+    # the log ends exactly at the window's end, nothing failed: recovered in 0 s
+    assert timing.recovery_span([req(0, 0), req(6, 0)], T0, T0 + 6) == Span(0.0)
+    # a request ending exactly at the start counts as after it
+    assert timing.recovery_span([req(-0.5, 500, ok=False), req(1, 0)], T0, T0 + 6) == Span(0.0)
+    # a success ending with the last failure is not after it: not recovered, to the log's end
+    assert timing.recovery_span([req(2, 500, ok=False), req(2.4, 100)], T0, T0 + 6) == Span(2.5, open=True)
+    assert timing.recovery_span([req(1, 123.456, ok=False), req(3, 0)], T0, T0 + 6) == Span(1.123)
+    assert timing.recovery_span([req(1, 0), req(2, 123.456, ok=False)], T0, T0 + 6) == Span(2.123, open=True)
+
+
+def test_outage_span_needs_a_request_overlapping_the_window_edges_included() -> None:
+    assert timing.outage_span([req(-1, 1000)], T0, T0 + 6) is not None  # ends exactly at the start
+    assert timing.outage_span([req(6, 10)], T0, T0 + 6) is not None  # starts exactly at the end
+    assert timing.outage_span([req(6.5, 10)], T0, T0 + 6) is None
