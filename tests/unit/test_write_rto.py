@@ -104,3 +104,32 @@ def test_a_write_sent_exactly_when_writes_came_back_is_not_one_sent_after(tmp_pa
     assert str(caught.value) == "no write was sent after writes were acknowledged again"
     config = log(tmp_path, writes=[(T0 - 1, "ack"), (T0 + 2, "fail"), (T0 + 3, "ack"), (T0 + 3.011, "fail")])
     assert writes.failed_writes_outside_outage([T0, T0 + 1], configuration=config) == 1
+
+
+def _message(call: object, *args: object, **kwargs: object) -> str:
+    with pytest.raises(ActivityFailed) as caught:
+        call(*args, **kwargs)  # type: ignore[operator]
+    return str(caught.value)
+
+
+def test_each_write_figure_says_word_for_word_why_it_has_none(tmp_path: Path) -> None:
+    no_after = log(tmp_path, reads=[(T0 + 2, True)], writes=[(T0 - 1, "ack")])
+    assert _message(writes.write_rto, [T0, T0 + 1], configuration=no_after) == "no write was sent after the fault"
+    open_gap = log(tmp_path, writes=[(T0 - 1, "ack"), (T0 + 2, "fail"), (T0 + 5, "fail")])
+    assert _message(writes.write_unavailability, [T0, T0 + 3], configuration=open_gap) == (
+        "writes were not acknowledged again before the log ended (at least 6 s)")  # from T0 - 0.99 to T0 + 5.01
+    none_acked = audited(tmp_path, {"lost": 0, "acknowledged": 0})
+    assert _message(writes.lost_write_age, [T0, T0 + 1], configuration=none_acked) == (
+        "the write audit found no acknowledged write")
+    no_time = audited(tmp_path, {"lost": 2, "acknowledged": 10, "lost_first_ack": None})
+    assert _message(writes.lost_write_age, [T0, T0 + 1], configuration=no_time) == (
+        "the write audit found 2 LOST writes but not when they were acknowledged")
+
+
+def test_a_write_sent_exactly_when_the_fault_was_applied_counts_as_after_it(tmp_path: Path) -> None:
+    config = log(tmp_path, writes=[(T0 + 1, "fail"), (T0 + 2.0004, "fail")])
+    # neither was acknowledged; the one sent at T0 + 1 (applied) counts: at least T0 + 2.0104 - T0
+    assert _message(writes.write_rto, [T0, T0 + 1], configuration=config) == (
+        "none of the 2 writes sent after the fault was acknowledged (at least 2.01 s)")
+    acked = log(tmp_path, writes=[(T0 + 1.0004, "ack")])
+    assert writes.write_rto([T0, T0 + 1], configuration=acked) == 1.01  # 1.0104 to the millisecond
