@@ -322,3 +322,40 @@ def test_extension_claims_pass_the_configuration_to_probe_tolerances(monkeypatch
                             activity("ready", "probe", T0 + 1, T0 + 2, output=3)])
     found = claimlib.extension_claims(exp, recorded, Window(T0, T0 + 10), {"factor": 2})
     assert [c.outcome for c in found] == ["held", "held"]
+
+
+# --- (mutation testing found each) ----------------------------------------------------------------
+
+def test_the_stack_not_back_claim_word_for_word() -> None:
+    assert claimlib.not_back("dbrouter: 0 of 1 running", 120) == Claim(
+        "the stack is back in its steady state after the rollbacks",
+        "devsim run: every service healthy, the database cluster whole, the app served and scraped",
+        "within 120 s", "dbrouter: 0 of 1 running", "failed")
+
+
+def test_a_bool_tolerance_has_no_top_a_lower_bound_could_pass() -> None:
+    assert claimlib.bound_outcome(True, 5.0) == "no evidence"
+    assert claimlib.bound_outcome(3, 5.0) == "failed"
+
+
+OPEN = ["Traceback (most recent call last):",
+        "chaoslib.exceptions.ActivityFailed: harness.chaos.evidence.OpenEnded: still open (at least 12 s)"]
+
+
+def test_a_steady_state_probe_that_ran_past_its_range_fails_with_its_bound() -> None:
+    journal = {"steady_states": {"before": {"probes": [
+        {"activity": {"name": "rto", "tolerance": {"type": "range", "range": [0, 10]}}, "status": "failed",
+         "output": None, "exception": OPEN, "tolerance_met": False}]}}}
+    [claim] = claimlib.hypothesis_claims(journal)
+    assert (claim.outcome, claim.at_least, claim.expected) == ("failed", 12.0, "between 0 and 10")
+    journal["steady_states"]["before"]["probes"][0]["activity"]["tolerance"] = {"type": "range", "range": [0, 20]}
+    [claim] = claimlib.hypothesis_claims(journal)
+    assert (claim.outcome, claim.at_least) == ("no evidence", 12.0)  # 12 s or more: it may still be under 20
+
+
+def test_a_bound_is_read_only_from_refuted_and_open_ended_failures() -> None:
+    no_evidence = ["chaoslib.exceptions.ActivityFailed: harness.chaos.evidence.NoEvidence: x (at least 5 s)"]
+    journal = {"steady_states": {"after": {"probes": [
+        {"activity": {"name": "p", "tolerance": 3}, "status": "failed", "exception": no_evidence}]}}}
+    [claim] = claimlib.hypothesis_claims(journal)
+    assert (claim.outcome, claim.at_least) == ("no evidence", None)
