@@ -308,3 +308,15 @@ def test_the_trials_file_is_indented_json_with_any_value_as_text(tmp_path: Path)
     assert path.read_text().startswith('{\n  "status": "passed",\n  "reason": ')
     assert '"expected": "/x"' in path.read_text()
     assert path.read_text().endswith("}\n")
+
+
+def test_two_controls_give_the_worst_power_and_both_notes() -> None:
+    second = power.Control("slow", (("APP_STARTUP_DELAY_SECONDS", "3"),), (CLAIM,))
+    shown = verdict("ctl1", (CLAIM, "failed", "paused"), status="failed")  # a text figure is shown as it is
+    held = verdict("ctl2", (CLAIM, "held", {"p95": Path("/x")}), status="passed")  # anything else as JSON
+    proved = power.assess(SHIPPED, [power.ControlRun(CONTROL, shown), power.ControlRun(second, held)])
+    ratio = next(c for c in proved.claims if c.name == CLAIM)
+    assert ratio.power == "vacuous"  # the worse of shown and vacuous
+    assert ratio.power_note == ("failed under control 'blind' (LB_RETRIES=0): measured paused, run ctl1; "
+                                "HELD under control 'slow' (APP_STARTUP_DELAY_SECONDS=3): measured "
+                                '{"p95": "/x"}, run ctl2')
