@@ -210,7 +210,8 @@ def main() -> None:
         f"mutmut over `{'`, `'.join(TARGETS)}` with the fast tests (`tests/unit/`; ruff, mypy and the docs build "
         "left out), "
         f"{time.strftime('%Y-%m-%d')}, {result['seconds'] or 0:.0f} s"
-        + (" (the full run; the survivors then run again alone after tests were added)." if args.no_run else "."),
+        + (" (the full run; these results were written again from its kept folder, with the reasons of "
+           "equivalent mutants added since)." if args.no_run else "."),
         "",
         "| mutants | killed | survived | of them equivalent | no tests | timeout | suspicious | score | score "
         "without the equivalent |", "|---|---|---|---|---|---|---|---|---|",
