@@ -3,7 +3,7 @@ what write_unavailability and client_outage_seconds measure. Every figure by han
 
 from __future__ import annotations
 
-from harness.load.clientlog import longest_gap
+from harness.load.clientlog import Request, longest_gap, write_gap
 from harness.verdict.timing import Span
 
 
@@ -40,3 +40,14 @@ def test_open_at_both_ends() -> None:
 
 def test_no_point_at_all_is_the_whole_window_to_the_logs_end() -> None:
     assert longest_gap([], 10, 20, 30) == Span(20.0, open=True)
+
+
+def test_a_write_sent_exactly_at_either_edge_of_the_window_is_in_it() -> None:
+    def write(ts_s: float, ack: str) -> Request:
+        return Request(int(ts_s * 1000), "POST /api/items", 201 if ack == "ack" else 503, 10, ack == "ack", "w", ack)
+
+    at_start = [write(90, "ack"), write(100, "fail"), write(120, "ack")]
+    assert write_gap(at_start, 100, 110) == Span(30.0)  # from 90.01 to 120.01
+    at_end = [write(90, "ack"), write(110, "fail"), write(120, "ack")]
+    assert write_gap(at_end, 100, 110) == Span(30.0)
+    assert write_gap(at_end, 100, 109.999) is None  # none sent inside
