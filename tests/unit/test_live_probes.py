@@ -97,6 +97,7 @@ def test_http_latency_is_how_long_the_answer_took_in_ms(server: Server) -> None:
     latency = probes.http_latency_ms(configuration=config(server.url))
     assert 250 <= latency < 2000
     assert latency == round(latency, 1)  # a tenth of a millisecond at most
+    assert isinstance(latency, float)
     server.script.answers[("POST", "/api/items")] = [Answer(201, "{}", delay_s=0.2)]
     assert probes.http_latency_ms("/api/items", method="POST", data={"k": "v"}, configuration=config(server.url)) \
         >= 200
