@@ -215,23 +215,22 @@ def test_running_versions_read_each_running_tasks_image_label(fake: FakeDriver) 
     assert probes.running_versions("app", configuration=config(closed_port_url())) == "?,v2"
 
 
-class Later(threading.Thread):
-    """Makes every task of the service run after `delay_s` (the engine replacing a killed one)."""
+def engine_changes(fake: FakeDriver, *steps: tuple[float, int]) -> None:
+    """The engine changing how many app tasks run, in the background: (seconds from now, running)."""
+    def run() -> None:
+        started = time.monotonic()
+        for at_s, running in steps:
+            time.sleep(max(0.0, at_s - (time.monotonic() - started)))
+            _set_running(fake, "app", running)
 
-    def __init__(self, fake: FakeDriver, service: str, delay_s: float) -> None:
-        super().__init__(daemon=True)
-        self.fake, self.service, self.delay_s = fake, service, delay_s
-
-    def run(self) -> None:
-        time.sleep(self.delay_s)
-        _set_running(self.fake, self.service, 3)
+    threading.Thread(target=run, daemon=True).start()
 
 
 def test_seconds_until_ready_counts_until_every_replica_runs_and_the_lb_is_ready(
         server: Server, fake: FakeDriver) -> None:
     server.script.answers[("GET", "/ready")] = [Answer(200, "ok")]
     _set_running(fake, "app", 2)  # the fault is already seen: no wait for the drop
-    Later(fake, "app", 0.8).start()
+    engine_changes(fake, (0.8, 3))  # the engine replaces the killed task
     took = probes.seconds_until_ready("app", 3, timeout=10, configuration=config(server.url))
     assert 0.8 <= took < 3.0
     assert took == round(took, 2)
@@ -381,24 +380,11 @@ def test_client_longest_failure_run_is_from_the_first_failures_start_to_the_last
         probes.client_longest_failure_run([1000, 1030], READS, min_requests=31, configuration=log)
 
 
-class Blip(threading.Thread):
-    """One replica gone from `at_s` to `back_s` (the engine noticing the kill late, then replacing it)."""
-
-    def __init__(self, fake: FakeDriver, at_s: float, back_s: float) -> None:
-        super().__init__(daemon=True)
-        self.fake, self.at_s, self.back_s = fake, at_s, back_s
-
-    def run(self) -> None:
-        time.sleep(self.at_s)
-        _set_running(self.fake, "app", 2)
-        time.sleep(self.back_s - self.at_s)
-        _set_running(self.fake, "app", 3)
-
-
 def test_the_drop_is_looked_for_every_tenth_of_a_second(server: Server, fake: FakeDriver) -> None:
     server.script.answers[("GET", "/ready")] = [Answer(200, "ok")]
     _set_running(fake, "app", 3)
-    Blip(fake, 0.3, 0.7).start()  # a look once a second would miss it and wait out the 2.5 s
+    # the kill noticed late, then the task replaced: a look once a second would miss it and wait out the 2.5 s
+    engine_changes(fake, (0.3, 2), (0.7, 3))
     took = probes.seconds_until_ready("app", 3, timeout=10, expect_drop_s=2.5, configuration=config(server.url))
     assert 0.7 <= took < 2.4
     assert isinstance(took, float)
