@@ -96,7 +96,10 @@ class Guard:
         erroring = not math.isnan(reading.error_ratio) and reading.error_ratio > self.policy.max_error_ratio
         self._over = self._over + 1 if erroring else 0
         slow = not math.isnan(reading.p95_s) and reading.p95_s > self.policy.max_p95_s
-        self._slow_since = (self._slow_since if self._slow_since is not None else now) if slow else None
+        if not slow:
+            self._slow_since = None
+        elif self._slow_since is None:
+            self._slow_since = now
         breaches = []
         if erroring and self._over >= self.policy.consecutive:
             breaches.append(f"error ratio {reading.error_ratio * 100:.1f} % > {self.policy.max_error_ratio * 100:g} % "
