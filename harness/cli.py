@@ -336,19 +336,13 @@ def cmd_run(ctx: RunContext, args: argparse.Namespace) -> int:
     return worst
 
 
-def _duration(flag: str, text: str) -> float:
-    try:
-        return load_session.parse_duration(text)
-    except UsageError as exc:
-        raise UsageError(f"{flag}: {exc.message}", hint=exc.hint) from exc
-
-
 def cmd_deploy(ctx: RunContext, args: argparse.Namespace) -> int:
     if not 0 <= args.max_error_ratio <= 1:
         raise UsageError("--max-error-ratio must be between 0 and 1")
     policy = None if args.no_guard else GuardPolicy(
         max_error_ratio=args.max_error_ratio, max_p95_s=slo.parse(f"p95<{args.max_p95}").threshold / 1000,
-        p95_for_s=_duration("--p95-for", args.p95_for), watch_after_s=_duration("--watch-after", args.watch_after))
+        p95_for_s=load_session.parse_duration(args.p95_for, "--p95-for"),
+        watch_after_s=load_session.parse_duration(args.watch_after, "--watch-after"))
     result = rollout.deploy(ctx.driver, ctx.settings.prometheus_url, args.version, policy,
                             on_step=ctx.progress.step, on_watch=ctx.progress.update if args.watch else None)
     ctx.progress.done()

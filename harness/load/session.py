@@ -49,13 +49,13 @@ class LoadOutcome:
     table: str
 
 
-def parse_duration(text: str) -> float:
-    """'90', '90s', '2m', '1h30m' -> seconds."""
+def parse_duration(text: str, flag: str = "") -> float:
+    """'90', '90s', '2m', '1h30m' -> seconds; `flag`: the option it came from, named in the error."""
     if text.strip().isdigit():
         return float(text)
     m = _DURATION.match(text)
     if not m or not any(m.groups()):
-        raise UsageError(f"bad duration {text!r}", hint="use e.g. 30s, 2m or 1h30m")
+        raise UsageError(f"{flag + ': ' if flag else ''}bad duration {text!r}", hint="use e.g. 30s, 2m or 1h30m")
     hours, minutes, seconds = (int(g or 0) for g in m.groups())
     return float(hours * 3600 + minutes * 60 + seconds)
 
