@@ -188,11 +188,8 @@ def main() -> None:
     parts = args.parts.split(",")
     if set(parts) - {"coverage"}:  # the date of each part run on the stack (coverage carries its own)
         now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        at = results.setdefault("at", {})
-        for part in ("prove", "repeat", "calibration"):
-            at.setdefault(part, results.get("started"))  # the older file's one date, for the parts not run
         results["machine"] = platform.node()
-        at.update({part: now for part in parts if part != "coverage"})
+        results.setdefault("at", {}).update({part: now for part in parts if part != "coverage"})
     if "coverage" in parts:  # from the files alone: no stack needed
         results["coverage"] = coverage()
     up = devsim("up") if set(parts) - {"coverage"} else None  # every switch as shipped; boots the stack
