@@ -254,9 +254,11 @@ class StackClient(FastHttpUser):
     @task(3)
     def write_item(self) -> None:
         item_id = f"{uuid.uuid4()}"
+        # The item id doubles as the write's Idempotency-Key: the app answers a replay of the
+        # same write as the first, so the load balancer may retry it on another replica.
         with self.client.post("/api/items", json={"id": item_id, "payload": {"at": time.time()}},
-                              name="POST /api/items", context={"item_id": item_id},
-                              catch_response=True) as response:
+                              headers={"Idempotency-Key": item_id}, name="POST /api/items",
+                              context={"item_id": item_id}, catch_response=True) as response:
             if response.status_code == 201:
                 self.written.append(item_id)
             else:

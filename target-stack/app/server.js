@@ -202,17 +202,31 @@ app.post('/api/items', async (req, res) => {
   if (typeof id !== 'string' || id.length === 0 || id.length > 128) {
     return res.status(400).json({ error: 'id must be a non-empty string of at most 128 characters' });
   }
+  const body = JSON.stringify(payload === undefined ? null : payload);
   try {
     // Answered 201 only after the INSERT has committed (autocommit).
-    await pool.query('INSERT INTO items (id, payload, written_by) VALUES ($1, $2, $3)',
-      [id, JSON.stringify(payload === undefined ? null : payload), os.hostname()]);
+    await pool.query('INSERT INTO items (id, payload, written_by) VALUES ($1, $2, $3)', [id, body, os.hostname()]);
     return res.status(201).json({ id });
   } catch (err) {
-    if (err.code === '23505') return res.status(409).json({ error: `item ${id} exists` });
+    if (err.code === '23505') return replayedWrite(res, id, body);
     log('write failed', { id, error: err.message });
     return res.status(503).json({ error: 'database unavailable' });
   }
 });
+
+// Replay-safe writes: the id is the write's identity, so the same id with the same payload
+// is the same write sent again (a client's or the load balancer's retry after an answer was
+// lost) and is answered as the first one was; another payload under that id is a conflict.
+async function replayedWrite(res, id, body) {
+  try {
+    const stored = await pool.query('SELECT payload = $2::jsonb AS same FROM items WHERE id = $1', [id, body]);
+    if (stored.rowCount === 1 && stored.rows[0].same) return res.status(201).json({ id });
+    return res.status(409).json({ error: `item ${id} exists with another payload` });
+  } catch (err) {
+    log('write replay check failed', { id, error: err.message });
+    return res.status(503).json({ error: 'database unavailable' });
+  }
+}
 
 app.get('/api/items/:id', async (req, res) => {
   try {

@@ -1,0 +1,134 @@
+"""Benchmark: what clients see when one of three app replicas hangs, with the edge's bounded,
+retried attempts and without them (LB_RETRY_ON="conn-failure empty-response 503").
+
+For each edge setting it runs experiments/app-instance-hang.yaml with the freeze held 2, 6 and
+15 s, several times each, through the real CLI (10 users of background load), and reads back
+from each run's verdict.json: client requests and failed requests in the fault window, p99 and
+the slowest request, LOST and duplicate writes. Writes benchmarks/results/hang.{json,md} and
+leaves the stack on its shipped edge.
+
+    .venv/bin/python benchmarks/hang.py [--runs 3] [--freezes 2,6,15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+EXPERIMENT = ROOT / "experiments" / "app-instance-hang.yaml"
+EDGES = {"retried": "", "not retried": "conn-failure empty-response 503"}
+FIGURES = {"requests": ("client_requests", {}), "failed": ("client_failed_requests", {}),
+           "p99_ms": ("client_latency_ms", {"percentile": 99}), "max_ms": ("client_latency_ms", {"percentile": 100})}
+WIDE = {"type": "range", "range": [0, 1e12]}
+
+
+def devsim(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness.cli", "--quiet", *args], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+
+
+def variant(freeze_s: float, folder: Path) -> Path:
+    """The hang experiment with the freeze held `freeze_s` and the benchmark's figures as
+    claims that always hold (the verdict records what each measured)."""
+    doc = yaml.safe_load(EXPERIMENT.read_text())
+    doc["method"][0]["pauses"] = {"after": freeze_s}
+    devsim_ext = next(e for e in doc["extensions"] if e["name"] == "devsim")
+    devsim_ext.pop("controls", None)
+    devsim_ext["claims"] = [{"name": name, "probe": probe, "arguments": {"window": "fault", **arguments},
+                             "no_control": "a benchmark figure", "tolerance": WIDE}
+                            for name, (probe, arguments) in FIGURES.items()]
+    devsim_ext["claims"] += [{"name": field, "probe": "write_audit", "arguments": {"field": field},
+                              "no_control": "a benchmark figure", "tolerance": WIDE} for field in ("lost", "duplicates")]
+    path = folder / f"app-instance-hang-{freeze_s:g}s.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def run_once(path: Path) -> dict[str, Any]:
+    done = devsim("run", "--no-up", str(path))
+    reports = [line.strip() for line in done.stdout.splitlines() if line.strip().endswith("index.html")]
+    if not reports:
+        print(f"devsim run wrote no report (exit {done.returncode}): {done.stderr.strip()[-500:]}", flush=True)
+        return {"run_id": None, "status": "error", "reason": done.stderr.strip()[-500:]}
+    verdict = json.loads((Path(reports[-1]).parent / "verdict.json").read_text())
+    measured = {c["name"]: c["measured"] for c in verdict["claims"]}
+    return {"run_id": verdict["run_id"], "status": verdict["status"], "reason": verdict["reason"],
+            **{name: measured.get(name) for name in [*FIGURES, "lost", "duplicates"]}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--freezes", default="2,6,15", help="seconds each freeze is held, comma-separated")
+    parser.add_argument("--summarize-only", action="store_true",
+                        help="re-write the summary from benchmarks/results/hang.json, running nothing")
+    args = parser.parse_args()
+    if args.summarize_only:
+        write(json.loads((RESULTS / "hang.json").read_text()))
+        return
+    freezes = [float(f) for f in args.freezes.split(",")]
+    results: dict[str, Any] = {"machine": platform.node(), "python": platform.python_version(),
+                               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "runs": args.runs, "edges": {}}
+    try:
+        with tempfile.TemporaryDirectory(prefix="devsim-hang-") as folder:
+            paths = {freeze: variant(freeze, Path(folder)) for freeze in freezes}
+            for edge, retry_on in EDGES.items():
+                up = devsim("up", *(["--set", f"LB_RETRY_ON={retry_on}"] if retry_on else []))
+                if up.returncode != 0:
+                    sys.exit(f"devsim up failed:\n{up.stderr[-2000:]}")
+                results["edges"][edge] = {"retry_on": retry_on or "the shipped default", "freezes": {}}
+                for freeze, path in paths.items():
+                    runs = []
+                    for i in range(args.runs):
+                        runs.append(run_once(path))
+                        print(f"{edge} freeze {freeze:g} s {i + 1}/{args.runs}: {runs[-1]}", flush=True)
+                    results["edges"][edge]["freezes"][f"{freeze:g}"] = runs
+    finally:
+        devsim("up")  # back to the shipped edge
+    write(results)
+
+
+def spread(values: list[Any]) -> str:
+    found = [v for v in values if isinstance(v, int | float)]
+    if not found:
+        return "-"
+    return f"{round(statistics.median(found), 3):g} ({round(min(found), 3):g}–{round(max(found), 3):g})"
+
+
+def write(results: dict[str, Any]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "hang.json").write_text(json.dumps(results, indent=2) + "\n")
+    lines = ["# One app replica of three frozen, under load", "",
+             f"`experiments/app-instance-hang.yaml` with the freeze held for each length, {results['runs']} runs "
+             f"each, 10 users of background load, {results['started']} on {results['machine']}. Figures are over "
+             "the fault window (the freeze to 3 s after the replica is ready again): median (min–max) of the runs.",
+             "", "| edge | freeze | failed / requests per run | failed share | p99 | slowest request | LOST | duplicates "
+             "| runs that measured |", "|---|---|---|---|---|---|---|---|---|"]
+    for edge, found in results["edges"].items():
+        for freeze, runs in found["freezes"].items():
+            ok = [r for r in runs if r["status"] != "error"]
+            pairs = ", ".join(f"{r['failed']}/{r['requests']}" for r in ok)
+            shares = [r["failed"] / r["requests"] for r in ok if r["requests"]]
+            share = spread([100 * s for s in shares])
+            lines.append(f"| {edge} (`{found['retry_on']}`) | {freeze} s | {pairs} | {share} % | "
+                         f"{spread([r['p99_ms'] for r in ok])} ms | {spread([r['max_ms'] for r in ok])} ms | "
+                         f"{sum(int(r['lost'] or 0) for r in ok)} | {sum(int(r['duplicates'] or 0) for r in ok)} | "
+                         f"{len(ok)}/{len(runs)} |")
+    (RESULTS / "hang.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
