@@ -50,7 +50,8 @@ def variant(freeze_s: float, folder: Path) -> Path:
                              "no_control": "a benchmark figure", "tolerance": WIDE}
                             for name, (probe, arguments) in FIGURES.items()]
     devsim_ext["claims"] += [{"name": field, "probe": "write_audit", "arguments": {"field": field},
-                              "no_control": "a benchmark figure", "tolerance": WIDE} for field in ("lost", "duplicates")]
+                              "no_control": "a benchmark figure", "tolerance": WIDE}
+                             for field in ("lost", "duplicates")]
     path = folder / f"app-instance-hang-{freeze_s:g}s.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
@@ -104,7 +105,7 @@ def spread(values: list[Any]) -> str:
     found = [v for v in values if isinstance(v, int | float)]
     if not found:
         return "-"
-    return f"{round(statistics.median(found), 3):g} ({round(min(found), 3):g}–{round(max(found), 3):g})"
+    return f"{round(statistics.median(found), 3):g} ({round(min(found), 3):g} to {round(max(found), 3):g})"
 
 
 def write(results: dict[str, Any]) -> None:
@@ -113,9 +114,9 @@ def write(results: dict[str, Any]) -> None:
     lines = ["# One app replica of three frozen, under load", "",
              f"`experiments/app-instance-hang.yaml` with the freeze held for each length, {results['runs']} runs "
              f"each, 10 users of background load, {results['started']} on {results['machine']}. Figures are over "
-             "the fault window (the freeze to 3 s after the replica is ready again): median (min–max) of the runs.",
-             "", "| edge | freeze | failed / requests per run | failed share | p99 | slowest request | LOST | duplicates "
-             "| runs that measured |", "|---|---|---|---|---|---|---|---|---|"]
+             "the fault window (the freeze to 3 s after the replica is ready again): median (min to max) of the runs.",
+             "", "| edge | freeze | failed / requests per run | failed share | p99 | slowest request | LOST "
+             "| duplicates | runs that measured |", "|---|---|---|---|---|---|---|---|---|"]
     for edge, found in results["edges"].items():
         for freeze, runs in found["freezes"].items():
             ok = [r for r in runs if r["status"] != "error"]
