@@ -140,7 +140,7 @@ def survivors(workdir: Path) -> list[dict[str, str]]:
         if not name or status == "killed":
             continue
         diff = mutmut(workdir, "show", name).stdout
-        changed = "\n".join(d for d in diff.splitlines() if re.match(r"^[-+] ", d))
+        changed = "\n".join(d for d in diff.splitlines() if re.match(r"^[-+](?![-+]{2} )", d))
         reason = next((why for pattern, why in SURVIVOR_REASONS if re.search(pattern, changed)), "")
         found.append({"mutant": name, "status": status, "diff": changed, "equivalent_because": reason})
     return found
