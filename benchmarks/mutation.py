@@ -9,6 +9,11 @@ benchmarks/results/mutation.{json,md}: the score and every surviving mutant's di
 reasons recorded in SURVIVOR_REASONS for those that are equivalent (no test could tell).
 
     .venv/bin/python benchmarks/mutation.py [--max-children 2]
+    .venv/bin/python benchmarks/mutation.py --keep DIR --recheck tests/unit/test_x.py ...
+
+`--recheck` runs each survivor of a kept run against the named test files (as they are now,
+the way mutmut runs a mutant: MUTANT_UNDER_TEST in the kept mutants/ tree) and counts it killed
+when a test fails. Only the named files run, so it can only under-count kills.
 
 About 6 minutes on the 2-core machine; not part of CI.
 """
@@ -20,6 +25,7 @@ import ast
 import contextlib
 import io
 import json
+import os
 import platform
 import re
 import shutil
@@ -146,6 +152,37 @@ def survivors(workdir: Path) -> list[dict[str, str]]:
     return found
 
 
+def recheck(workdir: Path, test_files: list[Path]) -> list[str]:
+    """Runs every survivor against `test_files` (copied into the kept tree first); a mutant
+    whose tests fail (pytest's exit 1, not an error of collection) is recorded killed in
+    mutmut's own results. Returns the names killed."""
+    tests = workdir / "mutants" / "tests"
+    shutil.rmtree(tests, ignore_errors=True)
+    shutil.copytree(ROOT / "tests", tests)
+    names = [rel.resolve().relative_to(ROOT).as_posix() for rel in test_files]
+    killed = []
+    for meta in (workdir / "mutants").rglob("*.meta"):
+        data = json.loads(meta.read_text())
+        for mutant, code in data["exit_code_by_key"].items():
+            if code != 0:
+                continue
+            done = subprocess.run([sys.executable, "-m", "pytest", "-n", "0", "-x", "-q", "-p", "no:cacheprovider",
+                                   *names], cwd=workdir / "mutants", env={**os.environ, "MUTANT_UNDER_TEST": mutant},
+                                  capture_output=True, text=True, check=False, timeout=600)
+            if done.returncode == 1:
+                data["exit_code_by_key"][mutant] = 1
+                killed.append(mutant)
+        meta.write_text(json.dumps(data))
+    return killed
+
+
+def _last_rechecked() -> list[str]:
+    try:
+        return list(json.loads((RESULTS / "mutation.json").read_text()).get("rechecked_killed", []))
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
 def _last_seconds() -> float | None:
     """The full run's duration, for results written again from its kept folder."""
     try:
@@ -162,9 +199,13 @@ def main() -> None:
                         "alone after tests were added (`mutmut run NAME...` in DIR, with the tests copied in)")
     parser.add_argument("--no-run", action="store_true",
                         help="with --keep: write the results of the kept DIR again, without running mutmut")
+    parser.add_argument("--recheck", nargs="+", type=Path, metavar="TEST_FILE", default=[],
+                        help="with --keep (implies --no-run): run the kept run's survivors against these test files "
+                        "and count those they kill")
     args = parser.parse_args()
+    args.no_run = args.no_run or bool(args.recheck)
     if args.no_run and not args.keep:
-        parser.error("--no-run needs --keep DIR")
+        parser.error("--no-run and --recheck need --keep DIR")
     ensure_mutmut()
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
@@ -175,6 +216,7 @@ def main() -> None:
                 workdir.mkdir(parents=True)
         else:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="devsim-mutation-")))
+        rechecked = recheck(workdir, args.recheck) if args.recheck else []
         if not args.no_run:
             scratch_copy(workdir)
             done = mutmut(workdir, "run", "--max-children", str(args.max_children))
@@ -201,7 +243,7 @@ def main() -> None:
         "seconds": round(time.monotonic() - started, 1) if not args.no_run else _last_seconds(), "stats": stats,
         "score": round(killed / total, 4) if total else None, "equivalent": equivalent,
         "score_without_equivalent": round(killed / (total - equivalent), 4) if total > equivalent else None,
-        "by_kind": by_kind, "survivors": left,
+        "by_kind": by_kind, "survivors": left, "rechecked_killed": sorted(set(rechecked) | set(_last_rechecked() if args.no_run else [])),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "mutation.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -211,7 +253,9 @@ def main() -> None:
         "left out), "
         f"{time.strftime('%Y-%m-%d')}, {result['seconds'] or 0:.0f} s"
         + (" (the full run; these results were written again from its kept folder, with the reasons of "
-           "equivalent mutants added since)." if args.no_run else "."),
+           "equivalent mutants added since)." if args.no_run else ".")
+        + (f" {len(result['rechecked_killed'])} of the full run's survivors were run again against the tests "
+           "written after it (`--recheck`) and killed." if result["rechecked_killed"] else ""),
         "",
         "| mutants | killed | survived | of them equivalent | no tests | timeout | suspicious | score | score "
         "without the equivalent |", "|---|---|---|---|---|---|---|---|---|",
