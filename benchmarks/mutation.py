@@ -243,7 +243,8 @@ def main() -> None:
         "seconds": round(time.monotonic() - started, 1) if not args.no_run else _last_seconds(), "stats": stats,
         "score": round(killed / total, 4) if total else None, "equivalent": equivalent,
         "score_without_equivalent": round(killed / (total - equivalent), 4) if total > equivalent else None,
-        "by_kind": by_kind, "survivors": left, "rechecked_killed": sorted(set(rechecked) | set(_last_rechecked() if args.no_run else [])),
+        "by_kind": by_kind, "survivors": left,
+        "rechecked_killed": sorted(set(rechecked) | set(_last_rechecked() if args.no_run else [])),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "mutation.json").write_text(json.dumps(result, indent=2) + "\n")
