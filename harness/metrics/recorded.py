@@ -35,7 +35,6 @@ class Replay:
     """Answers the range queries a run recorded, exactly as Prometheus answered them then."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
         try:
             kept = json.loads(path.read_text()) if path.is_file() else []
         except (OSError, ValueError) as exc:
