@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from harness.chaos import probes
-from harness.chaos.evidence import OpenEnded, applied_at
+from harness.chaos.evidence import NoEvidence, OpenEnded, Refuted, applied_at
 from harness.chaos.window import seconds_of
 from harness.evidence import audit
 from harness.experiment import power
+from harness.load import slo
 from harness.load.clientlog import Request, Span
 from harness.metrics import recorded, steps
 from harness.verdict import claims as claimlib
@@ -134,3 +136,35 @@ def test_a_journal_claim_on_an_open_ended_probe_is_judged_against_its_tolerance(
     run = {"status": "failed", "activity": {"type": "probe", "name": "wait"}, "exception": ["Traceback", line]}
     claim = claimlib._judge_journal(spec, run, {})
     assert (claim.outcome, claim.at_least, claim.error) == (outcome, 30.0, line)
+
+
+def test_write_rto_with_no_acknowledgement_after_the_fault_is_a_lower_bound_to_the_millisecond(
+        tmp_path: Path) -> None:
+    # The only write after the fault (sent T0 + 2) failed and ended at T0 + 2.01: at least
+    # 2.0096 s after a start 0.4 ms past T0, shown to the millisecond.
+    config = log(tmp_path, writes=[(T0 - 1, "ack"), (T0 + 2, "fail")])
+    with pytest.raises(Refuted) as raised:
+        probes.write_rto(window=[T0 + 0.0004, T0 + 1], configuration=config)
+    assert raised.value.at_least == 2.01
+
+
+def test_an_empty_request_log_is_no_evidence_for_the_write_probes(tmp_path: Path) -> None:
+    with pytest.raises(NoEvidence) as raised:
+        probes.write_rto(window=[T0, T0 + 1], configuration=log(tmp_path))
+    assert str(raised.value) == "no client requests in the log"
+
+
+def test_a_control_that_failed_a_claim_on_a_lower_bound_shows_the_bound() -> None:
+    control = power.Control("blind", (("LB_RETRIES", "0"),), (CLAIM,))
+    under = verdict("c", "failed", None, "failed")
+    under = replace(under, claims=(replace(under.claims[0], at_least=33.2),))
+    proved = power.assess(verdict("s", "held", 0.001, "passed"), [power.ControlRun(control, under)])
+    assert proved.claims[0].power_note == ("failed under control 'blind' (LB_RETRIES=0): measured at least 33.2 s, "
+                                           "run c")
+
+
+def test_an_error_ratio_bound_out_of_range_names_the_expression() -> None:
+    with pytest.raises(slo.SloSyntaxError) as raised:
+        slo.parse("error_ratio < 150%")
+    assert str(raised.value) == ("bad SLO 'error_ratio < 150%': error_ratio is between 0 and 1 (0-100%); "
+                                       "out of range '150%'")

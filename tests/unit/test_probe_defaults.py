@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from harness.chaos import controls, probes
+from harness.chaos.evidence import OpenEnded
 from tests.unit.test_semantics import T0
 
 HEADER = "ts_ms,name,method,status,latency_ms,success,error,item_id,ack"
@@ -54,8 +55,13 @@ def config(tmp_path: Path, fault_window: None) -> dict[str, Any]:
         lines.append(row(t, "POST /api/items", 503 if down else 201, 10, f"w{n}", "fail" if down else "ack"))
     path = tmp_path / "requests.csv"
     path.write_text("\n".join(lines) + "\n")
-    (tmp_path / "audit.json").write_text(json.dumps({"lost": 2, "acknowledged": 37, "duplicates": 0}))
-    return {"request_log": str(path)}
+    (tmp_path / "audit.json").write_text(json.dumps({"lost": 2, "acknowledged": 37, "duplicates": 0,
+                                                     "lost_first_ack": T0 - 2.5}))
+    # Prometheus' answer for "q" over the fault window, recorded as a run records it: one
+    # point a second, T0 .. T0 + 10, the values 1, 2, ..., 11 except 7 at T0 + 3.
+    series = [[[T0 + i, 7.0 if i == 3 else float(i + 1)] for i in range(11)]]
+    (tmp_path / "claim_series.json").write_text(json.dumps([{"query": ["q", T0, T0 + 10, 1.0], "series": series}]))
+    return {"request_log": str(path), probes.REPLAY: str(tmp_path / "claim_series.json")}
 
 
 def test_the_client_probes_default_to_the_fault_window_and_every_name(config: dict[str, Any]) -> None:
@@ -95,5 +101,22 @@ def test_the_write_probes_default_to_their_windows(config: dict[str, Any]) -> No
     assert probes.failed_writes_outside_outage(configuration=config) == 0
 
 
-def test_the_write_audit_probe_defaults_to_the_lost_count(config: dict[str, Any]) -> None:
+def test_the_write_audit_probes_default_to_the_lost_count_and_the_first_action(config: dict[str, Any]) -> None:
     assert probes.write_audit(configuration=config) == 2
+    assert probes.lost_write_age(configuration=config) == 2.5  # acknowledged 2.5 s before the fault's start
+
+
+def test_recovery_and_outage_default_to_the_fault_window(config: dict[str, Any]) -> None:
+    # Recovery is measured from the window's start to the last failure, however late: the
+    # 100 failed reads from T0 + 20 s (the last ends at T0 + 29.905 s) are followed by no
+    # success, so the figure is a lower bound.
+    with pytest.raises(OpenEnded) as raised:
+        probes.time_to_recover(configuration=config)
+    assert str(raised.value) == "no client request succeeded after the last failure (at least 29.905 s)"
+    # The longest stretch without a success: from the read at T0 + 1.95 s (ends 1.990 s) to
+    # the read at T0 + 2.20 s (ends 2.245 s); the reads and writes between failed.
+    assert probes.client_outage_seconds(configuration=config) == pytest.approx(0.255)
+
+
+def test_a_range_query_defaults_to_the_fault_window_and_its_maximum(config: dict[str, Any]) -> None:
+    assert probes.prometheus_over_window("q", configuration=config) == 11.0
