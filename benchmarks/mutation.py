@@ -78,7 +78,7 @@ SURVIVOR_REASONS: list[tuple[str, str]] = [
      "the fault window of an empty journal is None, as the else branch gives."),
     (r"client_rows\(window, None, configuration, min_requests\)",
      "client_rows reads a missing name (None) as the empty one: every request, and no name in the message."),
-    (r"^\+    self\.path = None$",
+    (r"\+    self\.path = None$",
      "a dead store: nothing read Replay.path (the attribute was removed after this run)."),
     (r'top: Any = ("XXXX"|"")$',
      "top is compared only when it is a number: None and a string both fall through to no evidence."),
