@@ -328,3 +328,22 @@ def test_the_follower_reads_a_line_that_is_not_utf8(tmp_path: Path) -> None:
                     b"1000,GET /a,GET,0,5,0,conn reset \xff,,\n")
     [row] = clientlog.Follower(log, keep_s=10).rows()
     assert row.error == "conn reset \ufffd"
+
+
+def test_a_condition_that_cannot_be_read_does_not_keep_the_next_one_from_tripping() -> None:
+    method = Method(start=time.time() - 3)
+    prometheus = abort.Condition("replicas", "", "sum(up)", None, 1.0)
+
+    def measure(c: abort.Condition, now: float) -> float | None:
+        if c is prometheus:
+            raise ConnectionError("Prometheus away")
+        return 0.9
+
+    with abort.Watch([prometheus, RATIO], measure, lambda: method.start, lambda: method.running, method.stop,
+                     interval=0.01) as w:
+        deadline = time.time() + 5
+        while w.tripped is None and time.time() < deadline:
+            time.sleep(0.01)
+    assert w.tripped is not None
+    assert (w.tripped.condition, w.tripped.value, method.stops) == (RATIO, 0.9, 1)
+    assert w.errors[0] == "replicas: ConnectionError: Prometheus away"

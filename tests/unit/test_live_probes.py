@@ -419,3 +419,39 @@ def test_client_outage_seconds_says_why_it_has_no_figure(tmp_path: Path) -> None
     with pytest.raises(OpenEnded) as still:  # from the last success's end, 1000.005 s, to the log's, 1002.005 s
         probes.client_outage_seconds([1000.5, 1001.5], configuration=log)
     assert str(still.value) == "no client request succeeded for the rest of the log (at least 2 s)"
+
+
+# --- what each HTTP probe asks of the stack's session: its configuration, method, timeout ----
+
+class Recording:
+    """The stack's HTTP session as the probes see it, answering 200 (and version v1) at once."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, float | None]] = []
+
+    def request(self, method: str, url: str, *, timeout: float, **_kwargs: object) -> object:
+        self.calls.append((method, url, timeout))
+        return type("Answer", (), {"status_code": 200})()
+
+    def get(self, url: str, *, timeout: float, **_kwargs: object) -> object:
+        self.calls.append(("GET", url, timeout))
+        return type("Answer", (), {"json": lambda self: {"version": "v1"}})()
+
+
+def test_each_http_probe_asks_with_its_default_timeout_through_the_configurations_session(
+        monkeypatch: pytest.MonkeyPatch, fake: FakeDriver) -> None:
+    fake.secret_values["oauth_clients"] = "loadtest:s3cret"
+    session, asked_for = Recording(), []
+    monkeypatch.setattr(engine, "http", lambda configuration: asked_for.append(configuration) or session)
+    given = config("http://127.0.0.1:9")
+    assert probes.http_status(configuration=given) == 200
+    assert probes.http_latency_ms(configuration=given) >= 0
+    assert probes.token_status(configuration=given) == 200
+    assert probes.token_latency_ms(configuration=given) >= 0
+    assert session.calls == [("GET", "http://127.0.0.1:9/health", 2), ("GET", "http://127.0.0.1:9/health", 5),
+                             ("POST", "http://127.0.0.1:9/api/auth/token", 2),
+                             ("POST", "http://127.0.0.1:9/api/auth/token", 5)]
+    session.calls.clear()
+    assert probes.served_versions(configuration=given) == "v1"
+    assert session.calls == [("GET", "http://127.0.0.1:9/api/version", 2)] * 30
+    assert asked_for == [given] * 5
