@@ -80,6 +80,11 @@ SURVIVOR_REASONS: list[tuple[str, str]] = [
      "client_rows reads a missing name (None) as the empty one: every request, and no name in the message."),
     (r"\+    self\.path = None$",
      "a dead store: nothing read Replay.path (the attribute was removed after this run)."),
+    (r'experiment\.get\(("configuration"\) and|None\) or|"XXconfigurationXX"\) or|"CONFIGURATION"\) or) \{\}\)',
+     "judging again, a claim's probe reads only the request log and the recorded answers, which rejudge sets "
+     "itself: validation admits no probe that reads another configuration key (RECORDED_PROBES)."),
+    (r"claims=tuple\(found\), \)$",
+     "a recorded run's controls are replaced by power.assess when it had any, and are () when it had none."),
     (r'top: Any = ("XXXX"|"")$',
      "top is compared only when it is a number: None and a string both fall through to no evidence."),
     (r"json\.dumps\(value, (default=None)?\)$",

@@ -8,6 +8,7 @@ import json
 import math
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -303,3 +304,38 @@ def test_a_control_run_that_did_not_judge_the_claim_gives_its_own_reason(tmp_pat
     ratio = next(c for c in rejudge(folder(tmp_path, 0, steady(3.0), recorded)).verdict.claims
                  if c.name == RATIO["name"])
     assert ratio.power_note == "control 'blind': no verdict on the claim (the stack was not back after the rollbacks)"
+
+
+RECOVERY = {"name": "error ratio at most 0.5 % after the fault", "probe": "client_error_ratio",
+            "arguments": {"window": "recovery", "min_requests": 20},
+            "tolerance": {"type": "range", "range": [0, 0.005]}}
+
+
+def _with_recovery_claim(tmp_path: Path, recorded_claim: Claim) -> Path:
+    """The passed run's folder, with a claim over the recovery window T0 + 5 .. T0 + 10 (100 of
+    the 200 requests, none failed) that the run recorded as `recorded_claim`."""
+    recorded = replace(verdict("passed", "all 6 claims held", (*claims(0.0, 3.0), recorded_claim)),
+                       recovery_window=Window(T0 + 5, T0 + 10))
+    run = folder(tmp_path, 0, steady(3.0), recorded)
+    experiment = json.loads((run / "experiment.json").read_text())
+    experiment["extensions"][0]["claims"].append(RECOVERY)
+    (run / "experiment.json").write_text(json.dumps(experiment))
+    return run
+
+
+def test_a_claim_over_the_recovery_window_is_judged_again_over_the_recorded_one(tmp_path: Path) -> None:
+    held = Claim(RECOVERY["name"], 'client_error_ratio({"min_requests": 20, "window": "recovery"})',
+                 "between 0 and 0.005", 0.0, "held", window=(T0 + 5, T0 + 10))
+    found = rejudge(_with_recovery_claim(tmp_path, held))
+    assert found.differences == ()
+    assert found.verdict.claims[-1].window == (T0 + 5, T0 + 10)
+
+
+def test_a_recorded_error_is_named_in_the_difference(tmp_path: Path) -> None:
+    missing = Claim(RECOVERY["name"], 'client_error_ratio({"min_requests": 20, "window": "recovery"})',
+                    "between 0 and 0.005", None, "no evidence",
+                    "no recovery window: the experiment did not get that far")
+    found = rejudge(_with_recovery_claim(tmp_path, missing))
+    assert found.differences == (
+        f"claim {RECOVERY['name']!r}: recorded no evidence (None, no recovery window: the experiment did not get "
+        "that far), judged again held (0.0)",)
