@@ -455,3 +455,10 @@ def test_each_http_probe_asks_with_its_default_timeout_through_the_configuration
     assert probes.served_versions(configuration=given) == "v1"
     assert session.calls == [("GET", "http://127.0.0.1:9/api/version", 2)] * 30
     assert asked_for == [given] * 5
+
+
+def test_an_http_probes_latency_is_the_monotonic_clocks_milliseconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    ticks = iter([10.0, 10.25])  # the request started at 10.0 s and was answered at 10.25 s
+    monkeypatch.setattr(engine, "http", lambda configuration: Recording())
+    monkeypatch.setattr(probes.time, "monotonic", lambda: next(ticks))
+    assert probes.http_latency_ms(configuration=config("http://127.0.0.1:9")) == 250.0

@@ -17,6 +17,8 @@ import pytest
 
 from harness.chaos import controls, probes
 from harness.chaos.evidence import OpenEnded
+from harness.errors import InfrastructureError
+from harness.metrics import recorded
 from tests.unit.test_semantics import T0
 
 HEADER = "ts_ms,name,method,status,latency_ms,success,error,item_id,ack"
@@ -120,3 +122,22 @@ def test_recovery_and_outage_default_to_the_fault_window(config: dict[str, Any])
 
 def test_a_range_query_defaults_to_the_fault_window_and_its_maximum(config: dict[str, Any]) -> None:
     assert probes.prometheus_over_window("q", configuration=config) == 11.0
+
+
+def test_time_to_detect_asks_prometheus_for_its_own_signal_only(config: dict[str, Any], tmp_path: Path) -> None:
+    # Only the load balancer's series was recorded (5 s before the window to its end): 3
+    # replicas in rotation until T0 + 2, then 2. Asking for the alerts too would be a query
+    # the run never recorded (an error when judged again).
+    rotation = [[[T0 - 5 + i, 3.0 if i < 7 else 2.0] for i in range(16)]]
+    (tmp_path / "claim_series.json").write_text(json.dumps(
+        [{"query": ['sum(haproxy_backend_active_servers{job="lb",proxy="app"})', T0 - 5, T0 + 10, 1.0],
+          "series": rotation}]))
+    assert probes.time_to_detect("lb", configuration=config) == 2.0
+
+
+def test_a_recorded_answers_file_that_is_not_json_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "claim_series.json"
+    path.write_text("not json")
+    with pytest.raises(InfrastructureError) as raised:
+        recorded.Replay(path)
+    assert str(raised.value) == f"cannot read the recorded queries {path}: Expecting value: line 1 column 1 (char 0)"
