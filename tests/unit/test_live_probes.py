@@ -25,6 +25,7 @@ from chaoslib.exceptions import ActivityFailed
 from harness.chaos import engine, probes, window
 from harness.chaos.evidence import NoEvidence, OpenEnded, Refuted
 from harness.driver import TaskInfo, driver_for
+from harness.stack.waiting import Waiter
 from tests.unit.fakedriver import FakeDriver
 from tests.unit.httpstub import Answer, Holder, Script, Server, serving
 
@@ -462,3 +463,45 @@ def test_an_http_probes_latency_is_the_monotonic_clocks_milliseconds(monkeypatch
     monkeypatch.setattr(engine, "http", lambda configuration: Recording())
     monkeypatch.setattr(probes.time, "monotonic", lambda: next(ticks))
     assert probes.http_latency_ms(configuration=config("http://127.0.0.1:9")) == 250.0
+
+
+class Clock:
+    """A monotonic clock that moves only when something sleeps on it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    found = Clock()
+    monkeypatch.setattr(probes.time, "monotonic", found.monotonic)
+    monkeypatch.setattr(probes, "Waiter", lambda timeout, interval: Waiter(timeout, interval, found.monotonic,
+                                                                         found.sleep))
+    monkeypatch.setattr(engine, "http", lambda configuration: Recording())  # /ready answers 200 at once
+    return found
+
+
+def test_seconds_until_ready_first_waits_3_s_for_the_engine_to_notice(clock: Clock, fake: FakeDriver) -> None:
+    _set_running(fake, "app", 3)  # the engine never shows the drop: the whole 3 s are waited out
+    assert probes.seconds_until_ready("app", 3, configuration=config("http://127.0.0.1:9")) == 3.0
+
+
+def test_seconds_until_ready_gives_up_after_60_s_with_the_time_waited_to_the_hundredth(
+        clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    def two_replicas(service: str, configuration: object) -> int:
+        clock.sleep(0.0017)  # each look at the engine takes 1.7 ms
+        return 2
+
+    monkeypatch.setattr(probes, "ready_replicas", two_replicas)
+    with pytest.raises(Refuted) as caught:
+        probes.seconds_until_ready("app", 3, configuration=config("http://127.0.0.1:9"))
+    # 60 s of waiting, and the 1.7 ms of the look that found the deadline passed: 60.0017 s,
+    # shown as 60.0 (a hundredth of a second is as fine as this figure's clock is honest)
+    assert caught.value.at_least == 60.0
