@@ -249,7 +249,8 @@ def test_the_write_probes_audit_from_the_running_leader_once(tmp_path: Path) -> 
     fake = FakeDriver("devsim-audit", services={})
     fake.add_patroni("db1", "db2")
     fake.sql_answer = "a\t1\n"
-    engine.use_factory(lambda stack: fake)
+    # Only the configuration's stack has the cluster: an audit of any other stack finds none.
+    engine.use_factory(lambda stack: fake if stack == "devsim-audit" else FakeDriver(stack, services={}))
     try:
         log = tmp_path / "requests.csv"
         log.write_text("ts_ms,name,method,status,latency_ms,success,error,item_id,ack\n"
