@@ -18,7 +18,7 @@ from harness.chaos.window import seconds_of
 from harness.evidence import audit
 from harness.experiment import power
 from harness.load import slo
-from harness.load.clientlog import Request, Span
+from harness.load.clientlog import Follower, Request, Span
 from harness.metrics import recorded, steps
 from harness.verdict import claims as claimlib
 from harness.verdict import timing
@@ -168,3 +168,17 @@ def test_an_error_ratio_bound_out_of_range_names_the_expression() -> None:
         slo.parse("error_ratio < 150%")
     assert str(raised.value) == ("bad SLO 'error_ratio < 150%': error_ratio is between 0 and 1 (0-100%); "
                                        "out of range '150%'")
+
+
+def test_the_followed_log_keeps_the_last_keep_s_seconds_by_start_time(tmp_path: Path) -> None:
+    path = tmp_path / "requests.csv"
+    header = "ts_ms,name,method,status,latency_ms,success,error,item_id,ack\n"
+    path.write_text(header + "".join(f"{ts},GET /x,GET,200,5,1,,,\n" for ts in (0, 1, 1001)))
+    follower = Follower(path, keep_s=1)
+    assert [r.ts_ms for r in follower.rows()] == [1, 1001]  # 0 is 1001 ms before the newest: dropped
+
+
+def test_a_followed_log_whose_new_lines_are_all_unreadable_keeps_nothing_and_does_not_fail(tmp_path: Path) -> None:
+    path = tmp_path / "requests.csv"
+    path.write_text("ts_ms,name,method,status,latency_ms,success,error,item_id,ack\nnot-a-number,GET /x,GET\n")
+    assert Follower(path, keep_s=1).rows() == []
