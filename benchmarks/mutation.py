@@ -174,22 +174,23 @@ def survivors(workdir: Path) -> list[dict[str, str]]:
     return found
 
 
-def recheck(workdir: Path, test_files: list[Path]) -> list[str]:
+def recheck(workdir: Path, test_files: list[Path], names: str = "") -> list[str]:
     """Runs every survivor against `test_files` (copied into the kept tree first); a mutant
     whose tests fail (pytest's exit 1, not an error of collection) is recorded killed in
-    mutmut's own results. Returns the names killed."""
+    mutmut's own results; only the survivors whose names match the regular expression `names`,
+    when one is given. Returns the names killed."""
     tests = workdir / "mutants" / "tests"
     shutil.rmtree(tests, ignore_errors=True)
     shutil.copytree(ROOT / "tests", tests)
-    names = [rel.resolve().relative_to(ROOT).as_posix() for rel in test_files]
+    files = [rel.resolve().relative_to(ROOT).as_posix() for rel in test_files]
     killed = []
     for meta in (workdir / "mutants").rglob("*.meta"):
         data = json.loads(meta.read_text())
         for mutant, code in data["exit_code_by_key"].items():
-            if code != 0:
+            if code != 0 or (names and not re.search(names, mutant)):
                 continue
             done = subprocess.run([sys.executable, "-m", "pytest", "-n", "0", "-x", "-q", "-p", "no:cacheprovider",
-                                   *names], cwd=workdir / "mutants", env={**os.environ, "MUTANT_UNDER_TEST": mutant},
+                                   *files], cwd=workdir / "mutants", env={**os.environ, "MUTANT_UNDER_TEST": mutant},
                                   capture_output=True, text=True, check=False, timeout=600)
             if done.returncode == 1:
                 data["exit_code_by_key"][mutant] = 1
@@ -224,6 +225,8 @@ def main() -> None:
     parser.add_argument("--recheck", nargs="+", type=Path, metavar="TEST_FILE", default=[],
                         help="with --keep (implies --no-run): run the kept run's survivors against these test files "
                         "and count those they kill")
+    parser.add_argument("--mutants", default="", metavar="REGEX",
+                        help="with --recheck: only the survivors whose names match")
     args = parser.parse_args()
     args.no_run = args.no_run or bool(args.recheck)
     if args.no_run and not args.keep:
@@ -238,7 +241,7 @@ def main() -> None:
                 workdir.mkdir(parents=True)
         else:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="devsim-mutation-")))
-        rechecked = recheck(workdir, args.recheck) if args.recheck else []
+        rechecked = recheck(workdir, args.recheck, args.mutants) if args.recheck else []
         if not args.no_run:
             scratch_copy(workdir)
             done = mutmut(workdir, "run", "--max-children", str(args.max_children))
