@@ -28,6 +28,7 @@ from harness.driver import TaskInfo, driver_for
 from harness.stack.waiting import Waiter
 from tests.unit.fakedriver import FakeDriver
 from tests.unit.httpstub import Answer, Holder, Script, Server, serving
+from tests.unit.test_waiting_and_progress import FakeClock
 
 STACK = "devsim-live-probes"
 
@@ -465,36 +466,23 @@ def test_an_http_probes_latency_is_the_monotonic_clocks_milliseconds(monkeypatch
     assert probes.http_latency_ms(configuration=config("http://127.0.0.1:9")) == 250.0
 
 
-class Clock:
-    """A monotonic clock that moves only when something sleeps on it."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    found = Clock()
-    monkeypatch.setattr(probes.time, "monotonic", found.monotonic)
-    monkeypatch.setattr(probes, "Waiter", lambda timeout, interval: Waiter(timeout, interval, found.monotonic,
-                                                                         found.sleep))
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """A monotonic clock that moves only when something sleeps on it, for the probe and its waits."""
+    found = FakeClock()
+    monkeypatch.setattr(probes.time, "monotonic", found)
+    monkeypatch.setattr(probes, "Waiter", lambda timeout, interval: Waiter(timeout, interval, found, found.sleep))
     monkeypatch.setattr(engine, "http", lambda configuration: Recording())  # /ready answers 200 at once
     return found
 
 
-def test_seconds_until_ready_first_waits_3_s_for_the_engine_to_notice(clock: Clock, fake: FakeDriver) -> None:
+def test_seconds_until_ready_first_waits_3_s_for_the_engine_to_notice(clock: FakeClock, fake: FakeDriver) -> None:
     _set_running(fake, "app", 3)  # the engine never shows the drop: the whole 3 s are waited out
     assert probes.seconds_until_ready("app", 3, configuration=config("http://127.0.0.1:9")) == 3.0
 
 
 def test_seconds_until_ready_gives_up_after_60_s_with_the_time_waited_to_the_hundredth(
-        clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+        clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
     def two_replicas(service: str, configuration: object) -> int:
         clock.sleep(0.0017)  # each look at the engine takes 1.7 ms
         return 2
