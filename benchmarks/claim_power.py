@@ -21,7 +21,6 @@ import argparse
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,23 +34,11 @@ RESULTS = ROOT / "benchmarks" / "results"
 FLAGSHIP = "app-instance-crash"
 
 from benchmarks.outage_calibration import SHORT_COUNT, TOLERANCE_S, PauseEvents, experiment, match  # noqa: E402
+from benchmarks.runs import devsim, summary_of  # noqa: E402
 from harness.config import load_settings  # noqa: E402
 from harness.experiment import power  # noqa: E402
 from harness.load import clientlog  # noqa: E402
 from harness.verdict import timing  # noqa: E402
-
-
-def devsim(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness.cli", "--quiet", *args], cwd=ROOT,
-                          capture_output=True, text=True, check=False)
-
-
-def summary_of(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    try:
-        found = json.loads(done.stdout)
-    except json.JSONDecodeError:
-        return {"status": "error", "reason": done.stderr.strip()[-400:]}
-    return found[0] if found else {"status": "error", "reason": "no run"}
 
 
 def prove(names: list[str]) -> list[dict[str, Any]]:

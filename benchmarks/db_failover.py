@@ -19,21 +19,19 @@ import argparse
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
+
+from benchmarks.runs import devsim  # noqa: E402
+
 TIMINGS = {"tuned": "ttl 20 s, loop_wait 2 s, retry_timeout 9 s",
            "default": "ttl 30 s, loop_wait 10 s, retry_timeout 10 s (Patroni's defaults)"}
-
-
-def devsim(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness.cli", "--quiet", *args], cwd=ROOT,
-                          capture_output=True, text=True, check=False)
 
 
 def run_experiment(name: str) -> dict[str, Any]:

@@ -16,21 +16,18 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
+
+from benchmarks.runs import devsim, spread  # noqa: E402
+
 EXPERIMENT = "experiments/db-disaster-recovery.yaml"
-
-
-def devsim(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness.cli", "--quiet", *args], cwd=ROOT,
-                          capture_output=True, text=True, check=False)
 
 
 def backup(kind: str) -> dict[str, Any]:
@@ -61,13 +58,6 @@ def disaster() -> dict[str, Any]:
             "rto_s": next((v for n, v in claims.items() if n.startswith("writes are acknowledged again")), None),
             "lost": audit.get("lost"), "acknowledged": audit.get("acknowledged"),
             "oldest_lost_age_s": next((v for n, v in claims.items() if n.startswith("every LOST write")), None)}
-
-
-def spread(values: list[Any]) -> str:
-    found = [v for v in values if isinstance(v, int | float)]
-    if not found:
-        return "-"
-    return f"{statistics.median(found):g} (min {min(found):g}, max {max(found):g})"
 
 
 def write(result: dict[str, Any]) -> None:

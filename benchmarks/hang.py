@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,10 +27,14 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 HANG = ROOT / "experiments" / "app-instance-hang.yaml"
 LATENCY = ROOT / "experiments" / "db-latency.yaml"
 EDGES = {"retried": "", "not retried": "conn-failure empty-response 503"}
+
+from benchmarks.runs import devsim, spread, summary_of  # noqa: E402
+
 FIGURES: dict[str, tuple[str, dict[str, Any]]] = {
     "requests": ("client_requests", {}), "failed": ("client_failed_requests", {}),
     "p99_ms": ("client_latency_ms", {"percentile": 99}), "max_ms": ("client_latency_ms", {"percentile": 100}),
@@ -40,11 +42,6 @@ FIGURES: dict[str, tuple[str, dict[str, Any]]] = {
                 {"query": "sum(haproxy_backend_retry_warnings_total)", "aggregate": "increase"}),
 }
 WIDE = {"type": "range", "range": [0, 1e12]}
-
-
-def devsim(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness.cli", "--quiet", *args], cwd=ROOT,
-                          capture_output=True, text=True, check=False)
 
 
 def variant(kind: str, amount: float, folder: Path) -> Path:
@@ -71,14 +68,9 @@ def variant(kind: str, amount: float, folder: Path) -> Path:
 
 
 def run_once(path: Path) -> dict[str, Any]:
-    done = devsim("run", "--no-up", str(path))
-    reports = [line.strip() for line in done.stdout.splitlines() if line.strip().endswith("index.html")]
-    if not reports:
-        print(f"devsim run wrote no report (exit {done.returncode}): {done.stderr.strip()[-500:]}", flush=True)
-        return {"run_id": None, "status": "error", "reason": done.stderr.strip()[-500:]}
-    verdict = json.loads((Path(reports[-1]).parent / "verdict.json").read_text())
-    measured = {c["name"]: c["measured"] for c in verdict["claims"]}
-    return {"run_id": verdict["run_id"], "status": verdict["status"], "reason": verdict["reason"],
+    summary = summary_of(devsim("run", "--no-up", "--json", str(path)))
+    measured = {c["name"]: c["measured"] for c in summary.get("claims", [])}
+    return {"run_id": summary.get("run_id"), "status": summary["status"], "reason": summary["reason"],
             **{name: measured.get(name) for name in [*FIGURES, "lost", "duplicates"]}}
 
 
@@ -120,13 +112,6 @@ def label(kind: str, amount: float) -> str:
     return f"frozen {amount:g} s" if kind == "freeze" else f"database latency {amount:g} ms"
 
 
-def spread(values: list[Any]) -> str:
-    found = [v for v in values if isinstance(v, int | float)]
-    if not found:
-        return "-"
-    return f"{round(statistics.median(found), 3):g} ({round(min(found), 3):g} to {round(max(found), 3):g})"
-
-
 def write(results: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "hang.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -134,7 +119,7 @@ def write(results: dict[str, Any]) -> None:
              f"`experiments/app-instance-hang.yaml` with the freeze held for each length, and "
              f"`experiments/db-latency.yaml` with each latency (10 s), {results['runs']} runs each, 10 users of "
              f"background load, {results['started']} on {results['machine']}. Figures are over the fault window "
-             "(the freeze to 3 s after the replica is ready again; the 10 s of latency): median (min to max) of the "
+             "(the freeze to 3 s after the replica is ready again; the 10 s of latency): median (min, max) of the "
              "runs. Retries: the increase of HAProxy's retry counter over the window.",
              "", "| edge | fault | failed / requests per run | failed share | p99 | slowest request | retries "
              "| LOST | duplicates | runs that measured |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -143,7 +128,7 @@ def write(results: dict[str, Any]) -> None:
             ok = [r for r in runs if r["status"] != "error"]
             pairs = ", ".join(f"{r['failed']}/{r['requests']}" for r in ok)
             shares = [r["failed"] / r["requests"] for r in ok if r["requests"]]
-            share = spread([100 * s for s in shares])
+            share = spread([round(100 * s, 2) for s in shares])
             lines.append(f"| {edge} (`{found['retry_on']}`) | {fault} | {pairs} | {share} % | "
                          f"{spread([r['p99_ms'] for r in ok])} ms | {spread([r['max_ms'] for r in ok])} ms | "
                          f"{', '.join(str(r['retries']) for r in ok)} | "
