@@ -5,27 +5,26 @@ the notes a control run without a verdict leaves. Every expected value is writte
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from harness.chaos import probes
-from harness.chaos.evidence import NoEvidence, OpenEnded, Refuted, applied_at
+from harness.chaos.evidence import OpenEnded, applied_at
 from harness.chaos.window import seconds_of
 from harness.evidence import audit
 from harness.experiment import power
 from harness.load import slo
-from harness.load.clientlog import Follower, Request, Span
-from harness.metrics import recorded, steps
+from harness.load.clientlog import Follower, Span
+from harness.metrics import steps
 from harness.verdict import claims as claimlib
 from harness.verdict import timing
 from harness.verdict.record import ClaimSpec
 from tests.unit.test_no_evidence import FAULT, WINDOWS, every, log
 from tests.unit.test_power_records import CLAIM, verdict
 from tests.unit.test_semantics import T0
+from tests.unit.test_timing import req
 
 
 def test_a_private_helper_of_the_probes_module_is_no_probe() -> None:
@@ -54,14 +53,6 @@ def test_figures_are_rounded_to_the_millisecond() -> None:
     assert raised.value.at_least == 1.235
 
 
-def test_write_rto_is_rounded_to_the_millisecond(tmp_path: Path) -> None:
-    # A fault that started 0.4 ms after T0, applied at T0 + 1: the first acknowledged write
-    # sent after it (at T0 + 2) ends at T0 + 2.01, 2.0096 s after the start.
-    writes = [(T0 - 1, "ack"), (T0 + 1.5, "fail"), (T0 + 2, "ack")]
-    config = log(tmp_path, writes=writes)
-    assert probes.write_rto(window=[T0 + 0.0004, T0 + 1], configuration=config) == 2.01
-
-
 def test_a_replica_count_sampled_at_the_faults_start_is_the_baseline() -> None:
     # 3 replicas sampled exactly at the start, 2 a second later: detected after 1 s.
     assert timing.lb_detection([(99.0, 3.0), (100.0, 3.0), (101.0, 2.0)], 100.0) == 1.0
@@ -70,14 +61,9 @@ def test_a_replica_count_sampled_at_the_faults_start_is_the_baseline() -> None:
 
 
 def test_a_gap_of_exactly_the_minimum_is_no_outage() -> None:
-    rows = [success_ending(t) for t in (1.0, 2.0, 4.5)]
-    assert timing.outages(rows, 1.0) == [(2.0, 4.5)]  # 1.0 s is not longer than 1.0 s
-    assert timing.outages(rows, 0.99) == [(1.0, 2.0), (2.0, 4.5)]
-
-
-def success_ending(end_s: float) -> Request:
-    return Request(ts_ms=round(end_s * 1000) - 10, name="GET /x", status=200, latency_ms=10.0, success=True,
-                   item_id="", ack="")
+    rows = [req(t, 10) for t in (0.99, 1.99, 4.49)]  # successes ending at T0 + 1, 2 and 4.5 s
+    assert timing.outages(rows, 1.0) == [(T0 + 2, T0 + 4.5)]  # 1.0 s is not longer than 1.0 s
+    assert timing.outages(rows, 0.99) == [(T0 + 1, T0 + 2), (T0 + 2, T0 + 4.5)]
 
 
 def test_a_fault_applied_at_the_actions_very_start_is_believed() -> None:
@@ -89,21 +75,6 @@ def test_a_fault_applied_at_the_actions_very_start_is_believed() -> None:
 def test_a_window_that_ends_before_it_starts_has_no_steps() -> None:
     assert steps.missing_steps([], 10.0, 8.0, 1.0) == 0
     assert steps.missing_steps([], 10.0, 10.0, 1.0) == 1  # one step: the window's instant
-
-
-def test_the_recorder_adds_to_the_answers_already_in_its_file(tmp_path: Path) -> None:
-    class Live:
-        def matrix(self, query: str, start: float, end: float, step: float = 1.0) -> list[list[tuple[float, float]]]:
-            return [[(start, 1.0)]]
-
-    path = tmp_path / "claim_series.json"
-    recorded.Recorder(Live(), path).matrix("up", 10.0, 20.0)
-    recorded.Recorder(Live(), path).matrix("down", 30.0, 40.0)  # a second probe of the same run
-    kept = json.loads(path.read_text())
-    assert [k["series"] for k in kept] == [[[[10.0, 1.0]]], [[[30.0, 1.0]]]]
-    replay = recorded.Replay(path)
-    assert replay.matrix("up", 10.0, 20.0) == [[(10.0, 1.0)]]
-    assert replay.matrix("down", 30.0, 40.0) == [[(30.0, 1.0)]]
 
 
 def test_the_audit_names_no_member_unless_told() -> None:
@@ -136,22 +107,6 @@ def test_a_journal_claim_on_an_open_ended_probe_is_judged_against_its_tolerance(
     run = {"status": "failed", "activity": {"type": "probe", "name": "wait"}, "exception": ["Traceback", line]}
     claim = claimlib._judge_journal(spec, run, {})
     assert (claim.outcome, claim.at_least, claim.error) == (outcome, 30.0, line)
-
-
-def test_write_rto_with_no_acknowledgement_after_the_fault_is_a_lower_bound_to_the_millisecond(
-        tmp_path: Path) -> None:
-    # The only write after the fault (sent T0 + 2) failed and ended at T0 + 2.01: at least
-    # 2.0096 s after a start 0.4 ms past T0, shown to the millisecond.
-    config = log(tmp_path, writes=[(T0 - 1, "ack"), (T0 + 2, "fail")])
-    with pytest.raises(Refuted) as raised:
-        probes.write_rto(window=[T0 + 0.0004, T0 + 1], configuration=config)
-    assert raised.value.at_least == 2.01
-
-
-def test_an_empty_request_log_is_no_evidence_for_the_write_probes(tmp_path: Path) -> None:
-    with pytest.raises(NoEvidence) as raised:
-        probes.write_rto(window=[T0, T0 + 1], configuration=log(tmp_path))
-    assert str(raised.value) == "no client requests in the log"
 
 
 def test_a_control_that_failed_a_claim_on_a_lower_bound_shows_the_bound() -> None:

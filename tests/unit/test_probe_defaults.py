@@ -17,8 +17,6 @@ import pytest
 
 from harness.chaos import controls, probes
 from harness.chaos.evidence import OpenEnded
-from harness.errors import InfrastructureError
-from harness.metrics import recorded
 from tests.unit.test_semantics import T0
 
 HEADER = "ts_ms,name,method,status,latency_ms,success,error,item_id,ack"
@@ -133,11 +131,3 @@ def test_time_to_detect_asks_prometheus_for_its_own_signal_only(config: dict[str
         [{"query": ['sum(haproxy_backend_active_servers{job="lb",proxy="app"})', T0 - 5, T0 + 10, 1.0],
           "series": rotation}]))
     assert probes.time_to_detect("lb", configuration=config) == 2.0
-
-
-def test_a_recorded_answers_file_that_is_not_json_is_named(tmp_path: Path) -> None:
-    path = tmp_path / "claim_series.json"
-    path.write_text("not json")
-    with pytest.raises(InfrastructureError) as raised:
-        recorded.Replay(path)
-    assert str(raised.value) == f"cannot read the recorded queries {path}: Expecting value: line 1 column 1 (char 0)"

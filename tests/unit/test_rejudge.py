@@ -17,6 +17,7 @@ import pytest
 from harness.config import PROJECT_ROOT
 from harness.errors import InfrastructureError, UsageError
 from harness.experiment.rejudge import rejudge
+from harness.metrics import recorded
 from harness.verdict.record import Claim, RunFiles, Verdict, Window
 from tests.unit.test_semantics import READY, T0, activity, journal, write_log
 
@@ -191,13 +192,14 @@ def test_a_proved_run_is_judged_again_with_its_control_runs_verdicts(tmp_path: P
                                            "unproven: control 'blind': no verdict on the claim (")
 
 
+class Live:
+    """Prometheus as the recorder asks it: query "a" has one series (the window's two ends)."""
+
+    def matrix(self, query: str, start: float, end: float, step: float = 1.0) -> list[list[tuple[float, float]]]:
+        return [[(start, 1.0), (end, 2.0)]] if query == "a" else []
+
+
 def test_the_recorder_keeps_each_answer_and_the_replay_gives_it_back(tmp_path: Path) -> None:
-    class Live:
-        def matrix(self, query: str, start: float, end: float, step: float) -> list[list[tuple[float, float]]]:
-            return [[(start, 1.0), (end, 2.0)]] if query == "a" else []
-
-    from harness.metrics import recorded
-
     path = tmp_path / "claim_series.json"
     keeper = recorded.Recorder(Live(), path)
     assert keeper.matrix("a", 10.0, 12.0, 1.0) == [[(10.0, 1.0), (12.0, 2.0)]]
@@ -208,6 +210,25 @@ def test_the_recorder_keeps_each_answer_and_the_replay_gives_it_back(tmp_path: P
     assert replay.matrix("b", 10.0, 12.0, 0.5) == []
     with pytest.raises(InfrastructureError, match=r"the run did not record 'a' over \[10.0, 12.5\] \(step 1 s\)"):
         replay.matrix("a", 10.0, 12.5, 1.0)
+
+
+def test_the_recorder_adds_to_the_answers_already_in_its_file(tmp_path: Path) -> None:
+    path = tmp_path / "claim_series.json"
+    recorded.Recorder(Live(), path).matrix("a", 10.0, 20.0)
+    recorded.Recorder(Live(), path).matrix("a", 30.0, 40.0)  # a second probe of the same run
+    assert [k["series"] for k in json.loads(path.read_text())] == [[[[10.0, 1.0], [20.0, 2.0]]],
+                                                                  [[[30.0, 1.0], [40.0, 2.0]]]]
+    replay = recorded.Replay(path)
+    assert replay.matrix("a", 10.0, 20.0) == [[(10.0, 1.0), (20.0, 2.0)]]
+    assert replay.matrix("a", 30.0, 40.0) == [[(30.0, 1.0), (40.0, 2.0)]]
+
+
+def test_a_recorded_answers_file_that_is_not_json_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "claim_series.json"
+    path.write_text("not json")
+    with pytest.raises(InfrastructureError) as raised:
+        recorded.Replay(path)
+    assert str(raised.value) == f"cannot read the recorded queries {path}: Expecting value: line 1 column 1 (char 0)"
 
 
 # --- what the tests above leave open (mutation testing found each) ------------------------------

@@ -47,8 +47,9 @@ def test_no_write_after_the_fault_or_no_log_is_no_evidence(tmp_path: Path) -> No
     with pytest.raises(NoEvidence, match="no write was sent after the fault"):
         writes.write_rto([T0, T0 + 1], configuration=log(tmp_path, reads=[(T0 + 2, True)],
                                                          writes=[(T0 - 1, "ack")]))
-    with pytest.raises(NoEvidence, match="no client requests in the log"):
+    with pytest.raises(NoEvidence) as caught:
         writes.write_rto([T0, T0 + 1], configuration=log(tmp_path))
+    assert str(caught.value) == "no client requests in the log"
 
 
 def audited(tmp_path: Path, audit: dict[str, object]) -> dict[str, object]:
@@ -133,3 +134,16 @@ def test_a_write_sent_exactly_when_the_fault_was_applied_counts_as_after_it(tmp_
         "none of the 2 writes sent after the fault was acknowledged (at least 2.01 s)")
     acked = log(tmp_path, writes=[(T0 + 1.0004, "ack")])
     assert writes.write_rto([T0, T0 + 1], configuration=acked) == 1.01  # 1.0104 to the millisecond
+
+
+def test_the_rto_and_its_lower_bound_are_rounded_to_the_millisecond(tmp_path: Path) -> None:
+    # A fault that started 0.4 ms after T0, applied at T0 + 1 (request times in the log are
+    # whole milliseconds, so only the start carries a fourth decimal): the first acknowledged
+    # write after it, sent at T0 + 2, ends at T0 + 2.01, 2.0096 s after the start.
+    acked = log(tmp_path, writes=[(T0 - 1, "ack"), (T0 + 1.5, "fail"), (T0 + 2, "ack")])
+    assert writes.write_rto([T0 + 0.0004, T0 + 1], configuration=acked) == 2.01
+    # The same write unacknowledged: at least 2.0096 s, shown to the millisecond.
+    failed = log(tmp_path, writes=[(T0 - 1, "ack"), (T0 + 2, "fail")])
+    with pytest.raises(Refuted) as caught:
+        writes.write_rto([T0 + 0.0004, T0 + 1], configuration=failed)
+    assert caught.value.at_least == 2.01
