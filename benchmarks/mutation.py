@@ -15,7 +15,7 @@ reasons recorded in SURVIVOR_REASONS for those that are equivalent (no test coul
 the way mutmut runs a mutant: MUTANT_UNDER_TEST in the kept mutants/ tree) and counts it killed
 when a test fails. Only the named files run, so it can only under-count kills.
 
-About 6 minutes on the 2-core machine; not part of CI.
+About 18 minutes on the 2-core machine with two children; not part of CI.
 """
 
 from __future__ import annotations
