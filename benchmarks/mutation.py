@@ -1,7 +1,7 @@
 """Benchmark: the mutation score of the judge (mutmut over the verdict, SLO and request-log code).
 
 Plants small bugs (a `<` for a `<=`, a dropped `not`, a changed constant or string) in
-harness/verdict/, harness/load/slo.py and harness/load/clientlog.py, one at a time, and runs
+harness/verdict/, harness/chaos/claims.py, harness/load/slo.py and harness/load/clientlog.py, one at a time, and runs
 the fast tests against each: a mutant the tests notice is killed, one they do not survives.
 Runs in a scratch copy of the tracked files (mutmut writes a `mutants/` folder next to the
 code), with mutmut installed into .venv on first use. Writes
@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 TARGETS = ["harness/verdict/*", "harness/load/slo.py", "harness/load/clientlog.py", "harness/chaos/evidence.py",
            "harness/experiment/power.py", "harness/experiment/abort.py", "harness/chaos/probes.py",
+           "harness/chaos/claims.py",
            "harness/chaos/window.py", "harness/chaos/writes.py", "harness/evidence/audit.py",
            "harness/metrics/steps.py", "harness/metrics/recorded.py", "harness/experiment/rejudge.py"]
 CONFIG = f"""

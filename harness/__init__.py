@@ -1,6 +1,8 @@
 """DevOps Simulator: a chaos and load-testing harness for the DevOps Simulator stack."""
 
-__version__ = "0.1.0"
+from harness.version import __version__
+
+__all__ = ["__version__", "discover"]
 
 
 def discover(discover_system: bool = True) -> dict[str, object]:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from harness import __version__, database_commands, offline_commands
+from harness import database_commands, offline_commands
 from harness.config import load_settings, parse_overrides, validate
 from harness.context import RunContext
 from harness.deploy import rollout
@@ -28,6 +28,7 @@ from harness.stack import development, lifecycle, patroni, switches, tls
 from harness.stack.services import declared_services, running_switches, stack_status
 from harness.tables import services_table
 from harness.verdict import junit
+from harness.version import __version__
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -136,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UsageError(f"--profile development runs one app instance with no switches; it takes no {given}")
             settings = settings.replace(replicas=args.replicas, overrides=parse_overrides(args.overrides) or None)
             validate(settings)
+            switches.check(switches.load(settings.stack_dir), settings.stack_overrides)
         ctx = RunContext(settings, Progress(quiet=args.quiet))
         if args.command in ("load", "deploy", "status", "backup", "restore"):
             meet_the_running_stack(ctx)  # `run`: ensure_stack writes the CA of the stack it finds or boots

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import ConfigError
-from harness.stack import switches
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -174,8 +173,6 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"stack name {settings.stack!r} may hold only letters, digits and '-'")
     if not (settings.stack_dir / "stack.yml").is_file():
         raise ConfigError(f"no stack.yml in {settings.stack_dir}", hint="set DEVSIM_STACK_DIR")
-    if settings.overrides:
-        switches.check(switches.load(settings.stack_dir), dict(settings.overrides))
 
 
 def parse_overrides(pairs: list[str]) -> tuple[tuple[str, str], ...]:

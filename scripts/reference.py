@@ -92,7 +92,7 @@ def extension() -> str:
 
 def claims() -> str:
     from harness.chaos import probes
-    from harness.verdict.claims import RECORDED_PROBES
+    from harness.chaos.claims import RECORDED_PROBES
 
     rows = ["| probe | arguments | what it measures |", "|---|---|---|"]
     for name in sorted(RECORDED_PROBES):

@@ -14,7 +14,7 @@ import requests
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from harness.chaos import controls, engine
+from harness.chaos import engine, runstate
 from harness.chaos.evidence import Refuted
 from harness.stack.waiting import Check, Waiter
 
@@ -37,9 +37,9 @@ def _origin(since: str | float) -> float:
     if since == "now":
         return time.time()
     if since == "last-action":
-        return controls.last_action_start() or time.time()
+        return runstate.last_action_start() or time.time()
     if since == "fault":
-        window = controls.fault_window()
+        window = runstate.fault_window()
         return window[0] if window else time.time()
     return float(since)
 

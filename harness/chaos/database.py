@@ -13,7 +13,7 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from harness.chaos import actions, controls, engine
+from harness.chaos import actions, engine, runstate
 from harness.chaos.evidence import Refuted
 from harness.errors import InfrastructureError
 from harness.stack import patroni
@@ -44,7 +44,7 @@ def _cluster_logs(cluster: patroni.Cluster) -> list[str]:
 
 
 def _since_fault() -> float:
-    window = controls.fault_window()
+    window = runstate.fault_window()
     return window[0] if window else time.time()
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from chaoslib.discovery.discover import discover_activities, initialize_discovery_result, portable_type_name
 
-from harness import __version__
+from harness.version import __version__
 
 # Module -> the activities of each kind it offers (the faults' undos are actions too).
 ACTIONS = {

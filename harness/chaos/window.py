@@ -16,7 +16,7 @@ import time
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from harness.chaos import controls, engine
+from harness.chaos import engine, runstate
 from harness.chaos.evidence import NoEvidence, OpenEnded
 from harness.load import clientlog
 
@@ -31,13 +31,13 @@ def resolve_window(window: Window) -> tuple[float, float]:
             raise ActivityFailed(f"a window is [start, end], got {window!r}")
         return float(window[0]), float(window[1])
     if window == "fault":
-        found = controls.fault_window()
+        found = runstate.fault_window()
         if found is None:
             raise ActivityFailed("the fault window has not opened: no method action has started "
                                  "(is the harness.chaos.controls control declared?)")
         return found
     if window in ("first-action", "applied"):
-        action = controls.first_action() if window == "first-action" else controls.first_action_applied()
+        action = runstate.first_action() if window == "first-action" else runstate.first_action_applied()
         if action is None:
             raise ActivityFailed("the method's first action has not ended yet")
         return action

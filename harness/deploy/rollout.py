@@ -58,18 +58,6 @@ def release_image(driver: StackDriver, service: str, version: str) -> str:
     return f"{driver.stack}/{service}:{version}-{image.id.split(':', 1)[-1][:12]}"
 
 
-def change_image(driver: StackDriver, service: str, image: str) -> bool:
-    """Starts the service's move to `image`: the engine's rollback when `image` is the one the
-    last update replaced and nothing else changed since (the service's rollback policy: every
-    task at once, start-first; seconds, not a rollout's minute), else a rolling update.
-    Returns whether it was the rollback."""
-    if driver.service(service).rollback_image == image:
-        driver.rollback(service)
-        return True
-    driver.update(service, image=image)
-    return False
-
-
 Task = tuple[int, str, str, str, str]  # slot, image, state, desired state, error
 
 

@@ -9,10 +9,12 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
+from harness.driver import commands
 from harness.driver.model import ContainerInfo, ImageInfo, PlainSpec
-from harness.errors import BuildFailed, InfrastructureError
+from harness.errors import BuildFailed, EngineUnavailable, InfrastructureError
 
 SERVICE_NAME_LABEL = "com.docker.swarm.service.name"
 SECRET_LABEL = "devsim.secret"
@@ -30,6 +32,17 @@ def ignore_missing(remove: Callable[[], object]) -> None:
         # "network ... not found".
         if exc.status_code not in (404, 409) and "not found" not in str(exc.explanation):
             raise InfrastructureError(f"cannot remove a stack object: {exc.explanation}") from exc
+
+
+def connect(timeout: int = 60) -> Any:
+    """A Docker SDK client for the engine named by DOCKER_HOST (or the local socket)."""
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+    except DockerException as exc:
+        reason = str(exc).splitlines()[0][:200]
+        raise EngineUnavailable(f"cannot reach the Docker engine: {reason}", hint=commands.SETUP_HINT) from exc
+    return client
 
 
 class DockerObjects:
@@ -52,7 +65,6 @@ class DockerObjects:
     def client(self) -> Any:
         """The Docker SDK client, connected on first use (so `--help` never needs an engine)."""
         if self._client is None:
-            from harness.driver.swarm import connect
             self._client = connect(self._timeout)
         return self._client
 

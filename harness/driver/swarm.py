@@ -11,24 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import docker
 from docker.errors import APIError, DockerException, NotFound
 
 from harness.driver import commands, ports
 from harness.driver.docker_objects import SERVICE_NAME_LABEL, DockerObjects, ignore_missing
 from harness.driver.model import ContainerInfo, ServiceInfo, TaskInfo
 from harness.errors import EngineUnavailable, InfrastructureError, NoSuchService
-
-
-def connect(timeout: int = 60) -> Any:
-    """A Docker SDK client for the engine named by DOCKER_HOST (or the local socket)."""
-    try:
-        client = docker.from_env(timeout=timeout)
-        client.ping()
-    except DockerException as exc:
-        reason = str(exc).splitlines()[0][:200]
-        raise EngineUnavailable(f"cannot reach the Docker engine: {reason}", hint=commands.SETUP_HINT) from exc
-    return client
 
 
 class SwarmDriver(DockerObjects):

@@ -15,10 +15,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from harness.chaos import claims as claimlib
 from harness.chaos import probes
 from harness.errors import UsageError
 from harness.experiment import power
-from harness.verdict import claims as claimlib
 from harness.verdict import judge
 from harness.verdict.record import Claim, RunFiles, Verdict
 

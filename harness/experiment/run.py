@@ -22,7 +22,8 @@ from chaoslib.exit import exit_gracefully
 from chaoslib.experiment import run_experiment
 from chaoslib.run import RunEventHandler
 
-from harness.chaos import actions, controls, probes
+from harness.chaos import actions, controls, probes, runstate
+from harness.chaos import claims as claimlib
 from harness.chaos import engine as chaos_engine
 from harness.config import Settings
 from harness.context import RunContext
@@ -41,7 +42,6 @@ from harness.runs import new_run_dir
 from harness.stack import development, lifecycle, patroni, secrets, tls
 from harness.stack.services import declared_services, running_versions, stack_status
 from harness.stack.waiting import Check, Waiter
-from harness.verdict import claims as claimlib
 from harness.verdict import judge, record, timing
 from harness.verdict.record import Claim, Rollback, RunFiles, Verdict, Window
 
@@ -119,11 +119,11 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
     try:
         with LocustProcess(plan) as load:
             _warm_up(load, plan, options.warmup_s)
-            controls.reset()
-            controls.harness_drives(True)
+            runstate.reset()
+            runstate.harness_drives(True)
             progress.step(f"running {experiment.get('title', path.name)!r} (rollbacks: always)")
             with abort.Watch(abort.conditions(experiment), abort.measurer(plan.request_log, settings.prometheus_url),
-                             controls.fault_start, controls.method_running, exit_gracefully) as watch:
+                             runstate.fault_start, runstate.method_running, exit_gracefully) as watch:
                 journal = run_experiment(experiment, settings=CHAOS_SETTINGS, event_handlers=[signals])
             tripped = watch.tripped
             if tripped:
@@ -133,7 +133,7 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
     except (KeyboardInterrupt, Interrupted) as exc:
         interrupted = _why(exc)
     finally:
-        controls.harness_drives(False)
+        runstate.harness_drives(False)
         progress.step("safety net: undoing any fault still in place")
         with signals_deferred(progress, "the safety net") as deferred:
             restored = actions.restore_everything(list(services), configuration=config)

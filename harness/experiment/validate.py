@@ -14,11 +14,11 @@ from chaoslib.experiment import ensure_experiment_is_valid
 from chaoslib.loader import load_experiment
 
 from harness.chaos.actions import FAULTS, undo_of
+from harness.chaos.claims import spec_problems
 from harness.errors import UsageError
 from harness.experiment.abort import condition_problems
 from harness.experiment.power import control_problems, coverage_problems
 from harness.stack.switches import Switch
-from harness.verdict.claims import spec_problems
 from harness.verdict.record import raw_claims, series_problems
 
 CONTROL_MODULE = "harness.chaos.controls"

@@ -13,11 +13,11 @@ from typing import Any
 
 import jinja2
 
-from harness import __version__
 from harness.progress import Progress
 from harness.report import charts, history
 from harness.report.rundata import RunData
 from harness.report.rundata import load as load_run
+from harness.version import __version__
 
 TEMPLATES = Path(__file__).parent / "templates"
 PAGE = "index.html"

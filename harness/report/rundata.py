@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.chaos.claims import journal_ts
 from harness.errors import UsageError
 from harness.load import clientlog
 from harness.load.results import REQUEST_LOG
 from harness.verdict import trials
-from harness.verdict.claims import journal_ts
 from harness.verdict.record import FAILED, HELD, NO_EVIDENCE, STATUSES, Claim, Verdict
 
 SERVER_SERIES = "server_series.json"

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.config import Settings
-from harness.deploy import rollout
 from harness.driver import StackDriver
 from harness.driver.swarm import CLIENT_ENV
 from harness.errors import InfrastructureError, NotReady, PortInUse
@@ -17,7 +16,7 @@ from harness.http import http_for
 from harness.metrics.prometheus import Prometheus
 from harness.progress import Progress
 from harness.stack import development, images, patroni, secrets, switches, tls
-from harness.stack.services import ServiceState, declared_images, declared_services, stack_status
+from harness.stack.services import ServiceState, change_image, declared_images, declared_services, stack_status
 from harness.stack.waiting import Check, Waiter
 
 
@@ -122,14 +121,14 @@ def put_back_images(driver: StackDriver, settings: Settings, env: dict[str, str]
     """Every service back on the image stack.yml names. `docker stack deploy` keeps an image
     that `docker service update --image` set (`devsim deploy v2`, an experiment cut short)
     when stack.yml's own image line has not changed, so without this `up` left v2 serving.
-    `rollout.change_image` picks the engine's rollback when it can. Returns the services changed."""
+    `change_image` picks the engine's rollback when it can. Returns the services changed."""
     declared = declared_images(settings.stack_dir)
     changed = []
     for service in driver.services():
         wanted = development.fill(declared[service.name], env) if service.name in declared else service.image
         if service.image != wanted:
             progress.step(f"putting {service.name} back on {wanted} (it ran {service.image})")
-            rollout.change_image(driver, service.name, wanted)
+            change_image(driver, service.name, wanted)
             changed.append(service.name)
     return changed
 

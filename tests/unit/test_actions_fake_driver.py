@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
-from harness.chaos import actions, controls, database, engine
+from harness.chaos import actions, controls, database, engine, runstate
 from harness.chaos.faults import service as service_faults
 from harness.driver import TaskInfo, driver_for
 from tests.unit.fakedriver import FakeDriver
@@ -238,13 +238,13 @@ def test_after_a_cut_off_the_new_leader_is_timed_from_the_kill(cluster: FakeDriv
     controls.before_activity_control({"type": "action", "name": "kill"})  # the fault starts: the cut-off
     try:
         killed = database.kill_db_leader(replicas_cut_off_s=0.4, configuration=CONFIG)
-        fault_start = controls.fault_start()
+        fault_start = runstate.fault_start()
         assert fault_start is not None
         assert killed["applied_at"] - fault_start >= 0.4
         assert database.seconds_until_db_leader(timeout=1, configuration=CONFIG) < 0.3  # not counting the 0.4 s
         assert database.seconds_until_db_whole(timeout=1, configuration=CONFIG) < 0.3
     finally:
-        controls.reset()
+        runstate.reset()
 
 
 def test_a_switchover_moves_the_leader(cluster: FakeDriver) -> None:

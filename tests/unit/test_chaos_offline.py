@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
-from harness.chaos import alerts, controls, window
+from harness.chaos import alerts, controls, runstate, window
+from harness.chaos import claims as claimlib
 from harness.load import clientlog
-from harness.verdict import claims as claimlib
 from harness.verdict.judge import status as _status
 
 DATA = Path(__file__).parent / "data" / "chaos-run"
@@ -55,18 +55,18 @@ def test_resolve_window_forms() -> None:
 
 def test_control_opens_the_fault_window_at_the_first_method_action() -> None:
     controls.before_experiment_control({})
-    assert controls.fault_window() is None
+    assert runstate.fault_window() is None
     controls.before_activity_control({"type": "probe", "name": "steady"})
     controls.before_method_control({})
     controls.before_activity_control({"type": "probe", "name": "look"})
-    assert controls.fault_window() is None
+    assert runstate.fault_window() is None
     before = time.time()
     controls.before_activity_control({"type": "action", "name": "kill"})
     controls.after_method_control({})
-    opened = controls.fault_window()
+    opened = runstate.fault_window()
     assert opened is not None
     assert before <= opened[0] <= opened[1] <= time.time()
-    controls.reset()
+    runstate.reset()
     with pytest.raises(ActivityFailed, match="has not opened"):
         window.resolve_window("fault")
 
@@ -77,14 +77,14 @@ def test_the_applied_window_starts_where_the_first_action_says_it_applied_its_fa
     controls.before_activity_control({"type": "action", "name": "cut-off-then-kill"})
     with pytest.raises(ActivityFailed, match="has not ended yet"):
         window.resolve_window("applied")
-    start = controls.fault_start()
+    start = runstate.fault_start()
     assert start is not None
     time.sleep(0.05)
     killed = time.time()
     time.sleep(0.05)
     controls.after_activity_control({"type": "action", "name": "cut-off-then-kill"},
                                     {"status": "succeeded", "output": {"applied_at": killed}})
-    first = controls.first_action()
+    first = runstate.first_action()
     assert first is not None
     assert first[0] == start
     assert window.resolve_window("applied") == (killed, first[1])
@@ -101,9 +101,9 @@ def test_without_a_believable_moment_the_applied_window_is_the_first_action(outp
     controls.before_method_control({})
     controls.before_activity_control({"type": "action", "name": "kill"})
     controls.after_activity_control({"type": "action", "name": "kill"}, {"status": "succeeded", "output": output})
-    assert window.resolve_window("applied") == controls.first_action()
-    controls.reset()
-    assert controls.first_action_applied() is None
+    assert window.resolve_window("applied") == runstate.first_action()
+    runstate.reset()
+    assert runstate.first_action_applied() is None
 
 
 def test_the_latest_action_start_is_what_an_all_clear_is_timed_from() -> None:
@@ -111,21 +111,21 @@ def test_the_latest_action_start_is_what_an_all_clear_is_timed_from() -> None:
     controls.before_method_control({})
     assert alerts._origin("last-action") == pytest.approx(time.time(), abs=0.5)  # none yet: now
     controls.before_activity_control({"type": "action", "name": "take-it-down"})
-    first = controls.last_action_start()
+    first = runstate.last_action_start()
     time.sleep(0.05)
     controls.before_activity_control({"type": "probe", "name": "wait-for-the-page"})
-    assert controls.last_action_start() == first  # a probe does not move it
+    assert runstate.last_action_start() == first  # a probe does not move it
     controls.before_activity_control({"type": "action", "name": "bring-it-back"})
-    second = controls.last_action_start()
+    second = runstate.last_action_start()
     assert first is not None
     assert second is not None
     assert second >= first + 0.05
     assert alerts._origin("last-action") == second
-    window = controls.fault_window()
+    window = runstate.fault_window()
     assert window is not None
     assert window[0] == first
-    controls.reset()
-    assert controls.last_action_start() is None
+    runstate.reset()
+    assert runstate.last_action_start() is None
 
 
 def journal() -> dict[str, object]:

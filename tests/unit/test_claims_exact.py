@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from harness.chaos import claims as claimlib
 from harness.chaos import probes
 from harness.chaos.evidence import NoEvidence, Refuted
-from harness.verdict import claims as claimlib
 from harness.verdict.record import Claim, ClaimSpec, Window
 from tests.unit.test_semantics import T0, activity, iso, journal, write_log
 

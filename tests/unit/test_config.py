@@ -6,6 +6,7 @@ import pytest
 
 from harness.config import Settings, load_settings, parse_overrides, validate
 from harness.errors import ConfigError
+from harness.stack import switches
 
 
 def test_defaults_point_at_the_shipped_stack() -> None:
@@ -64,15 +65,25 @@ def test_bad_environment_value_names_the_variable() -> None:
         ({"pushgateway_port": 9090}, "ports must differ"),
         ({"stack": "bad name!"}, "may hold only letters"),
         ({"stack_dir": Path("/nonexistent")}, "no stack.yml"),
-        ({"overrides": (("lower", "x"),)}, "unknown switch 'lower'"),
-        ({"overrides": (("LB_HEALTHCHEKS", "no-check"),)}, "unknown switch 'LB_HEALTHCHEKS'; the stack's switches are: "
-                                                            "ALERT_PROFILE, APP_DB_POOL_MAX, "),
-        ({"overrides": (("LB_HEALTH_CHECKS", "off"),)}, r"switch LB_HEALTH_CHECKS must be check\|no-check, got 'off'"),
     ],
 )
 def test_invalid_settings_are_refused(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         validate(Settings().replace(**changes))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"lower": "x"}, "unknown switch 'lower'"),
+        ({"LB_HEALTHCHEKS": "no-check"}, "unknown switch 'LB_HEALTHCHEKS'; the stack's switches are: "
+                                         "ALERT_PROFILE, APP_DB_POOL_MAX, "),
+        ({"LB_HEALTH_CHECKS": "off"}, r"switch LB_HEALTH_CHECKS must be check\|no-check, got 'off'"),
+    ],
+)
+def test_unknown_or_invalid_switches_are_refused(overrides: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        switches.check(switches.load(Settings().stack_dir), overrides)
 
 
 def test_replace_skips_none() -> None:

@@ -12,14 +12,13 @@ from chaoslib.exceptions import ActivityFailed
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.chaos import engine, writes
+from harness.chaos import claims, engine, writes
 from harness.config import PROJECT_ROOT
 from harness.driver import driver_for
 from harness.errors import ConfigError
 from harness.evidence import audit
 from harness.load import clientlog
 from harness.stack import patroni
-from harness.verdict import claims
 from tests.unit.fakedriver import FakeDriver
 
 WRITE = "POST /api/items"

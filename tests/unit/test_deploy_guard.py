@@ -9,9 +9,9 @@ import math
 
 import pytest
 
+from harness.chaos import claims as claimlib
 from harness.deploy.guard import Guard, GuardPolicy, queries
 from harness.metrics.prometheus import Sample
-from harness.verdict import claims as claimlib
 
 
 class Readings:

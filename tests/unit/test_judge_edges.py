@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.chaos import claims as claimlib
 from harness.chaos.evidence import OpenEnded, applied_at
 from harness.chaos.window import seconds_of
 from harness.evidence import audit
@@ -18,7 +19,6 @@ from harness.experiment import power
 from harness.load import slo
 from harness.load.clientlog import Follower, Span
 from harness.metrics import steps
-from harness.verdict import claims as claimlib
 from harness.verdict import timing
 from harness.verdict.record import ClaimSpec
 from tests.unit.test_no_evidence import FAULT, WINDOWS, every, log

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from harness.chaos import claims as claimlib
 from harness.chaos import probes
 from harness.metrics import steps
-from harness.verdict import claims as claimlib
 from harness.verdict.record import Claim, ClaimSpec, Window
 from tests.unit.test_semantics import T0
 

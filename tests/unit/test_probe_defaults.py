@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from harness.chaos import controls, probes
+from harness.chaos import probes, runstate
 from harness.chaos.evidence import OpenEnded
 from tests.unit.test_semantics import T0
 
@@ -24,9 +24,9 @@ HEADER = "ts_ms,name,method,status,latency_ms,success,error,item_id,ack"
 
 @pytest.fixture
 def fault_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(controls._state, "start", T0)
-    monkeypatch.setitem(controls._state, "end", T0 + 10)
-    monkeypatch.setitem(controls._state, "first_action_end", T0 + 1)
+    monkeypatch.setitem(runstate._state, "start", T0)
+    monkeypatch.setitem(runstate._state, "end", T0 + 10)
+    monkeypatch.setitem(runstate._state, "first_action_end", T0 + 1)
 
 
 def row(t_s: float, name: str, status: int, latency_ms: float, item: str = "", ack: str = "") -> str:

@@ -143,7 +143,7 @@ def test_the_command_exits_with_the_verdict_and_says_it_is_the_same(tmp_path: Pa
 
 
 def test_a_claim_on_a_probe_that_reads_the_live_stack_is_refused_by_validation() -> None:
-    from harness.verdict.claims import spec_problems
+    from harness.chaos.claims import spec_problems
 
     found = spec_problems({"name": "c", "probe": "ready_replicas", "arguments": {"service": "app"},
                            "tolerance": 3}, set())

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from harness.chaos import claims as claimlib
 from harness.chaos.evidence import NoEvidence, Refuted
 from harness.load import slo
-from harness.verdict import claims as claimlib
 from harness.verdict.judge import status as _status
 from harness.verdict.record import EXIT
 

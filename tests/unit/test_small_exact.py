@@ -8,9 +8,9 @@ import time
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
-from harness.chaos import controls, window
+from harness.chaos import controls, runstate, window
+from harness.chaos.claims import _expected
 from harness.verdict import trials
-from harness.verdict.claims import _expected
 from harness.verdict.record import Verdict
 from harness.verdict.trials import ClaimTrials
 
@@ -23,7 +23,7 @@ def test_a_window_given_as_a_pair_must_have_two_ends() -> None:
 
 
 def test_named_windows_before_and_after_the_fault_opens() -> None:
-    controls.reset()
+    runstate.reset()
     with pytest.raises(ActivityFailed, match=r"^the fault window has not opened: no method action has started "
                                              r"\(is the harness.chaos.controls control declared\?\)$"):
         window.resolve_window("fault")
@@ -38,10 +38,10 @@ def test_named_windows_before_and_after_the_fault_opens() -> None:
     controls.before_activity_control({"type": "action", "name": "kill"})
     try:
         opened, end = window.resolve_window("fault")
-        assert (opened, end) == (controls.fault_start(), end)
+        assert (opened, end) == (runstate.fault_start(), end)
         assert opened <= end <= time.time()
     finally:
-        controls.reset()
+        runstate.reset()
 
 
 @pytest.mark.parametrize(("tolerance", "shown"), [

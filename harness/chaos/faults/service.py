@@ -8,6 +8,7 @@ from chaoslib.types import Configuration
 from harness.chaos import engine
 from harness.chaos.engine import activity
 from harness.deploy import rollout
+from harness.stack import services
 from harness.stack.waiting import Check, Waiter
 
 SCALED_FROM = "devsim.chaos.replicas"
@@ -126,7 +127,7 @@ def roll_service(service: str, version: str = "", image: str = "", env: dict[str
         undo = False
         driver.update(service, image=image, env=env)
     else:
-        undo = rollout.change_image(driver, service, image)
+        undo = services.change_image(driver, service, image)
 
     def finished() -> Check:
         now = driver.service(service)
