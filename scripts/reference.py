@@ -75,18 +75,28 @@ def switches() -> str:
 
 
 def extension() -> str:
+    from harness.chaos import registry
     from harness.chaos.discovery import activities
+
+    def what(name: str) -> str:
+        fault = next((f for f in registry.faults() if f.name == name), None)
+        if fault is not None:
+            net = " (and the safety net after every experiment)" if fault.net else ""
+            return f"A fault: undone by `{fault.undo}`, which the experiment's rollbacks must run{net}.\n\n"
+        return {"undo": "An undo: safe to run when nothing is to undo.\n\n",
+                "step": "A step: it injects nothing that needs an undo.\n\n"}.get(registry.kind(name) or "", "")
 
     parts = [GENERATED, "# The extension's actions and probes\n\n",
              "As `chaos discover --no-install devops-simulator` lists them: module, what each does, "
-             "its arguments and their defaults.\n"]
+             "its arguments and their defaults. Every action says what it is (`harness/chaos/registry.py`): "
+             "`devsim validate` refuses a fault in a method whose undo is not among the rollbacks.\n"]
     for kind in ("action", "probe"):
         parts.append(f"\n## {kind.capitalize()}s\n")
         for a in sorted((a for a in activities() if a["type"] == kind), key=lambda a: (a["mod"], a["name"])):
             args = ", ".join(f"`{x['name']}`" + (f" = `{x['default']!r}`" if "default" in x else "")
                              for x in a.get("arguments", []) if x["name"] != "configuration")
             parts.append(f"\n### `{a['mod']}.{a['name']}`\n\n{_first_paragraph(a.get('doc'))}\n\n"
-                         f"Arguments: {args or 'none'}.\n")
+                         f"{what(a['name']) if kind == 'action' else ''}Arguments: {args or 'none'}.\n")
     return "".join(parts)
 
 

@@ -2,8 +2,9 @@
 
 The faults live by what they act on (`faults.service`, `faults.network`, `faults.stress`,
 `faults.deploy`, and the database's in `chaos.database`); experiment files name them here.
-`FAULTS` is the pairing: the safety net (`restore_everything`) runs every undo it lists,
-and `devsim validate` refuses an experiment whose method uses a fault of ours with no undo.
+Each fault names its undo where it is defined (`harness.chaos.registry`): the safety net
+(`restore_everything`) runs every undo marked for it, and `devsim validate` refuses an
+experiment whose method uses a fault of ours without its undo among the rollbacks.
 
 Every undo is idempotent and safe to call when the fault was never injected, so a run that
 died halfway can still be undone.
@@ -13,12 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
+from harness.chaos import registry
 from harness.chaos.engine import activity
 from harness.chaos.faults.deploy import deploy_release
 from harness.chaos.faults.network import (
@@ -48,7 +49,6 @@ __all__ = [
     "FAULTS",
     "SCALED_FROM",
     "STRESS_PID_FILE",
-    "Fault",
     "add_network_fault",
     "deploy_release",
     "image_for",
@@ -71,44 +71,19 @@ __all__ = [
 
 Undo = Callable[..., Any]
 
-
-@dataclass(frozen=True)
-class Fault:
-    """A fault and what undoes it. `net`: the safety net runs the undo on every service after
-    every experiment (else the experiment's own rollbacks undo it: a release rolled back,
-    tasks the engine replaces by itself)."""
-
-    name: str
-    undo: str
-    net: bool
-
-
-FAULTS: tuple[Fault, ...] = (
-    Fault("kill_tasks", "wait_until_converged", net=False),  # the engine replaces them
-    Fault("restart_service", "wait_until_converged", net=False),
-    Fault("pause_service", "unpause_service", net=True),
-    Fault("add_network_fault", "remove_network_fault", net=True),
-    Fault("partition_service", "remove_network_fault", net=True),
-    Fault("set_proxy_latency", "remove_network_fault", net=True),
-    Fault("stress_cpu", "stop_cpu_stress", net=True),
-    Fault("stop_service", "restore_service", net=True),  # last: it waits for the tasks to run
-    Fault("roll_service", "roll_service", net=False),  # back to the release it replaced
-    Fault("deploy_release", "roll_service", net=False),
-    Fault("kill_db_leader", "wait_until_db_whole", net=False),  # in chaos.database
-    Fault("switchover_db", "wait_until_db_whole", net=False),
-)
-
-
-def undo_of(name: str) -> str | None:
-    """The undo of a fault of ours; None when `name` is not one of our faults."""
-    return next((f.undo for f in FAULTS if f.name == name), None)
+FAULTS = registry.faults()  # those of the modules above; chaos.database and chaos.backups add theirs
+undo_of = registry.undo_of
 
 
 def _safety_net() -> list[tuple[str, Undo]]:
+    """The undos the registry marks for the safety net, in this order (restoring a stopped
+    service last: it waits for the tasks to run)."""
     undos: dict[str, Undo] = {"unpause_service": unpause_service, "remove_network_fault": remove_network_fault,
                               "stop_cpu_stress": stop_cpu_stress, "restore_service": _restore_if_stopped}
-    names = list(dict.fromkeys(f.undo for f in FAULTS if f.net))
-    return [(name, undos[name]) for name in names]
+    marked = {f.undo for f in registry.faults() if f.net}
+    if marked - set(undos):
+        raise RuntimeError(f"the safety net has no undo for {sorted(marked - set(undos))}")  # a test keeps this out
+    return [(name, undo) for name, undo in undos.items() if name in marked]
 
 
 @activity
@@ -116,6 +91,7 @@ def _restore_if_stopped(service: str, configuration: Configuration = None) -> in
     return restore_service(service, configuration=configuration) if stopped(service, configuration) else 0
 
 
+@registry.undo
 def restore_everything(services: list[str], configuration: Configuration = None) -> list[str]:
     """The safety net run after every experiment: every undo the registry marks for it, on
     every service (an undo with nothing to undo does nothing and says nothing). The services

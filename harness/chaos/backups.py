@@ -15,7 +15,7 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from harness.chaos import engine, window
+from harness.chaos import engine, registry, window
 from harness.chaos.engine import activity
 from harness.config import Settings, load_settings
 from harness.errors import InfrastructureError
@@ -49,6 +49,7 @@ def _cluster(configuration: Configuration) -> patroni.Cluster:
         raise ActivityFailed(exc.one_line()) from exc
 
 
+@registry.fault(undo="restore_db_if_lost")
 @activity
 def destroy_db_data(configuration: Configuration = None) -> dict[str, Any]:
     """Every database node's data destroyed at once: its data directory emptied on its volume,
@@ -71,6 +72,7 @@ def destroy_db_data(configuration: Configuration = None) -> dict[str, Any]:
     return {"destroyed": destroyed}
 
 
+@registry.step
 @activity
 def restore_db(target: str = "latest", repo: int | str = 1, configuration: Configuration = None) -> dict[str, Any]:
     """`devsim restore --to TARGET --repo REPO`, waiting for the steady state. The target
@@ -88,10 +90,15 @@ def restore_db(target: str = "latest", repo: int | str = 1, configuration: Confi
             "seconds_to_leader": done.seconds_to_leader, "seconds_to_steady_state": done.seconds_to_steady_state}
 
 
+@registry.undo
 @activity
 def restore_db_if_lost(configuration: Configuration = None) -> str:
     """The rollback: a cluster that has no leader a minute after its data was destroyed is
-    restored to the latest point; a whole one is left alone."""
+    restored to the latest point; rows this run deleted by mistake, and no restore has brought
+    back since, are restored to before the mistake; anything else is left alone."""
+    if _state.get("mistake_at", 0) > _state.get("restored_at", 0):
+        restore_db("before-the-mistake", 1, configuration=configuration)
+        return "restored to before the mistake from repository 1"
     cluster = _cluster(configuration)
 
     def leads() -> Check:
@@ -146,6 +153,7 @@ def writes_since_backup(repo: int | str = 1, at_least: float = 0, timeout: float
     return round(span[0], 1)
 
 
+@registry.step
 @activity
 def archive_now(configuration: Configuration = None) -> float:
     """Switches the leader to a new WAL segment and waits until the old one is in both
@@ -162,6 +170,7 @@ def archive_now(configuration: Configuration = None) -> float:
     return round(time.monotonic() - started, 3)
 
 
+@registry.step
 @activity
 def write_marker(configuration: Configuration = None) -> str:
     """A marker row written now (the item the restore must keep); its id."""
@@ -173,6 +182,7 @@ def write_marker(configuration: Configuration = None) -> str:
     return marker
 
 
+@registry.fault(undo="restore_db_if_lost")
 @activity
 def delete_rows_by_mistake(configuration: Configuration = None) -> int:
     """The mistake: every item written before the marker deleted, in one DELETE through the

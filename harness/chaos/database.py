@@ -13,7 +13,7 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from harness.chaos import actions, engine, runstate
+from harness.chaos import actions, engine, registry, runstate
 from harness.chaos.evidence import Refuted
 from harness.errors import InfrastructureError
 from harness.stack import patroni
@@ -56,6 +56,7 @@ def _since_kill() -> float:
     return float(killed_at) if killed_at is not None and killed_at >= start else start
 
 
+@registry.fault(undo="wait_until_db_whole")
 def kill_db_leader(signal: str = "SIGKILL", replicas_cut_off_s: float | str = 0,
                    configuration: Configuration = None) -> dict[str, Any]:
     """Kills the container of the current Patroni leader with `signal` (a node crash).
@@ -91,6 +92,7 @@ def kill_db_leader(signal: str = "SIGKILL", replicas_cut_off_s: float | str = 0,
     return {"leader": leader, "signal": signal, "replicas_cut_off_s": cut_off, "applied_at": applied_at}
 
 
+@registry.fault(undo="wait_until_db_whole")
 def switchover_db(candidate: str = "", configuration: Configuration = None) -> dict[str, Any]:
     """A planned switchover through Patroni's REST API, to `candidate` or else to the
     synchronous standby; returns once another node leads."""
@@ -173,6 +175,7 @@ def seconds_until_db_whole(timeout: float = 90, configuration: Configuration = N
     return round(time.time() - start, 3)
 
 
+@registry.undo
 def wait_until_db_whole(timeout: float = 150, configuration: Configuration = None) -> str:
     """Rollback: waits until the cluster is whole (whoever leads); returns its roles."""
     cluster = _cluster(configuration)

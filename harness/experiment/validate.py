@@ -13,8 +13,9 @@ from chaoslib.exceptions import ChaosException
 from chaoslib.experiment import ensure_experiment_is_valid
 from chaoslib.loader import load_experiment
 
-from harness.chaos.actions import FAULTS, undo_of
+from harness.chaos import actions, backups, database, registry  # noqa: F401  (their actions fill the registry)
 from harness.chaos.claims import spec_problems
+from harness.chaos.discovery import ACTIONS
 from harness.errors import UsageError
 from harness.experiment.abort import condition_problems
 from harness.experiment.power import control_problems, coverage_problems
@@ -115,29 +116,29 @@ def variable_problems(experiment: dict[str, Any]) -> list[str]:
             f"--var sets it)" for name in used if name not in declared]
 
 
-FAULT_MODULES = ("harness.chaos.actions", "harness.chaos.database")
+ACTION_MODULES = tuple(ACTIONS)
 
 
 def undo_problems(experiment: dict[str, Any]) -> list[str]:
     """Every action of ours in the method is a fault the harness knows how to undo, and its
     undo is among the rollbacks (which always run); an action of ours that is neither a
-    fault nor an undo (a helper) has no business in the method."""
+    fault, an undo nor a step (a helper) has no business in the method."""
     def ours(activity: Any) -> str | None:
         provider = activity.get("provider") if isinstance(activity, dict) else None
-        if not isinstance(provider, dict) or provider.get("module") not in FAULT_MODULES:
+        if not isinstance(provider, dict) or provider.get("module") not in ACTION_MODULES:
             return None
         return str(provider.get("func"))
 
     rollbacks = {ours(a) for a in experiment.get("rollbacks", []) or []}
-    undos = {f.undo for f in FAULTS}
+    undos = {f.undo for f in registry.faults()}
     found = []
     for activity in experiment.get("method", []) or []:
         func = ours(activity)
         if func is None or not isinstance(activity, dict) or activity.get("type") != "action":
             continue
         where = f"method activity {activity.get('name', '?')!r}"
-        undo = undo_of(func)
-        if undo is None and func not in undos:
+        undo = registry.undo_of(func)
+        if undo is None and func not in undos and registry.kind(func) is None:
             found.append(f"{where}: {func} is not a fault the harness knows how to undo")
         elif undo is not None and undo not in rollbacks:
             found.append(f"{where}: its undo {undo} is not among the rollbacks")

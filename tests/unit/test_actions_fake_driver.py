@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
-from harness.chaos import actions, controls, database, engine, runstate
+from harness.chaos import actions, backups, controls, database, discovery, engine, registry, runstate
 from harness.chaos.faults import service as service_faults
 from harness.driver import TaskInfo, driver_for
 from tests.unit.fakedriver import FakeDriver
@@ -182,23 +182,71 @@ def test_only_the_stacks_own_services_are_touched(fake: FakeDriver) -> None:
     assert not [c for c in fake.calls if c.startswith("kill")]
 
 
-def test_every_fault_in_the_registry_exists_and_has_an_undo_that_exists() -> None:
-    modules = (actions, database)
-    def found(name: str) -> bool:
-        return any(callable(getattr(m, name, None)) for m in modules)
-    assert [f.name for f in actions.FAULTS if not found(f.name)] == []
-    assert [f.undo for f in actions.FAULTS if not found(f.undo)] == []
+def test_the_registry_holds_every_fault_with_its_undo() -> None:
+    """Written out by hand: each fault of the extension, what undoes it, and whether the
+    safety net runs that undo after every experiment."""
+    assert {(f.name, f.undo, f.net) for f in registry.faults()} == {
+        ("kill_tasks", "wait_until_converged", False), ("restart_service", "wait_until_converged", False),
+        ("pause_service", "unpause_service", True), ("stop_service", "restore_service", True),
+        ("roll_service", "roll_service", False), ("deploy_release", "roll_service", False),
+        ("add_network_fault", "remove_network_fault", True), ("partition_service", "remove_network_fault", True),
+        ("set_proxy_latency", "remove_network_fault", True), ("stress_cpu", "stop_cpu_stress", True),
+        ("kill_db_leader", "wait_until_db_whole", False), ("switchover_db", "wait_until_db_whole", False),
+        ("destroy_db_data", "restore_db_if_lost", False), ("delete_rows_by_mistake", "restore_db_if_lost", False),
+    }
+    assert [name for name, _ in actions._safety_net()] == ["unpause_service", "remove_network_fault",
+                                                           "stop_cpu_stress", "restore_service"]
 
 
-def test_every_action_of_ours_is_a_registered_fault_or_an_undo() -> None:
-    undos = {f.undo for f in actions.FAULTS}
-    helpers = {"restore_everything", "undo_of", "image_for", "stopped"}
+def test_every_action_the_extension_lists_says_what_it_is() -> None:
+    listed = {name for names in discovery.ACTIONS.values() for name in names}
+    assert {name: registry.kind(name) for name in listed if registry.kind(name) is None} == {}
+    undos = {f.undo for f in registry.faults()}
+    assert undos - listed == set()  # every undo is an action an experiment can name
+    assert sorted(n for n in listed if registry.kind(n) == "step") == ["archive_now", "restore_db", "write_marker"]
+    assert {registry.kind(n) for n in undos} == {"fault", "undo"}  # roll_service undoes a release and is a fault
+
+
+def test_an_action_registered_twice_is_refused() -> None:
+    with pytest.raises(RuntimeError) as raised:
+        registry.step(service_faults.kill_tasks)
+    assert str(raised.value) == "the extension registers kill_tasks twice"
+
+
+def test_every_action_of_ours_is_registered() -> None:
+    helpers = {"image_for", "stopped"}
     public = [name for name, obj in vars(actions).items()
               if inspect.isfunction(obj) and obj.__module__.startswith("harness.chaos.faults")
               and name not in helpers]
     assert public, "no action found"
-    assert [n for n in public if actions.undo_of(n) is None and n not in undos] == []
+    assert [n for n in public if registry.kind(n) is None] == []
     assert service_faults.SCALED_FROM == actions.SCALED_FROM
+
+
+@pytest.mark.parametrize(
+    ("state", "restored_to"),
+    [
+        ({"mistake_at": 200.0}, ["before-the-mistake"]),  # the run died between the mistake and its restore
+        ({"mistake_at": 200.0, "restored_at": 150.0}, ["before-the-mistake"]),  # a restore of an earlier run
+        ({"mistake_at": 200.0, "restored_at": 260.0}, []),  # the method restored it: nothing left to undo
+        ({}, []),  # no mistake in this process
+    ],
+)
+def test_the_undo_of_a_mistake_restores_to_before_it_unless_a_restore_already_did(
+        monkeypatch: pytest.MonkeyPatch, state: dict[str, float], restored_to: list[str]) -> None:
+    asked: list[str] = []
+    monkeypatch.setattr(backups, "_state", dict(state))
+    monkeypatch.setattr(backups, "restore_db", lambda target, repo, configuration=None: asked.append(target))
+
+    class Whole:
+        def leader(self) -> str:
+            return "db1"
+
+    monkeypatch.setattr(backups, "_cluster", lambda configuration: Whole())
+    said = backups.restore_db_if_lost(configuration=CONFIG)
+    assert asked == restored_to
+    assert said == ("restored to before the mistake from repository 1" if restored_to
+                    else "the cluster has a leader: nothing to restore")
 
 
 @pytest.fixture

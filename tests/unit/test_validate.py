@@ -124,3 +124,17 @@ def test_cli_validate_accepts_the_shipped_experiments() -> None:
     done = run_cli("validate", *map(str, EXPERIMENTS))
     assert done.returncode == 0, done.stderr
     assert f"{len(EXPERIMENTS)} experiment file(s) valid" in done.stdout
+
+
+@pytest.mark.parametrize("experiment", ["db-disaster-recovery", "db-point-in-time-recovery"])
+def test_the_destructive_faults_are_checked_like_the_others(tmp_path: Path, experiment: str) -> None:
+    """Destroying every node's data and deleting rows are faults in the registry: without the
+    rollback that restores, validate refuses the experiment (it used to pass them unchecked)."""
+    doc = yaml.safe_load((PROJECT_ROOT / "experiments" / f"{experiment}.yaml").read_text())
+    doc.pop("rollbacks")
+    path = tmp_path / "no-rollback.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    fault = {"db-disaster-recovery": "destroy-every-database-node",
+             "db-point-in-time-recovery": "delete-every-row-before-it-by-mistake"}[experiment]
+    assert problems(path, load(path), SERVICES) == [
+        f"{path}: method activity '{fault}': its undo restore_db_if_lost is not among the rollbacks"]

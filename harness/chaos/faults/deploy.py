@@ -7,7 +7,7 @@ from typing import Any
 
 from chaoslib.types import Configuration
 
-from harness.chaos import engine
+from harness.chaos import engine, registry
 from harness.chaos.engine import activity
 from harness.deploy import rollout
 from harness.deploy.guard import GuardPolicy
@@ -15,6 +15,7 @@ from harness.deploy.guard import GuardPolicy
 logger = logging.getLogger("chaostoolkit")
 
 
+@registry.fault(undo="roll_service")
 @activity
 def deploy_release(service: str, version: str, guard: bool | str = True, max_error_ratio: float = 0.05,
                    max_p95_s: float = 1.0, p95_for_s: float = 12.0, watch_after_s: float = 20.0, timeout: float = 300,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from harness.chaos import engine
+from harness.chaos import engine, registry
 from harness.chaos.engine import activity
 from harness.driver import ContainerInfo, StackDriver
 from harness.errors import NoSuchService
@@ -18,6 +18,7 @@ def _iptables(driver: StackDriver, container: ContainerInfo, *args: str) -> str:
     return driver.in_netns(container, ["iptables", "-w", "5", *args])
 
 
+@registry.fault(undo="remove_network_fault", net=True)
 @activity
 def add_network_fault(service: str, delay_ms: float = 0, jitter_ms: float = 0, loss_pct: float = 0,
                       inbound: bool = False, configuration: Configuration = None) -> list[str]:
@@ -61,12 +62,14 @@ def _clear_chain(driver: StackDriver, container: ContainerInfo) -> bool:
     return True
 
 
+@registry.fault(undo="remove_network_fault", net=True)
 @activity
 def partition_service(service: str, configuration: Configuration = None) -> list[str]:
     """Cuts a service off its networks: every packet it sends (but to itself) is dropped."""
     return add_network_fault(service, loss_pct=100, configuration=configuration)
 
 
+@registry.undo
 @activity
 def remove_network_fault(service: str, configuration: Configuration = None) -> list[str]:
     driver = engine.driver(configuration)
@@ -76,6 +79,7 @@ def remove_network_fault(service: str, configuration: Configuration = None) -> l
     return cleared
 
 
+@registry.fault(undo="remove_network_fault", net=True)
 @activity
 def set_proxy_latency(service: str, delay_ms: float, jitter_ms: float = 0, configuration: Configuration = None,
                       missing_ok: bool = False) -> list[str]:

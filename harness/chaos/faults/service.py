@@ -5,7 +5,7 @@ from __future__ import annotations
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from harness.chaos import engine
+from harness.chaos import engine, registry
 from harness.chaos.engine import activity
 from harness.deploy import rollout
 from harness.stack import services
@@ -14,6 +14,7 @@ from harness.stack.waiting import Check, Waiter
 SCALED_FROM = "devsim.chaos.replicas"
 
 
+@registry.fault(undo="wait_until_converged")  # the engine replaces the tasks
 @activity
 def kill_tasks(service: str, count: int = 1, signal: str = "SIGKILL", configuration: Configuration = None) -> list[str]:
     """Kills `count` running task containers of a service with `signal`; the engine replaces them."""
@@ -24,6 +25,7 @@ def kill_tasks(service: str, count: int = 1, signal: str = "SIGKILL", configurat
     return [c.name for c in victims]
 
 
+@registry.fault(undo="unpause_service", net=True)
 @activity
 def pause_service(service: str, count: int = 0, configuration: Configuration = None) -> list[str]:
     """Freezes `count` (0: all) task containers of a service (SIGSTOP through the cgroup freezer)."""
@@ -35,6 +37,7 @@ def pause_service(service: str, count: int = 0, configuration: Configuration = N
     return [c.name for c in victims]
 
 
+@registry.undo
 @activity
 def unpause_service(service: str, configuration: Configuration = None) -> list[str]:
     driver = engine.driver(configuration)
@@ -46,6 +49,7 @@ def unpause_service(service: str, configuration: Configuration = None) -> list[s
     return resumed
 
 
+@registry.fault(undo="restore_service", net=True)
 @activity
 def stop_service(service: str, configuration: Configuration = None) -> int:
     """Scales a service to 0, remembering its replicas in a service label; returns them."""
@@ -62,6 +66,7 @@ def stopped(service: str, configuration: Configuration = None) -> bool:
     return SCALED_FROM in engine.driver(configuration).service(service).labels
 
 
+@registry.undo
 @activity
 def restore_service(service: str, timeout: float = 90, configuration: Configuration = None) -> int:
     """Scales a stopped service back to the replicas it had; waits until they run."""
@@ -72,6 +77,7 @@ def restore_service(service: str, timeout: float = 90, configuration: Configurat
     return wait_until_converged(service, timeout, configuration)
 
 
+@registry.fault(undo="wait_until_converged")
 @activity
 def restart_service(service: str, configuration: Configuration = None) -> str:
     """A rolling restart of every task, with the service's own update policy."""
@@ -80,6 +86,7 @@ def restart_service(service: str, configuration: Configuration = None) -> str:
     return driver.service(service).full_name
 
 
+@registry.undo
 @activity
 def wait_until_converged(service: str, timeout: float = 90, configuration: Configuration = None) -> int:
     """Waits until the service runs as many tasks as it wants; returns that number."""
@@ -102,6 +109,7 @@ def image_for(stack: str, service: str, version: str, configuration: Configurati
     return rollout.release_image(engine.driver({**(configuration or {}), "devsim_stack": stack}), service, version)
 
 
+@registry.fault(undo="roll_service")  # back to the release it replaced
 @activity
 def roll_service(service: str, version: str = "", image: str = "", env: dict[str, str] | None = None,
                  timeout: float = 240, configuration: Configuration = None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chaoslib.types import Configuration
 
-from harness.chaos import engine
+from harness.chaos import engine, registry
 from harness.chaos.engine import activity
 
 STRESS_PID_FILE = "/tmp/devsim-cpu-stress.pid"
@@ -14,6 +14,7 @@ STRESS_PID_FILE = "/tmp/devsim-cpu-stress.pid"
 STRESSED = "devsim.cpu-stressed"
 
 
+@registry.fault(undo="stop_cpu_stress", net=True)
 @activity
 def stress_cpu(service: str, seconds: int = 30, workers: int = 1, count: int = 1,
                configuration: Configuration = None) -> list[str]:
@@ -42,6 +43,7 @@ def stop_argv(pid_file: str = STRESS_PID_FILE) -> list[str]:
     return ["sh", "-c", f"[ -f {pid_file} ] || exit 3; kill -- -$(cat {pid_file}); rm -f {pid_file}"]
 
 
+@registry.undo
 @activity
 def stop_cpu_stress(service: str, configuration: Configuration = None) -> list[str]:
     driver = engine.driver(configuration)
