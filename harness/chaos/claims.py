@@ -30,7 +30,8 @@ from typing import Any
 
 from chaoslib.hypothesis import ensure_hypothesis_tolerance_is_valid, within_tolerance
 
-from harness.chaos import evidence, probes
+from harness.chaos import evidence, probes, registry  # noqa: F401  (probes: its claim probes fill the registry)
+from harness.chaos.discovery import PROBES
 from harness.verdict.record import (
     ERROR,
     FAILED,
@@ -47,11 +48,8 @@ FIGURES = ("rto",)
 # audit, Prometheus's answers over the claim's window), so that the claim measures the fault
 # and the run can be judged again from its folder. Every other probe reads the live stack at
 # judging time, after the recovery: a claim on it goes through the method's journal.
-RECORDED_PROBES = frozenset({
-    "client_error_ratio", "client_failed_requests", "client_requests", "client_longest_failure_run",
-    "client_latency_ms", "client_status_share", "client_outage_seconds", "prometheus_over_window", "write_rto",
-    "failed_writes_outside_outage", "write_unavailability", "write_audit", "lost_write_age", "time_to_detect",
-    "time_to_recover"})
+RECORDED_PROBES = frozenset(registry.claim_probes())  # those of probes and writes, imported above
+LIVE_PROBES = frozenset(name for names in PROBES.values() for name in names) - RECORDED_PROBES
 
 
 def journal_ts(text: str) -> float:
@@ -73,10 +71,10 @@ def spec_problems(spec: Any, method_names: set[str]) -> list[str]:
     if ("probe" in spec) == ("journal" in spec):
         found.append(f"claim {name!r} needs exactly one of 'probe' or 'journal'")
     if "probe" in spec:
-        fn = getattr(probes, str(spec["probe"]), None)
-        if not callable(fn) or str(spec["probe"]).startswith("_"):
+        fn = registry.claim_probes().get(str(spec["probe"]))
+        if fn is None and spec["probe"] not in LIVE_PROBES:
             found.append(f"claim {name!r}: harness.chaos.probes has no probe {spec['probe']!r}")
-        elif spec["probe"] not in RECORDED_PROBES:
+        elif fn is None:
             found.append(f"claim {name!r}: {spec['probe']} reads the live stack when the run is judged, after "
                          "the recovery; call it in the method and claim on its output (journal: <its name>)")
         else:
@@ -258,7 +256,8 @@ def measure(spec: ClaimSpec, windows: Mapping[str, Window | None], configuration
     """Runs the claim's probe over the claim's window (the only impure step of judging)."""
     arguments = dict(spec.arguments)
     source = f"{spec.probe}({json.dumps(arguments, sort_keys=True)})"
-    takes_window = "window" in inspect.signature(getattr(probes, spec.probe)).parameters
+    probe = registry.claim_probes()[spec.probe]
+    takes_window = "window" in inspect.signature(probe).parameters
     wanted = arguments.get("window", "fault" if takes_window else None)
     span: tuple[float, float] | None = None
     if isinstance(wanted, str) and wanted in windows:
@@ -271,7 +270,7 @@ def measure(spec: ClaimSpec, windows: Mapping[str, Window | None], configuration
     elif isinstance(wanted, list | tuple) and len(wanted) == 2:
         span = (float(wanted[0]), float(wanted[1]))
     try:
-        value = getattr(probes, spec.probe)(**arguments, configuration=configuration)
+        value = probe(**arguments, configuration=configuration)
     except evidence.NoEvidence as exc:
         return Measurement(source, kind=NO_EVIDENCE, message=str(exc), window=span)
     except evidence.Refuted as exc:

@@ -19,7 +19,7 @@ import requests
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from harness.chaos import engine
+from harness.chaos import engine, registry
 from harness.chaos.engine import activity
 from harness.chaos.evidence import NoEvidence, Refuted
 from harness.chaos.window import (
@@ -76,6 +76,7 @@ __all__ = [
 RECORD, REPLAY = "devsim_record_queries", "devsim_replay_queries"  # configuration keys: a file of answers
 
 
+@registry.claim_probe
 def client_error_ratio(window: Window = "fault", name: str = "", min_requests: int = MIN_FOR_RATIO,
                        configuration: Configuration = None) -> float:
     """Failed / all client requests that started in the window; fewer than `min_requests` of
@@ -83,22 +84,26 @@ def client_error_ratio(window: Window = "fault", name: str = "", min_requests: i
     return clientlog.error_ratio(client_rows(window, name, configuration, min_requests))
 
 
+@registry.claim_probe
 def client_failed_requests(window: Window = "fault", name: str = "", min_requests: int = MIN_REQUESTS,
                            configuration: Configuration = None) -> int:
     """Client requests that started in the window and failed (at least `min_requests` sent)."""
     return sum(not r.success for r in client_rows(window, name, configuration, min_requests))
 
 
+@registry.claim_probe
 def client_requests(window: Window = "fault", name: str = "", configuration: Configuration = None) -> int:
     return len(client_rows(window, name, configuration))
 
 
+@registry.claim_probe
 def client_longest_failure_run(window: Window = "fault", name: str = "", min_requests: int = MIN_REQUESTS,
                                configuration: Configuration = None) -> float:
     """Seconds: the longest stretch in which every client request failed."""
     return clientlog.longest_failure_run_s(client_rows(window, name, configuration, min_requests))
 
 
+@registry.claim_probe
 def client_latency_ms(percentile: float = 95, window: Window = "fault", name: str = "",
                       min_requests: int = MIN_REQUESTS, configuration: Configuration = None) -> float:
     """A latency percentile (nearest rank) of the client requests in the window."""
@@ -106,6 +111,7 @@ def client_latency_ms(percentile: float = 95, window: Window = "fault", name: st
     return clientlog.percentile([r.latency_ms for r in rows], percentile)
 
 
+@registry.claim_probe
 def client_status_share(status: int, window: Window = "fault", name: str = "", min_requests: int = MIN_REQUESTS,
                         configuration: Configuration = None) -> float:
     """The share of requests in the window answered with this HTTP status (0: no answer)."""
@@ -136,6 +142,7 @@ def prometheus_value(query: str, configuration: Configuration = None) -> float:
     return math.fsum(s.value for s in samples)
 
 
+@registry.claim_probe
 def prometheus_over_window(query: str, aggregate: str = "max", window: Window = "fault", step: float = 1.0,
                            configuration: Configuration = None) -> float:
     """A range query over the window, its series summed per step, then aggregated over time:
@@ -246,6 +253,7 @@ def running_versions(service: str = "app", configuration: Configuration = None) 
 
 # --- time to detect and to recover (harness.verdict.timing), from the window's start -----
 
+@registry.claim_probe
 def time_to_detect(signal: str = "client", window: Window = "fault", configuration: Configuration = None) -> float:
     """Seconds from the window's start (the fault's) to the first sign of the fault: `client`
     the first failed request ended, `lb` a replica left the load balancer's rotation, `alert`
@@ -263,6 +271,7 @@ def time_to_detect(signal: str = "client", window: Window = "fault", configurati
     return found
 
 
+@registry.claim_probe
 def time_to_recover(window: Window = "fault", configuration: Configuration = None) -> float:
     """Seconds from the window's start to the end of the last failed client request, when a
     request succeeded after it; 0 when none failed and the log covers the window. Not
@@ -273,6 +282,7 @@ def time_to_recover(window: Window = "fault", configuration: Configuration = Non
                                 "no client request succeeded after the last failure")
 
 
+@registry.claim_probe
 def client_outage_seconds(window: Window = "fault", configuration: Configuration = None) -> float:
     """The longest stretch overlapping the window in which no client request succeeded; a
     stretch still going on where the log ends is a lower bound (judged against the tolerance)."""

@@ -6,6 +6,9 @@
 - `@undo`: it takes a fault back.
 - `@step`: it injects nothing an undo would have to take back (a marker row, a forced WAL
   switch, a restore the experiment asks for).
+- `@claim_probe`: a probe a claim of the `devsim` extension may name. It reads only what the
+  run recorded (the client request log, Prometheus' history, the write audit), so a claim is
+  judged after the recovery and again offline from the run's folder.
 
 `devsim validate` reads the registry: an action of ours in a method must be one of the three,
 and a fault's undo must be among the experiment's rollbacks (which always run). The registry
@@ -16,7 +19,7 @@ listed there is registered).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -32,6 +35,7 @@ class Fault:
 _faults: dict[str, Fault] = {}
 _undos: set[str] = set()
 _steps: set[str] = set()
+_claim_probes: dict[str, Callable[..., object]] = {}
 
 
 def _name(func: Callable[..., object]) -> str:
@@ -78,3 +82,15 @@ def kind(name: str) -> str | None:
     if name in _undos:
         return "undo"
     return "step" if name in _steps else None
+
+
+def claim_probe(func: F) -> F:
+    if func.__name__ in _claim_probes:
+        raise RuntimeError(f"the extension registers the claim probe {func.__name__} twice")
+    _claim_probes[func.__name__] = func
+    return func
+
+
+def claim_probes() -> Mapping[str, Callable[..., object]]:
+    """name -> probe, for the claim probes of the modules imported so far."""
+    return dict(_claim_probes)

@@ -8,7 +8,7 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from harness.chaos import engine
+from harness.chaos import engine, registry
 from harness.chaos.evidence import NoEvidence, Refuted
 from harness.chaos.window import Window, request_log, resolve_window, seconds_of
 from harness.errors import InfrastructureError
@@ -24,6 +24,7 @@ def _whole_log(configuration: Configuration) -> list[clientlog.Request]:
     return rows
 
 
+@registry.claim_probe
 def write_rto(window: Window = "first-action", configuration: Configuration = None) -> float:
     """Seconds from the start of the fault (the method's first action) to the end of the first
     acknowledged write sent after the fault was applied: the recovery time clients saw."""
@@ -39,6 +40,7 @@ def write_rto(window: Window = "first-action", configuration: Configuration = No
     return round(recovered / 1000.0 - start, 3)
 
 
+@registry.claim_probe
 def failed_writes_outside_outage(window: Window = "first-action", configuration: Configuration = None) -> int:
     """Failed or unanswered writes that ended before the fault or were sent after writes were
     acknowledged again: client write errors the outage does not explain. It needs writes sent
@@ -56,6 +58,7 @@ def failed_writes_outside_outage(window: Window = "first-action", configuration:
     return len(clientlog.failed_writes_outside(rows, start, recovered))
 
 
+@registry.claim_probe
 def write_unavailability(window: Window = "fault", configuration: Configuration = None) -> float:
     """Seconds: the longest time without an acknowledged write that overlaps the window,
     measured in full (a gap that began before the window or ended after it counts whole).
@@ -82,6 +85,7 @@ def audit_found(configuration: Configuration = None) -> dict[str, Any]:
     return found
 
 
+@registry.claim_probe
 def write_audit(field: str = "lost", configuration: Configuration = None) -> int:
     """One count of the write audit (lost, ghosts, duplicates, acknowledged, ...), from the
     run's audit.json; audited now, from the database's leader, when there is none yet."""
@@ -91,6 +95,7 @@ def write_audit(field: str = "lost", configuration: Configuration = None) -> int
     return int(found[field])
 
 
+@registry.claim_probe
 def lost_write_age(window: Window = "first-action", configuration: Configuration = None) -> float:
     """Seconds before the fault (the method's first action) the earliest LOST write was
     acknowledged: how far back a restore to the latest point lost data. 0 when none was."""

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from harness.chaos import claims as claimlib
-from harness.chaos import probes
+from harness.chaos import registry
 from harness.chaos.evidence import NoEvidence, Refuted
 from harness.verdict.record import Claim, ClaimSpec, Window
 from tests.unit.test_semantics import T0, activity, iso, journal, write_log
@@ -41,7 +41,7 @@ def fake_probe(monkeypatch: pytest.MonkeyPatch, outcome: Any, takes_window: bool
     else:
         def fake(configuration: Any = None) -> Any:  # type: ignore[misc]
             return act(configuration=configuration)
-    monkeypatch.setattr(probes, "fake", fake, raising=False)
+    monkeypatch.setitem(registry._claim_probes, "fake", fake)  # registered as @registry.claim_probe does
     return calls
 
 
@@ -359,3 +359,21 @@ def test_a_bound_is_read_only_from_refuted_and_open_ended_failures() -> None:
         {"activity": {"name": "p", "tolerance": 3}, "status": "failed", "exception": no_evidence}]}}}
     [claim] = claimlib.hypothesis_claims(journal)
     assert (claim.outcome, claim.at_least) == ("no evidence", None)
+
+
+def test_the_claim_probes_are_those_that_read_only_what_the_run_recorded() -> None:
+    assert set(registry.claim_probes()) == {
+        "client_error_ratio", "client_failed_requests", "client_requests", "client_longest_failure_run",
+        "client_latency_ms", "client_status_share", "client_outage_seconds", "prometheus_over_window",
+        "time_to_detect", "time_to_recover",  # harness/chaos/probes.py
+        "write_rto", "failed_writes_outside_outage", "write_unavailability", "write_audit",
+        "lost_write_age"}  # harness/chaos/writes.py
+
+
+def test_a_claim_on_a_live_probe_or_an_unknown_one_is_refused_with_the_reason() -> None:
+    live = {"name": "c", "probe": "ready_replicas", "arguments": {"service": "app"}, "tolerance": 3}
+    assert claimlib.spec_problems(live, set()) == [
+        "claim 'c': ready_replicas reads the live stack when the run is judged, after the recovery; call it in "
+        "the method and claim on its output (journal: <its name>)"]
+    unknown = {"name": "c", "probe": "client_eror_ratio", "tolerance": 0}
+    assert claimlib.spec_problems(unknown, set()) == ["claim 'c': harness.chaos.probes has no probe 'client_eror_ratio'"]
