@@ -376,4 +376,5 @@ def test_a_claim_on_a_live_probe_or_an_unknown_one_is_refused_with_the_reason() 
         "claim 'c': ready_replicas reads the live stack when the run is judged, after the recovery; call it in "
         "the method and claim on its output (journal: <its name>)"]
     unknown = {"name": "c", "probe": "client_eror_ratio", "tolerance": 0}
-    assert claimlib.spec_problems(unknown, set()) == ["claim 'c': harness.chaos.probes has no probe 'client_eror_ratio'"]
+    assert claimlib.spec_problems(unknown, set()) == [
+        "claim 'c': harness.chaos.probes has no probe 'client_eror_ratio'"]
