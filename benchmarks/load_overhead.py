@@ -27,7 +27,7 @@ from pathlib import Path
 from harness.config import load_settings
 from harness.driver import driver_for
 from harness.load.runner import stack_env
-from harness.stack import secrets, tls
+from harness.target import secrets, tls
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = ROOT / "benchmarks" / "saturating_locustfile.py"

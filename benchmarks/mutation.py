@@ -41,7 +41,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 TARGETS = ["harness/verdict/*", "harness/load/slo.py", "harness/load/clientlog.py", "harness/chaos/evidence.py",
            "harness/experiment/power.py", "harness/experiment/abort.py", "harness/chaos/probes.py",
            "harness/chaos/claims.py",
-           "harness/chaos/window.py", "harness/chaos/writes.py", "harness/evidence/audit.py",
+           "harness/chaos/window.py", "harness/chaos/writes.py", "harness/target/audit.py",
            "harness/metrics/steps.py", "harness/metrics/recorded.py", "harness/experiment/rejudge.py"]
 CONFIG = f"""
 [tool.mutmut]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -16,6 +17,7 @@ from harness.config import load_settings, parse_overrides, validate
 from harness.context import RunContext
 from harness.deploy import rollout
 from harness.deploy.guard import GuardPolicy
+from harness.driver import StackDriver
 from harness.errors import HarnessError, UsageError
 from harness.experiment import run as experiment_run
 from harness.experiment import series, summary
@@ -24,9 +26,11 @@ from harness.load import session as load_session
 from harness.load import slo
 from harness.progress import Progress
 from harness.report import history, render
-from harness.stack import development, lifecycle, patroni, switches, tls
+from harness.stack import lifecycle, switches
 from harness.stack.services import declared_services, running_switches, stack_status
 from harness.tables import services_table
+from harness.target import development, patroni
+from harness.target.devsim import DevsimStack, up_development
 from harness.verdict import junit
 from harness.version import __version__
 
@@ -138,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = settings.replace(replicas=args.replicas, overrides=parse_overrides(args.overrides) or None)
             validate(settings)
             switches.check(switches.load(settings.stack_dir), settings.stack_overrides)
-        ctx = RunContext(settings, Progress(quiet=args.quiet))
+        ctx = RunContext(settings, DevsimStack(), Progress(quiet=args.quiet))
         if args.command in ("load", "deploy", "status", "backup", "restore"):
             meet_the_running_stack(ctx)  # `run`: ensure_stack writes the CA of the stack it finds or boots
         return _COMMANDS[args.command](ctx, args)
@@ -165,28 +169,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def meet_the_running_stack(ctx: RunContext) -> None:
-    """The development profile is reached over plain HTTP; the production profile over HTTPS,
-    verified against the stack's own CA, whose current certificate is written to the CA file
-    the command's HTTP session (and Locust) verify with. Nothing running (or no engine): the
-    command says so itself."""
-    try:
-        if development.runs(ctx.driver):
-            ctx.settings = ctx.settings.replace(tls=False)
-        elif ctx.driver.services():
-            tls.save_ca(ctx.driver, ctx.settings)  # raises when there is no CA yet
-    except HarnessError:
-        pass
+    """The settings to reach the stack that runs (the target stack's wing says: the
+    development profile over plain HTTP, the production profile over HTTPS verified against
+    the stack's CA, written to the CA file the command's HTTP session and Locust verify with).
+    Nothing running (or no engine): the command says so itself."""
+    with contextlib.suppress(HarnessError):
+        ctx.settings = ctx.target.meet(ctx.driver, ctx.settings)
 
 
 def cmd_up(ctx: RunContext, args: argparse.Namespace) -> int:
     if args.profile == "development":
-        deployment = lifecycle.up_development(ctx.driver, ctx.settings, ctx.progress)
+        deployment = up_development(ctx.driver, ctx.settings, ctx.progress)
         print(services_table(list(deployment.services)))
         print(f"\napp:         {deployment.lb_url} (hot reload from {development.app_source(ctx.settings)})"
               f"\ninspector:   127.0.0.1:{development.INSPECTOR_PORT} (chrome://inspect)"
               f"\nPrometheus:  {deployment.prometheus_url}")
         return EXIT_OK
-    deployment = lifecycle.up(ctx.driver, ctx.settings, ctx.progress)
+    deployment = lifecycle.up(ctx.driver, ctx.settings, ctx.target, ctx.progress)
     print(services_table(list(deployment.services)))
     print(f"\napp (load balancer): {deployment.lb_url}\nPrometheus:          {deployment.prometheus_url}")
     return EXIT_OK
@@ -197,7 +196,8 @@ def cmd_status(ctx: RunContext, args: argparse.Namespace) -> int:
     if not states and development.runs(ctx.driver):
         return _status_development(ctx, args)
     database = _database(ctx) if states else None
-    current = running_switches(ctx.driver, ctx.settings, (database or {}).get("config")) if states else {}
+    current = running_switches(ctx.driver, ctx.settings, ctx.target.switch_reader(ctx.driver, ctx.settings)) \
+        if states else {}
     changed = switches.differing(switches.load(ctx.settings.stack_dir), current)
     fenced = ctx.driver.fenced_ports() if states else {}
     if args.json:
@@ -259,7 +259,7 @@ def _status_development(ctx: RunContext, args: argparse.Namespace) -> int:
 
 
 def cmd_down(ctx: RunContext, args: argparse.Namespace) -> int:
-    removed = lifecycle.down(ctx.driver, ctx.settings, ctx.progress, volumes=args.volumes)
+    removed = lifecycle.down(ctx.driver, ctx.settings, ctx.target, ctx.progress, volumes=args.volumes)
     what = "stack and volumes" if args.volumes else "stack"
     services = [r for r in removed if r.endswith(("services", "containers"))]
     print(f"{what} {ctx.settings.stack!r} removed" if services else f"stack {ctx.settings.stack!r} was not up")
@@ -269,6 +269,15 @@ def cmd_down(ctx: RunContext, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _reachable(ctx: RunContext) -> StackDriver | None:
+    """The stack's driver when an engine answers; a load test of a target elsewhere needs none."""
+    try:
+        ctx.driver.services()
+    except HarnessError:
+        return None
+    return ctx.driver
+
+
 def cmd_load(ctx: RunContext, args: argparse.Namespace) -> int:
     options = load_session.LoadOptions(
         users=args.users, spawn_rate=args.spawn_rate, run_time=load_session.parse_duration(args.run_time),
@@ -276,7 +285,9 @@ def cmd_load(ctx: RunContext, args: argparse.Namespace) -> int:
         locust_args=tuple(args.locust_args),
         config=Path("locust.conf").resolve() if Path("locust.conf").is_file() else None,
     )
-    outcome = load_session.run_load(ctx.settings, ctx.http, options, ctx.progress)
+    driver = _reachable(ctx)
+    client = ctx.target.load_client(driver) if driver is not None else None
+    outcome = load_session.run_load(ctx.settings, ctx.http, options, ctx.progress, driver, client)
     page = render.publish_after_run(outcome.run_dir, ctx.settings.reports_dir, ctx.progress)
     if args.json:
         summary = json.loads((outcome.run_dir / "summary.json").read_text())
@@ -302,7 +313,7 @@ def cmd_run(ctx: RunContext, args: argparse.Namespace) -> int:
     options = experiment_run.RunOptions(variables=experiment_run.parse_vars(args.var, args.var_file),
                                         load_users=args.load_users)
     experiment_run.install_signal_handlers()
-    booted = experiment_run.ensure_stack(ctx.driver, ctx.settings, ctx.progress, args.no_up)
+    booted = experiment_run.ensure_stack(ctx, args.no_up)
     worst = EXIT_OK
     done: list[tuple[experiment_run.Outcome, Path | None]] = []
     summaries: list[dict[str, Any]] = []
@@ -332,7 +343,7 @@ def cmd_run(ctx: RunContext, args: argparse.Namespace) -> int:
                 break
     finally:
         if booted and not args.keep_up:
-            lifecycle.down(ctx.driver, ctx.settings, ctx.progress)
+            lifecycle.down(ctx.driver, ctx.settings, ctx.target, ctx.progress)
     if args.json:
         print(json.dumps(summaries, indent=2, default=str))
     return worst

@@ -1,5 +1,5 @@
-"""The composition root of one command: settings, the engine's driver, progress output and
-the HTTP session that verifies the stack's edge."""
+"""The composition root of one command: settings, the target stack's wing, the engine's
+driver, progress output and the HTTP session that verifies the stack's edge."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from harness.config import Settings
 from harness.driver import StackDriver, driver_for
 from harness.http import Http, http_for
 from harness.progress import Progress
+from harness.stack.target import TargetStack
 
 
 @dataclass
@@ -17,6 +18,7 @@ class RunContext:
     """Built once per command by the CLI and passed explicitly; nothing is global."""
 
     settings: Settings
+    target: TargetStack  # the stack's wing: what the generic lifecycle asks of this stack
     progress: Progress = field(default_factory=Progress)
     _http: Http | None = field(default=None, init=False, repr=False)
 

@@ -1,5 +1,5 @@
-"""The database commands of the CLI: `devsim backup` and `devsim restore` (harness/stack/backups.py,
-harness/stack/restore.py do the work; this prints it)."""
+"""The database commands of the CLI: `devsim backup` and `devsim restore` (harness/target/backups.py,
+harness/target/restore.py do the work; this prints it)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import Any
 
 from harness.context import RunContext
 from harness.errors import UsageError
-from harness.stack import backups
-from harness.stack import restore as restoring
 from harness.stack.services import stack_status
 from harness.tables import format_table
+from harness.target import backups
+from harness.target import restore as restoring
 
 EXIT_OK = 0
 

@@ -146,7 +146,7 @@ def target_stack() -> str:
             "development profile, `shared/` what several images copy in. Each service's image is built "
             "`FROM debian:bookworm-slim` from its folder. What each service does, and why: "
             "`docs/stack/index.md`.\n\n" + "\n".join(rows) + f"\n\nNetworks: {networks}. The secrets are made "
-            "by `devsim up`, random per stack, and kept by the engine (`harness/stack/secrets.py`).\n")
+            "by `devsim up`, random per stack, and kept by the engine (`harness/target/secrets.py`).\n")
 
 
 PAGES: dict[str, Callable[[], str]] = {"cli.md": cli, "settings.md": settings, "switches.md": switches,

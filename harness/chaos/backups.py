@@ -1,6 +1,6 @@
 """Chaos Toolkit actions and probes for backups and restores: a disaster that destroys every
 database node's data, a mistake that deletes rows, and the restore that must undo either
-(harness/stack/restore.py, the same as `devsim restore`).
+(harness/target/restore.py, the same as `devsim restore`).
 
 pgBackRest does the backing up (the stack's `backup` and `offsite` services); these only
 break things, restore and count.
@@ -20,8 +20,8 @@ from harness.chaos.engine import activity
 from harness.config import Settings, load_settings
 from harness.errors import InfrastructureError
 from harness.progress import Progress
-from harness.stack import backups, patroni, restore
 from harness.stack.waiting import Check, Waiter
+from harness.target import backups, patroni, restore
 
 __all__ = [
     "archive_now",

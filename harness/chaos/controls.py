@@ -22,7 +22,7 @@ from harness.chaos import claims as claimlib
 from harness.chaos import engine, evidence, runstate
 from harness.config import load_settings
 from harness.errors import HarnessError
-from harness.stack import tls
+from harness.target import tls
 from harness.verdict import judge
 
 

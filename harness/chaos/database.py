@@ -2,7 +2,7 @@
 over, and wait until the cluster is whole again.
 
 Patroni does the failing over; these only break things and watch. The cluster is reached
-through Patroni's REST API inside the node containers (see harness.stack.patroni).
+through Patroni's REST API inside the node containers (see harness.target.patroni).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from chaoslib.types import Configuration
 from harness.chaos import actions, engine, registry, runstate
 from harness.chaos.evidence import Refuted
 from harness.errors import InfrastructureError
-from harness.stack import patroni
 from harness.stack.waiting import Check, Waiter
+from harness.target import patroni
 
 __all__ = [
     "db_cluster_whole",

@@ -42,8 +42,8 @@ from harness.errors import InfrastructureError
 from harness.load import clientlog
 from harness.metrics import recorded, steps
 from harness.metrics.prometheus import Prometheus
-from harness.stack import secrets
 from harness.stack.waiting import Check, Waiter
+from harness.target import secrets
 from harness.verdict import timing
 
 __all__ = [

@@ -23,7 +23,7 @@ from harness.chaos.evidence import NoEvidence
 from harness.config import load_settings
 from harness.driver import StackDriver
 from harness.errors import InfrastructureError
-from harness.stack import patroni, secrets, tls
+from harness.target import patroni, secrets, tls
 
 __all__ = [
     "db_plaintext_connection",

@@ -24,7 +24,7 @@ from harness.chaos.engine import activity
 from harness.config import load_settings
 from harness.errors import InfrastructureError, NoSuchService
 from harness.http import Http
-from harness.stack import secrets
+from harness.target import secrets
 
 __all__ = ["token_status"]
 

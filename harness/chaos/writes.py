@@ -12,9 +12,8 @@ from harness.chaos import engine, registry
 from harness.chaos.evidence import NoEvidence, Refuted
 from harness.chaos.window import Window, request_log, resolve_window, seconds_of
 from harness.errors import InfrastructureError
-from harness.evidence import audit
 from harness.load import clientlog
-from harness.stack import patroni
+from harness.target import audit, patroni
 
 
 def _whole_log(configuration: Configuration) -> list[clientlog.Request]:

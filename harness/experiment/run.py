@@ -27,9 +27,7 @@ from harness.chaos import claims as claimlib
 from harness.chaos import engine as chaos_engine
 from harness.config import Settings
 from harness.context import RunContext
-from harness.driver import StackDriver
 from harness.errors import InfrastructureError, NotReady, UsageError
-from harness.evidence import audit
 from harness.experiment import abort
 from harness.experiment.preflight import check_live
 from harness.load import clientlog, results
@@ -39,7 +37,7 @@ from harness.metrics import series as report_series
 from harness.metrics.prometheus import Prometheus
 from harness.progress import Progress
 from harness.runs import new_run_dir
-from harness.stack import development, lifecycle, patroni, secrets, tls
+from harness.stack import lifecycle
 from harness.stack.services import declared_services, running_versions, stack_status
 from harness.stack.waiting import Check, Waiter
 from harness.verdict import judge, record, timing
@@ -105,7 +103,7 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
     RunFiles(run_dir).experiment.write_text(json.dumps(experiment, indent=2, default=str) + "\n")  # as it ran
     plan = LoadPlan(locustfile=DEFAULT_LOCUSTFILE, host=settings.lb_url, users=options.load_users,
                     spawn_rate=max(1.0, options.load_users), run_time=MAX_RUN_TIME, run_dir=run_dir, run_id=run_id,
-                    pushgateway=settings.pushgateway_url, client=secrets.client_secret(driver),
+                    pushgateway=settings.pushgateway_url, client=ctx.target.load_client(driver),
                     ca_file=settings.edge_ca_file)
     progress.step(f"{path.name}: run {run_id}, background load {options.load_users} users -> {run_dir}")
     journal: dict[str, Any] = {}
@@ -148,7 +146,7 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
     try:
         progress.step("waiting for the stack's steady state")
         try:
-            lifecycle.wait_until_healthy(driver, settings, progress)
+            lifecycle.wait_until_healthy(driver, settings, ctx.target, progress)
         except NotReady as exc:  # the system failed: judged, not an error of the harness
             not_back = exc.one_line()
             progress.warn(f"the stack did not come back after the rollbacks: {not_back}")
@@ -229,7 +227,7 @@ def _judge(ctx: RunContext, path: Path, experiment: dict[str, Any], journal: dic
            progress: Progress, recovery: Window | None, extra: dict[str, Any]) -> Outcome:
     settings = ctx.settings
     results.merge_request_logs(run_dir)
-    audit_found = _audit(ctx.driver, settings, run_dir, progress)
+    audit_found = ctx.target.audit_writes(ctx.driver, settings, run_dir / results.REQUEST_LOG, progress)
     started, ended, versions = float(extra["started"]), float(extra["ended"]), dict(extra["versions"])
     stats = run_dir / "locust_stats.csv"
     totals = results.read_totals(stats) if stats.exists() else None  # verdict.json carries them
@@ -281,40 +279,24 @@ def _timing(settings: Settings, run_dir: Path, journal: dict[str, Any], window: 
     return found.as_dict()
 
 
-def _audit(driver: StackDriver, settings: Settings, run_dir: Path, progress: Progress) -> dict[str, Any] | None:
-    """The write audit of the run, when the stack has a Patroni cluster and the load wrote."""
-    log = run_dir / results.REQUEST_LOG
-    members = patroni.member_services(settings.stack_dir)
-    if not log.is_file() or not members:
-        return None
-    progress.step("auditing the acknowledged writes against the database leader")
-    try:
-        found = audit.run_audit(patroni.Cluster(driver, members), log)
-    except InfrastructureError as exc:
-        progress.warn(f"the write audit could not run: {exc.one_line()}")
-        return {"error": exc.one_line()}
-    progress.step(f"write audit: {found.acknowledged} acknowledged, {found.lost} lost, {found.ghosts} ghosts, "
-                  f"{found.duplicates} duplicates")
-    return found.as_dict()
-
-
-def ensure_stack(driver: StackDriver, settings: Settings, progress: Progress, no_up: bool) -> bool:
-    """Boots the stack unless it is up; returns whether this run booted it. `driver` is the
-    command's: an engine that does not answer is one line and exit 2 here, before any load
-    or fault."""
+def ensure_stack(ctx: RunContext, no_up: bool) -> bool:
+    """Boots the stack unless it is up; returns whether this run booted it. The command's
+    driver: an engine that does not answer is one line and exit 2 here, before any load or
+    fault."""
+    driver, settings = ctx.driver, ctx.settings
     states = {s.name: s for s in stack_status(driver, settings)}
     expected = declared_services(settings.stack_dir)
     if states and all(n in states and states[n].healthy for n in expected):
-        tls.save_ca(driver, settings)  # found up: its current CA is the one to verify (`up` writes it too)
+        ctx.settings = ctx.target.meet(driver, settings)  # found up: its current CA is the one to verify
         return False
-    if development.runs(driver):
+    if other := ctx.target.other_profile(driver):
         # Never replaced behind the user's back: a run that booted the stack takes it down at
         # its end, which would leave neither profile up. Switching is `devsim up`'s job.
-        raise InfrastructureError(f"the stack {settings.stack!r} runs its development profile; experiments check "
+        raise InfrastructureError(f"the stack {settings.stack!r} runs its {other} profile; experiments check "
                                   "the production profile's claims", hint="run `devsim up` to switch to it")
     if no_up:
         raise InfrastructureError(f"the stack {settings.stack!r} is not up", hint="run `devsim up`, or drop --no-up")
-    lifecycle.up(driver, settings, progress)
+    lifecycle.up(driver, settings, ctx.target, ctx.progress)
     return True
 
 

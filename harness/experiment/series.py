@@ -18,7 +18,7 @@ from harness.experiment import power
 from harness.experiment.run import Outcome, RunOptions, run_one
 from harness.report import render
 from harness.stack import lifecycle
-from harness.stack.services import switches_now
+from harness.stack.services import running_switches
 from harness.verdict import trials
 from harness.verdict.record import EXIT, RunFiles
 
@@ -47,7 +47,7 @@ def prove(ctx: RunContext, path: Path, experiment: dict[str, Any], options: RunO
     settings, progress, driver = ctx.settings, ctx.progress, ctx.driver
     declared = power.controls(experiment)
     progress.step(f"--prove: {path.name} as shipped first, then under {len(declared)} negative control(s)")
-    lifecycle.up(driver, settings, progress)  # every switch at its shipped value
+    lifecycle.up(driver, settings, ctx.target, progress)  # every switch at its shipped value
     shipped = run_one(ctx, path, experiment, options)
     if shipped.interrupted or shipped.status != "passed":
         progress.warn(f"as shipped the run is {shipped.status}: its controls would show nothing, so none runs")
@@ -58,11 +58,11 @@ def prove(ctx: RunContext, path: Path, experiment: dict[str, Any], options: RunO
         for n, control in enumerate(declared, start=1):
             progress.step(f"control {n}/{len(declared)} {control.name!r}: setting {control.describe()}")
             try:
-                lifecycle.up(driver, settings.replace(overrides=control.switches), progress)
+                lifecycle.up(driver, settings.replace(overrides=control.switches), ctx.target, progress)
             except HarnessError as exc:
                 runs.append(power.ControlRun(control, None, f"its switches could not be set: {exc.one_line()}"))
                 continue
-            found = switches_now(ctx.driver, ctx.settings)  # read back from the running stack
+            found = running_switches(driver, settings, ctx.target.switch_reader(driver, settings))  # read back
             wrong = {k: v for k, v in control.switches if found.get(k) != v}
             if wrong:  # the stack does not carry what the control set: its run would show nothing
                 carried = ", ".join(f"{k} is {found.get(k)!r}, not {v!r}" for k, v in wrong.items())
@@ -79,7 +79,7 @@ def prove(ctx: RunContext, path: Path, experiment: dict[str, Any], options: RunO
                 break
     finally:
         progress.step("putting the stack back as shipped")
-        lifecycle.up(driver, settings, progress)
+        lifecycle.up(driver, settings, ctx.target, progress)
     verdict = power.assess(shipped.verdict, runs)
     if interrupted:
         verdict = replace(verdict, status="error", reason=f"interrupted under control {runs[-1].control.name!r}; "

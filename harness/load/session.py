@@ -10,15 +10,14 @@ from pathlib import Path
 import requests
 
 from harness.config import PROJECT_ROOT, Settings
-from harness.driver import StackDriver, driver_for
-from harness.errors import HarnessError, InfrastructureError, UsageError
+from harness.driver import StackDriver
+from harness.errors import InfrastructureError, UsageError
 from harness.http import UP_HINT, Http, HttpFailed, is_tls_failure
 from harness.load import results, slo
 from harness.load.runner import LoadPlan, LocustProcess, check_extra
 from harness.metrics import series as report_series
 from harness.progress import Progress
 from harness.runs import new_run_dir
-from harness.stack import secrets
 from harness.stack.services import running_versions
 from harness.stack.waiting import Check, Waiter
 
@@ -114,21 +113,12 @@ def preflight(settings: Settings, http: Http, progress: Progress | None = None,
     return settings.pushgateway_url
 
 
-def _driver(settings: Settings) -> StackDriver | None:
-    """The stack's driver when an engine answers; a load test of a target elsewhere needs none."""
-    driver = driver_for(settings.stack)
-    try:
-        driver.services()
-    except HarnessError:
-        return None
-    return driver
-
-
-def run_load(settings: Settings, http: Http, options: LoadOptions, progress: Progress) -> LoadOutcome:
+def run_load(settings: Settings, http: Http, options: LoadOptions, progress: Progress,
+             driver: StackDriver | None = None, client: tuple[str, str] | None = None) -> LoadOutcome:
+    """A bounded, headless Locust run. `driver`: the stack's, when an engine answers (for the
+    versions that ran); `client`: the OAuth2 client the load signs in with, if the stack has one."""
     slos = check_options(options)
     pushgateway = preflight(settings, http, progress)
-    driver = _driver(settings)
-    client = secrets.client_secret(driver) if driver is not None else None
     run_id, run_dir = new_run_dir(settings.reports_dir, "load")
     plan = LoadPlan(locustfile=options.locustfile.resolve(), host=settings.lb_url, users=options.users,
                     spawn_rate=options.spawn_rate, run_time=options.run_time, run_dir=run_dir, run_id=run_id,

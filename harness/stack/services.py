@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,8 @@ from harness.config import Settings
 from harness.driver import ServiceInfo, StackDriver
 from harness.driver.model import UPDATING
 from harness.errors import ConfigError, HarnessError
-from harness.stack import patroni, switches
+from harness.stack import switches
+from harness.stack.switches import Switch
 
 
 @dataclass(frozen=True)
@@ -96,23 +99,25 @@ def running_versions(driver: StackDriver, settings: Settings) -> dict[str, str]:
 
 
 def running_switches(driver: StackDriver, settings: Settings,
-                     patroni_config: dict[str, Any] | None) -> dict[str, str | None]:
-    """Each declared switch's value as the running stack carries it (None where unknown)."""
-    return switches.read_back(switches.load(settings.stack_dir), {s.name: s for s in driver.services()},
-                              patroni_config, patroni.TIMINGS)
+                     elsewhere: Callable[[Switch], str | None]) -> dict[str, str | None]:
+    """Each declared switch's value as the running stack carries it (None where unknown):
+    from the services' specs, and the rest as the target stack's reader (`elsewhere`) reads it."""
+    return switches.read_back(switches.load(settings.stack_dir), {s.name: s for s in driver.services()}, elsewhere)
 
 
-def switches_now(driver: StackDriver, settings: Settings) -> dict[str, str | None]:
-    """`running_switches`, Patroni's dynamic configuration read here (the database's switches
-    read as unknown when Patroni does not answer)."""
-    members = patroni.member_services(settings.stack_dir)
-    config = None
-    if members:
-        try:
-            config = patroni.Cluster(driver, members).config()
-        except HarnessError:
-            config = None
-    return running_switches(driver, settings, config)
+_VAR = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?::-(?P<default>[^}]*))?\}")
+
+
+def fill(text: str, env: Mapping[str, str], source: str = "stack.yml") -> str:
+    """${NAME} and ${NAME:-default}, as `docker stack deploy` fills them in stack.yml."""
+    def one(match: re.Match[str]) -> str:
+        name, default = match.group("name"), match.group("default")
+        if name in env:
+            return env[name]
+        if default is None:
+            raise ConfigError(f"{source} needs ${{{name}}}, which the harness does not set")
+        return default
+    return _VAR.sub(one, text)
 
 
 def change_image(driver: StackDriver, service: str, image: str) -> bool:

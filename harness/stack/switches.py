@@ -9,7 +9,7 @@ and values, and `read_back` shows what the running services actually carry.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from harness.driver.model import ServiceInfo
 from harness.errors import ConfigError
 
 FILE = "switches.yml"
-READERS = ("env", "update", "healthcheck", "patroni")
+SERVICE_READERS = ("env", "update", "healthcheck")  # what of a service's spec shows a switch
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,13 @@ def _parse(path: Path, name: str, spec: Any) -> Switch:
                     tuple((str(k), str(v)) for k, v in spec["read"].items()), str(spec.get("what", "")))
     if not switch.allows(switch.default):
         raise ConfigError(f"{path}: switch {name}'s default {switch.default!r} is not one of its values")
-    if not any(k in READERS for k in switch.source):
-        raise ConfigError(f"{path}: switch {name} reads from none of {', '.join(READERS)}")
+    source = switch.source
+    if "service" in source and not any(k in SERVICE_READERS for k in source):
+        raise ConfigError(f"{path}: switch {name} reads service {source['service']} but none of "
+                          f"{', '.join(SERVICE_READERS)}")
+    if "service" not in source and len(source) != 1:
+        raise ConfigError(f"{path}: switch {name} reads from a service (service: with one of "
+                          f"{', '.join(SERVICE_READERS)}) or from one source the target stack reads")
     return switch
 
 
@@ -105,24 +110,11 @@ def value_in_service(switch: Switch, service: ServiceInfo) -> str | None:
     return None
 
 
-def value_in_patroni(switch: Switch, config: Mapping[str, Any], timings: Mapping[str, Mapping[str, int]]) -> str | None:
-    """The switch's value as Patroni's dynamic configuration shows it."""
-    what = switch.source.get("patroni")
-    if what == "synchronous_mode":
-        return "on" if config.get("synchronous_mode") else "off"
-    if what == "timings":
-        for name, wanted in timings.items():
-            if all(config.get(k) == v for k, v in wanted.items()):
-                return name
-        return "custom"
-    return None
-
-
 def read_back(declared: Mapping[str, Switch], services: Mapping[str, ServiceInfo],
-              patroni_config: Mapping[str, Any] | None,
-              timings: Mapping[str, Mapping[str, int]]) -> dict[str, str | None]:
-    """Each switch's value in the running stack: `services` by short name, the Patroni
-    configuration when there is a cluster. None where the running stack does not show it."""
+              elsewhere: Callable[[Switch], str | None]) -> dict[str, str | None]:
+    """Each switch's value in the running stack: from `services` (by short name) for those a
+    service shows, else as `elsewhere` (the target stack's reader) reads it. None where the
+    running stack does not show it."""
     found: dict[str, str | None] = {}
     for name, switch in declared.items():
         service = switch.source.get("service")
@@ -130,7 +122,7 @@ def read_back(declared: Mapping[str, Switch], services: Mapping[str, ServiceInfo
             info = services.get(service)
             found[name] = value_in_service(switch, info) if info is not None else None
         else:
-            found[name] = value_in_patroni(switch, patroni_config, timings) if patroni_config is not None else None
+            found[name] = elsewhere(switch)
     return found
 
 

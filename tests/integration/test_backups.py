@@ -19,7 +19,7 @@ import requests
 from harness.chaos import actions, alerts
 from harness.config import PROJECT_ROOT, Settings
 from harness.driver import driver_for
-from harness.stack import patroni
+from harness.target import patroni
 from tests.integration.conftest import devsim, explain, judged_again, set_switches
 
 pytestmark = pytest.mark.docker

@@ -23,7 +23,7 @@ from harness.chaos import alerts, database
 from harness.config import PROJECT_ROOT, Settings
 from harness.driver import driver_for
 from harness.load import clientlog
-from harness.stack import patroni, secrets
+from harness.target import patroni, secrets
 from tests.integration.conftest import devsim, explain, judged_again, set_switches
 
 pytestmark = pytest.mark.docker

@@ -34,7 +34,7 @@ import yaml
 
 from harness.config import PROJECT_ROOT, Settings
 from harness.driver import driver_for
-from harness.stack import secrets, tls
+from harness.target import secrets, tls
 from tests.integration.conftest import DEVSIM, SECOND, objects_of, passed, step, user_env
 
 pytestmark = pytest.mark.docker

@@ -15,7 +15,7 @@ import pytest
 
 from harness.config import PROJECT_ROOT, Settings
 from harness.driver import driver_for
-from harness.stack import secrets
+from harness.target import secrets
 from tests.integration.conftest import devsim, explain, judged_again
 
 pytestmark = pytest.mark.docker

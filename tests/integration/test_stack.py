@@ -19,7 +19,7 @@ import yaml
 from harness.config import Settings, load_settings
 from harness.driver import driver_for
 from harness.metrics.prometheus import Prometheus
-from harness.stack import secrets
+from harness.target import secrets
 from tests.integration.conftest import devsim, explain
 
 pytestmark = pytest.mark.docker

@@ -16,7 +16,7 @@ import pytest
 from harness.config import PROJECT_ROOT, Settings
 from harness.driver import driver_for
 from harness.load.runner import stack_env
-from harness.stack import secrets
+from harness.target import secrets
 
 pytestmark = pytest.mark.docker
 

@@ -13,7 +13,7 @@ import pytest
 from harness.config import load_settings
 from harness.driver.model import ContainerInfo
 from harness.errors import InfrastructureError, UsageError
-from harness.stack import backups, restore
+from harness.target import backups, restore
 from tests.unit.fakedriver import FakeDriver
 
 # The shape of `pgbackrest info --output=json` (pgBackRest 2.45), written out by hand.

@@ -16,9 +16,8 @@ from harness.chaos import claims, engine, writes
 from harness.config import PROJECT_ROOT
 from harness.driver import driver_for
 from harness.errors import ConfigError
-from harness.evidence import audit
 from harness.load import clientlog
-from harness.stack import patroni
+from harness.target import audit, patroni
 from tests.unit.fakedriver import FakeDriver
 
 WRITE = "POST /api/items"

@@ -8,7 +8,7 @@ import pytest
 
 from harness.config import Settings
 from harness.errors import ConfigError
-from harness.stack import development
+from harness.target import development
 
 IMAGES = {f"{name}_IMAGE": f"devsim/{name.lower()}:x" for name in
           ("APP", "DB", "CACHE", "MAILSINK", "ALERTMANAGER", "MONITORING")}

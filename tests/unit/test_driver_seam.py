@@ -16,6 +16,7 @@ from harness.progress import Progress
 from harness.stack import images, lifecycle
 from harness.stack.services import declared_services
 from harness.stack.waiting import Waiter
+from harness.target.devsim import DevsimStack
 from tests.unit.fakedriver import FakeDriver
 
 STACK = "devsim"
@@ -67,17 +68,17 @@ def test_up_names_the_crashing_service_first_with_its_logs() -> None:
     fake.task_states["db1"] = [TaskInfo("t1", 1, "img", "failed", "running", "task: non-zero exit (1)")]
     fake.task_states["app"] = [TaskInfo("t2", 1, "img", "starting", "running", "unhealthy container")]
     with pytest.raises(NotReady) as raised:
-        lifecycle.wait_until_healthy(fake, settings, quiet())
+        lifecycle.wait_until_healthy(fake, settings, DevsimStack(), quiet())
     assert raised.value.message == ("service 'db1' did not become healthy within 0 s (0/1 ready; last task error: "
                                     "task: non-zero exit (1)); also not healthy: app")
     assert raised.value.details == ["db1: a log line"]
 
 
 def test_down_removes_the_stack_and_waits_until_nothing_is_left(fake: FakeDriver) -> None:
-    assert lifecycle.down(fake, Settings(), quiet()) == ["1 services"]
+    assert lifecycle.down(fake, Settings(), DevsimStack(), quiet()) == ["1 services"]
     assert "remove" in fake.calls
     assert fake.leftovers(volumes=False) == {"services": 0, "containers": 0, "networks": 0}
-    assert lifecycle.down(fake, Settings(), quiet()) == []  # nothing up: nothing to say
+    assert lifecycle.down(fake, Settings(), DevsimStack(), quiet()) == []  # nothing up: nothing to say
 
 
 def test_an_unchanged_image_is_not_built_again(fake: FakeDriver) -> None:
@@ -118,7 +119,7 @@ def test_published_ports_are_fenced_to_loopback_unless_the_user_opts_out(fake: F
     assert fake.fenced_ports() == {}
     assert "DEVSIM_BIND=0.0.0.0: the published ports answer on every interface" in stream.getvalue()
     lifecycle.fence_ports(fake, settings, quiet())
-    lifecycle.down(fake, settings, quiet())
+    lifecycle.down(fake, settings, DevsimStack(), quiet())
     assert fake.fenced_ports() == {}
     assert fake.calls[-1] == "unfence"
 

@@ -16,7 +16,7 @@ import pytest
 
 from harness.chaos import engine, security
 from harness.driver import driver_for
-from harness.stack import tls
+from harness.target import tls
 from tests.unit.fakedriver import FakeDriver
 
 NOW = dt.datetime.now(dt.UTC)

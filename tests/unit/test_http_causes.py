@@ -20,7 +20,7 @@ from harness.config import Settings
 from harness.errors import InfrastructureError
 from harness.experiment.preflight import check_live
 from harness.http import UP_HINT, Http, HttpFailed, http_for
-from harness.stack import tls
+from harness.target import tls
 
 NOW = dt.datetime.now(dt.UTC)
 

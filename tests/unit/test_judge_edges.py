@@ -14,11 +14,11 @@ import pytest
 from harness.chaos import claims as claimlib
 from harness.chaos.evidence import OpenEnded, applied_at
 from harness.chaos.window import seconds_of
-from harness.evidence import audit
 from harness.experiment import power
 from harness.load import slo
 from harness.load.clientlog import Follower, Span
 from harness.metrics import steps
+from harness.target import audit
 from harness.verdict import timing
 from harness.verdict.record import ClaimSpec
 from tests.unit.test_no_evidence import FAULT, WINDOWS, every, log

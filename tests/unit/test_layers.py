@@ -133,8 +133,8 @@ def test_an_upward_import_is_named() -> None:
 
 
 def test_two_packages_of_one_layer_may_not_import_each_other() -> None:
-    assert upward({"harness.deploy.rollout": {"harness.evidence.audit"}}, [["deploy", "evidence"]]) == [
-        "harness.deploy.rollout -> harness.evidence.audit (deploy may not import evidence)"]
+    assert upward({"harness.deploy.rollout": {"harness.target.audit"}}, [["deploy", "target"]]) == [
+        "harness.deploy.rollout -> harness.target.audit (deploy may not import target)"]
 
 
 def test_a_cycle_is_found_even_inside_a_package() -> None:

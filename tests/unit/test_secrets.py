@@ -12,7 +12,7 @@ from harness.config import PROJECT_ROOT
 from harness.driver import driver_for
 from harness.errors import InfrastructureError
 from harness.progress import Progress
-from harness.stack import secrets
+from harness.target import secrets
 from tests.unit.fakedriver import FakeDriver
 
 STACK_DIR = PROJECT_ROOT / "target-stack"

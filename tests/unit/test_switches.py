@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness.config import PROJECT_ROOT, Settings
 from harness.driver import ServiceInfo
 from harness.errors import ConfigError
-from harness.stack import lifecycle, patroni, secrets, switches, tls
+from harness.stack import lifecycle, switches
+from harness.target import patroni, secrets, tls
+from harness.target.devsim import DevsimStack
 
 STACK_DIR = PROJECT_ROOT / "target-stack"
 DECLARED = switches.load(STACK_DIR)
@@ -78,7 +82,8 @@ def test_a_variable_left_in_the_shell_never_reaches_the_stack(monkeypatch: pytes
     monkeypatch.setenv("APP_GRACEFUL_SHUTDOWN", "false")
     monkeypatch.setenv("JWT_SECRET", "from-the-shell")
     monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
-    env = lifecycle.stack_env(Settings(overrides=(("LB_HEALTH_CHECKS", "no-check"),)), {"APP_IMAGE": "devsim/app:x"})
+    env = lifecycle.stack_env(Settings(overrides=(("LB_HEALTH_CHECKS", "no-check"),)), DevsimStack(),
+                              {"APP_IMAGE": "devsim/app:x"})
     assert env["LB_RETRIES"] == "3"
     assert env["APP_GRACEFUL_SHUTDOWN"] == "true"
     assert "JWT_SECRET" not in env
@@ -93,11 +98,16 @@ def spec(env: dict[str, str], order: str = "start-first", health: list[str] | No
                        healthcheck=tuple(health) if health is not None else None)
 
 
+def patroni_reader(config: dict[str, Any] | None) -> Callable[[switches.Switch], str | None]:
+    """What DevsimStack.switch_reader returns once it has read Patroni's configuration (or not)."""
+    return lambda switch: patroni.switch_value(switch.source, config) if config is not None else None
+
+
 def test_read_back_from_service_specs_and_patroni() -> None:
     specs = {"app": spec({"GRACEFUL_SHUTDOWN": "false", "DB_POOL_MAX": "10", "A": "b=c"}, "stop-first", ["NONE"]),
              "lb": spec({"LB_HEALTH_CHECKS": "check"})}
     config = {"synchronous_mode": False, "ttl": 30, "loop_wait": 10, "retry_timeout": 10}
-    found = switches.read_back(DECLARED, specs, config, patroni.TIMINGS)
+    found = switches.read_back(DECLARED, specs, patroni_reader(config))
     assert found["APP_GRACEFUL_SHUTDOWN"] == "false"
     assert found["APP_UPDATE_ORDER"] == "stop-first"
     assert found["APP_UPDATE_FAILURE_ACTION"] == "pause"
@@ -110,20 +120,23 @@ def test_read_back_from_service_specs_and_patroni() -> None:
     assert switches.differing(DECLARED, found) == {
         "APP_GRACEFUL_SHUTDOWN": "false", "APP_UPDATE_ORDER": "stop-first", "APP_UPDATE_FAILURE_ACTION": "pause",
         "APP_HEALTHCHECK_DISABLE": "true", "DB_SYNCHRONOUS_MODE": "off", "DB_PATRONI_TIMINGS": "default"}
-    tuned = switches.read_back(DECLARED, {}, {"synchronous_mode": True, "ttl": 20, "loop_wait": 2,
-                                              "retry_timeout": 9}, patroni.TIMINGS)
+    tuned = switches.read_back(DECLARED, {}, patroni_reader({"synchronous_mode": True, "ttl": 20, "loop_wait": 2,
+                                              "retry_timeout": 9}))
     assert (tuned["DB_SYNCHRONOUS_MODE"], tuned["DB_PATRONI_TIMINGS"]) == ("on", "tuned")
-    odd = switches.read_back(DECLARED, {}, {"ttl": 25}, patroni.TIMINGS)
+    odd = switches.read_back(DECLARED, {}, patroni_reader({"ttl": 25}))
     assert odd["DB_PATRONI_TIMINGS"] == "custom"
-    assert switches.read_back(DECLARED, {"app": spec({}, health=["CMD", "node"])}, None,
-                              patroni.TIMINGS)["APP_HEALTHCHECK_DISABLE"] == "false"
+    unread = switches.read_back(DECLARED, {"app": spec({}, health=["CMD", "node"])}, patroni_reader(None))
+    assert unread["APP_HEALTHCHECK_DISABLE"] == "false"
+    assert unread["DB_PATRONI_TIMINGS"] is None  # Patroni did not answer
 
 
 @pytest.mark.parametrize(("text", "message"), [
     ("X: {default: a, values: [a], read: {service: app, env: X}, range: [1, 2]}", "exactly one of values or range"),
     ("X: {default: c, values: [a, b], read: {service: app, env: X}}", "default 'c' is not one of its values"),
     ("X: {values: [a], read: {service: app, env: X}}", "needs a default and a read"),
-    ("X: {default: a, values: [a], read: {service: app, port: 1}}", "reads from none of"),
+    ("X: {default: a, values: [a], read: {service: app, port: 1}}",
+     "switch X reads service app but none of env, update, healthcheck"),
+    ("X: {default: a, values: [a], read: {patroni: timings, etcd: x}}", "or from one source the target stack reads"),
     ("[1, 2]", "must map switch names"),
 ])
 def test_a_bad_declaration_is_refused(tmp_path: Path, text: str, message: str) -> None:

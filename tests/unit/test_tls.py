@@ -18,7 +18,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from harness.config import Settings
 from harness.errors import InfrastructureError
 from harness.progress import Progress
-from harness.stack import tls
+from harness.target import tls
 from tests.unit.fakedriver import FakeDriver
 
 NOW = dt.datetime(2026, 12, 1, 12, 0, 0, tzinfo=dt.UTC)

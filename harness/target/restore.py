@@ -27,10 +27,12 @@ from harness.config import Settings
 from harness.driver import StackDriver
 from harness.errors import InfrastructureError, UsageError
 from harness.progress import Progress
-from harness.stack import backups, lifecycle, patroni
-from harness.stack.secrets import running_container
+from harness.stack import lifecycle
 from harness.stack.services import stack_status
 from harness.stack.waiting import Check, Waiter
+from harness.target import backups, patroni
+from harness.target.devsim import DevsimStack
+from harness.target.secrets import running_container
 
 SCOPE = "devsim"
 
@@ -138,6 +140,6 @@ def restore(driver: StackDriver, settings: Settings, target: str, repo: int, pro
     progress.step(f"{members[0]} leads; starting {', '.join(members[1:])} (they clone it)")
     for member in members[1:]:
         driver.update(member, replicas=1)
-    lifecycle.wait_until_healthy(driver, settings, progress, configure_database=True)
+    lifecycle.wait_until_healthy(driver, settings, DevsimStack(), progress, first=True)
     return Restored(target="latest" if when is None else when.isoformat(), repo=repo, backup=label,
                     seconds_to_leader=round(to_leader, 1), seconds_to_steady_state=round(time.monotonic() - started, 1))

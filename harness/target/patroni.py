@@ -15,6 +15,7 @@ Each satisfies Patroni's rule loop_wait + 2 * retry_timeout <= ttl.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -243,3 +244,17 @@ def discover(driver: StackDriver) -> Cluster:
     if not members:
         raise InfrastructureError(f"the stack {driver.stack!r} runs no Patroni node")
     return Cluster(driver, tuple(members))
+
+
+def switch_value(source: Mapping[str, str], config: Mapping[str, Any]) -> str | None:
+    """A switch's value as Patroni's dynamic configuration shows it, for a switch declared
+    with `read: {patroni: synchronous_mode | timings}`; None for any other source."""
+    what = source.get("patroni")
+    if what == "synchronous_mode":
+        return "on" if config.get("synchronous_mode") else "off"
+    if what == "timings":
+        for name, wanted in TIMINGS.items():
+            if all(config.get(k) == v for k, v in wanted.items()):
+                return name
+        return "custom"
+    return None

@@ -8,7 +8,6 @@ healthcheck), read here rather than by docker-compose, which these machines do n
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from harness.driver import PlainSpec, StackDriver
 from harness.driver.model import ContainerInfo
 from harness.errors import ConfigError, NotReady
 from harness.progress import Progress
+from harness.stack import services
 from harness.stack.services import ServiceState, image_version
 from harness.stack.waiting import Check, Waiter
 
@@ -28,7 +28,6 @@ FILE = "development.yml"
 PROFILES = ("production", "development")
 PROFILE_LABEL = "devsim.profile"
 INSPECTOR_PORT = 9229
-_VAR = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?::-(?P<default>[^}]*))?\}")
 
 
 @dataclass(frozen=True)
@@ -47,14 +46,7 @@ class Service:
 
 def fill(text: str, env: Mapping[str, str]) -> str:
     """${NAME} and ${NAME:-default}, as `docker stack deploy` fills them in stack.yml."""
-    def one(match: re.Match[str]) -> str:
-        name, default = match.group("name"), match.group("default")
-        if name in env:
-            return env[name]
-        if default is None:
-            raise ConfigError(f"{FILE} needs ${{{name}}}, which the harness does not set")
-        return default
-    return _VAR.sub(one, text)
+    return services.fill(text, env, FILE)
 
 
 def load(settings: Settings, env: Mapping[str, str]) -> list[Service]:

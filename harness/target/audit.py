@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.load import clientlog
-from harness.stack import patroni
+from harness.target import patroni
 
 AUDIT_FILE = "audit.json"
 SHOWN_IDS = 20

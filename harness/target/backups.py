@@ -16,7 +16,7 @@ from typing import Any
 from harness.driver import StackDriver
 from harness.errors import InfrastructureError, UsageError
 from harness.progress import Progress
-from harness.stack.secrets import running_container
+from harness.target.secrets import running_container
 
 REPOS = {1: "backup", 2: "offsite"}  # repository number -> the service that holds it
 KINDS = ("full", "diff", "incr")

@@ -1,1 +1,0 @@
-"""Evidence a run gathers beyond the request log: the write audit."""
