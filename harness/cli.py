@@ -287,7 +287,8 @@ def cmd_load(ctx: RunContext, args: argparse.Namespace) -> int:
     )
     driver = _reachable(ctx)
     client = ctx.target.load_client(driver) if driver is not None else None
-    outcome = load_session.run_load(ctx.settings, ctx.http, options, ctx.progress, driver, client)
+    outcome = load_session.run_load(ctx.settings, ctx.http, options, ctx.progress, driver, client,
+                                     ctx.target.report_series())
     page = render.publish_after_run(outcome.run_dir, ctx.settings.reports_dir, ctx.progress)
     if args.json:
         summary = json.loads((outcome.run_dir / "summary.json").read_text())
@@ -357,7 +358,8 @@ def cmd_deploy(ctx: RunContext, args: argparse.Namespace) -> int:
         p95_for_s=load_session.parse_duration(args.p95_for, "--p95-for"),
         watch_after_s=load_session.parse_duration(args.watch_after, "--watch-after"))
     result = rollout.deploy(ctx.driver, ctx.settings.prometheus_url, args.version, policy,
-                            on_step=ctx.progress.step, on_watch=ctx.progress.update if args.watch else None)
+                            service=ctx.target.release_service, on_step=ctx.progress.step,
+                            on_watch=ctx.progress.update if args.watch else None)
     ctx.progress.done()
     if result.outcome == "live":
         print(f"LIVE: {result.version} ({result.reason}; {result.seconds:.1f} s)")

@@ -44,7 +44,10 @@ from harness.metrics import recorded, steps
 from harness.metrics.prometheus import Prometheus
 from harness.stack.waiting import Check, Waiter
 from harness.target import secrets
+from harness.target.devsim import DevsimStack
 from harness.verdict import timing
+
+SERVER_SIGNALS = DevsimStack().server_signals()  # `lb` and `alert`
 
 __all__ = [
     "client_error_ratio",
@@ -261,9 +264,10 @@ def time_to_detect(signal: str = "client", window: Window = "fault", configurati
     start, end = resolve_window(window)
     if signal == "client":
         found = timing.client_timing(request_log(configuration), start, math.inf).detect["client"]
-    elif signal in timing.SERVER_QUERIES:
-        series = timing.sample_server(_prometheus(configuration).matrix, start, end, signals=(signal,))
-        found = timing.server_detection(series, start)[signal]
+    elif signal in SERVER_SIGNALS:
+        signals = {signal: SERVER_SIGNALS[signal]}
+        series = timing.sample_server(_prometheus(configuration).matrix, start, end, signals)
+        found = timing.server_detection(series, start, signals)[signal]
     else:
         raise ActivityFailed(f"signal must be client, lb or alert, got {signal!r}")
     if found is None:

@@ -73,7 +73,7 @@ def _serving(driver: StackDriver, service: str, image: str, replicas: int) -> bo
 
 
 def deploy(driver: StackDriver, prometheus_url: str, version: str, policy: GuardPolicy | None,
-           on_step: Callable[[str], None], on_watch: Callable[[str], None] | None = None, service: str = "app",
+           on_step: Callable[[str], None], on_watch: Callable[[str], None] | None = None, *, service: str,
            timeout: float = 300.0, waiter: Waiter | None = None) -> DeployResult:
     """Rolls `service` to `version` and returns once it is live and watched, rolled back, or paused.
     Ctrl-C aborts the deploy, which rolls it back."""

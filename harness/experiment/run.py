@@ -154,7 +154,8 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
         ended = time.time()
         progress.step("sampling the server-side series from Prometheus for the report")
         report_series.write(run_dir, report_series.sample(settings.prometheus_url, started, ended,
-                                                          record.report_series(experiment)))
+                                                          (*ctx.target.report_series(),
+                                                           *record.report_series(experiment))))
     except (KeyboardInterrupt, Interrupted) as exc:
         interrupted = interrupted or f"{_why(exc)} while waiting for the steady state"
     with signals_deferred(progress, "the verdict") as deferred:
@@ -232,7 +233,7 @@ def _judge(ctx: RunContext, path: Path, experiment: dict[str, Any], journal: dic
     stats = run_dir / "locust_stats.csv"
     totals = results.read_totals(stats) if stats.exists() else None  # verdict.json carries them
     window = claimlib.fault_window(journal) if journal else None
-    found_timing = _timing(settings, run_dir, journal, window, recovery, ended, progress)
+    found_timing = _timing(ctx, run_dir, journal, window, recovery, ended)
     progress.step("judging the claims over the fault window")
     recording = {**config, probes.RECORD: str(RunFiles(run_dir).claim_series)}  # for `devsim judge`
     found = claimlib.hypothesis_claims(journal) + claimlib.extension_claims(experiment, journal, window, recording,
@@ -257,9 +258,10 @@ def _judge(ctx: RunContext, path: Path, experiment: dict[str, Any], journal: dic
     return Outcome(verdict, run_dir, interrupted=bool(interrupted))
 
 
-def _timing(settings: Settings, run_dir: Path, journal: dict[str, Any], window: Window | None,
-            recovery: Window | None, ended: float, progress: Progress) -> dict[str, Any] | None:
+def _timing(ctx: RunContext, run_dir: Path, journal: dict[str, Any], window: Window | None,
+            recovery: Window | None, ended: float) -> dict[str, Any] | None:
     """Time to detect and to recover from the fault's start: the request log, then Prometheus."""
+    settings, progress = ctx.settings, ctx.progress
     log = run_dir / results.REQUEST_LOG
     if window is None or not log.is_file():
         return None
@@ -269,8 +271,9 @@ def _timing(settings: Settings, run_dir: Path, journal: dict[str, Any], window: 
     ends = [claimlib.journal_ts(p["end"]) for p in after.get("probes", []) if p.get("end")]
     steady_at = max(ends) if ends and after.get("steady_state_met") else None
     try:
-        series = timing.sample_server(Prometheus(settings.prometheus_url).matrix, start, end)
-        found = timing.with_server(found, series, steady_at)
+        signals = ctx.target.server_signals()
+        series = timing.sample_server(Prometheus(settings.prometheus_url).matrix, start, end, signals)
+        found = timing.with_server(found, series, steady_at, signals)
     except InfrastructureError as exc:
         progress.warn(f"server-side detection times not read: {exc.one_line()}")
     d, r = found.detect, found.recover

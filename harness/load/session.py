@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,9 +115,11 @@ def preflight(settings: Settings, http: Http, progress: Progress | None = None,
 
 
 def run_load(settings: Settings, http: Http, options: LoadOptions, progress: Progress,
-             driver: StackDriver | None = None, client: tuple[str, str] | None = None) -> LoadOutcome:
+             driver: StackDriver | None = None, client: tuple[str, str] | None = None,
+             series: Sequence[Mapping[str, str]] = ()) -> LoadOutcome:
     """A bounded, headless Locust run. `driver`: the stack's, when an engine answers (for the
-    versions that ran); `client`: the OAuth2 client the load signs in with, if the stack has one."""
+    versions that ran); `client`: the OAuth2 client the load signs in with, if the stack has
+    one; `series`: the server-side series its report charts."""
     slos = check_options(options)
     pushgateway = preflight(settings, http, progress)
     run_id, run_dir = new_run_dir(settings.reports_dir, "load")
@@ -151,7 +154,7 @@ def run_load(settings: Settings, http: Http, options: LoadOptions, progress: Pro
     ended_at = time.time()
     versions["end"] = running_versions(driver, settings) if driver else {}
     progress.step("sampling the server-side series from Prometheus for the report")
-    report_series.write(run_dir, report_series.sample(settings.prometheus_url, started_at, ended_at))
+    report_series.write(run_dir, report_series.sample(settings.prometheus_url, started_at, ended_at, series))
     summary = results.write_summary(run_dir / "summary.json", run_id, totals, verdicts, {
         "users": options.users, "workers": options.workers, "run_time_s": options.run_time,
         "target": settings.lb_url, "request_log_rows": rows, "duration_s": round(elapsed, 1),

@@ -9,25 +9,27 @@ run gets the default series; an experiment adds its own under
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
 from harness.metrics.prometheus import Prometheus
 
-DEFAULT_SERIES: tuple[dict[str, str], ...] = (
-    {"title": "ready app replicas (load balancer view)", "unit": "replicas",
-     "query": 'sum by (proxy) (haproxy_backend_active_servers{proxy="app"})'},
-    {"title": "load balancer responses per second", "unit": "responses/s",
-     "query": 'sum by (code) (rate(haproxy_frontend_http_responses_total{code=~"2xx|4xx|5xx"}[5s]))'},
-    {"title": "app replicas by version", "unit": "replicas", "query": "count by (version) (app_info)"},
-    {"title": "database leaders (Patroni)", "unit": "leaders", "query": "sum(patroni_primary)"},
-    {"title": "replication lag by replica (leader WAL minus WAL received)", "unit": "bytes",
-     "query": "scalar(max(patroni_xlog_location)) - (patroni_xlog_received_location and on (instance) "
-              "(patroni_replica == 1))"},
-    {"title": "app server p95 latency", "unit": "s",
-     "query": "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[5s])))"},
-)
+
+@dataclass(frozen=True)
+class ServerSignal:
+    """A server-side sign of a fault, for time to detect: a Prometheus query, and whether the
+    sign is the series reaching 1 ("rises": an alert firing) or falling below its value at the
+    fault's start ("drops": fewer replicas in rotation)."""
+
+    query: str
+    rule: str  # "rises" or "drops"
+
+
+ALERTS_FIRING = 'max(ALERTS{alertstate="firing"})'
+ALERT_SIGNAL = ServerSignal(ALERTS_FIRING, "rises")  # Prometheus' own ALERTS series: any stack's
 MAX_POINTS = 3000
 
 
@@ -38,15 +40,16 @@ def _label(labels: dict[str, str], fallback: str) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(shown.items())) or fallback
 
 
-def sample(prometheus_url: str, start: float, end: float, extra: list[dict[str, str]] | None = None,
+def sample(prometheus_url: str, start: float, end: float, specs: Sequence[Mapping[str, str]],
            step: float = 1.0) -> dict[str, Any]:
-    """Each series over [start, end]; a query that fails is kept with its error, not dropped."""
+    """Each series of `specs` (title, unit, query) over [start, end]; a query that fails is
+    kept with its error, not dropped."""
     if end <= start:
         end = start + step
     step = max(step, (end - start) / MAX_POINTS)
     prometheus = Prometheus(prometheus_url, timeout=10.0)
     out: list[dict[str, Any]] = []
-    for spec in (*DEFAULT_SERIES, *(extra or [])):
+    for spec in specs:
         entry: dict[str, Any] = {"title": spec["title"], "query": spec["query"], "unit": spec.get("unit", ""),
                                  "lines": [], "error": ""}
         try:

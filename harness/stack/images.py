@@ -38,25 +38,6 @@ class ImageSpec:
         return f"{self.repo}:{self.version}"
 
 
-BROKEN_RELEASES = ("crash", "never-ready", "errors", "slow")
-
-
-def stack_images(stack: str) -> tuple[ImageSpec, ...]:
-    """The images `devsim up` builds. The app comes in two good releases for rolling updates
-    and broken v2 builds (v2-crash, ...) for the safe-deploy checks; they share every layer
-    but the last, so they cost a few seconds to build."""
-    return (
-        ImageSpec("app", f"{stack}/app", "v1", "APP_IMAGE", (("APP_VERSION", "v1"),)),
-        ImageSpec("app", f"{stack}/app", "v2", None, (("APP_VERSION", "v2"),)),
-        *(ImageSpec("app", f"{stack}/app", f"v2-{b}", None, (("APP_VERSION", f"v2-{b}"), ("APP_BREAKAGE", b)))
-          for b in BROKEN_RELEASES),
-        *(ImageSpec(name, f"{stack}/{name}", "latest", f"{name.upper()}_IMAGE")
-          for name in ("lb", "db", "dbrouter", "dbproxy", "cache", "monitoring", "pushgateway", "exporters",
-                       "alertmanager",
-                       "mailsink")),
-    )
-
-
 def content_tag(spec: ImageSpec, image_id: str) -> str:
     """A tag that changes whenever the image does, so a redeploy rolls out a rebuilt image.
 
@@ -101,17 +82,19 @@ def _debootstrap_base(driver: StackDriver, progress: Progress) -> None:
         driver.import_rootfs(rootfs, BASE_IMAGE)
 
 
-def build_images(driver: StackDriver, stack_dir: Path, progress: Progress) -> dict[str, str]:
-    """Builds every image that changed (an unchanged one is not even handed to the builder).
+def build_images(driver: StackDriver, specs: tuple[ImageSpec, ...], stack_dir: Path,
+                 progress: Progress) -> dict[str, str]:
+    """Builds every image of `specs` (the target stack's) that changed; an unchanged one is
+    not even handed to the builder.
 
     Returns the stack.yml variables (APP_IMAGE, ...) set to each image's content tag.
     """
     base = ensure_base_image(driver, progress)
     shared_dir = stack_dir / SHARED
     shared = folder_digest(shared_dir)
-    folders: dict[Path, str] = {}  # the app's folder serves seven images: read it once
+    folders: dict[Path, str] = {}  # a folder may serve several images (releases): read it once
     env: dict[str, str] = {}
-    for spec in stack_images(driver.stack):
+    for spec in specs:
         context = stack_dir / spec.service
         if context not in folders:
             folders[context] = folder_digest(context) + shared

@@ -77,7 +77,7 @@ def up(driver: StackDriver, settings: Settings, target: TargetStack, progress: P
     target.before_up(driver, settings, progress)
     check_ports_free(driver, settings, target)
     fence_ports(driver, settings, progress)
-    image_env = images.build_images(driver, settings.stack_dir, progress)
+    image_env = images.build_images(driver, target.images(driver.stack), settings.stack_dir, progress)
     env = {**stack_env(settings, target, image_env), **target.prepare(driver, settings, progress)}
     progress.step(f"deploying stack {settings.stack!r} ({settings.replicas} app replicas)")
     driver.deploy(settings.stack_dir / "stack.yml", {**env, **target.fast_rollout()})

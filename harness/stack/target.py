@@ -16,7 +16,9 @@ from typing import Any, Protocol
 
 from harness.config import Settings
 from harness.driver import StackDriver
+from harness.metrics.series import ServerSignal
 from harness.progress import Progress
+from harness.stack.images import ImageSpec
 from harness.stack.switches import Switch
 from harness.stack.waiting import Waiter
 
@@ -38,6 +40,19 @@ class TargetStack(Protocol):
     @property
     def stop_last(self) -> tuple[str, ...]:
         """Services `down` stops after every other one."""
+
+    @property
+    def release_service(self) -> str:
+        """The service `devsim deploy` rolls to a new release."""
+
+    def images(self, stack: str) -> tuple[ImageSpec, ...]:
+        """The images `up` builds, each from its folder beside stack.yml."""
+
+    def report_series(self) -> tuple[dict[str, str], ...]:
+        """The server-side series every run's report charts (title, unit, Prometheus query)."""
+
+    def server_signals(self) -> dict[str, ServerSignal]:
+        """The server-side signs of a fault that time to detect is measured by, by name."""
 
     def published(self, settings: Settings) -> tuple[Published, ...]:
         """The ports `up` needs free (those its own running services hold excepted)."""

@@ -14,14 +14,17 @@ from harness.driver import StackDriver
 from harness.errors import HarnessError, InfrastructureError, NotReady, PortInUse
 from harness.http import http_for
 from harness.metrics.prometheus import Prometheus
+from harness.metrics.series import ALERT_SIGNAL, ServerSignal
 from harness.progress import Progress
 from harness.stack import images, lifecycle
+from harness.stack.images import ImageSpec
 from harness.stack.lifecycle import Deployment
 from harness.stack.services import stack_status
 from harness.stack.switches import Switch
 from harness.stack.target import Published
 from harness.stack.waiting import Check, Waiter
 from harness.target import audit, development, patroni, secrets, tls
+from harness.target.images import LB_IN_ROTATION, REPORT_SERIES, stack_images
 
 # `devsim up` sets the bench up; it is not a release. Its changes (a switch turned, a rebuilt
 # image) roll out to every app task at once, start-first, instead of one task per 10 s bake:
@@ -36,6 +39,18 @@ class DevsimStack:
     # Stopped after every other service: the Patroni nodes release their leader key in etcd as
     # they stop; with etcd stopping beside them, the leader retried for its retry_timeout (9 s).
     stop_last: tuple[str, ...] = ("etcd",)
+
+    release_service: str = "app"
+
+    def images(self, stack: str) -> tuple[ImageSpec, ...]:
+        return stack_images(stack)
+
+    def report_series(self) -> tuple[dict[str, str], ...]:
+        return REPORT_SERIES
+
+    def server_signals(self) -> dict[str, ServerSignal]:
+        """`alert`: an alert fired; `lb`: a replica left the load balancer's rotation."""
+        return {"alert": ALERT_SIGNAL, "lb": ServerSignal(LB_IN_ROTATION, "drops")}
 
     def published(self, settings: Settings) -> tuple[Published, ...]:
         return (Published("lb", settings.lb_port, "DEVSIM_LB_PORT"),
@@ -128,7 +143,7 @@ def up_development(driver: StackDriver, settings: Settings, progress: Progress) 
     lifecycle.check_ports_free(driver, settings, stack)
     if not lifecycle.port_is_free(development.INSPECTOR_PORT):
         raise PortInUse(f"port {development.INSPECTOR_PORT} (the app's inspector) is already in use on this host")
-    image_env = images.build_images(driver, settings.stack_dir, progress)
+    image_env = images.build_images(driver, stack.images(driver.stack), settings.stack_dir, progress)
     services = development.load(settings, lifecycle.stack_env(settings, stack, image_env))
     development.start(driver, settings, services, progress)
     prometheus = Prometheus(settings.prometheus_url)

@@ -27,10 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.load.clientlog import Request, Span, longest_gap
+from harness.metrics.series import ALERT_SIGNAL, ALERTS_FIRING, ServerSignal  # noqa: F401  (re-exported)
 
 SLO_AVAILABILITY = 0.999
-ALERTS_FIRING = 'max(ALERTS{alertstate="firing"})'
-LB_IN_ROTATION = 'sum(haproxy_backend_active_servers{job="lb",proxy="app"})'
 Points = Sequence[tuple[float, float]]
 
 
@@ -117,8 +116,9 @@ def first_at(points: Points, start: float, test: Callable[[float], bool]) -> flo
     return None
 
 
-def lb_detection(points: Points, start: float) -> float | None:
-    """When the load balancer had fewer replicas in rotation than at the fault's start."""
+def drop_detection(points: Points, start: float) -> float | None:
+    """When the series fell below its value at the fault's start (e.g. fewer replicas in the
+    load balancer's rotation)."""
     before = [v for t, v in points if t <= start]
     if not before:
         return None
@@ -126,28 +126,30 @@ def lb_detection(points: Points, start: float) -> float | None:
     return first_at(points, start, lambda v: v < baseline)
 
 
-SERVER_QUERIES = {"alert": ALERTS_FIRING, "lb": LB_IN_ROTATION}
 Matrix = Callable[[str, float, float], list[list[tuple[float, float]]]]
 
 
-def sample_server(matrix: Matrix, start: float, end: float,
-                  signals: Sequence[str] = tuple(SERVER_QUERIES)) -> dict[str, Points]:
+def sample_server(matrix: Matrix, start: float, end: float, signals: Mapping[str, ServerSignal]) -> dict[str, Points]:
     """The series each server signal is read from (`matrix`: a Prometheus range query), from
-    5 s before the fault's start (the load balancer's baseline) to `end`."""
-    return {s: next(iter(matrix(SERVER_QUERIES[s], start - 5, max(end, start + 1))), []) for s in signals}
+    5 s before the fault's start (the baseline of a "drops" signal) to `end`."""
+    return {name: next(iter(matrix(s.query, start - 5, max(end, start + 1))), []) for name, s in signals.items()}
 
 
-def server_detection(series: Mapping[str, Points], start: float) -> dict[str, float | None]:
-    """Seconds from `start` to each server signal: an alert firing, a replica out of rotation."""
-    tests = {"alert": lambda points: first_at(points, start, lambda v: v >= 1),
-             "lb": lambda points: lb_detection(points, start)}
-    return {signal: tests[signal](points) for signal, points in series.items()}
+def server_detection(series: Mapping[str, Points], start: float,
+                     signals: Mapping[str, ServerSignal]) -> dict[str, float | None]:
+    """Seconds from `start` to each server signal's sign."""
+    def detect(signal: ServerSignal, points: Points) -> float | None:
+        if signal.rule == "drops":
+            return drop_detection(points, start)
+        return first_at(points, start, lambda v: v >= 1)
+    return {name: detect(signals[name], points) for name, points in series.items()}
 
 
-def with_server(timing: Timing, series: Mapping[str, Points], steady_at: float | None) -> Timing:
+def with_server(timing: Timing, series: Mapping[str, Points], steady_at: float | None,
+                signals: Mapping[str, ServerSignal]) -> Timing:
     """The client timing with the server-side figures added."""
     start = timing.fault_start
-    return Timing(start, {**timing.detect, **server_detection(series, start)},
+    return Timing(start, {**timing.detect, **server_detection(series, start, signals)},
                   {**timing.recover, "steady": round(steady_at - start, 3) if steady_at else None},
                   timing.outage_s, timing.outage_window, timing.error_budget)
 

@@ -17,6 +17,7 @@ from harness.stack import images, lifecycle
 from harness.stack.services import declared_services
 from harness.stack.waiting import Waiter
 from harness.target.devsim import DevsimStack
+from harness.target.images import stack_images
 from tests.unit.fakedriver import FakeDriver
 
 STACK = "devsim"
@@ -38,7 +39,7 @@ def fake() -> FakeDriver:
 
 def test_the_watch_reports_each_task_and_ends_live(fake: FakeDriver) -> None:
     steps: list[str] = []
-    result = rollout.deploy(fake, "http://127.0.0.1:9", "v2", None, on_step=steps.append,
+    result = rollout.deploy(fake, "http://127.0.0.1:9", "v2", None, service="app", on_step=steps.append,
                             waiter=Waiter(5, 0.01))
     assert (result.outcome, result.previous, result.version) == ("live", "v1", "v2")
     assert result.reason == "v2 is live on 3 tasks"
@@ -49,7 +50,7 @@ def test_the_watch_reports_each_task_and_ends_live(fake: FakeDriver) -> None:
 
 def test_a_rollout_that_never_ends_times_out_with_the_logs(fake: FakeDriver) -> None:
     with pytest.raises(InfrastructureError) as raised:
-        rollout.deploy(fake, "http://127.0.0.1:9", "v2-stuck", None, on_step=lambda _s: None,
+        rollout.deploy(fake, "http://127.0.0.1:9", "v2-stuck", None, service="app", on_step=lambda _s: None,
                        timeout=0.2, waiter=Waiter(0.2, 0.01))
     assert raised.value.message == "the deploy of v2-stuck did not finish within 0.2 s (Swarm's state: updating)"
     assert raised.value.details == ["app: a log line"]
@@ -58,7 +59,7 @@ def test_a_rollout_that_never_ends_times_out_with_the_logs(fake: FakeDriver) -> 
 def test_a_deploy_while_another_runs_is_refused(fake: FakeDriver) -> None:
     fake.svcs["app"] = replace(fake.svcs["app"], update_state="updating")
     with pytest.raises(InfrastructureError, match="app is already updating"):
-        rollout.deploy(fake, "http://127.0.0.1:9", "v2", None, on_step=lambda _s: None)
+        rollout.deploy(fake, "http://127.0.0.1:9", "v2", None, service="app", on_step=lambda _s: None)
     assert not [c for c in fake.calls if c.startswith("update")]
 
 
@@ -84,10 +85,10 @@ def test_down_removes_the_stack_and_waits_until_nothing_is_left(fake: FakeDriver
 def test_an_unchanged_image_is_not_built_again(fake: FakeDriver) -> None:
     fake.add_image(images.BASE_IMAGE, "sha256:" + "b" * 64)
     settings = Settings()
-    first = images.build_images(fake, settings.stack_dir, quiet())
+    first = images.build_images(fake, stack_images(STACK), settings.stack_dir, quiet())
     built = [c for c in fake.calls if c.startswith("build ")]
-    assert len(built) == len(images.stack_images(STACK))
-    assert images.build_images(fake, settings.stack_dir, quiet()) == first
+    assert len(built) == len(stack_images(STACK))
+    assert images.build_images(fake, stack_images(STACK), settings.stack_dir, quiet()) == first
     assert [c for c in fake.calls if c.startswith("build ")] == built  # no build the second time
 
 

@@ -55,9 +55,9 @@ def test_figures_are_rounded_to_the_millisecond() -> None:
 
 def test_a_replica_count_sampled_at_the_faults_start_is_the_baseline() -> None:
     # 3 replicas sampled exactly at the start, 2 a second later: detected after 1 s.
-    assert timing.lb_detection([(99.0, 3.0), (100.0, 3.0), (101.0, 2.0)], 100.0) == 1.0
-    assert timing.lb_detection([(100.0, 3.0), (101.0, 2.0)], 100.0) == 1.0
-    assert timing.lb_detection([(100.5, 3.0), (101.0, 2.0)], 100.0) is None  # no sample at or before the start
+    assert timing.drop_detection([(99.0, 3.0), (100.0, 3.0), (101.0, 2.0)], 100.0) == 1.0
+    assert timing.drop_detection([(100.0, 3.0), (101.0, 2.0)], 100.0) == 1.0
+    assert timing.drop_detection([(100.5, 3.0), (101.0, 2.0)], 100.0) is None  # no sample at or before the start
 
 
 def test_a_gap_of_exactly_the_minimum_is_no_outage() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from harness.experiment import abort, power
+from harness.target.devsim import DevsimStack
 from harness.verdict import junit, timing, trials
 from harness.verdict.record import Claim, Verdict
 
@@ -77,7 +78,8 @@ def test_the_timing_record_as_verdict_json_has_it() -> None:
                                "error_budget": {"failed": 2, "requests": 10, "objective": 0.999, "consumed": 200.0}}
     assert timing.Timing(100.0).as_dict()["outage_window"] is None
     assert timing.first_at([(99.0, 5.0), (100.0, 0.0), (101.0, 2.0)], 100.0, lambda v: v >= 1) == 1.0
-    assert timing.with_server(timing.Timing(100.0), {"alert": [], "lb": []}, None).recover == {"steady": None}
+    none = timing.with_server(timing.Timing(100.0), {"alert": [], "lb": []}, None, DevsimStack().server_signals())
+    assert none.recover == {"steady": None}
 
 
 def test_a_tripped_condition_as_verdict_json_has_it() -> None:

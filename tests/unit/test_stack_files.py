@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from harness.config import PROJECT_ROOT, Settings
-from harness.stack.images import ImageSpec, content_tag, stack_images
+from harness.stack.images import ImageSpec, content_tag
 from harness.stack.services import declared_services
+from harness.target.images import stack_images
 
 
 @pytest.fixture(scope="module")

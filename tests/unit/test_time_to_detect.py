@@ -12,18 +12,21 @@ from chaoslib.exceptions import ActivityFailed
 
 from harness.chaos import probes
 from harness.chaos.evidence import NoEvidence
-from harness.verdict import timing
 from tests.unit.test_no_evidence import log
 from tests.unit.test_semantics import T0
 
 WINDOW = [T0, T0 + 10]
 
+# the queries as runs record them (claim_series.json replays by query text)
+LB_QUERY = 'sum(haproxy_backend_active_servers{job="lb",proxy="app"})'
+ALERT_QUERY = 'max(ALERTS{alertstate="firing"})'
+
 
 def replayed(tmp_path: Path, alert: list[tuple[float, float]], lb: list[tuple[float, float]]) -> dict[str, Any]:
     """The answers a run recorded for the two server queries over the fault window (from 5 s
     before its start, as `sample_server` asks)."""
-    kept = [{"query": [timing.ALERTS_FIRING, T0 - 5, T0 + 10, 1.0], "series": [alert] if alert else []},
-            {"query": [timing.LB_IN_ROTATION, T0 - 5, T0 + 10, 1.0], "series": [lb] if lb else []}]
+    kept = [{"query": [ALERT_QUERY, T0 - 5, T0 + 10, 1.0], "series": [alert] if alert else []},
+            {"query": [LB_QUERY, T0 - 5, T0 + 10, 1.0], "series": [lb] if lb else []}]
     path = tmp_path / "claim_series.json"
     path.write_text(json.dumps(kept))
     return {probes.REPLAY: str(path)}

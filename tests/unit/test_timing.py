@@ -6,9 +6,15 @@ from __future__ import annotations
 import pytest
 
 from harness.load.clientlog import Request, Span
+from harness.target.devsim import DevsimStack
 from harness.verdict import timing
 
 T0 = 1_800_000_000.0  # the fault starts here (seconds)
+
+# the queries as runs record them (claim_series.json replays by query text)
+LB_QUERY = 'sum(haproxy_backend_active_servers{job="lb",proxy="app"})'
+ALERT_QUERY = 'max(ALERTS{alertstate="firing"})'
+SIGNALS = DevsimStack().server_signals()
 
 
 def req(start_s: float, latency_ms: float, ok: bool = True) -> Request:
@@ -53,9 +59,9 @@ def test_server_side_detection_from_sampled_series() -> None:
                    (T0 + 4, 3.0)]
     alerts = [(T0 + 7, 1.0), (T0 + 8, 1.0)]
     found = timing.with_server(timing.client_timing(ROWS, T0, T0 + 6), {"alert": alerts, "lb": in_rotation},
-                               T0 + 12.5)
+                               T0 + 12.5, SIGNALS)
     assert (found.detect["lb"], found.detect["alert"], found.recover["steady"]) == (2.0, 7.0, 12.5)
-    assert timing.lb_detection([(T0 + 1, 2.0)], T0) is None  # no value at the start: nothing to compare with
+    assert timing.drop_detection([(T0 + 1, 2.0)], T0) is None  # no value at the start: nothing to compare with
 
 
 def test_server_series_are_asked_from_5_s_before_the_fault() -> None:
@@ -65,10 +71,10 @@ def test_server_series_are_asked_from_5_s_before_the_fault() -> None:
         asked.append((query, start, end))
         return [[(start, 1.0)], [(start, 2.0)]] if "haproxy" in query else []
 
-    found = timing.sample_server(matrix, T0, T0 + 0.5, signals=("lb", "alert"))
+    found = timing.sample_server(matrix, T0, T0 + 0.5, {k: SIGNALS[k] for k in ("lb", "alert")})
     # the first series of each answer; none for the alerts; at least 1 s of range after the start
     assert found == {"lb": [(T0 - 5, 1.0)], "alert": []}
-    assert asked == [(timing.LB_IN_ROTATION, T0 - 5, T0 + 1), (timing.ALERTS_FIRING, T0 - 5, T0 + 1)]
+    assert asked == [(LB_QUERY, T0 - 5, T0 + 1), (ALERT_QUERY, T0 - 5, T0 + 1)]
 
 
 def test_an_outage_outside_the_window_is_not_its_longest() -> None:
@@ -105,7 +111,7 @@ def test_the_recovery_span_ends_at_the_last_failure_before_a_success() -> None:
 def test_the_server_figures_keep_every_client_figure() -> None:
     client = timing.Timing(100.0, {"client": 1.5}, {"client": 4.25}, 2.75, (101.0, 103.75),
                            {"failed": 3, "requests": 50, "objective": 0.999, "consumed": 60.0})
-    found = timing.with_server(client, {"alert": [], "lb": []}, steady_at=107.12345)
+    found = timing.with_server(client, {"alert": [], "lb": []}, steady_at=107.12345, signals=SIGNALS)
     assert found == timing.Timing(100.0, {"client": 1.5, "alert": None, "lb": None},
                                   {"client": 4.25, "steady": 7.123}, 2.75, (101.0, 103.75),
                                   {"failed": 3, "requests": 50, "objective": 0.999, "consumed": 60.0})
