@@ -24,7 +24,8 @@ from harness.stack.switches import Switch
 from harness.stack.target import Published
 from harness.stack.waiting import Check, Waiter
 from harness.target import audit, development, patroni, secrets, tls
-from harness.target.images import LB_IN_ROTATION, REPORT_SERIES, stack_images
+from harness.target.images import stack_images
+from harness.target.monitoring import LB_IN_ROTATION, REPORT_SERIES
 
 # `devsim up` sets the bench up; it is not a release. Its changes (a switch turned, a rebuilt
 # image) roll out to every app task at once, start-first, instead of one task per 10 s bake:

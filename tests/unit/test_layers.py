@@ -159,3 +159,14 @@ def test_imports_are_read_as_python_resolves_them(tmp_path: Path, source: str, e
     known = {"harness", "harness.errors", "harness.chaos", "harness.chaos.probes", "harness.verdict",
              "harness.verdict.judge", "harness.load", "harness.load.clientlog"}
     assert imports("harness.verdict.claims", path, known) == expected
+
+
+def test_the_readmes_summary_follows_the_layers() -> None:
+    """README's Layout names the main packages top first; it must not drift from the block."""
+    summary = re.search(r"`harness/` imports only downwards \((.*?);", (PROJECT_ROOT / "README.md").read_text(), re.S)
+    assert summary, "README.md has no Layout summary"
+    rank = {name: i for i, line in enumerate(layers()) for name in line}
+    steps = [[name.strip(" `\n") for name in step.split(",")] for step in summary.group(1).split("→")]
+    ranks = [{rank[name] for name in step} for step in steps]
+    assert all(len(r) == 1 for r in ranks), f"a step of {steps} mixes layers"
+    assert [r.pop() for r in ranks] == sorted({rank[n] for step in steps for n in step})
