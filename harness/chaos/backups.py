@@ -8,7 +8,6 @@ break things, restore and count.
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -17,7 +16,7 @@ from chaoslib.types import Configuration
 
 from harness.chaos import engine, registry, window
 from harness.chaos.engine import activity
-from harness.config import Settings, load_settings
+from harness.config import Settings
 from harness.errors import InfrastructureError
 from harness.progress import Progress
 from harness.stack.waiting import Check, Waiter
@@ -38,8 +37,7 @@ _state: dict[str, Any] = {}  # what the actions remember for the probes: marker,
 
 
 def _settings(configuration: Configuration) -> Settings:
-    target = engine.target(configuration)
-    return load_settings(os.environ).replace(stack=target.stack)
+    return engine.settings(configuration)
 
 
 def _cluster(configuration: Configuration) -> patroni.Cluster:

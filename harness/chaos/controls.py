@@ -13,14 +13,12 @@ that failed marks the journal deviated, so `chaos run` exits 1 as `devsim run` w
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import Any
 
 from harness.chaos import claims as claimlib
 from harness.chaos import engine, evidence, runstate
-from harness.config import load_settings
 from harness.errors import HarnessError
 from harness.target import tls
 from harness.verdict import judge
@@ -34,7 +32,7 @@ def before_experiment_control(context: dict[str, Any], configuration: Any = None
     runstate.reset()
     if not runstate._driver["harness"]:  # a plain `chaos run`: the CA file the extension's session verifies with
         try:
-            tls.save_ca(engine.driver(configuration), load_settings(os.environ))
+            tls.save_ca(engine.driver(configuration), engine.settings(configuration))
         except HarnessError as exc:
             _say(f"no CA of the stack to trust ({exc.one_line()}): HTTPS requests to it will fail verification")
 

@@ -5,7 +5,6 @@ types), and, unless --no-system-info, the stack as its driver sees it."""
 from __future__ import annotations
 
 import importlib
-import os
 import typing
 from typing import Any
 
@@ -72,13 +71,12 @@ def _typed(module: str, activity: dict[str, Any]) -> dict[str, Any]:
 
 def system() -> dict[str, Any]:
     """The stack's services as the driver sees them; the reason instead when it cannot."""
-    from harness.config import load_settings
-    from harness.driver import driver_for
+    from harness.chaos import engine
     from harness.errors import HarnessError
 
-    settings = load_settings(os.environ)
+    settings = engine.settings(None)
     try:
-        services = driver_for(settings.stack).services()
+        services = engine.driver(None).services()
     except HarnessError as exc:
         return {"stack": settings.stack, "error": exc.one_line()}
     return {"stack": settings.stack, "services": {s.name: {"image": s.image, "replicas": s.replicas} for s in services}}

@@ -44,7 +44,26 @@ def for_settings(settings: Settings) -> dict[str, str]:
 def defaults() -> dict[str, str]:
     """What a plain `chaos run` uses for keys the configuration leaves out: the harness's
     own settings (DEVSIM_STACK, DEVSIM_LB_PORT, ... or their defaults)."""
-    return for_settings(load_settings(os.environ))
+    return for_settings(_from_environment())
+
+
+def _from_environment() -> Settings:
+    """The one place the extension reads the environment (DEVSIM_*): under a plain `chaos
+    run` nothing else hands it settings."""
+    return load_settings(os.environ)
+
+
+_settings: dict[str, Settings] = {}
+
+
+def settings(configuration: Mapping[str, Any] | None) -> Settings:
+    """The harness's settings for the stack the configuration names: those `devsim run`
+    handed in (`adopt`), else the environment's, for that stack."""
+    stack = target(configuration).stack
+    if stack in _settings:
+        return _settings[stack]
+    found = _from_environment()
+    return found if found.stack == stack else found.replace(stack=stack)
 
 
 def target(configuration: Mapping[str, Any] | None) -> Target:
@@ -54,7 +73,7 @@ def target(configuration: Mapping[str, Any] | None) -> Target:
     lb_url = str(config["lb_url"]).rstrip("/")
     ca_file = str(config.get("devsim_ca_file") or "")
     if not ca_file and lb_url.startswith("https:"):  # a plain `chaos run` naming its own lb_url
-        ca_file = str(load_settings(os.environ).ca_file)
+        ca_file = str(_from_environment().ca_file)
     return Target(str(config["devsim_stack"]), lb_url, str(config["prometheus_url"]).rstrip("/"),
                   str(config.get("request_log") or ""), str(config["mailsink_url"]).rstrip("/"), ca_file)
 
@@ -71,9 +90,12 @@ def use_factory(factory: Callable[[str], StackDriver]) -> None:
     _drivers.clear()
 
 
-def adopt(driver: StackDriver) -> None:
-    """Makes `driver` the one the activities use for its stack (`devsim run` hands in its own)."""
+def adopt(driver: StackDriver, settings: Settings | None = None) -> None:
+    """Makes `driver` (and `settings`) the ones the activities use for its stack (`devsim run`
+    hands in its own)."""
     _drivers[driver.stack] = driver
+    if settings is not None:
+        _settings[settings.stack] = settings
 
 
 def driver(configuration: Mapping[str, Any] | None) -> StackDriver:

@@ -18,8 +18,8 @@ from collections.abc import Iterator
 
 from chaoslib.types import Configuration
 
+from harness.chaos import engine
 from harness.chaos.engine import activity
-from harness.config import load_settings
 from harness.errors import InfrastructureError
 
 __all__ = ["ports_answering_off_loopback"]
@@ -70,7 +70,7 @@ def ports_answering_off_loopback(configuration: Configuration = None) -> str:
     """The published ports that take a connection from outside the host's loopback: "none",
     or "PORT, PORT, ..." that connected. Its own control: a listener of the probe's, on every
     address, must be reached the same way, or the probe fails rather than say "none"."""
-    ports = load_settings(os.environ).published_ports
+    ports = engine.settings(configuration).published_ports
     with socket.create_server(("0.0.0.0", 0)) as control, outside() as name:
         control_port = str(control.getsockname()[1])
         done = subprocess.run(["ip", "netns", "exec", name, sys.executable, "-c", CONNECT, HOST4, control_port,

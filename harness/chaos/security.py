@@ -9,7 +9,6 @@ change nothing when refused: an accepted one writes a key or setting nobody read
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
 from urllib.parse import urlsplit
@@ -20,7 +19,6 @@ from chaoslib.types import Configuration
 from harness.chaos import engine
 from harness.chaos.engine import activity
 from harness.chaos.evidence import NoEvidence
-from harness.config import load_settings
 from harness.driver import StackDriver
 from harness.errors import InfrastructureError
 from harness.target import patroni, secrets, tls
@@ -46,7 +44,7 @@ def secrets_exposed(configuration: Configuration = None) -> str:
     and image's inspect output (environment, labels, command, build history) and each
     container's log. "none", or every finding ("<secret> in <where>"), joined by "; "."""
     driver = engine.driver(configuration)
-    found = secrets.values(driver, load_settings(os.environ).stack_dir)
+    found = secrets.values(driver, engine.settings(configuration).stack_dir)
     if not found:
         raise InfrastructureError("the running stack has no secret to look for (is it up?)")
     findings = [f"{name} in {where}" for where, text in sorted(driver.records().items())
@@ -187,7 +185,7 @@ def plain_http_answer(path: str = "/health", configuration: Configuration = None
     """What plain HTTP on the load balancer's port answers: "<status> <Location>" (a redirect
     to HTTPS, at best), or "no answer"."""
     try:
-        answer = engine.http(configuration).get(load_settings(os.environ).lb_plain_url + path, timeout=3,
+        answer = engine.http(configuration).get(engine.settings(configuration).lb_plain_url + path, timeout=3,
                                                 allow_redirects=False)
     except requests.RequestException as exc:
         return f"no answer: {type(exc).__name__}"

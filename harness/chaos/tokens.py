@@ -13,7 +13,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import time
 from typing import Any
 
@@ -21,7 +20,6 @@ from chaoslib.types import Configuration
 
 from harness.chaos import engine
 from harness.chaos.engine import activity
-from harness.config import load_settings
 from harness.errors import InfrastructureError, NoSuchService
 from harness.http import Http
 from harness.target import secrets
@@ -96,7 +94,7 @@ def token_status(kind: str = "valid", configuration: Configuration = None) -> in
         try:
             key = secrets.read(driver, "jwt_signing_key")
         except NoSuchService:  # the development profile: a plain-text variable
-            key = secrets.values(driver, load_settings(os.environ).stack_dir).get("jwt_signing_key", "")
+            key = secrets.values(driver, engine.settings(configuration).stack_dir).get("jwt_signing_key", "")
         if not key:
             raise InfrastructureError("the stack's signing key cannot be read")
         token = variant(kind, real, key, int(time.time()))

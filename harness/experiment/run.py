@@ -93,7 +93,7 @@ def configuration(settings: Settings, run_dir: Path, variables: dict[str, Any]) 
 
 def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: RunOptions) -> Outcome:
     settings, progress, driver = ctx.settings, ctx.progress, ctx.driver
-    chaos_engine.adopt(driver)  # the extension's activities use this command's driver
+    chaos_engine.adopt(driver, settings)  # the extension's activities use this command's driver and settings
     services = declared_services(settings.stack_dir)
     check_live(settings, ctx.http, path, experiment)
     run_id, run_dir = new_run_dir(settings.reports_dir, path.stem)

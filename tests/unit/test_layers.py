@@ -170,3 +170,18 @@ def test_the_readmes_summary_follows_the_layers() -> None:
     ranks = [{rank[name] for name in step} for step in steps]
     assert all(len(r) == 1 for r in ranks), f"a step of {steps} mixes layers"
     assert [r.pop() for r in ranks] == sorted({rank[n] for step in steps for n in step})
+
+
+def calls_of(path: Path, name: str) -> list[int]:
+    return [node.lineno for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Call) and (getattr(node.func, "id", None) == name
+                                               or getattr(node.func, "attr", None) == name)]
+
+
+def test_only_the_composition_roots_read_the_settings_from_the_environment() -> None:
+    """The CLI builds a command's settings once; the extension's engine is the one place a
+    plain `chaos run` reads DEVSIM_*; everything else is handed its settings."""
+    found = {str(p.relative_to(HARNESS)): lines for p in sorted(HARNESS.rglob("*.py"))
+             if (lines := calls_of(p, "load_settings"))}
+    assert set(found) == {"cli.py", "chaos/engine.py"}, found
+    assert len(found["chaos/engine.py"]) == 1
