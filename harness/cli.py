@@ -26,6 +26,7 @@ from harness.load import session as load_session
 from harness.load import slo
 from harness.progress import Progress
 from harness.report import history, render
+from harness.runs import RunFiles
 from harness.stack import lifecycle, switches
 from harness.stack.services import declared_services, running_switches, stack_status
 from harness.tables import services_table
@@ -291,7 +292,7 @@ def cmd_load(ctx: RunContext, args: argparse.Namespace) -> int:
                                      ctx.target.report_series())
     page = render.publish_after_run(outcome.run_dir, ctx.settings.reports_dir, ctx.progress)
     if args.json:
-        summary = json.loads((outcome.run_dir / "summary.json").read_text())
+        summary = json.loads(RunFiles(outcome.run_dir).summary.read_text())
         print(json.dumps({**summary, "run_dir": str(outcome.run_dir), "report": str(page) if page else None},
                          indent=2))
     else:

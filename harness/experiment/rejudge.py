@@ -19,8 +19,9 @@ from harness.chaos import claims as claimlib
 from harness.chaos import probes
 from harness.errors import UsageError
 from harness.experiment import power
+from harness.runs import RunFiles
 from harness.verdict import judge
-from harness.verdict.record import Claim, RunFiles, Verdict
+from harness.verdict.record import Claim, Verdict
 
 
 @dataclass(frozen=True)

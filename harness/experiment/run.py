@@ -36,12 +36,12 @@ from harness.load.session import DEFAULT_LOCUSTFILE, MAX_RUN_TIME
 from harness.metrics import series as report_series
 from harness.metrics.prometheus import Prometheus
 from harness.progress import Progress
-from harness.runs import new_run_dir
+from harness.runs import RunFiles, new_run_dir
 from harness.stack import lifecycle
 from harness.stack.services import declared_services, running_versions, stack_status
 from harness.stack.waiting import Check, Waiter
 from harness.verdict import judge, record, timing
-from harness.verdict.record import Claim, Rollback, RunFiles, Verdict, Window
+from harness.verdict.record import Claim, Rollback, Verdict, Window
 
 CHAOS_SETTINGS = {"runtime": {"rollbacks": {"strategy": "always"}}}
 
@@ -137,7 +137,7 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
             restored = actions.restore_everything(list(services), configuration=config)
         interrupted = interrupted or (f"interrupted ({deferred[0]})" if deferred else "")
     # written before waiting, so that it is kept even if the stack never settles again
-    (run_dir / "journal.json").write_text(json.dumps(journal, indent=2, default=str) + "\n")
+    RunFiles(run_dir).journal.write_text(json.dumps(journal, indent=2, default=str) + "\n")
     if journal.get("status") == "interrupted" and not tripped:
         interrupted = interrupted or f"interrupted ({signals.seen or 'a signal during the experiment'})"
     recovery = claimlib.recovery_window(journal, load_end) if journal else None
@@ -254,7 +254,7 @@ def _judge(ctx: RunContext, path: Path, experiment: dict[str, Any], journal: dic
     verdict.write(RunFiles(run_dir))
     if journal:  # the journal says what the verdict says, as under plain `chaos run`
         controls.mark(journal, status, reason, [c.as_dict() for c in found])
-        (run_dir / "journal.json").write_text(json.dumps(journal, indent=2, default=str) + "\n")
+        RunFiles(run_dir).journal.write_text(json.dumps(journal, indent=2, default=str) + "\n")
     return Outcome(verdict, run_dir, interrupted=bool(interrupted))
 
 

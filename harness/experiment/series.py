@@ -17,10 +17,11 @@ from harness.errors import HarnessError, UsageError
 from harness.experiment import power
 from harness.experiment.run import Outcome, RunOptions, run_one
 from harness.report import render
+from harness.runs import RunFiles
 from harness.stack import lifecycle
 from harness.stack.services import running_switches
 from harness.verdict import trials
-from harness.verdict.record import EXIT, RunFiles
+from harness.verdict.record import EXIT
 
 MAX_REPEAT = 100
 

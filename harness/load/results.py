@@ -12,9 +12,10 @@ from xml.etree import ElementTree as ET
 
 from harness.errors import InfrastructureError
 from harness.load.slo import SloResult, describe
+from harness.runs import RunFiles
 from harness.tables import format_table
 
-REQUEST_LOG = "requests.csv"
+REQUEST_LOG = RunFiles.REQUEST_LOG
 
 
 @dataclass(frozen=True)

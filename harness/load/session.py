@@ -18,7 +18,7 @@ from harness.load import results, slo
 from harness.load.runner import LoadPlan, LocustProcess, check_extra
 from harness.metrics import series as report_series
 from harness.progress import Progress
-from harness.runs import new_run_dir
+from harness.runs import RunFiles, new_run_dir
 from harness.stack.services import running_versions
 from harness.stack.waiting import Check, Waiter
 
@@ -155,7 +155,7 @@ def run_load(settings: Settings, http: Http, options: LoadOptions, progress: Pro
     versions["end"] = running_versions(driver, settings) if driver else {}
     progress.step("sampling the server-side series from Prometheus for the report")
     report_series.write(run_dir, report_series.sample(settings.prometheus_url, started_at, ended_at, series))
-    summary = results.write_summary(run_dir / "summary.json", run_id, totals, verdicts, {
+    summary = results.write_summary(RunFiles(run_dir).summary, run_id, totals, verdicts, {
         "users": options.users, "workers": options.workers, "run_time_s": options.run_time,
         "target": settings.lb_url, "request_log_rows": rows, "duration_s": round(elapsed, 1),
         "started": started_at, "ended": ended_at, "versions": versions,

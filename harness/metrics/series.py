@@ -16,6 +16,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.metrics.prometheus import Prometheus
+from harness.runs import RunFiles
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,6 @@ def sample(prometheus_url: str, start: float, end: float, specs: Sequence[Mappin
 
 
 def write(run_dir: Path, data: dict[str, Any]) -> Path:
-    path = run_dir / "server_series.json"
+    path = RunFiles(run_dir).server_series
     path.write_text(json.dumps(data) + "\n")
     return path

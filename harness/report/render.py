@@ -17,10 +17,11 @@ from harness.progress import Progress
 from harness.report import charts, history
 from harness.report.rundata import RunData
 from harness.report.rundata import load as load_run
+from harness.runs import RunFiles
 from harness.version import __version__
 
 TEMPLATES = Path(__file__).parent / "templates"
-PAGE = "index.html"
+PAGE = RunFiles.REPORT  # a run's page; the index of every run has the same name
 MAX_TRENDS = 30
 NONE = "-"
 

@@ -17,13 +17,11 @@ from harness.chaos.claims import journal_ts
 from harness.errors import UsageError
 from harness.load import clientlog
 from harness.load.results import REQUEST_LOG
+from harness.runs import RunFiles
 from harness.verdict import trials
 from harness.verdict.record import FAILED, HELD, NO_EVIDENCE, STATUSES, Claim, Verdict
 
-SERVER_SERIES = "server_series.json"
-VERDICT = "verdict.json"
-SUMMARY = "summary.json"
-JOURNAL = "journal.json"
+SERVER_SERIES, VERDICT, SUMMARY, JOURNAL = RunFiles.SERVER_SERIES, RunFiles.VERDICT, RunFiles.SUMMARY, RunFiles.JOURNAL
 
 
 @dataclass(frozen=True)
@@ -228,7 +226,7 @@ def load(run_dir: Path) -> RunData:
         raise UsageError(f"{run_dir}: no start time in its {VERDICT if kind == 'experiment' else SUMMARY}, journal "
                          "or request log; is this a run folder?")
     ended = float(head.get("ended") or (max(ends) if ends else started))
-    links = sorted(p.name for p in run_dir.iterdir() if p.is_file() and p.name != "index.html")
+    links = sorted(p.name for p in run_dir.iterdir() if p.is_file() and p.name != RunFiles.REPORT)
     return RunData(
         run_id=str(head.get("run_id") or run_dir.name), run_dir=run_dir, kind=kind, title=title,
         status=str(head.get("status", "?")), reason=str(head.get("reason", "")), started=started, ended=ended,

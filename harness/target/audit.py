@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.load import clientlog
+from harness.runs import RunFiles
 from harness.target import patroni
 
-AUDIT_FILE = "audit.json"
 SHOWN_IDS = 20
 
 
@@ -74,10 +74,10 @@ def run_audit(cluster: patroni.Cluster, request_log: Path) -> Audit:
     since = (min(r.ts_ms for r in sent) / 1000.0 - 5.0) if sent else 0.0
     stored, source = stored_ids(cluster, since) if sent else (Counter(), "")
     audit = classify(rows, stored, source)
-    (request_log.parent / AUDIT_FILE).write_text(json.dumps(audit.as_dict(), indent=2) + "\n")
+    RunFiles(request_log.parent).audit.write_text(json.dumps(audit.as_dict(), indent=2) + "\n")
     return audit
 
 
 def saved(run_dir: Path) -> dict[str, Any] | None:
-    path = run_dir / AUDIT_FILE
+    path = RunFiles(run_dir).audit
     return json.loads(path.read_text()) if path.is_file() else None

@@ -1,4 +1,4 @@
-"""The typed record of one run: its folder's files, its windows, each claim's spec and result,
+"""The typed record of one run: its windows, each claim's spec and result,
 and the verdict. `verdict.json` is a Verdict written out, and is read back into one: the
 report reads these types, never loose dicts.
 
@@ -12,8 +12,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
+
+from harness.runs import RunFiles
 
 EXTENSION = "devsim"  # the name of the experiment's `extensions` entry that holds the claims
 HELD, FAILED, NO_EVIDENCE, ERROR = "held", "failed", "no evidence", "error"
@@ -21,53 +22,6 @@ OUTCOMES = (HELD, FAILED, NO_EVIDENCE, ERROR)
 SHOWN, VACUOUS, UNPROVEN = "shown", "vacuous", "unproven"  # a claim's power (harness.experiment.power)
 STATUSES = ("passed", "failed", "error", "aborted")  # aborted: a stop condition tripped (the system failed)
 EXIT = {"passed": 0, "failed": 1, "error": 2, "aborted": 1}
-
-
-@dataclass(frozen=True)
-class RunFiles:
-    """The files of one run folder, named in one place."""
-
-    folder: Path
-    VERDICT = "verdict.json"
-    JOURNAL = "journal.json"
-    REQUEST_LOG = "requests.csv"
-    SERVER_SERIES = "server_series.json"
-    SUMMARY = "summary.json"
-    AUDIT = "audit.json"
-    EXPERIMENT = "experiment.json"  # the experiment as it ran (its configuration filled in)
-    CLAIM_SERIES = "claim_series.json"  # the Prometheus answers the claims were judged on
-
-    @property
-    def experiment(self) -> Path:
-        return self.folder / self.EXPERIMENT
-
-    @property
-    def claim_series(self) -> Path:
-        return self.folder / self.CLAIM_SERIES
-
-    @property
-    def verdict(self) -> Path:
-        return self.folder / self.VERDICT
-
-    @property
-    def journal(self) -> Path:
-        return self.folder / self.JOURNAL
-
-    @property
-    def request_log(self) -> Path:
-        return self.folder / self.REQUEST_LOG
-
-    @property
-    def server_series(self) -> Path:
-        return self.folder / self.SERVER_SERIES
-
-    @property
-    def summary(self) -> Path:
-        return self.folder / self.SUMMARY
-
-    @property
-    def audit(self) -> Path:
-        return self.folder / self.AUDIT
 
 
 @dataclass(frozen=True)

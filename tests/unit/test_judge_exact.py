@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from harness.load import clientlog, slo
+from harness.runs import RunFiles
 from harness.verdict import judge, record
-from harness.verdict.record import Claim, ClaimSpec, RunFiles, Verdict, Window
+from harness.verdict.record import Claim, ClaimSpec, Verdict, Window
 from tests.unit.test_semantics import T0, activity, journal
 
 # --- the verdict's reason, word for word -------------------------------------------------------

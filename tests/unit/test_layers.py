@@ -185,3 +185,14 @@ def test_only_the_composition_roots_read_the_settings_from_the_environment() -> 
              if (lines := calls_of(p, "load_settings"))}
     assert set(found) == {"cli.py", "chaos/engine.py"}, found
     assert len(found["chaos/engine.py"]) == 1
+
+
+def test_a_runs_file_names_are_spelled_in_one_place() -> None:
+    from harness.runs import RunFiles
+
+    names = {value for key, value in vars(RunFiles).items() if key.isupper()}
+    assert {"verdict.json", "journal.json", "requests.csv", "index.html"} <= names
+    found = {str(p.relative_to(HARNESS)): hits for p in sorted(HARNESS.rglob("*.py")) if p.name != "runs.py"
+             and (hits := [n.lineno for n in ast.walk(ast.parse(p.read_text()))
+                           if isinstance(n, ast.Constant) and n.value in names])}
+    assert found == {}

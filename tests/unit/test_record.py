@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from harness.report import rundata
-from harness.verdict.record import Claim, Rollback, RunFiles, Verdict, Window
+from harness.runs import RunFiles
+from harness.verdict.record import Claim, Rollback, Verdict, Window
 
 DATA = Path(__file__).parent / "data"
 

@@ -18,7 +18,8 @@ from harness.config import PROJECT_ROOT
 from harness.errors import InfrastructureError, UsageError
 from harness.experiment.rejudge import rejudge
 from harness.metrics import recorded
-from harness.verdict.record import Claim, RunFiles, Verdict, Window
+from harness.runs import RunFiles
+from harness.verdict.record import Claim, Verdict, Window
 from tests.unit.test_semantics import READY, T0, activity, journal, write_log
 
 RATIO = {"name": "error ratio at most 0.5 %", "probe": "client_error_ratio", "arguments": {"window": "fault"},
