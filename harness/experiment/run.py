@@ -159,9 +159,10 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
     except (KeyboardInterrupt, Interrupted) as exc:
         interrupted = interrupted or f"{_why(exc)} while waiting for the steady state"
     with signals_deferred(progress, "the verdict") as deferred:
-        outcome = _judge(ctx, path, experiment, journal, run_id, run_dir, config, interrupted, restored,
-                         progress, recovery, {"started": started, "ended": ended, "versions": versions,
-                          "control": options.control, "tripped": tripped, "not_back": not_back})
+        outcome = _judge(ctx, RunEvidence(
+            path=path, experiment=experiment, journal=journal, run_id=run_id, run_dir=run_dir, config=config,
+            started=started, ended=ended, versions=versions, recovery=recovery, interrupted=interrupted,
+            restored=tuple(restored), control=options.control, tripped=tripped, not_back=not_back))
     if deferred and not outcome.interrupted:  # a signal while judging: the verdict says so
         status, reason = judge.status(journal, outcome.claims, f"interrupted ({deferred[0]}) while judging")
         verdict = replace(outcome.verdict, status=status, reason=reason)
@@ -223,39 +224,59 @@ def _warm_up(load: LocustProcess, plan: LoadPlan, seconds: float) -> None:
         raise InfrastructureError("the background load sent no request within its warm-up", details=load.log_tail())
 
 
-def _judge(ctx: RunContext, path: Path, experiment: dict[str, Any], journal: dict[str, Any], run_id: str,
-           run_dir: Path, config: dict[str, Any], interrupted: str, restored: list[str],
-           progress: Progress, recovery: Window | None, extra: dict[str, Any]) -> Outcome:
-    settings = ctx.settings
+@dataclass(frozen=True)
+class RunEvidence:
+    """What one run gathered, handed to the judge at once (JSON only where it came in as JSON:
+    the experiment, Chaos Toolkit's journal, the configuration, the recorded control)."""
+
+    path: Path
+    experiment: dict[str, Any]
+    journal: dict[str, Any]
+    run_id: str
+    run_dir: Path
+    config: dict[str, Any]
+    started: float
+    ended: float
+    versions: dict[str, Any]
+    recovery: Window | None
+    interrupted: str = ""
+    restored: tuple[str, ...] = ()
+    control: dict[str, Any] | None = None  # the negative control this run was made under
+    tripped: abort.Tripped | None = None  # the stop condition that tripped
+    not_back: str = ""  # why the stack did not come back after the rollbacks
+
+
+def _judge(ctx: RunContext, run: RunEvidence) -> Outcome:
+    settings, progress, run_dir, journal = ctx.settings, ctx.progress, run.run_dir, run.journal
     results.merge_request_logs(run_dir)
     audit_found = ctx.target.audit_writes(ctx.driver, settings, run_dir / results.REQUEST_LOG, progress)
-    started, ended, versions = float(extra["started"]), float(extra["ended"]), dict(extra["versions"])
     stats = run_dir / "locust_stats.csv"
     totals = results.read_totals(stats) if stats.exists() else None  # verdict.json carries them
     window = claimlib.fault_window(journal) if journal else None
-    found_timing = _timing(ctx, run_dir, journal, window, recovery, ended)
+    found_timing = _timing(ctx, run_dir, journal, window, run.recovery, run.ended)
     progress.step("judging the claims over the fault window")
-    recording = {**config, probes.RECORD: str(RunFiles(run_dir).claim_series)}  # for `devsim judge`
-    found = claimlib.hypothesis_claims(journal) + claimlib.extension_claims(experiment, journal, window, recording,
-                                                                            recovery)
-    if extra.get("not_back"):
-        found.append(claimlib.not_back(str(extra["not_back"]), settings.up_timeout))
-    tripped: abort.Tripped | None = extra.get("tripped")
-    status, reason = judge.status(journal, found, interrupted, tripped.reason() if tripped else "")
+    recording = {**run.config, probes.RECORD: str(RunFiles(run_dir).claim_series)}  # for `devsim judge`
+    found = claimlib.hypothesis_claims(journal) + claimlib.extension_claims(run.experiment, journal, window,
+                                                                            recording, run.recovery)
+    if run.not_back:
+        found.append(claimlib.not_back(run.not_back, settings.up_timeout))
+    tripped = run.tripped
+    status, reason = judge.status(journal, found, run.interrupted, tripped.reason() if tripped else "")
     verdict = Verdict(
-        run_id=run_id, experiment=str(experiment.get("title") or ""), file=str(path), status=status, reason=reason,
-        claims=tuple(found), fault_window=window, recovery_window=recovery, journal_status=journal.get("status"),
+        run_id=run.run_id, experiment=str(run.experiment.get("title") or ""), file=str(run.path), status=status,
+        reason=reason, claims=tuple(found), fault_window=window, recovery_window=run.recovery,
+        journal_status=journal.get("status"),
         deviated=journal.get("deviated"),
         rollbacks=tuple(Rollback(str(r.get("activity", {}).get("name")), str(r.get("status")))
                         for r in journal.get("rollbacks", [])),
-        safety_net=tuple(restored), load=dict(totals.figures() if totals else {}), audit=audit_found,
-        started=started, ended=ended, versions=versions, control=extra.get("control"),
+        safety_net=run.restored, load=dict(totals.figures() if totals else {}), audit=audit_found,
+        started=run.started, ended=run.ended, versions=run.versions, control=run.control,
         abort=tripped.as_dict() if tripped else None, timing=found_timing)
     verdict.write(RunFiles(run_dir))
     if journal:  # the journal says what the verdict says, as under plain `chaos run`
         controls.mark(journal, status, reason, [c.as_dict() for c in found])
         RunFiles(run_dir).journal.write_text(json.dumps(journal, indent=2, default=str) + "\n")
-    return Outcome(verdict, run_dir, interrupted=bool(interrupted))
+    return Outcome(verdict, run_dir, interrupted=bool(run.interrupted))
 
 
 def _timing(ctx: RunContext, run_dir: Path, journal: dict[str, Any], window: Window | None,
