@@ -280,7 +280,7 @@ def _judge(ctx: RunContext, run: RunEvidence) -> Outcome:
 
 
 def _timing(ctx: RunContext, run_dir: Path, journal: dict[str, Any], window: Window | None,
-            recovery: Window | None, ended: float) -> dict[str, Any] | None:
+            recovery: Window | None, ended: float) -> timing.Timing | None:
     """Time to detect and to recover from the fault's start: the request log, then Prometheus."""
     settings, progress = ctx.settings, ctx.progress
     log = run_dir / results.REQUEST_LOG
@@ -300,7 +300,7 @@ def _timing(ctx: RunContext, run_dir: Path, journal: dict[str, Any], window: Win
     d, r = found.detect, found.recover
     progress.step("time to detect (s): " + ", ".join(f"{k} {v}" for k, v in d.items())
                   + "; to recover: " + ", ".join(f"{k} {v}" for k, v in r.items()))
-    return found.as_dict()
+    return found
 
 
 def ensure_stack(ctx: RunContext, no_up: bool) -> bool:

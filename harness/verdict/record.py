@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from harness.runs import RunFiles
+from harness.verdict.timing import Timing
 
 EXTENSION = "devsim"  # the name of the experiment's `extensions` entry that holds the claims
 HELD, FAILED, NO_EVIDENCE, ERROR = "held", "failed", "no evidence", "error"
@@ -172,7 +173,7 @@ class Verdict:
     controls: tuple[Mapping[str, Any], ...] = ()  # --prove: each control run (name, switches, run id, status)
     control: Mapping[str, Any] | None = None  # this run was made under a negative control (name, switches)
     abort: Mapping[str, Any] | None = None  # the stop condition that tripped, with its figure
-    timing: Mapping[str, Any] | None = None  # time to detect and to recover (harness.verdict.timing)
+    timing: Timing | None = None  # time to detect and to recover
 
     @property
     def exit_code(self) -> int:
@@ -190,7 +191,7 @@ class Verdict:
             "started": self.started, "ended": self.ended, "versions": dict(self.versions),
             "controls": [dict(c) for c in self.controls], "control": dict(self.control) if self.control else None,
             "abort": dict(self.abort) if self.abort else None,
-            "timing": dict(self.timing) if self.timing else None,
+            "timing": self.timing.as_dict() if self.timing else None,
         }
 
     @classmethod
@@ -209,7 +210,7 @@ class Verdict:
             controls=tuple(dict(c) for c in data.get("controls") or [] if isinstance(c, dict)),
             control=dict(data["control"]) if isinstance(data.get("control"), dict) else None,
             abort=dict(data["abort"]) if isinstance(data.get("abort"), dict) else None,
-            timing=dict(data["timing"]) if isinstance(data.get("timing"), dict) else None,
+            timing=Timing.from_dict(data.get("timing")),
         )
 
     def write(self, files: RunFiles) -> None:

@@ -47,6 +47,17 @@ class Timing:
                 "outage_s": self.outage_s, "outage_window": list(self.outage_window) if self.outage_window else None,
                 "error_budget": dict(self.error_budget)}
 
+    @classmethod
+    def from_dict(cls, data: Any) -> Timing | None:
+        """A Timing read back from verdict.json; None for anything that is not one."""
+        if not isinstance(data, Mapping):
+            return None
+        window = data.get("outage_window")
+        return cls(float(data.get("fault_start") or 0.0), dict(data.get("detect") or {}),
+                   dict(data.get("recover") or {}), data.get("outage_s"),
+                   (float(window[0]), float(window[1])) if isinstance(window, list | tuple) and len(window) == 2
+                   else None, dict(data.get("error_budget") or {}))
+
 
 def _since(start: float, at_ms: float | None) -> float | None:
     return None if at_ms is None else round(at_ms / 1000.0 - start, 3)
