@@ -32,7 +32,7 @@ from typing import Any
 
 from harness.load import clientlog
 from harness.metrics.prometheus import Prometheus
-from harness.verdict.record import extension, extension_list
+from harness.verdict.record import Abort, extension, extension_list
 
 FIGURES = ("client_error_ratio", "client_p95_ms")
 _EMPTY_SAID = re.compile(r"\bor\s+vector\s*\(|\babsent(_over_time)?\s*\(")
@@ -116,11 +116,10 @@ class Tripped:
         return (f"aborted: stop condition {self.condition.name!r} tripped {self.at - self.fault_start:.1f} s into "
                 f"the fault ({self.condition.describe()}; measured {self.value:.6g}); the rollbacks ran")
 
-    def as_dict(self) -> dict[str, Any]:
+    def record(self) -> Abort:
         c = self.condition
-        return {"condition": c.name, "figure": c.figure, "promql": c.promql, "above": c.above, "below": c.below,
-                "over": c.over, "measured": self.value, "at": self.at,
-                "seconds_into_fault": round(self.at - self.fault_start, 3)}
+        return Abort(c.name, c.figure, c.promql, c.above, c.below, c.over, self.value, self.at,
+                     round(self.at - self.fault_start, 3))
 
 
 Measure = Callable[[Condition, float], float | None]

@@ -271,7 +271,7 @@ def _judge(ctx: RunContext, run: RunEvidence) -> Outcome:
                         for r in journal.get("rollbacks", [])),
         safety_net=run.restored, load=dict(totals.figures() if totals else {}), audit=audit_found,
         started=run.started, ended=run.ended, versions=run.versions, control=run.control,
-        abort=tripped.as_dict() if tripped else None, timing=found_timing)
+        abort=tripped.record() if tripped else None, timing=found_timing)
     verdict.write(RunFiles(run_dir))
     if journal:  # the journal says what the verdict says, as under plain `chaos run`
         controls.mark(journal, status, reason, [c.as_dict() for c in found])

@@ -26,6 +26,34 @@ EXIT = {"passed": 0, "failed": 1, "error": 2, "aborted": 1}
 
 
 @dataclass(frozen=True)
+class Abort:
+    """The stop condition that tripped a run, and what it measured."""
+
+    condition: str
+    figure: str = ""  # a figure of the request log, or "" for a PromQL condition
+    promql: str = ""
+    above: float | None = None
+    below: float | None = None
+    over: float | None = None
+    measured: float | None = None
+    at: float | None = None  # seconds since the epoch
+    seconds_into_fault: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Abort | None:
+        """An Abort read back from verdict.json; None for anything that is not one."""
+        if not isinstance(data, Mapping):
+            return None
+        number = {k: None if data.get(k) is None else float(data[k])
+                  for k in ("above", "below", "over", "measured", "at", "seconds_into_fault")}
+        return cls(str(data.get("condition") or ""), str(data.get("figure") or ""), str(data.get("promql") or ""),
+                   **number)
+
+
+@dataclass(frozen=True)
 class Window:
     """A span of wall-clock time in seconds since the epoch, both edges included."""
 
@@ -172,7 +200,7 @@ class Verdict:
     versions: Mapping[str, Any] = field(default_factory=dict)
     controls: tuple[Mapping[str, Any], ...] = ()  # --prove: each control run (name, switches, run id, status)
     control: Mapping[str, Any] | None = None  # this run was made under a negative control (name, switches)
-    abort: Mapping[str, Any] | None = None  # the stop condition that tripped, with its figure
+    abort: Abort | None = None  # the stop condition that tripped, with its figure
     timing: Timing | None = None  # time to detect and to recover
 
     @property
@@ -190,7 +218,7 @@ class Verdict:
             "load": dict(self.load), "audit": dict(self.audit) if self.audit is not None else None,
             "started": self.started, "ended": self.ended, "versions": dict(self.versions),
             "controls": [dict(c) for c in self.controls], "control": dict(self.control) if self.control else None,
-            "abort": dict(self.abort) if self.abort else None,
+            "abort": self.abort.as_dict() if self.abort else None,
             "timing": self.timing.as_dict() if self.timing else None,
         }
 
@@ -209,7 +237,7 @@ class Verdict:
             versions=dict(data.get("versions") or {}),
             controls=tuple(dict(c) for c in data.get("controls") or [] if isinstance(c, dict)),
             control=dict(data["control"]) if isinstance(data.get("control"), dict) else None,
-            abort=dict(data["abort"]) if isinstance(data.get("abort"), dict) else None,
+            abort=Abort.from_dict(data.get("abort")),
             timing=Timing.from_dict(data.get("timing")),
         )
 

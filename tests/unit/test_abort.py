@@ -224,9 +224,9 @@ def test_describe_and_the_tripped_record() -> None:
     huge = abort.Condition("up", "", "sum(up) or vector(0)", None, 1e20)
     assert huge.describe() == "PromQL 'sum(up) or vector(0)' below 1e+20"
     tripped = abort.Tripped(small, 0.5, at=1003.14159, fault_start=1000.0)
-    assert tripped.as_dict() == {"condition": "tiny", "figure": "client_error_ratio", "promql": "", "above": 1e-06,
-                                 "below": None, "over": 5.0, "measured": 0.5, "at": 1003.14159,
-                                 "seconds_into_fault": 3.142}
+    assert tripped.record().as_dict() == {
+        "condition": "tiny", "figure": "client_error_ratio", "promql": "", "above": 1e-06, "below": None,
+        "over": 5.0, "measured": 0.5, "at": 1003.14159, "seconds_into_fault": 3.142}
 
 
 def _wait_for_trip(w: abort.Watch, seconds: float = 5.0) -> None:

@@ -85,7 +85,7 @@ def test_the_timing_record_as_verdict_json_has_it() -> None:
 def test_a_tripped_condition_as_verdict_json_has_it() -> None:
     condition = abort.Condition("slow", "client_p95_ms", "", 200.0, None, 5.0)
     tripped = abort.Tripped(condition, 312.5, 103.25, 100.0)
-    assert tripped.as_dict() == {"condition": "slow", "figure": "client_p95_ms", "promql": "", "above": 200.0,
+    assert tripped.record().as_dict() == {"condition": "slow", "figure": "client_p95_ms", "promql": "", "above": 200.0,
                                  "below": None, "over": 5.0, "measured": 312.5, "at": 103.25,
                                  "seconds_into_fault": 3.25}
     assert tripped.reason() == ("aborted: stop condition 'slow' tripped 3.2 s into the fault (client_p95_ms over "

@@ -19,7 +19,7 @@ from harness.errors import InfrastructureError, UsageError
 from harness.experiment.rejudge import rejudge
 from harness.metrics import recorded
 from harness.runs import RunFiles
-from harness.verdict.record import Claim, Verdict, Window
+from harness.verdict.record import Abort, Claim, Verdict, Window
 from tests.unit.test_semantics import READY, T0, activity, journal, write_log
 
 RATIO = {"name": "error ratio at most 0.5 %", "probe": "client_error_ratio", "arguments": {"window": "fault"},
@@ -276,7 +276,7 @@ def test_an_error_that_only_mentions_the_tail_elsewhere_is_judged_afresh(tmp_pat
 def test_an_aborted_run_stays_aborted_with_its_reason(tmp_path: Path) -> None:
     reason = "aborted: stop condition 'errors' tripped 3.0 s into the fault (...); the rollbacks ran"
     recorded = Verdict(**{**verdict("aborted", reason, claims(0.0, 3.0)).__dict__,
-                          "abort": {"condition": "errors", "measured": 0.4}})
+                          "abort": Abort("errors", measured=0.4)})
     found = rejudge(folder(tmp_path, 0, steady(3.0), recorded))
     assert (found.verdict.status, found.verdict.reason) == ("aborted", reason)
     assert found.differences == ()
