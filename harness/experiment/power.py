@@ -40,6 +40,7 @@ from harness.verdict.record import (
     UNPROVEN,
     VACUOUS,
     Claim,
+    ControlRecord,
     Verdict,
     extension,
     extension_list,
@@ -238,14 +239,12 @@ def assess(shipped: Verdict, runs: Sequence[ControlRun]) -> Verdict:
                                   f"{len(runs)} control(s)")
 
 
-def control_of(record: Mapping[str, Any]) -> Control:
+def control_of(record: ControlRecord) -> Control:
     """A control as a proved verdict records it (`controls` in verdict.json), read back."""
-    return Control(str(record.get("name")), tuple((str(k), str(v)) for k, v in (record.get("switches") or {}).items()),
-                   tuple(str(n) for n in record.get("must_fail") or []))
+    return Control(record.name, tuple(record.switches.items()), record.must_fail)
 
 
-def _control_record(run: ControlRun) -> dict[str, Any]:
+def _control_record(run: ControlRun) -> ControlRecord:
     v = run.verdict
-    return {"name": run.control.name, "switches": dict(run.control.switches), "must_fail": list(run.control.must_fail),
-            "run_id": v.run_id if v else None, "status": v.status if v else "error",
-            "reason": v.reason if v else run.problem}
+    return ControlRecord(run.control.name, dict(run.control.switches), run.control.must_fail,
+                         v.run_id if v else None, v.status if v else "error", v.reason if v else run.problem)

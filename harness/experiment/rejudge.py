@@ -52,9 +52,9 @@ def _control_runs(folder: Path, recorded: Verdict) -> list[power.ControlRun]:
     runs = []
     for c in recorded.controls:
         control = power.control_of(c)
-        sibling = RunFiles(folder.parent / str(c.get("run_id"))) if c.get("run_id") else None
+        sibling = RunFiles(folder.parent / c.run_id) if c.run_id else None
         verdict = _read_verdict(sibling) if sibling and sibling.verdict.is_file() else None
-        runs.append(power.ControlRun(control, verdict, "" if verdict else str(c.get("reason") or "it did not run")))
+        runs.append(power.ControlRun(control, verdict, "" if verdict else c.reason or "it did not run"))
     return runs
 
 

@@ -41,7 +41,7 @@ from harness.stack import lifecycle
 from harness.stack.services import declared_services, running_versions, stack_status
 from harness.stack.waiting import Check, Waiter
 from harness.verdict import judge, record, timing
-from harness.verdict.record import Claim, Rollback, Verdict, Window
+from harness.verdict.record import Claim, Rollback, UnderControl, Verdict, Window
 
 CHAOS_SETTINGS = {"runtime": {"rollbacks": {"strategy": "always"}}}
 
@@ -52,7 +52,7 @@ class RunOptions:
     load_users: int = 10
     warmup_s: float = 3.0
     settle_s: float = 6.0
-    control: dict[str, Any] | None = None  # --prove: the negative control this run is made under
+    control: UnderControl | None = None  # --prove: the negative control this run is made under
 
 
 @dataclass(frozen=True)
@@ -241,7 +241,7 @@ class RunEvidence:
     recovery: Window | None
     interrupted: str = ""
     restored: tuple[str, ...] = ()
-    control: dict[str, Any] | None = None  # the negative control this run was made under
+    control: UnderControl | None = None  # the negative control this run was made under
     tripped: abort.Tripped | None = None  # the stop condition that tripped
     not_back: str = ""  # why the stack did not come back after the rollbacks
 

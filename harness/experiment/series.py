@@ -21,7 +21,7 @@ from harness.runs import RunFiles
 from harness.stack import lifecycle
 from harness.stack.services import running_switches
 from harness.verdict import trials
-from harness.verdict.record import EXIT
+from harness.verdict.record import EXIT, UnderControl
 
 MAX_REPEAT = 100
 
@@ -69,8 +69,8 @@ def prove(ctx: RunContext, path: Path, experiment: dict[str, Any], options: RunO
                 carried = ", ".join(f"{k} is {found.get(k)!r}, not {v!r}" for k, v in wrong.items())
                 runs.append(power.ControlRun(control, None, f"the stack does not carry its switches: {carried}"))
                 continue
-            record = {"name": control.name, "switches": dict(control.switches), "of_run": shipped.verdict.run_id,
-                      "read_back": {k: found.get(k) for k, _ in control.switches}}
+            record = UnderControl(control.name, dict(control.switches), shipped.verdict.run_id,
+                                  {k: found.get(k) for k, _ in control.switches})
             under = replace(options, control=record, variables={**options.variables, **dict(control.variables)})
             outcome = run_one(ctx, path, experiment, under)
             _publish(ctx, outcome)

@@ -17,7 +17,7 @@ def run(outcome: experiment_run.Outcome, page: Path | None) -> dict[str, Any]:
     return {"run_id": v.run_id, "experiment": v.experiment, "file": v.file, "status": v.status, "reason": v.reason,
             "exit_code": v.exit_code, "run_dir": str(outcome.run_dir), "report": str(page) if page else None,
             "claims": [c.as_dict() for c in v.claims],  # as verdict.json has them
-            "controls": [dict(c) for c in v.controls], "abort": v.abort.as_dict() if v.abort else None,
+            "controls": [c.as_dict() for c in v.controls], "abort": v.abort.as_dict() if v.abort else None,
             "timing": v.timing.as_dict() if v.timing else None}
 
 

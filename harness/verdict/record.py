@@ -26,6 +26,52 @@ EXIT = {"passed": 0, "failed": 1, "error": 2, "aborted": 1}
 
 
 @dataclass(frozen=True)
+class UnderControl:
+    """The negative control a run was made under (`--prove`): its switches, the shipped run it
+    tests, and the switches' values as read back from the running stack."""
+
+    name: str
+    switches: Mapping[str, str]
+    of_run: str = ""
+    read_back: Mapping[str, str | None] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "switches": dict(self.switches), "of_run": self.of_run,
+                "read_back": dict(self.read_back)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> UnderControl | None:
+        if not isinstance(data, Mapping):
+            return None
+        return cls(str(data.get("name") or ""), {str(k): str(v) for k, v in (data.get("switches") or {}).items()},
+                   str(data.get("of_run") or ""),
+                   {str(k): None if v is None else str(v) for k, v in (data.get("read_back") or {}).items()})
+
+
+@dataclass(frozen=True)
+class ControlRecord:
+    """One control run of a proved verdict: the control, its run and how that run ended."""
+
+    name: str
+    switches: Mapping[str, str]
+    must_fail: tuple[str, ...]
+    run_id: str | None
+    status: str
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "switches": dict(self.switches), "must_fail": list(self.must_fail),
+                "run_id": self.run_id, "status": self.status, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ControlRecord:
+        return cls(str(data.get("name") or ""), {str(k): str(v) for k, v in (data.get("switches") or {}).items()},
+                   tuple(str(n) for n in data.get("must_fail") or []),
+                   None if data.get("run_id") is None else str(data["run_id"]), str(data.get("status") or "error"),
+                   str(data.get("reason") or ""))
+
+
+@dataclass(frozen=True)
 class Abort:
     """The stop condition that tripped a run, and what it measured."""
 
@@ -198,8 +244,8 @@ class Verdict:
     started: float = 0.0
     ended: float = 0.0
     versions: Mapping[str, Any] = field(default_factory=dict)
-    controls: tuple[Mapping[str, Any], ...] = ()  # --prove: each control run (name, switches, run id, status)
-    control: Mapping[str, Any] | None = None  # this run was made under a negative control (name, switches)
+    controls: tuple[ControlRecord, ...] = ()  # --prove: each control run
+    control: UnderControl | None = None  # this run was made under a negative control
     abort: Abort | None = None  # the stop condition that tripped, with its figure
     timing: Timing | None = None  # time to detect and to recover
 
@@ -217,7 +263,8 @@ class Verdict:
             "rollbacks": [asdict(r) for r in self.rollbacks], "safety_net": list(self.safety_net),
             "load": dict(self.load), "audit": dict(self.audit) if self.audit is not None else None,
             "started": self.started, "ended": self.ended, "versions": dict(self.versions),
-            "controls": [dict(c) for c in self.controls], "control": dict(self.control) if self.control else None,
+            "controls": [c.as_dict() for c in self.controls],
+            "control": self.control.as_dict() if self.control else None,
             "abort": self.abort.as_dict() if self.abort else None,
             "timing": self.timing.as_dict() if self.timing else None,
         }
@@ -235,8 +282,8 @@ class Verdict:
             safety_net=tuple(str(s) for s in data.get("safety_net") or []), load=dict(data.get("load") or {}),
             audit=data.get("audit"), started=float(data.get("started") or 0.0), ended=float(data.get("ended") or 0.0),
             versions=dict(data.get("versions") or {}),
-            controls=tuple(dict(c) for c in data.get("controls") or [] if isinstance(c, dict)),
-            control=dict(data["control"]) if isinstance(data.get("control"), dict) else None,
+            controls=tuple(ControlRecord.from_dict(c) for c in data.get("controls") or [] if isinstance(c, dict)),
+            control=UnderControl.from_dict(data.get("control")),
             abort=Abort.from_dict(data.get("abort")),
             timing=Timing.from_dict(data.get("timing")),
         )

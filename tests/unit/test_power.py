@@ -114,7 +114,7 @@ def test_a_claim_that_fails_under_its_control_is_shown() -> None:
     assert (by_name[CLAIM].power, by_name[OTHER].power) == ("shown", "")
     assert by_name[CLAIM].power_note == "failed under control 'blind' (LB_RETRIES=0): measured 0.21, run ctl"
     assert proved.status == "passed"
-    assert proved.controls[0]["run_id"] == "ctl"
+    assert proved.controls[0].run_id == "ctl"
 
 
 def test_a_claim_that_holds_under_its_control_is_vacuous_and_the_run_fails(tmp_path: Path) -> None:

@@ -26,13 +26,14 @@ def test_the_control_record_names_its_run_and_status() -> None:
     control = power.Control("blind", (("LB_RETRIES", "0"),), (CLAIM,), (("replicas_cut_off_s", "8"),))
     proved = power.assess(verdict("s", "held", 0.001, "passed"),
                           [power.ControlRun(control, verdict("c", "failed", 0.2, "failed"))])
-    assert proved.controls == ({"name": "blind", "switches": {"LB_RETRIES": "0"}, "must_fail": [CLAIM],
-                                "run_id": "c", "status": "failed", "reason": "why"},)
+    assert [c.as_dict() for c in proved.controls] == [{"name": "blind", "switches": {"LB_RETRIES": "0"},
+                                                       "must_fail": [CLAIM], "run_id": "c", "status": "failed",
+                                                       "reason": "why"}]
     assert proved.reason == "all 1 claims held; 1 shown to fail under 1 control(s)"
     assert control.describe() == "LB_RETRIES=0 --var replicas_cut_off_s=8"
     missing = power.assess(verdict("s", "held", 0.001, "passed"), [power.ControlRun(control, None, "no up")])
-    assert missing.controls[0] == {"name": "blind", "switches": {"LB_RETRIES": "0"}, "must_fail": [CLAIM],
-                                   "run_id": None, "status": "error", "reason": "no up"}
+    assert missing.controls[0].as_dict() == {"name": "blind", "switches": {"LB_RETRIES": "0"}, "must_fail": [CLAIM],
+                                             "run_id": None, "status": "error", "reason": "no up"}
     assert missing.claims[0].power_note == "control 'blind': no verdict on the claim (no up)"
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from harness.report import rundata
 from harness.runs import RunFiles
-from harness.verdict.record import Abort, Claim, Rollback, Verdict, Window
+from harness.verdict.record import Abort, Claim, ControlRecord, Rollback, UnderControl, Verdict, Window
 from harness.verdict.timing import Timing
 
 DATA = Path(__file__).parent / "data"
@@ -53,14 +53,16 @@ def test_the_report_reads_the_same_types() -> None:
 
 def test_a_control_run_keeps_its_control_stop_condition_timing_and_controls(tmp_path: Path) -> None:
     verdict = Verdict(run_id="r2", experiment="t", file="x.yaml", status="aborted", reason="stopped", claims=(),
-                      controls=({"name": "off", "run_id": "r3", "status": "failed"},),
-                      control={"name": "off", "switches": {"LB_RETRIES": "0"}},
+                      controls=(ControlRecord("off", {"LB_RETRIES": "0"}, ("c",), "r3", "failed", "why"),),
+                      control=UnderControl("off", {"LB_RETRIES": "0"}, "r1", {"LB_RETRIES": "0"}),
                       abort=Abort("every replica down", "ready_replicas", "", None, 1.0, 5.0, 0.0, 103.0, 3.0),
                       timing=Timing(100.0, {"client": 0.1}, {"client": 0.2}, 0.3, (100.05, 100.35)))
     verdict.write(RunFiles(tmp_path))
     written = json.loads((tmp_path / "verdict.json").read_text())
-    assert written["controls"] == [{"name": "off", "run_id": "r3", "status": "failed"}]
-    assert written["control"] == {"name": "off", "switches": {"LB_RETRIES": "0"}}
+    assert written["controls"] == [{"name": "off", "switches": {"LB_RETRIES": "0"}, "must_fail": ["c"],
+                                    "run_id": "r3", "status": "failed", "reason": "why"}]
+    assert written["control"] == {"name": "off", "switches": {"LB_RETRIES": "0"}, "of_run": "r1",
+                                  "read_back": {"LB_RETRIES": "0"}}
     assert written["abort"] == {"condition": "every replica down", "figure": "ready_replicas", "promql": "",
                                 "above": None, "below": 1.0, "over": 5.0, "measured": 0.0, "at": 103.0,
                                 "seconds_into_fault": 3.0}

@@ -19,7 +19,7 @@ from harness.errors import InfrastructureError, UsageError
 from harness.experiment.rejudge import rejudge
 from harness.metrics import recorded
 from harness.runs import RunFiles
-from harness.verdict.record import Abort, Claim, Verdict, Window
+from harness.verdict.record import Abort, Claim, ControlRecord, Verdict, Window
 from tests.unit.test_semantics import READY, T0, activity, journal, write_log
 
 RATIO = {"name": "error ratio at most 0.5 %", "probe": "client_error_ratio", "arguments": {"window": "fault"},
@@ -172,8 +172,9 @@ def test_a_proved_run_is_judged_again_with_its_control_runs_verdicts(tmp_path: P
                        "measured 0.02, run r0"}) if c.name == RATIO["name"] else c for c in shipped]
     recorded = Verdict(**{**verdict("passed", "all 5 claims held; 1 shown to fail under 1 control(s)",
                                     tuple(proved)).__dict__,
-                          "controls": ({"name": "blind", "switches": {"LB_RETRIES": "0"}, "must_fail": [RATIO["name"]],
-                                        "run_id": "r0", "status": "failed", "reason": under.reason},)})
+                          "controls": (ControlRecord.from_dict(
+                              {"name": "blind", "switches": {"LB_RETRIES": "0"}, "must_fail": [RATIO["name"]],
+                               "run_id": "r0", "status": "failed", "reason": under.reason}),)})
     found = rejudge(folder(tmp_path, 0, steady(3.0), recorded))
     assert found.differences == ()
     shown = next(c for c in found.verdict.claims if c.name == RATIO["name"])
@@ -237,8 +238,8 @@ def test_a_recorded_answers_file_that_is_not_json_is_named(tmp_path: Path) -> No
 def _proved_without_a_run(tmp_path: Path, control: dict[str, Any]) -> Path:
     shipped = claims(0.0, 3.0)
     recorded = Verdict(**{**verdict("error", "claim 'error ratio at most 0.5 %' is unproven", shipped).__dict__,
-                          "controls": ({"name": "blind", "switches": {"LB_RETRIES": "0"},
-                                        "must_fail": [RATIO["name"]], **control},)})
+                          "controls": (ControlRecord.from_dict({"name": "blind", "switches": {"LB_RETRIES": "0"},
+                                                                "must_fail": [RATIO["name"]], **control}),)})
     return folder(tmp_path, 0, steady(3.0), recorded)
 
 
@@ -321,8 +322,9 @@ def test_a_control_run_that_did_not_judge_the_claim_gives_its_own_reason(tmp_pat
     (tmp_path / "r0").mkdir()
     under.write(RunFiles(tmp_path / "r0"))
     recorded = Verdict(**{**verdict("error", "x", claims(0.0, 3.0)).__dict__,
-                          "controls": ({"name": "blind", "switches": {"LB_RETRIES": "0"}, "must_fail": [RATIO["name"]],
-                                        "run_id": "r0", "status": "error", "reason": "not read: the run is there"},)})
+                          "controls": (ControlRecord.from_dict(
+                              {"name": "blind", "switches": {"LB_RETRIES": "0"}, "must_fail": [RATIO["name"]],
+                               "run_id": "r0", "status": "error", "reason": "not read: the run is there"}),)})
     ratio = next(c for c in rejudge(folder(tmp_path, 0, steady(3.0), recorded)).verdict.claims
                  if c.name == RATIO["name"])
     assert ratio.power_note == "control 'blind': no verdict on the claim (the stack was not back after the rollbacks)"
