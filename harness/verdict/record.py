@@ -239,11 +239,11 @@ class Verdict:
     deviated: bool | None = None
     rollbacks: tuple[Rollback, ...] = ()
     safety_net: tuple[str, ...] = ()
-    load: Mapping[str, Any] = field(default_factory=dict)
-    audit: Mapping[str, Any] | None = None
+    load: Mapping[str, float] = field(default_factory=dict)  # the load's totals (harness.load.results.Totals)
+    audit: Mapping[str, Any] | None = None  # the write audit, as the target stack's wing wrote it (JSON)
     started: float = 0.0
     ended: float = 0.0
-    versions: Mapping[str, Any] = field(default_factory=dict)
+    versions: Mapping[str, Any] = field(default_factory=dict)  # {stack, start, end}, as summary.json has them
     controls: tuple[ControlRecord, ...] = ()  # --prove: each control run
     control: UnderControl | None = None  # this run was made under a negative control
     abort: Abort | None = None  # the stop condition that tripped, with its figure
@@ -279,7 +279,8 @@ class Verdict:
             recovery_window=Window.from_dict(data.get("recovery_window")),
             journal_status=data.get("journal_status"), deviated=data.get("deviated"),
             rollbacks=tuple(Rollback(str(r.get("name")), str(r.get("status"))) for r in data.get("rollbacks") or []),
-            safety_net=tuple(str(s) for s in data.get("safety_net") or []), load=dict(data.get("load") or {}),
+            safety_net=tuple(str(s) for s in data.get("safety_net") or []),
+            load={str(k): float(v) for k, v in (data.get("load") or {}).items() if isinstance(v, int | float)},
             audit=data.get("audit"), started=float(data.get("started") or 0.0), ended=float(data.get("ended") or 0.0),
             versions=dict(data.get("versions") or {}),
             controls=tuple(ControlRecord.from_dict(c) for c in data.get("controls") or [] if isinstance(c, dict)),
