@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from harness.driver.base import StackDriver
+from harness.driver.base import (
+    ContainerOps,
+    ImageOps,
+    PlainOps,
+    PortOps,
+    SecretOps,
+    ServiceOps,
+    StackDriver,
+    StackOps,
+)
 from harness.driver.model import ContainerInfo, ImageInfo, PlainSpec, ServiceInfo, TaskInfo
 
-__all__ = ["ContainerInfo", "ImageInfo", "PlainSpec", "ServiceInfo", "StackDriver", "TaskInfo", "driver_for"]
+__all__ = ["ContainerInfo", "ContainerOps", "ImageInfo", "ImageOps", "PlainOps", "PlainSpec", "PortOps", "SecretOps",
+           "ServiceInfo", "ServiceOps", "StackDriver", "StackOps", "TaskInfo", "driver_for"]
 
 
 def driver_for(stack: str) -> StackDriver:

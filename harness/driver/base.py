@@ -17,13 +17,12 @@ from typing import Protocol
 from harness.driver.model import ContainerInfo, ImageInfo, PlainSpec, ServiceInfo, TaskInfo
 
 
-class StackDriver(Protocol):
-    """One stack on one engine."""
+class StackOps(Protocol):
+    """The stack as a whole: deploy, remove, what is left."""
 
     @property
     def stack(self) -> str: ...
 
-    # --- the stack as a whole
     def check_engine(self) -> None:
         """Raises EngineUnavailable unless the engine answers and can run the stack."""
 
@@ -41,7 +40,13 @@ class StackDriver(Protocol):
 
     def remove_volumes(self) -> None: ...
 
-    # --- secrets (kept by the engine, mounted into services as files)
+
+class SecretOps(Protocol):
+    """Secrets and configs, kept by the engine and mounted into services as files."""
+
+    @property
+    def stack(self) -> str: ...
+
     def secrets(self) -> dict[str, str]:
         """{short name: the engine's name} of the stack's secrets."""
 
@@ -67,7 +72,13 @@ class StackDriver(Protocol):
         """What anyone allowed to ask the engine can read of the stack, by where: each
         service's, container's and image's inspect output, and each container's log."""
 
-    # --- services and their tasks
+
+class ServiceOps(Protocol):
+    """Services and their tasks: state, rolling updates, logs."""
+
+    @property
+    def stack(self) -> str: ...
+
     def services(self) -> list[ServiceInfo]: ...
 
     def service(self, name: str) -> ServiceInfo:
@@ -86,7 +97,13 @@ class StackDriver(Protocol):
     def logs(self, service: str, lines: int = 15) -> list[str]:
         """The last log lines of the service's tasks ([] when unreadable)."""
 
-    # --- task containers on this node
+
+class ContainerOps(Protocol):
+    """The task containers on this node: signals, pause, exec."""
+
+    @property
+    def stack(self) -> str: ...
+
     def containers(self, service: str, running_only: bool = True) -> list[ContainerInfo]:
         """Newest first."""
 
@@ -106,7 +123,13 @@ class StackDriver(Protocol):
     def in_netns(self, container: ContainerInfo, argv: Sequence[str]) -> str:
         """Runs a host tool (iptables) in the container's network namespace; its stdout."""
 
-    # --- images
+
+class ImageOps(Protocol):
+    """Images: look up, build, tag, remove."""
+
+    @property
+    def stack(self) -> str: ...
+
     def image(self, ref: str) -> ImageInfo | None: ...
 
     def images(self, repo: str = "", built_by_stack: bool = False) -> list[ImageInfo]: ...
@@ -124,7 +147,13 @@ class StackDriver(Protocol):
     def remove_image(self, ref: str) -> bool:
         """Whether it went: False when it was gone already or a container still uses it."""
 
-    # --- plain containers (the development profile)
+
+class PlainOps(Protocol):
+    """Containers outside any service (the development profile)."""
+
+    @property
+    def stack(self) -> str: ...
+
     def plain_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         """The stack's containers outside any service that carry `labels`, newest first."""
 
@@ -139,7 +168,13 @@ class StackDriver(Protocol):
 
     def ensure_volume(self, name: str, labels: Mapping[str, str]) -> None: ...
 
-    # --- published ports
+
+class PortOps(Protocol):
+    """The host's published ports and the loopback fence."""
+
+    @property
+    def stack(self) -> str: ...
+
     def fence_ports(self, ports: Sequence[int]) -> None:
         """Lets only loopback reach `ports` on this host (the engine publishes on every address)."""
 
@@ -149,3 +184,7 @@ class StackDriver(Protocol):
     def fenced_ports(self) -> dict[str, list[int]]:
         """{address family's tool: ports fenced} as the host holds them now."""
 
+
+class StackDriver(StackOps, SecretOps, ServiceOps, ContainerOps, ImageOps, PlainOps, PortOps, Protocol):
+    """One stack on one engine: every concern. A module that needs one concern only (images,
+    the port fence) asks for that protocol, so that a second engine or a fake can start small."""

@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.driver import StackDriver, commands
+from harness.driver import ImageOps, commands
 from harness.errors import CommandFailed, HarnessError, InfrastructureError
 from harness.progress import Progress
 
@@ -48,7 +48,7 @@ def content_tag(spec: ImageSpec, image_id: str) -> str:
     return f"{spec.repo}:{spec.version}-{digest[:12]}"
 
 
-def ensure_base_image(driver: StackDriver, progress: Progress) -> str:
+def ensure_base_image(driver: ImageOps, progress: Progress) -> str:
     """Makes sure debian:bookworm-slim exists (present, pulled, or built with debootstrap);
     returns its id."""
     if (found := driver.image(BASE_IMAGE)) is not None:
@@ -65,7 +65,7 @@ def ensure_base_image(driver: StackDriver, progress: Progress) -> str:
     return found.id
 
 
-def _debootstrap_base(driver: StackDriver, progress: Progress) -> None:
+def _debootstrap_base(driver: ImageOps, progress: Progress) -> None:
     if shutil.which("debootstrap") is None:
         raise InfrastructureError(
             f"{BASE_IMAGE} can neither be pulled nor made: debootstrap is not installed",
@@ -82,7 +82,7 @@ def _debootstrap_base(driver: StackDriver, progress: Progress) -> None:
         driver.import_rootfs(rootfs, BASE_IMAGE)
 
 
-def build_images(driver: StackDriver, specs: tuple[ImageSpec, ...], stack_dir: Path,
+def build_images(driver: ImageOps, specs: tuple[ImageSpec, ...], stack_dir: Path,
                  progress: Progress) -> dict[str, str]:
     """Builds every image of `specs` (the target stack's) that changed; an unchanged one is
     not even handed to the builder.
@@ -122,14 +122,14 @@ def context_digest(folder: str, spec: ImageSpec, base_id: str) -> str:
     return hashlib.sha256(f"{base_id}\n{sorted(spec.build_args)}\n{folder}".encode()).hexdigest()[:24]
 
 
-def _built(driver: StackDriver, spec: ImageSpec, digest: str) -> str | None:
+def _built(driver: ImageOps, spec: ImageSpec, digest: str) -> str | None:
     """The id of the image already built from exactly this context, or None. Skipping the
     build saves Docker's cache walk (about a second an image, 15 images, every `up`)."""
     image = driver.image(spec.tag)
     return image.id if image is not None and image.labels.get(CONTEXT_LABEL) == digest else None
 
 
-def build_one(driver: StackDriver, context: Path, shared_dir: Path, spec: ImageSpec, progress: Progress,
+def build_one(driver: ImageOps, context: Path, shared_dir: Path, spec: ImageSpec, progress: Progress,
               digest: str = "") -> str:
     """Builds one image, reporting each Dockerfile step; returns the image id. The build
     context is a copy of the image's folder with `shared_dir` (target-stack/shared/) in it
@@ -161,7 +161,7 @@ def outdated(images: list[tuple[str, list[str]]]) -> list[str]:
     return [ref for image_id, tags in images if image_id not in current_ids for ref in (tags or [image_id])]
 
 
-def remove_outdated(driver: StackDriver) -> int:
+def remove_outdated(driver: ImageOps) -> int:
     """Removes the images this stack built that no current tag names (older builds), so
     rebuilds do not fill the disk. The base image is not the stack's and stays. Returns
     how many tags (or untagged images) went; an image still used by a container stays."""

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.config import Settings
-from harness.driver import StackDriver
+from harness.driver import PortOps, StackDriver
 from harness.driver.swarm import CLIENT_ENV
 from harness.errors import InfrastructureError, NotReady, PortInUse
 from harness.progress import Progress
@@ -89,7 +89,7 @@ def up(driver: StackDriver, settings: Settings, target: TargetStack, progress: P
     return Deployment(tuple(stack_status(driver, settings)), settings.lb_url, settings.prometheus_url)
 
 
-def fence_ports(driver: StackDriver, settings: Settings, progress: Progress) -> None:
+def fence_ports(driver: PortOps, settings: Settings, progress: Progress) -> None:
     """Before anything is published: the ports answer on loopback only, unless the user
     opted out with DEVSIM_BIND=0.0.0.0 (then an earlier fence goes)."""
     if settings.bind == "127.0.0.1":

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from harness.config import Settings
-from harness.driver import StackDriver
+from harness.driver import SecretOps
 from harness.errors import InfrastructureError
 from harness.progress import Progress
 
@@ -100,7 +100,7 @@ def make(stack: str, now: dt.datetime) -> dict[str, str]:
             "tls_edge_cert": edge_cert, "tls_edge_key": edge_key}
 
 
-def generations(driver: StackDriver) -> dict[str, set[str]]:
+def generations(driver: SecretOps) -> dict[str, set[str]]:
     """{generation: the kinds of its objects the engine holds}."""
     found: dict[str, set[str]] = {}
     for name in [*driver.configs(), *driver.secrets()]:
@@ -109,7 +109,7 @@ def generations(driver: StackDriver) -> dict[str, set[str]]:
     return found
 
 
-def current(driver: StackDriver) -> str | None:
+def current(driver: SecretOps) -> str | None:
     whole = [g for g, kinds in generations(driver).items() if kinds == KINDS]
     return max(whole) if whole else None
 
@@ -125,7 +125,7 @@ def names_of(cert_pem: str) -> set[str]:
     return set(alt.get_values_for_type(x509.DNSName))
 
 
-def ensure(driver: StackDriver, progress: Progress, now: dt.datetime | None = None) -> dict[str, str]:
+def ensure(driver: SecretOps, progress: Progress, now: dt.datetime | None = None) -> dict[str, str]:
     """stack.yml's variables naming the current generation; a new one when there is none
     whole, or when its certificate ends within RENEW_DAYS."""
     now = now or dt.datetime.now(dt.UTC)
@@ -147,14 +147,14 @@ def ensure(driver: StackDriver, progress: Progress, now: dt.datetime | None = No
     return env(driver, generation)
 
 
-def env(driver: StackDriver, generation: str) -> dict[str, str]:
+def env(driver: SecretOps, generation: str) -> dict[str, str]:
     configs, secrets = driver.configs(), driver.secrets()
     found = {var: configs[f"{kind}_{generation}"][0] for kind, var in CONFIGS.items()}
     found.update({var: secrets[f"{kind}_{generation}"] for kind, var in SECRETS.items()})
     return found
 
 
-def prune(driver: StackDriver) -> None:
+def prune(driver: SecretOps) -> None:
     """Removes the generations older than the current one (one still in use stays)."""
     keep = current(driver)
     for generation, kinds in generations(driver).items():
@@ -164,7 +164,7 @@ def prune(driver: StackDriver) -> None:
             (driver.remove_secret if kind in SECRETS else driver.remove_config)(f"{kind}_{generation}")
 
 
-def ca_pem(driver: StackDriver) -> str:
+def ca_pem(driver: SecretOps) -> str:
     """The current CA's certificate, as the stack's clients trust it."""
     generation = current(driver)
     if generation is None:
@@ -172,7 +172,7 @@ def ca_pem(driver: StackDriver) -> str:
     return driver.configs()[f"tls_ca_{generation}"][1]
 
 
-def save_ca(driver: StackDriver, settings: Settings) -> Path:
+def save_ca(driver: SecretOps, settings: Settings) -> Path:
     """Writes the current CA to `settings.ca_file` when it changed. Nothing process-wide
     changes: the harness's HTTP session (`harness.http.Http`) and Locust (DEVSIM_CA_FILE)
     are each given that path."""
