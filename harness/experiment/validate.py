@@ -35,12 +35,45 @@ def activities(experiment: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]
         yield "rollbacks", activity
 
 
+MAX_BYTES = 1_000_000  # the shipped experiments are 2 to 6 kB
+MAX_DEPTH = 32  # nesting of mappings and lists; the shipped experiments reach 7
+
+
+def check_shape(path: Path, text: str) -> None:
+    """Refuses, before anything builds objects from it, a file that would cost far more than
+    its size: YAML aliases (a few hundred bytes of them expand to millions of strings) and
+    nesting past MAX_DEPTH (which recursive readers turn into a RecursionError). Reads the
+    event stream, which needs neither recursion nor expansion."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            line = event.start_mark.line + 1 if event.start_mark else 0
+            if isinstance(event, yaml.AliasEvent):
+                raise UsageError(f"{path}: line {line}: YAML aliases (*{event.anchor}) are not allowed in an "
+                                 "experiment file; write the value out")
+            if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise UsageError(f"{path}: line {line}: nested more than {MAX_DEPTH} levels deep")
+            elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return  # malformed: the reader below names the line
+
+
 def load(path: Path) -> dict[str, Any]:
-    """Reads one experiment file; a malformed one is a UsageError naming the file."""
+    """Reads one experiment file; a malformed or hostile one is a UsageError naming the file."""
     if not path.is_file():
         raise UsageError(f"{path}: no such experiment file")
+    if (size := path.stat().st_size) > MAX_BYTES:
+        raise UsageError(f"{path}: {size} bytes; an experiment file is at most {MAX_BYTES} bytes")
     try:
-        yaml.safe_load(path.read_text())
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not a text file ({type(exc).__name__})") from exc
+    check_shape(path, text)
+    try:
+        yaml.safe_load(text)
         experiment: dict[str, Any] = load_experiment(str(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

@@ -131,3 +131,21 @@ def test_a_profile_it_cannot_take_is_one_line_and_exit_2(args: list[str], messag
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(message), lines[0]
+
+
+def test_an_unexpected_exception_is_one_line_and_exit_2_not_1(monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """Exit 1 means "a claim failed"; a bug must never read as that."""
+    from harness import cli
+
+    def broken(ctx: object, args: object) -> int:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setitem(cli._COMMANDS, "validate", broken)
+    assert main(["validate", "x.yaml"]) == 2
+    assert capsys.readouterr().err == ("devsim: error: this is a bug: RecursionError: maximum recursion depth "
+                                       "exceeded (--verbose shows the traceback)\n")
+    assert main(["--verbose", "validate", "x.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("devsim: error: this is a bug: RecursionError: maximum recursion depth exceeded\n")
+    assert "Traceback (most recent call last)" in err

@@ -138,3 +138,52 @@ def test_the_destructive_faults_are_checked_like_the_others(tmp_path: Path, expe
              "db-point-in-time-recovery": "delete-every-row-before-it-by-mistake"}[experiment]
     assert problems(path, load(path), SERVICES) == [
         f"{path}: method activity '{fault}': its undo restore_db_if_lost is not among the rollbacks"]
+
+
+def laughs(levels: int) -> str:
+    """A "billion laughs" file: each level names the one before nine times."""
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("laughs.yaml", laughs(9), "line 2: YAML aliases (*a0) are not allowed in an experiment file; write the "
+                                   "value out"),
+        ("deep.yaml", "title: x\nmethod: " + "[" * 5000 + "]" * 5000 + "\n", "line 2: nested more than 32 levels deep"),
+        ("deep.json", '{"title": "x", "method": ' + "[" * 5000 + "]" * 5000 + "}\n",
+         "line 1: nested more than 32 levels deep"),
+        ("one-level-too-deep.yaml", "title: x\nmethod: " + "[" * 32 + "]" * 32 + "\n",
+         "line 2: nested more than 32 levels deep"),  # the mapping is level 1: the lists reach 33
+    ],
+)
+def test_a_hostile_file_is_refused_in_one_line_and_exit_2(tmp_path: Path, name: str, content: str,
+                                                          message: str) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    done = run_cli("validate", str(path))
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", f"devsim: invalid: {path}: {message}\n")
+
+
+def test_nesting_at_the_limit_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "deep-but-fine.yaml"
+    path.write_text("title: x\nmethod: " + "[" * 31 + "]" * 31 + "\n")  # 32 levels with the mapping
+    inner = load(path)["method"]
+    for _ in range(30):
+        [inner] = inner
+    assert inner == []
+
+
+def test_a_binary_or_huge_file_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(bytes(range(256)) * 10)
+    with pytest.raises(UsageError) as raised:
+        load(binary)
+    assert str(raised.value) == f"{binary}: not a text file (UnicodeDecodeError)"
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("title: x\n" + "# padding\n" * 100_001)
+    with pytest.raises(UsageError) as raised:
+        load(huge)
+    assert str(raised.value) == f"{huge}: 1000019 bytes; an experiment file is at most 1000000 bytes"
