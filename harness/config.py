@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,6 +155,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     return settings
 
 
+STACK_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 BINDS = ("127.0.0.1", "0.0.0.0")
 
 
@@ -169,8 +171,9 @@ def validate(settings: Settings) -> None:
                           hint="127.0.0.1: loopback only (the default); 0.0.0.0: every interface")
     if len(set(ports.values())) != len(ports):
         raise ConfigError(f"the published ports must differ, got {ports}")
-    if not settings.stack.replace("-", "").isalnum():
-        raise ConfigError(f"stack name {settings.stack!r} may hold only letters, digits and '-'")
+    if not STACK_NAME.fullmatch(settings.stack):
+        raise ConfigError(f"stack name {settings.stack!r} must be 1 to 32 lower-case letters, digits and '-', "
+                          "starting with a letter or digit (it names images and engine objects)")
     if not (settings.stack_dir / "stack.yml").is_file():
         raise ConfigError(f"no stack.yml in {settings.stack_dir}", hint="set DEVSIM_STACK_DIR")
 

@@ -96,8 +96,9 @@ def reachable_from(service: str, host: str, port: int, configuration: Configurat
     """Whether a container of `service` can open a TCP connection to host:port: "reachable",
     or "unreachable: " and why ("no such host" when the name does not resolve on its networks)."""
     driver = engine.driver(configuration)
+    # host and port reach bash as arguments, never as script text: a file's value cannot run a command
     code, out = driver.exec(secrets.running_container(driver, service), [
-        "timeout", "4", "bash", "-c", f"exec 3<>/dev/tcp/{host}/{int(port)}"])
+        "timeout", "4", "bash", "-c", 'exec 3<>"/dev/tcp/$1/$2"', "reachable_from", str(host), str(int(port))])
     if code == 0:
         return "reachable"
     if "not known" in out:

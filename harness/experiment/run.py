@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import math
 import signal
 import sys
 import time
@@ -88,7 +89,7 @@ def install_signal_handlers() -> None:
 
 
 def configuration(settings: Settings, run_dir: Path, variables: dict[str, Any]) -> dict[str, Any]:
-    return {**chaos_engine.for_settings(settings), "request_log": str(run_dir / results.REQUEST_LOG), **variables}
+    return {**variables, **chaos_engine.for_settings(settings), "request_log": str(run_dir / results.REQUEST_LOG)}
 
 
 def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: RunOptions) -> Outcome:
@@ -324,6 +325,16 @@ def ensure_stack(ctx: RunContext, no_up: bool) -> bool:
     return True
 
 
+def _not_finite(value: Any) -> bool:
+    try:
+        return not math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+HARNESS_KEYS = frozenset({*chaos_engine.for_settings(Settings()), "request_log"})  # what `configuration` sets
+
+
 def parse_vars(pairs: list[str], files: list[Path]) -> dict[str, Any]:
     """--var k=v and --var-file F (JSON or YAML; a `configuration` key or a flat mapping)."""
     found: dict[str, Any] = {}
@@ -340,4 +351,11 @@ def parse_vars(pairs: list[str], files: list[Path]) -> dict[str, Any]:
         if not sep or not key:
             raise UsageError(f"--var expects KEY=VALUE, got {pair!r}")
         found[key] = value
+    endless = sorted(k for k, v in found.items() if _not_finite(v))
+    if endless:
+        raise UsageError(f"--var {endless[0]}={found[endless[0]]}: a number must be finite")
+    reserved = sorted(set(found) & HARNESS_KEYS)
+    if reserved:
+        raise UsageError(f"--var {reserved[0]}: the harness sets it from its settings (DEVSIM_*), for the stack "
+                         "it runs against; a variable cannot re-aim the run")
     return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -116,6 +117,7 @@ def problems(path: Path, experiment: dict[str, Any], services: tuple[str, ...],
     found += [f"{path}: {p}" for p in series_problems(experiment)]
     found += [f"{path}: {p}" for p in undo_problems(experiment)]
     found += [f"{path}: {p}" for p in variable_problems(experiment)]
+    found += [f"{path}: {p}" for p in number_problems(experiment)]
     found += [f"{path}: {p}" for p in control_problems(experiment, switches) + coverage_problems(experiment)]
     found += [f"{path}: {p}" for p in condition_problems(experiment)]
     controls = [c.get("provider", {}).get("module") for c in experiment.get("controls", []) or []
@@ -137,6 +139,20 @@ def _strings(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from _strings(item)
+
+
+def number_problems(experiment: dict[str, Any]) -> list[str]:
+    """Every number an activity is given is finite: YAML's .inf and .nan parse as floats, and a
+    delay or timeout of infinity makes a fault that never ends."""
+    found = []
+    for where, activity in activities(experiment):
+        provider = activity.get("provider") if isinstance(activity, dict) else None
+        arguments = provider.get("arguments") if isinstance(provider, dict) else None
+        for name, value in (arguments or {}).items() if isinstance(arguments, dict) else ():
+            if isinstance(value, float) and not math.isfinite(value):
+                found.append(f"{where} activity {activity.get('name', '?')!r}: argument {name} must be a finite "
+                             f"number, got {value}")
+    return found
 
 
 def variable_problems(experiment: dict[str, Any]) -> list[str]:

@@ -63,7 +63,11 @@ def test_bad_environment_value_names_the_variable() -> None:
         ({"lb_port": 70000}, "lb_port must be a TCP port"),
         ({"prometheus_port": 8080}, "ports must differ"),
         ({"pushgateway_port": 9090}, "ports must differ"),
-        ({"stack": "bad name!"}, "may hold only letters"),
+        ({"stack": "bad name!"}, "stack name 'bad name!' must be 1 to 32 lower-case letters, digits and '-'"),
+        ({"stack": "Devsim"}, "stack name 'Devsim' must be"),  # names images, which must be lower case
+        ({"stack": "dévsim"}, "stack name 'dévsim' must be"),  # str.isalnum() let this through
+        ({"stack": "-devsim"}, "stack name '-devsim' must be"),
+        ({"stack": "a" * 33}, "must be 1 to 32"),
         ({"stack_dir": Path("/nonexistent")}, "no stack.yml"),
     ],
 )
@@ -94,3 +98,8 @@ def test_overrides_parse_key_value_pairs() -> None:
     assert parse_overrides(["A=1", "B=x=y", "C="]) == (("A", "1"), ("B", "x=y"), ("C", ""))
     with pytest.raises(ConfigError, match="expects KEY=VALUE"):
         parse_overrides(["novalue"])
+
+
+def test_a_stack_name_at_the_limits_is_taken() -> None:
+    for name in ("a", "devsim-2", "a" * 32, "0stack"):
+        validate(Settings().replace(stack=name))

@@ -187,3 +187,9 @@ def test_a_binary_or_huge_file_is_refused_before_it_is_parsed(tmp_path: Path) ->
     with pytest.raises(UsageError) as raised:
         load(huge)
     assert str(raised.value) == f"{huge}: 1000019 bytes; an experiment file is at most 1000000 bytes"
+
+
+def test_an_endless_number_is_refused(tmp_path: Path) -> None:
+    path = broken(tmp_path, lambda doc: doc["method"][0]["provider"]["arguments"].update(count=float("inf")))
+    assert f"{path}: method activity 'kill-one-app-task': argument count must be a finite number, got inf" in \
+        problems(path, load(path), SERVICES)
