@@ -60,15 +60,15 @@ def main() -> None:
 
     times: dict[str, list[float]] = {k: [] for k in ("cold_up", "up_after_down", "up_after_down_volumes",
                                                      "down", "down_volumes")}
-    timed("down", "--volumes")
+    timed("down", "--volumes", "--yes")
     for i in range(args.cycles):
         removed = remove_stack_images()
         times["cold_up"].append(timed("up"))
         times["down"].append(timed("down"))
         times["up_after_down"].append(timed("up"))
-        times["down_volumes"].append(timed("down", "--volumes"))
+        times["down_volumes"].append(timed("down", "--volumes", "--yes"))
         times["up_after_down_volumes"].append(timed("up"))
-        times["down_volumes"].append(timed("down", "--volumes"))
+        times["down_volumes"].append(timed("down", "--volumes", "--yes"))
         print(f"cycle {i + 1} (removed {removed} stack images first): "
               + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()), file=sys.stderr)
 

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 from harness import database_commands, offline_commands, status_command
 from harness.config import load_settings, parse_overrides, validate
+from harness.confirm import confirm
 from harness.context import RunContext
 from harness.deploy import rollout
 from harness.deploy.guard import GuardPolicy
@@ -72,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
     down = sub.add_parser("down", help="remove the stack and wait until it is gone")
-    down.add_argument("--volumes", action="store_true", help="remove the stack's volumes too")
+    down.add_argument("--volumes", action="store_true",
+                      help="remove the stack's volumes (databases, both backup repositories) and secrets too")
+    down.add_argument("--yes", action="store_true", help="with --volumes: do not ask (needed without a terminal)")
     load = sub.add_parser("load", help="a headless load test with SLO gates (exit 1 when an SLO is breached)",
                           description="Runs Locust headless against the stack's load balancer and judges SLOs. "
                           + slo.GRAMMAR)
@@ -199,6 +202,9 @@ def cmd_up(ctx: RunContext, args: argparse.Namespace) -> int:
 
 
 def cmd_down(ctx: RunContext, args: argparse.Namespace) -> int:
+    if args.volumes:
+        confirm("devsim down --volumes", lambda: [f"volume {v}" for v in ctx.driver.volumes()]
+                + [f"{len(ctx.driver.secrets()) + len(ctx.driver.configs())} secrets and configs"], args.yes)
     removed = lifecycle.down(ctx.driver, ctx.settings, ctx.target, ctx.progress, volumes=args.volumes)
     what = "stack and volumes" if args.volumes else "stack"
     services = [r for r in removed if r.endswith(("services", "containers"))]

@@ -9,6 +9,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+from harness.confirm import confirm
 from harness.context import RunContext
 from harness.errors import UsageError
 from harness.stack.services import stack_status
@@ -38,6 +39,7 @@ def add_parsers(sub: Any) -> None:
                          help="`latest` (default) or a time, e.g. 2026-12-01T21:00:00Z (UTC when no zone is given)")
     restore.add_argument("--repo", type=int, default=1, choices=(1, 2), help="1: backup (default), 2: offsite")
     restore.add_argument("--json", action="store_true", help="the result as JSON")
+    restore.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
 
 
 def backup(ctx: RunContext, args: argparse.Namespace) -> int:
@@ -68,7 +70,10 @@ def backup(ctx: RunContext, args: argparse.Namespace) -> int:
 
 
 def restore(ctx: RunContext, args: argparse.Namespace) -> int:
-    """`devsim restore [--to TIME|latest] [--repo N]`."""
+    """`devsim restore [--to TIME|latest] [--repo N] [--yes]`."""
+    confirm("devsim restore", lambda: [f"the data of every database node of stack {ctx.settings.stack!r}, replaced "
+                                       f"by repository {args.repo}'s backup at {args.to}",
+                                       "every write after that point"], args.yes)
     done = restoring.restore(ctx.driver, ctx.settings, args.to, args.repo, ctx.progress)
     if args.json:
         print(json.dumps(asdict(done), indent=2))

@@ -38,6 +38,9 @@ class StackOps(Protocol):
 
     def remove_networks(self) -> None: ...
 
+    def volumes(self) -> list[str]:
+        """The engine's names of the stack's volumes."""
+
     def remove_volumes(self) -> None: ...
 
 

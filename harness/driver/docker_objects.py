@@ -93,6 +93,9 @@ class DockerObjects:
         for net in self._list("networks", filters={"label": self.label}):
             ignore_missing(net.remove)
 
+    def volumes(self) -> list[str]:
+        return sorted(str(vol.name) for vol in self._list("volumes", filters={"label": self.label}))
+
     def remove_volumes(self) -> None:
         for vol in self._list("volumes", filters={"label": self.label}):
             ignore_missing(vol.remove)

@@ -134,7 +134,7 @@ def stack(settings: Settings, machine_lock: None) -> Iterator[Settings]:
     os.environ["REQUESTS_CA_BUNDLE"] = str(settings.ca_file)
     yield settings
     # test_teardown checks `down` itself; this makes sure nothing stays up if it did not run.
-    devsim("down", "--volumes")
+    devsim("down", "--volumes", "--yes")
 
 
 @pytest.fixture(scope="session")

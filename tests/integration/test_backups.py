@@ -118,7 +118,7 @@ def test_a_restore_that_cannot_be_done_is_refused_and_touches_nothing(stack: Set
     cluster = cluster_of(stack)
     cluster.sql(f"INSERT INTO items (id, payload, written_by) VALUES ('{item}', '{{}}', 'test')")
     nodes = node_containers(stack)
-    done = devsim("restore", "--to", target)
+    done = devsim("restore", "--to", target, "--yes")
     assert done.returncode == 2, explain(done)
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr

@@ -38,7 +38,7 @@ def dev(settings: Settings, machine_lock: None, tmp_path_factory: pytest.TempPat
     done = devsim("up", "--profile", "development", env=env)
     assert done.returncode == 0, explain(done)
     yield settings.replace(stack_dir=copy, tls=False)  # plain HTTP to the app itself
-    devsim("down", "--volumes", env=env)
+    devsim("down", "--volumes", "--yes", env=env)
 
 
 def containers(settings: Settings) -> dict[str, Any]:
@@ -230,7 +230,7 @@ def test_an_experiment_with_no_up_says_the_development_profile_runs(dev: Setting
 
 
 def test_down_removes_the_profile(dev: Settings) -> None:
-    done = devsim("down", "--volumes", env={"DEVSIM_STACK_DIR": str(dev.stack_dir)})
+    done = devsim("down", "--volumes", "--yes", env={"DEVSIM_STACK_DIR": str(dev.stack_dir)})
     assert done.returncode == 0, explain(done)
     assert "removed" in done.stdout
     client = docker.from_env()

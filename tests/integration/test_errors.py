@@ -21,7 +21,7 @@ OTHER = {"DEVSIM_STACK": "devsimfault", "DEVSIM_LB_PORT": "18080", "DEVSIM_LB_TL
 def other_stack(machine_lock: None) -> Iterator[dict[str, str]]:
     """A second, throw-away stack on other ports; removed whatever the test did."""
     yield dict(OTHER)
-    done = devsim("down", "--volumes", env=OTHER)
+    done = devsim("down", "--volumes", "--yes", env=OTHER)
     assert done.returncode == 0, explain(done)
 
 

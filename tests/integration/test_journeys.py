@@ -135,7 +135,7 @@ def test_journey_down_volumes_then_the_quick_start_again(stack: Settings) -> Non
     main job from nothing but the built images: it boots the stack, passes, and leaves it up."""
     # in the suite nothing is up here (test_teardown.py's own `down --volumes` ran); alone, the
     # stack the earlier journeys left is
-    step("down", "--volumes", code=0,
+    step("down", "--volumes", "--yes", code=0,
          line=rf"stack {stack.stack!r} was not up|stack and volumes {stack.stack!r} removed")
     step(*MAIN_JOB, code=0, line=passed(MAIN_JOB[-1]))
     step("status", code=0, line="profile: production")

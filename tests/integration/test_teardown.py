@@ -43,7 +43,7 @@ def neighbour(stack: Settings) -> Iterator[Settings]:
     done = devsim("up", env=NEIGHBOUR_ENV)
     assert done.returncode == 0, explain(done)
     yield load_settings({**os.environ, **NEIGHBOUR_ENV})
-    done = devsim("down", "--volumes", env=NEIGHBOUR_ENV)
+    done = devsim("down", "--volumes", "--yes", env=NEIGHBOUR_ENV)
     assert done.returncode == 0, explain(done)
 
 
@@ -107,7 +107,7 @@ def test_down_with_volumes_leaves_nothing(stack: Settings, tmp_path: Path, anoth
     old_tag = f"{stack.stack}/lb:latest-000000000000"
     client.images.build(path=str(tmp_path), tag=old_tag, rm=True)
     load = Load(seconds=25)
-    done = devsim("down", "--volumes")
+    done = devsim("down", "--volumes", "--yes")
     totals = load.totals(timeout=120)
     assert done.returncode == 0, explain(done)
     assert "outdated image tags" in done.stdout
@@ -133,7 +133,7 @@ def test_down_with_volumes_leaves_nothing(stack: Settings, tmp_path: Path, anoth
 
 
 def test_down_when_nothing_is_up_is_fine(stack: Settings) -> None:
-    done = devsim("down", "--volumes")
+    done = devsim("down", "--volumes", "--yes")
     assert done.returncode == 0, explain(done)
     assert "was not up" in done.stdout
 

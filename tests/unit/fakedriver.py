@@ -160,6 +160,9 @@ class FakeDriver:
     def remove_networks(self) -> None:
         self.calls.append("remove_networks")
 
+    def volumes(self) -> list[str]:
+        return [f"{self.stack}_db1-data", f"{self.stack}_backup-repo"]
+
     def remove_volumes(self) -> None:
         self.calls.append("remove_volumes")
 
