@@ -29,6 +29,10 @@ class UsageError(HarnessError):
     """Bad arguments or input files."""
 
 
+class Interrupted(HarnessError):
+    """Ctrl-C or SIGTERM that a command let finish a step it must not cut short, then obeyed."""
+
+
 class ConfigError(HarnessError):
     """A setting in the environment or a config file is invalid."""
 

@@ -11,8 +11,6 @@ import math
 import signal
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
@@ -36,8 +34,8 @@ from harness.load.runner import LoadPlan, LocustProcess
 from harness.load.session import DEFAULT_LOCUSTFILE, MAX_RUN_TIME
 from harness.metrics import series as report_series
 from harness.metrics.prometheus import Prometheus
-from harness.progress import Progress
 from harness.runs import RunFiles, new_run_dir
+from harness.signals import signals_deferred
 from harness.stack import lifecycle
 from harness.stack.services import declared_services, running_versions, stack_status
 from harness.stack.waiting import Check, Waiter
@@ -207,24 +205,6 @@ class SignalSeen(RunEventHandler):  # type: ignore[misc]  # chaoslib has no type
 
 def _why(exc: BaseException) -> str:
     return f"interrupted ({'SIGINT' if isinstance(exc, KeyboardInterrupt) else exc})"
-
-
-@contextmanager
-def signals_deferred(progress: Progress, what: str) -> Iterator[list[str]]:
-    """Ctrl-C and SIGTERM wait until the block is done (the safety net must finish; a
-    verdict is written whole); the signals that came are listed in what it yields."""
-    got: list[str] = []
-
-    def note(signum: int, frame: FrameType | None) -> None:
-        got.append(signal.Signals(signum).name)
-        progress.warn(f"{got[-1]} received: finishing {what} first")
-
-    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield got
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _warm_up(load: LocustProcess, plan: LoadPlan, seconds: float) -> None:

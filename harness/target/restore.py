@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 from harness.config import Settings
 from harness.driver import StackDriver
-from harness.errors import InfrastructureError, UsageError
+from harness.errors import InfrastructureError, Interrupted, UsageError
 from harness.progress import Progress
+from harness.signals import signals_deferred
 from harness.stack import lifecycle
 from harness.stack.services import stack_status
 from harness.stack.waiting import Check, Waiter
@@ -112,19 +113,26 @@ def restore(driver: StackDriver, settings: Settings, target: str, repo: int, pro
     started = time.monotonic()
     progress.step(f"restoring the database from repository {repo} (backup {label}) to {shown}: stopping "
                   f"{', '.join(members)}")
-    for member in members:
-        driver.update(member, replicas=0)
     waiter = Waiter(settings.up_timeout, settings.poll_interval)
-    if waiter.until(lambda: Check(not any(driver.containers(m) for m in members), "nodes stopping"),
-                    progress.update) is None:
-        raise InfrastructureError("the database nodes did not stop",
-                                  hint="`devsim status`; then `devsim restore` again")
-    order = json.dumps({"id": f"{time.time():.0f}", "repo": repo,
-                        "target": "latest" if when is None else when.strftime("%Y-%m-%d %H:%M:%S.%f+00")})
-    _etcd(driver, f"put /service/{SCOPE}-restore {shlex.quote(order)}")
-    _etcd(driver, f"del --prefix /service/{SCOPE}/")
-    progress.step(f"starting {members[0]}: it restores the backup and replays the WAL")
-    driver.update(members[0], replicas=1)
+    # From the first node stopped to the restoring node started, Ctrl-C waits: cut between the
+    # order and the removal of the cluster's keys, a plain `devsim up` found every data
+    # directory emptied for the order and no leader to follow.
+    with signals_deferred(progress, "the restore's critical steps") as deferred:
+        for member in members:
+            driver.update(member, replicas=0)
+        if waiter.until(lambda: Check(not any(driver.containers(m) for m in members), "nodes stopping"),
+                        progress.update) is None:
+            raise InfrastructureError("the database nodes did not stop",
+                                      hint="`devsim status`; then `devsim restore` again")
+        order = json.dumps({"id": f"{time.time():.0f}", "repo": repo,
+                            "target": "latest" if when is None else when.strftime("%Y-%m-%d %H:%M:%S.%f+00")})
+        _etcd(driver, f"put /service/{SCOPE}-restore {shlex.quote(order)}")
+        _etcd(driver, f"del --prefix /service/{SCOPE}/")
+        progress.step(f"starting {members[0]}: it restores the backup and replays the WAL")
+        driver.update(members[0], replicas=1)
+    if deferred:
+        raise Interrupted(f"interrupted ({deferred[0]}) once {members[0]} was restoring: the restore goes on in the "
+                          "cluster", hint="`devsim status` shows when it leads; `devsim up` then starts the others")
     cluster = patroni.Cluster(driver, members)
 
     def leads() -> Check:

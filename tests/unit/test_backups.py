@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import signal
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,7 +14,8 @@ import pytest
 
 from harness.config import load_settings
 from harness.driver.model import ContainerInfo
-from harness.errors import InfrastructureError, UsageError
+from harness.errors import InfrastructureError, Interrupted, UsageError
+from harness.progress import Progress
 from harness.target import backups, restore
 from tests.unit.fakedriver import FakeDriver
 
@@ -148,3 +151,38 @@ def test_the_point_in_time_starts_from_the_newest_backup_that_ended_before_it() 
     assert (when, label) == (dt.datetime(2026, 12, 1, 10, 30, tzinfo=dt.UTC), "20261201-100000F")  # not the incr
     _, label = restore.check(driver, load_settings({}), "2026-12-01T11:05:00Z", 1)
     assert label == "20261201-100000F_20261201-110000I"  # the incremental ended at 11:00:03
+
+
+class Restoring(Repositories):
+    """A restore that gets Ctrl-C as it stops its first node; etcd takes the order."""
+
+    def __init__(self) -> None:
+        super().__init__(INFO, 1796122740.0)
+        self.etcd: list[str] = []
+
+    def exec(self, container: ContainerInfo, argv: Sequence[str], user: str = "",
+             detach: bool = False) -> tuple[int, str]:
+        if argv[:2] == ["sh", "-c"] and "etcdctl" in argv[2]:
+            self.etcd.append(argv[2].split("2379 ", 1)[1].split(" ")[0])
+            return 0, "OK\n"
+        return super().exec(container, argv, user, detach)
+
+    def update(self, service: str, **kwargs: Any) -> None:
+        if kwargs.get("replicas") == 0 and not self.etcd and service == "db1":
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C at the first step that changes anything
+        super().update(service, **kwargs)
+
+
+def test_ctrl_c_waits_until_the_order_is_placed_whole_and_the_restoring_node_runs() -> None:
+    driver = Restoring()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(Interrupted) as caught:
+            restore.restore(driver, load_settings({}), "latest", 1, Progress(quiet=True))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert driver.etcd == ["put", "del"]  # both writes, never one of them
+    assert {s.name: s.replicas for s in driver.services() if s.name.startswith("db")} == {"db1": 1, "db2": 0, "db3": 0}
+    assert caught.value.one_line() == ("interrupted (SIGINT) once db1 was restoring: the restore goes on in the "
+                                       "cluster (`devsim status` shows when it leads; `devsim up` then starts the "
+                                       "others)")

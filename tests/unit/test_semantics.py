@@ -276,8 +276,8 @@ def test_a_signal_during_the_safety_net_waits_until_it_is_done() -> None:
     import os
     import signal
 
-    from harness.experiment.run import signals_deferred
     from harness.progress import Progress
+    from harness.signals import signals_deferred
 
     finished = []
     before = signal.getsignal(signal.SIGINT)  # default_int_handler, or SIG_IGN in a background job
