@@ -46,7 +46,6 @@ from harness.chaos.faults.stress import STRESS_PID_FILE, stop_cpu_stress, stress
 
 __all__ = [
     "CHAIN",
-    "FAULTS",
     "SCALED_FROM",
     "STRESS_PID_FILE",
     "add_network_fault",
@@ -64,15 +63,11 @@ __all__ = [
     "stop_cpu_stress",
     "stop_service",
     "stress_cpu",
-    "undo_of",
     "unpause_service",
     "wait_until_converged",
 ]
 
 Undo = Callable[..., Any]
-
-FAULTS = registry.faults()  # those of the modules above; chaos.database and chaos.backups add theirs
-undo_of = registry.undo_of
 
 
 def _safety_net() -> list[tuple[str, Undo]]:

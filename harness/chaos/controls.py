@@ -30,7 +30,7 @@ def _say(text: str) -> None:
 
 def before_experiment_control(context: dict[str, Any], configuration: Any = None, **_kwargs: Any) -> None:
     runstate.reset()
-    if not runstate._driver["harness"]:  # a plain `chaos run`: the CA file the extension's session verifies with
+    if not runstate.harness_driven():  # a plain `chaos run`: the CA file the extension's session verifies with
         try:
             tls.save_ca(engine.driver(configuration), engine.settings(configuration))
         except HarnessError as exc:
@@ -38,31 +38,25 @@ def before_experiment_control(context: dict[str, Any], configuration: Any = None
 
 
 def before_method_control(context: Any, **_kwargs: Any) -> None:
-    runstate._state["in_method"] = True
+    runstate.method_started()
 
 
 def after_method_control(context: Any, **_kwargs: Any) -> None:
-    runstate._state["in_method"] = False
-    if runstate._state["start"] is not None:
-        runstate._state["end"] = time.time()
+    runstate.method_ended()
 
 
 def before_activity_control(context: dict[str, Any], **_kwargs: Any) -> None:
     kind = context.get("type", "activity")
-    if kind == "action" and runstate._state["in_method"]:
-        runstate._state["last_action_start"] = time.time()
-        if runstate._state["start"] is None:
-            runstate._state["start"] = runstate._state["last_action_start"]
+    if kind == "action":
+        runstate.action_started()
     _say(f"{kind} {context.get('name', '?')!r} started")
 
 
 def after_activity_control(context: dict[str, Any], state: dict[str, Any] | None = None, **_kwargs: Any) -> None:
     state = state or {}
     output = state.get("output")
-    if context.get("type") == "action" and runstate._state["in_method"] and runstate._state["first_action_end"] is None:
-        ended = time.time()
-        runstate._state["first_action_end"] = ended
-        runstate._state["applied_at"] = evidence.applied_at(output, float(runstate._state["start"]), ended)
+    if context.get("type") == "action":
+        runstate.action_ended(lambda start, ended: evidence.applied_at(output, start, ended))
     status = state.get("status", "?")
     shown = "" if output is None else f" -> {str(output)[:120]}"
     error = f" ({state.get('exception', [''])[-1].strip()})" if status == "failed" and state.get("exception") else ""
@@ -71,7 +65,7 @@ def after_activity_control(context: dict[str, Any], state: dict[str, Any] | None
 
 def after_experiment_control(context: dict[str, Any], state: Any = None, configuration: Any = None,
                              **_kwargs: Any) -> None:
-    if runstate._driver["harness"] or not isinstance(state, dict) or not isinstance(context, dict):
+    if runstate.harness_driven() or not isinstance(state, dict) or not isinstance(context, dict):
         return
     window = claimlib.fault_window(state) if state.get("run") else None
     found = claimlib.hypothesis_claims(state) + claimlib.extension_claims(context, state, window,

@@ -9,6 +9,7 @@ which judges the claims after a plain `chaos run`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 _state: dict[str, Any] = {"in_method": False, "start": None, "end": None, "first_action_end": None,
@@ -21,6 +22,38 @@ _driver = {"harness": False}
 def harness_drives(flag: bool) -> None:
     """`devsim run` says it runs the experiment (and judges it itself)."""
     _driver["harness"] = flag
+
+
+def harness_driven() -> bool:
+    return bool(_driver["harness"])
+
+
+def method_started() -> None:
+    _state["in_method"] = True
+
+
+def method_ended() -> None:
+    """The method is over; the fault window closes now if a fault was applied."""
+    _state["in_method"] = False
+    if _state["start"] is not None:
+        _state["end"] = time.time()
+
+
+def action_started() -> None:
+    """An action of the method starts: the first one opens the fault window."""
+    if _state["in_method"]:
+        _state["last_action_start"] = time.time()
+        if _state["start"] is None:
+            _state["start"] = _state["last_action_start"]
+
+
+def action_ended(applied_at: Callable[[float, float], float | None]) -> None:
+    """An action of the method ended; the first one's end, and when it applied its fault
+    (`applied_at(start, end)`, from the action's output), are kept."""
+    if _state["in_method"] and _state["first_action_end"] is None and _state["start"] is not None:
+        ended = time.time()
+        _state["first_action_end"] = ended
+        _state["applied_at"] = applied_at(float(_state["start"]), ended)
 
 
 def reset() -> None:

@@ -1,7 +1,7 @@
 """Server-side series sampled from Prometheus at the end of a run into server_series.json.
 
 Sampled while the stack is still up, so the report can be re-rendered from files later. Every
-run gets the default series; an experiment adds its own under
+run gets the target stack's series (harness.target.monitoring); an experiment adds its own under
 `extensions: [{name: devsim, report: {series: [{title, query, unit}]}}]`
 (read by harness.verdict.record.report_series).
 """

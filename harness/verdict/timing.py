@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.load.clientlog import Request, Span, longest_gap
-from harness.metrics.series import ALERT_SIGNAL, ALERTS_FIRING, ServerSignal  # noqa: F401  (re-exported)
+from harness.metrics.series import ServerSignal
 
 SLO_AVAILABILITY = 0.999
 Points = Sequence[tuple[float, float]]
