@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import os
 import socket
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.config import Settings
@@ -34,14 +33,15 @@ def check_ports_free(driver: StackDriver, settings: Settings, target: TargetStac
     for published in target.published(settings):
         if published.service in ours:
             continue  # our own running service holds it; a redeploy keeps it
-        # A stack removed a moment ago may still hold its ports for a second or two.
-        if Waiter(5.0, 0.5).until(_port_check(published.port)) is None:
+        if not port_frees_up(published.port):
             raise PortInUse(f"port {published.port} is already in use on this host",
                             hint=f"free it or set {published.variable}")
 
 
-def _port_check(port: int) -> Callable[[], Check]:
-    return lambda: Check(port_is_free(port), f"port {port}")
+def port_frees_up(port: int) -> bool:
+    """Whether the port is free within 5 s: a stack or profile removed a moment ago may still
+    hold its ports for a second or two."""
+    return Waiter(5.0, 0.5).until(lambda: Check(port_is_free(port), f"port {port}")) is not None
 
 
 def port_is_free(port: int) -> bool:

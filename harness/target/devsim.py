@@ -142,7 +142,7 @@ def up_development(driver: StackDriver, settings: Settings, progress: Progress) 
         lifecycle.down(driver, settings, stack, progress)
     development.remove(driver, settings, progress)
     lifecycle.check_ports_free(driver, settings, stack)
-    if not lifecycle.port_is_free(development.INSPECTOR_PORT):
+    if not lifecycle.port_frees_up(development.INSPECTOR_PORT):
         raise PortInUse(f"port {development.INSPECTOR_PORT} (the app's inspector) is already in use on this host")
     image_env = images.build_images(driver, stack.images(driver.stack), settings.stack_dir, progress)
     services = development.load(settings, lifecycle.stack_env(settings, stack, image_env))
