@@ -182,12 +182,14 @@ def edge_certificate(configuration: Configuration = None) -> str:
 
 
 @activity
-def plain_http_answer(path: str = "/health", configuration: Configuration = None) -> str:
+def plain_http_answer(path: str = "/health", host: str = "", configuration: Configuration = None) -> str:
     """What plain HTTP on the load balancer's port answers: "<status> <Location>" (a redirect
-    to HTTPS, at best), or "no answer"."""
+    to HTTPS, at best), or "no answer". `host`: the Host header to send instead of the
+    address's (a redirect built from it would send clients wherever a link says)."""
+    headers = {"Host": host} if host else {}
     try:
         answer = engine.http(configuration).get(engine.settings(configuration).lb_plain_url + path, timeout=3,
-                                                allow_redirects=False)
+                                                allow_redirects=False, headers=headers)
     except requests.RequestException as exc:
         return f"no answer: {type(exc).__name__}"
     return f"{answer.status_code} {answer.headers.get('Location', '')}".strip()

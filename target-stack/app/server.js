@@ -81,7 +81,11 @@ metrics.gauge('app_in_flight_requests', 'Requests being served now.', () => inFl
 // certificate must chain to it and name the host connected to. No CA: plain text (development).
 const dbSsl = env.DB_SSL_CA_FILE ? { ca: fs.readFileSync(env.DB_SSL_CA_FILE, 'utf8'), rejectUnauthorized: true } : false;
 const poolMax = Number(env.DB_POOL_MAX || 10);
-const pool = new Pool({ password: secret('PGPASSWORD') || undefined, ssl: dbSsl, max: poolMax, connectionTimeoutMillis: 2000, idleTimeoutMillis: 0, query_timeout: 5000 });
+// statement_timeout is the server's own bound on every statement (sent at connection start):
+// a statement that runs past it is cancelled by PostgreSQL and frees its backend, where the
+// client's query_timeout alone would leave it running after the client gave up.
+const statementTimeoutMs = Number(env.DB_STATEMENT_TIMEOUT_MS || 4000);
+const pool = new Pool({ password: secret('PGPASSWORD') || undefined, ssl: dbSsl, max: poolMax, connectionTimeoutMillis: 2000, idleTimeoutMillis: 0, query_timeout: 5000, statement_timeout: statementTimeoutMs });
 pool.on('error', (err) => log('postgres pool error', { error: err.message }));
 // Every connection opened before traffic needs it: a new one costs a TCP, TLS and SCRAM
 // handshake (about 7 round trips; 2.1 s under the db-latency experiment's 300 ms). On a
@@ -114,6 +118,52 @@ redis.on('error', (err) => log('redis error', { error: err.message }));
 redis.connect().catch((err) => log('redis connect failed', { error: err.message }));
 
 class Unavailable extends Error {}
+
+// Bad input is the client's error and is answered 4xx, never 5xx: a 5xx fires the stack's
+// error-ratio alerts and makes the deploy guard roll a good release back, so a client that
+// could cause one at will could do both. Ids are checked here; what only the database can
+// judge (SQLSTATE class 22, data exceptions, and 54, program limits such as nesting) is a
+// 400 too, and any other database error stays a 503.
+const ID_MAX = 128;
+const PAYLOAD_DEPTH_MAX = 32;
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
+function idProblem(id) {
+  if (typeof id !== 'string' || id.length === 0 || id.length > ID_MAX) return `id must be a non-empty string of at most ${ID_MAX} characters`;
+  if (CONTROL_CHARACTER.test(id)) return 'id must not contain control characters';
+  return null;
+}
+
+// A payload nested deeper than PAYLOAD_DEPTH_MAX, or holding a NUL character in a string or a
+// key (PostgreSQL's jsonb cannot store one), is refused. Walked without recursion, so that a
+// payload nested 30,000 deep (it fits in 64 kB) costs a loop, not the stack.
+function payloadProblem(payload) {
+  const pending = [[payload, 1]];
+  while (pending.length > 0) {
+    const [value, depth] = pending.pop();
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) return 'payload must not contain NUL characters';
+    } else if (value !== null && typeof value === 'object') {
+      if (depth > PAYLOAD_DEPTH_MAX) return `payload must not be nested deeper than ${PAYLOAD_DEPTH_MAX} levels`;
+      for (const [key, child] of Object.entries(value)) {
+        if (key.includes('\u0000')) return 'payload must not contain NUL characters';
+        pending.push([child, depth + 1]);
+      }
+    }
+  }
+  return null;
+}
+
+function clientFault(err) {
+  return typeof err.code === 'string' && (err.code.startsWith('22') || err.code.startsWith('54'));
+}
+
+// A database error's answer: 400 when the input was at fault, 503 otherwise.
+function databaseFailure(res, err, what, extra) {
+  if (clientFault(err)) return res.status(400).json({ error: 'the database refused this input', sqlstate: err.code });
+  log(what, { ...extra, error: err.message });
+  return res.status(503).json({ error: 'database unavailable' });
+}
 
 function withTimeout(promise, what) {
   let timer;
@@ -168,7 +218,13 @@ app.get('/health', (req, res) => {
   return res.json({ status: 'ok', version: config.version, host: os.hostname() });
 });
 
-app.get('/ready', async (req, res) => {
+// /ready and /metrics are for the load balancer's checks and Prometheus, which reach each task
+// on the stack's network. The edge marks every request it forwards (X-Devsim-Edge, set by
+// HAProxy over whatever the client sent), and such a request gets neither: whatever spelling
+// Express's routing would match (/READY, /metrics/), the answer is a 404.
+const internalOnly = (req, res, next) => (req.get('x-devsim-edge') ? res.status(404).json({ error: 'not found' }) : next());
+
+app.get('/ready', internalOnly, async (req, res) => {
   if (config.breakage === 'never-ready') return res.status(503).json({ ready: false, reason: 'starting' });
   if (draining) return res.status(503).json({ ready: false, reason: 'draining' });
   const [db, cache] = await Promise.allSettled([
@@ -183,7 +239,7 @@ app.get('/ready', async (req, res) => {
   });
 });
 
-app.get('/metrics', (req, res) => res.type('text/plain; version=0.0.4').send(metrics.render()));
+app.get('/metrics', internalOnly, (req, res) => res.type('text/plain; version=0.0.4').send(metrics.render()));
 
 let apiRequests = 0;
 app.use('/api', (req, res, next) => {
@@ -197,11 +253,10 @@ app.use('/api', (req, res, next) => {
 
 app.get('/api/version', (req, res) => res.json({ version: config.version, host: os.hostname() }));
 
-app.post('/api/items', async (req, res) => {
+app.post('/api/items', requireAccess, async (req, res) => {
   const { id, payload } = req.body || {};
-  if (typeof id !== 'string' || id.length === 0 || id.length > 128) {
-    return res.status(400).json({ error: 'id must be a non-empty string of at most 128 characters' });
-  }
+  const problem = idProblem(id) || payloadProblem(payload);
+  if (problem) return res.status(400).json({ error: problem });
   const body = JSON.stringify(payload === undefined ? null : payload);
   try {
     // Answered 201 only after the INSERT has committed (autocommit).
@@ -209,8 +264,7 @@ app.post('/api/items', async (req, res) => {
     return res.status(201).json({ id });
   } catch (err) {
     if (err.code === '23505') return replayedWrite(res, id, body);
-    log('write failed', { id, error: err.message });
-    return res.status(503).json({ error: 'database unavailable' });
+    return databaseFailure(res, err, 'write failed', { id });
   }
 });
 
@@ -223,33 +277,38 @@ async function replayedWrite(res, id, body) {
     if (stored.rowCount === 1 && stored.rows[0].same) return res.status(201).json({ id });
     return res.status(409).json({ error: `item ${id} exists with another payload` });
   } catch (err) {
-    log('write replay check failed', { id, error: err.message });
-    return res.status(503).json({ error: 'database unavailable' });
+    return databaseFailure(res, err, 'write replay check failed', { id });
   }
 }
 
 app.get('/api/items/:id', async (req, res) => {
+  const problem = idProblem(req.params.id);
+  if (problem) return res.status(400).json({ error: problem });
   try {
     const result = await pool.query('SELECT id, payload, created_at FROM items WHERE id = $1', [req.params.id]);
     if (result.rowCount === 0) return res.status(404).json({ error: 'not found' });
     return res.json(result.rows[0]);
   } catch (err) {
-    return res.status(503).json({ error: 'database unavailable' });
+    return databaseFailure(res, err, 'read failed', { id: req.params.id });
   }
 });
 
 // A slow read, as every real app has one: the route whose requests are in flight when a
 // replica is told to stop, which is what a graceful drain exists for.
-app.get('/api/report', async (req, res) => {
+// It costs a pooled connection for 250 ms, so it needs a token, and the edge caps its rate.
+app.get('/api/report', requireAccess, async (req, res) => {
   try {
     const result = await pool.query('SELECT pg_sleep(0.25), count(*)::int AS items FROM items');
     return res.json({ items: result.rows[0].items });
   } catch (err) {
-    return res.status(503).json({ error: 'database unavailable' });
+    return databaseFailure(res, err, 'report failed', {});
   }
 });
 
 app.post('/api/auth/token', async (req, res) => {
+  // A token response is never stored by a cache on the way (RFC 6749 section 5.1), its
+  // errors included.
+  res.set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' });
   const grant = (req.body || {}).grant_type;
   if (grant !== 'client_credentials') return res.status(400).json({ error: 'unsupported_grant_type' });
   const cred = auth.clientCredentials(req);
@@ -283,6 +342,26 @@ async function requireToken(req, res, next) {
   return next();
 }
 
+// The data routes that cost the database (writes, the report): a well-signed, unexpired token
+// whose session Redis still holds. When Redis does not answer within DEPENDENCY_TIMEOUT_MS
+// (fail-fast or not), the signature and expiry alone admit it: a Redis outage degrades auth
+// (new tokens, revocation), not the service, and a revoked token keeps these routes for at
+// most its remaining lifetime (TOKEN_TTL_SECONDS) while Redis is away. /api/me and revoke
+// keep the strict check (503 without Redis).
+async function requireAccess(req, res, next) {
+  const claims = await auth.verify(auth.bearer(req), signingKey, Math.floor(Date.now() / 1000));
+  if (!claims) return res.status(401).set('WWW-Authenticate', 'Bearer error="invalid_token"').json({ error: 'invalid_token' });
+  let owner;
+  try {
+    owner = await withTimeout(Promise.resolve().then(() => redis.get(`session:${claims.jti}`)), 'redis');
+  } catch (err) {
+    owner = claims.sub; // Redis away: admitted on the signature (see above)
+  }
+  if (owner !== claims.sub) return res.status(401).set('WWW-Authenticate', 'Bearer error="invalid_token"').json({ error: 'invalid_token', reason: 'revoked or expired session' });
+  req.claims = claims;
+  return next();
+}
+
 app.get('/api/me', requireToken, (req, res) => res.json({ sub: req.claims.sub, jti: req.claims.jti, exp: req.claims.exp }));
 
 app.post('/api/auth/revoke', requireToken, async (req, res) => {
@@ -295,6 +374,19 @@ app.post('/api/auth/revoke', requireToken, async (req, res) => {
 });
 
 app.use((req, res) => res.status(404).json({ error: 'not found' }));
+
+// What Express or its body parser refuse (malformed JSON, a body over the limit, a path that
+// does not decode) is answered in JSON with its own 4xx; only a fault of the app itself is a
+// 500, logged without echoing the request.
+// eslint-disable-next-line no-unused-vars
+app.use((err, req, res, next) => {
+  const status = Number.isInteger(err.status) && err.status >= 400 && err.status < 500 ? err.status : 500;
+  if (status === 500) {
+    log('unhandled error', { error: err.message });
+    return res.status(500).json({ error: 'internal error' });
+  }
+  return res.status(status).json({ error: status === 413 ? 'request body too large' : 'malformed request' });
+});
 
 // Real services warm up before they listen (caches, JIT, migrations); STARTUP_DELAY_SECONDS
 // stands for that, so a negative control can show what health-gated rollouts protect against.

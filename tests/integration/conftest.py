@@ -30,6 +30,21 @@ def devsim(*args: str, env: dict[str, str] | None = None, timeout: float = 900) 
                           text=True, timeout=timeout, check=False)
 
 
+def bearer(settings: Settings) -> dict[str, str]:
+    """An Authorization header with a new token of the load's OAuth2 client, as the running
+    stack's secret names it: writes and /api/report need one."""
+    import requests
+
+    from harness.driver import driver_for
+    from harness.target import secrets
+
+    client_id, secret = secrets.parse_client(secrets.read(driver_for(settings.stack), "oauth_clients"), "loadtest")
+    answer = requests.post(f"{settings.lb_url}/api/auth/token", timeout=5, data={
+        "grant_type": "client_credentials", "client_id": client_id, "client_secret": secret})
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
 def explain(done: subprocess.CompletedProcess[str]) -> str:
     return f"exit {done.returncode}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
 

@@ -14,7 +14,7 @@ import requests
 from harness.config import Settings
 from harness.errors import InfrastructureError
 from harness.metrics.prometheus import Prometheus
-from tests.integration.conftest import devsim
+from tests.integration.conftest import bearer, devsim
 
 pytestmark = pytest.mark.docker
 
@@ -38,9 +38,11 @@ def returns_data(prometheus: Prometheus, expr: str) -> str:
 
 
 def test_every_dashboard_query_returns_data(stack: Settings) -> None:
+    auth = bearer(stack)
     for i in range(15):  # a little traffic on every route, so rates and quantiles have samples
         requests.get(f"{stack.lb_url}/api/version", timeout=5)
-        requests.post(f"{stack.lb_url}/api/items", json={"id": f"dash-{uuid.uuid4()}", "payload": i}, timeout=5)
+        requests.post(f"{stack.lb_url}/api/items", json={"id": f"dash-{uuid.uuid4()}", "payload": i}, headers=auth,
+                      timeout=5)
         requests.get(f"{stack.lb_url}/api/items/none-{i}", timeout=5)
     prometheus = Prometheus(stack.prometheus_url)
     found = queries(stack)

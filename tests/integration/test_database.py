@@ -24,7 +24,7 @@ from harness.config import PROJECT_ROOT, Settings
 from harness.driver import driver_for
 from harness.load import clientlog
 from harness.target import patroni, secrets
-from tests.integration.conftest import devsim, explain, judged_again, set_switches
+from tests.integration.conftest import bearer, devsim, explain, judged_again, set_switches
 
 pytestmark = pytest.mark.docker
 
@@ -84,7 +84,8 @@ def test_the_router_sends_writes_to_the_leader_and_reads_to_replicas(stack: Sett
     assert in_recovery_through_router(cluster, 5001).startswith("t|")
     # and the app's writes land on the leader, readable back through the app
     item = f"routing-check-{uuid.uuid4()}"
-    created = requests.post(f"{stack.lb_url}/api/items", json={"id": item, "payload": {}}, timeout=5)
+    created = requests.post(f"{stack.lb_url}/api/items", json={"id": item, "payload": {}}, headers=bearer(stack),
+                            timeout=5)
     assert created.status_code == 201, created.text
     assert cluster.sql(f"SELECT count(*) FROM items WHERE id = '{item}'") == [["1"]]
 
@@ -158,7 +159,8 @@ def the_restarted_node_is_reachable_and_can_lead_again(stack: Settings, node: st
         assert moved["to"] == node, moved
         item = f"old-leader-leads-{uuid.uuid4()}"
         deadline = time.monotonic() + 10  # the router marks the new primary UP within a second
-        while (created := requests.post(f"{stack.lb_url}/api/items", json={"id": item, "payload": {}},
+        auth = bearer(stack)
+        while (created := requests.post(f"{stack.lb_url}/api/items", json={"id": item, "payload": {}}, headers=auth,
                                         timeout=5)).status_code == 503 and time.monotonic() < deadline:
             time.sleep(0.5)
         assert created.status_code == 201, created.text

@@ -1,6 +1,6 @@
 """The production profile's TLS, secrets and control plane (issue 16), on the real stack: the
 security experiment's claims hold, and each of its controls (Redis without a password, plain
-HTTP served) fails the claim it names, with the measured value. The development profile,
+HTTP served, no rate limits) fails the claims it names, with the measured value. The development profile,
 with its plain-text credentials and no TLS, is the wider negative control
 (test_development_profile.py)."""
 
@@ -37,8 +37,26 @@ def test_the_security_claims_hold_and_each_control_fails_its_claim(as_shipped: S
     assert measured["a token as the stack mints it is accepted (the token probes' own control)"] == 200
     refused = {name: value for name, value in measured.items() if name.startswith("a") and "token" in name
                and "own control" not in name}
-    assert len(refused) == 10
+    assert len(refused) == 11  # the ten token variants, and a write without a token
     assert set(refused.values()) == {401}, refused
+    # bad input: 4xx, never a 5xx the client could raise the stack's alarms with
+    bad = {name: value for name, value in measured.items() if name.endswith(" is refused with a 4xx")}
+    assert len(bad) == 11
+    assert bad.pop("a write over the 64 kB body limit is refused with a 4xx") == 413
+    assert set(bad.values()) == {400}, bad
+    assert measured["the report without a token is refused (401)"] == 401
+    assert measured["token responses may not be cached (Cache-Control no-store)"] == "no-store"
+    assert measured["plain HTTP is redirected to the stack's own host, whatever Host the client sent"] == \
+        f"308 https://127.0.0.1:{as_shipped.lb_tls_port}/health"
+    assert measured["the edge does not serve the app's metrics"] == 404
+    assert measured["the edge does not serve the app's metrics under another spelling (/METRICS/)"] == 404
+    assert measured["/ready at the edge is the edge's own answer, not a replica's (no dependency named)"] == \
+        "ready,replicas_ready"
+    # 240 requests, 40 at a time, at 250 ms each take about 1.5 s: the cap of 60 a second
+    # admits at most about 60 x 2 (two one-second windows), so most of the burst is refused
+    limited = measured["a burst of 240 report requests, 40 at a time, meets the edge's rate limit (429)"]
+    assert 240 - 2 * 60 <= limited < 240, limited
+    assert measured["no request of a report burst is answered 5xx"] == 0
     assert measured["no published port answers from outside the host's loopback"] == "none"
     assert measured["no secret value in any inspect output or container log"] == "none"
     assert measured["Patroni refuses a configuration change without credentials (401)"] == 401
@@ -64,7 +82,11 @@ def test_the_security_claims_hold_and_each_control_fails_its_claim(as_shipped: S
         failed[control["name"]] = {c["name"]: c["measured"] for c in verdict["claims"] if c["outcome"] == "failed"}
     assert failed == {
         "Redis without a password": {"Redis refuses a write without its password": "accepted"},
-        "the app served over plain HTTP too": {"plain HTTP is redirected to HTTPS": "200"},
+        "the app served over plain HTTP too": {
+            "plain HTTP is redirected to HTTPS": "200",
+            "plain HTTP is redirected to the stack's own host, whatever Host the client sent": "200"},
+        "no rate limits at the edge": {
+            "a burst of 240 report requests, 40 at a time, meets the edge's rate limit (429)": 0},
     }
 
 

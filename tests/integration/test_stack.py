@@ -20,7 +20,7 @@ from harness.config import Settings, load_settings
 from harness.driver import driver_for
 from harness.metrics.prometheus import Prometheus
 from harness.target import secrets
-from tests.integration.conftest import devsim, explain
+from tests.integration.conftest import bearer, devsim, explain
 
 pytestmark = pytest.mark.docker
 
@@ -51,25 +51,32 @@ def test_health_through_the_load_balancer(stack: Settings) -> None:
     assert answer.json()["status"] == "ok"
 
 
-def test_ready_checks_database_and_cache(stack: Settings) -> None:
+def test_ready_at_the_edge_is_the_edges_own(stack: Settings) -> None:
+    """A replica's /ready (its PostgreSQL and Redis checks) is HAProxy's business; the edge
+    answers for itself: how many replicas its checks keep in rotation."""
     answer = requests.get(f"{stack.lb_url}/ready", timeout=5)
-    assert answer.status_code == 200
-    assert answer.json() == {"ready": True, "postgres": "ok", "redis": "ok"}
+    assert (answer.status_code, answer.json()) == (200, {"ready": True, "replicas_ready": stack.replicas})
+    for spelling in ("/READY", "/ready/", "/Ready/"):
+        assert requests.get(f"{stack.lb_url}{spelling}", timeout=5).json() == answer.json(), spelling
 
 
 def test_item_written_reads_back(stack: Settings) -> None:
     item_id = f"it-{uuid.uuid4()}"
     payload = {"n": 42, "text": "hello"}
-    written = requests.post(f"{stack.lb_url}/api/items", json={"id": item_id, "payload": payload}, timeout=5)
+    auth = bearer(stack)
+    written = requests.post(f"{stack.lb_url}/api/items", json={"id": item_id, "payload": payload}, headers=auth,
+                            timeout=5)
     assert written.status_code == 201, written.text
     # A replay of the same write is answered as the first (the load balancer may retry it);
     # the same id with another payload is a conflict, and the first payload stays.
-    again = requests.post(f"{stack.lb_url}/api/items", json={"id": item_id, "payload": payload}, timeout=5)
+    again = requests.post(f"{stack.lb_url}/api/items", json={"id": item_id, "payload": payload}, headers=auth,
+                          timeout=5)
     assert (again.status_code, again.json()) == (201, {"id": item_id})
-    other = requests.post(f"{stack.lb_url}/api/items", json={"id": item_id, "payload": {"n": 43}}, timeout=5)
+    other = requests.post(f"{stack.lb_url}/api/items", json={"id": item_id, "payload": {"n": 43}}, headers=auth,
+                          timeout=5)
     assert other.status_code == 409
     reordered = requests.post(f"{stack.lb_url}/api/items", json={"id": item_id, "payload": {"text": "hello", "n": 42}},
-                              timeout=5)
+                              headers=auth, timeout=5)
     assert reordered.status_code == 201  # the same JSON value, keys in another order
     # Round robin: every replica must see the committed row.
     for _ in range(stack.replicas):
@@ -179,7 +186,7 @@ def test_status_reports_every_service_ready(stack: Settings) -> None:
 
 
 def test_up_twice_is_fine(stack: Settings) -> None:
-    before = requests.get(f"{stack.lb_url}/metrics", timeout=5).status_code
+    before = requests.get(f"{stack.lb_url}/health", timeout=5).status_code
     done = devsim("up")
     assert done.returncode == 0, explain(done)
     assert before == 200

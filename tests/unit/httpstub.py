@@ -17,6 +17,7 @@ class Answer:
     status: int
     body: str = ""
     delay_s: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Script:
 
     answers: dict[tuple[str, str], list[Answer]] = field(default_factory=dict)
     seen: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, body (or query)
+    authorization: list[str] = field(default_factory=list)  # each request's Authorization header ("" if none)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def next(self, method: str, path: str, body: str) -> Answer:
@@ -58,6 +60,7 @@ def serving() -> Iterator[tuple[str, Holder]]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode() if length else ""
             parts = urlsplit(self.path)
+            holder.script.authorization.append(self.headers.get("Authorization") or "")
             answer = holder.script.next(method, parts.path, body or parts.query)
             time.sleep(answer.delay_s)
             data = answer.body.encode()
@@ -65,6 +68,8 @@ def serving() -> Iterator[tuple[str, Holder]]:
                 self.send_response(answer.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in answer.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
             except OSError:
