@@ -4,20 +4,27 @@ deploy guard) and the previous release serves again; with the rollback off the c
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
+import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
+from harness.chaos.abuse import BAD_INPUT, ROUTES
 from harness.config import PROJECT_ROOT, Settings
 from harness.load.runner import default_sigint
-from tests.integration.conftest import SECOND, devsim, explain, judged_again, passed, set_switches, step
+from harness.metrics.prometheus import Prometheus
+from tests.integration.conftest import SECOND, bearer, devsim, explain, judged_again, passed, set_switches, step
 
 pytestmark = pytest.mark.docker
 
@@ -61,8 +68,68 @@ def background_load(seconds: int, *slos: str) -> subprocess.Popen[str]:
                             preexec_fn=default_sigint)
 
 
+class BadRequestFlood:
+    """Bad requests through the edge from 3 threads, bounded in count, rate and time, as any client
+    could send them: each kind of the security experiment's bad input in turn (writes with a
+    valid token), and the data routes without a token. `stop` gives the statuses seen."""
+
+    def __init__(self, settings: Settings, limit: int = 3000, seconds: float = 150) -> None:
+        self.url, self.auth = settings.lb_url, bearer(settings)
+        self.deadline = time.monotonic() + seconds
+        self.requests = itertools.islice(itertools.cycle([*BAD_INPUT.values(), *ROUTES.values()]), limit)
+        self.lock, self.done = threading.Lock(), threading.Event()
+        self.seen: Counter[str] = Counter()
+        self.threads = [threading.Thread(target=self._send, daemon=True) for _ in range(3)]
+        for thread in self.threads:
+            thread.start()
+
+    def _next(self) -> dict[str, Any] | None:
+        with self.lock:
+            return None if self.done.is_set() or time.monotonic() > self.deadline else next(self.requests, None)
+
+    def _send(self) -> None:
+        with requests.Session() as session:
+            while (request := self._next()) is not None:
+                headers = dict(self.auth) if request in BAD_INPUT.values() and request["method"] == "POST" else {}
+                body: dict[str, Any] = {"json": request["json"]} if "json" in request else {}
+                if "body" in request:
+                    body, headers["Content-Type"] = {"data": request["body"].encode()}, "application/json"
+                try:
+                    status = str(session.request(request["method"], self.url + request["path"], headers=headers,
+                                                 timeout=10, **body).status_code)
+                except requests.RequestException as exc:
+                    status = type(exc).__name__
+                with self.lock:
+                    self.seen[status] += 1
+                time.sleep(0.05)  # about 20 a second per thread: a flood, not a CPU contest with the rollout
+
+    def stop(self) -> Counter[str]:
+        self.done.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+        return self.seen
+
+
+def server_errors(settings: Settings, seconds: float) -> dict[str, float]:
+    """5xx answered over the last `seconds`, by the app (any version, counter resets included)
+    and by the edge's frontends."""
+    prometheus = Prometheus(settings.prometheus_url)
+    window = f"{max(1, round(seconds))}s"
+    found = {}
+    for where, query in (("app", f'sum(increase(http_requests_total{{job="app",status=~"5.."}}[{window}]))'),
+                         ("edge", f'sum(increase(haproxy_frontend_http_responses_total{{job="lb",code="5xx"}}'
+                                  f'[{window}]))')):
+        samples = prometheus.vector(query)
+        found[where] = samples[0].value if samples else 0.0
+    return found
+
+
 def test_a_good_release_rolls_out_under_load_without_a_failed_request_and_runs_experiments(on_v1: Settings) -> None:
+    """... and a flood of bad requests during the rollout neither rolls the good release back
+    nor moves a 5xx counter (each is the client's error: 4xx)."""
     load = background_load(70, "failures==0")
+    started = time.monotonic()
+    flood = BadRequestFlood(on_v1)
     try:
         done = devsim("deploy", "v2", "--watch-after", "5s", timeout=300)
         assert done.returncode == 0, explain(done)
@@ -70,8 +137,13 @@ def test_a_good_release_rolls_out_under_load_without_a_failed_request_and_runs_e
         assert "task app.3 v2: running" in done.stderr  # progress per task
         assert served(on_v1) == {"v2"}
     finally:
+        statuses = flood.stop()
         out, err = load.communicate(timeout=200)
     assert load.returncode == 0, out + err  # failures==0 held over the whole load
+    assert sum(statuses.values()) > 500, statuses
+    assert set(statuses) <= {"400", "401", "413", "429"}, statuses
+    time.sleep(3)  # a scrape of every app task and the edge after the last request (1 s each)
+    assert server_errors(on_v1, time.monotonic() - started + 5) == {"app": 0.0, "edge": 0.0}
     summary = json.loads((last_path(out) / "summary.json").read_text())
     assert summary["totals"]["failures"] == 0
     assert summary["totals"]["requests"] > 1000
