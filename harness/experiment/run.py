@@ -27,7 +27,7 @@ from harness.chaos import engine as chaos_engine
 from harness.config import Settings
 from harness.context import RunContext
 from harness.errors import InfrastructureError, NotReady, UsageError
-from harness.experiment import abort
+from harness.experiment import abort, redact
 from harness.experiment.preflight import check_live
 from harness.load import clientlog, results
 from harness.load.runner import LoadPlan, LocustProcess
@@ -113,7 +113,9 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
     config = configuration(settings, run_dir, options.variables)
     # Plain values replace the file's env-based entries: chaoslib takes them as they are.
     experiment = dict(experiment, configuration={**(experiment.get("configuration") or {}), **config})
-    RunFiles(run_dir).experiment.write_text(json.dumps(experiment, indent=2, default=str) + "\n")  # as it ran
+    hidden = redact.credentials(options.variables)  # used as given, written as "[redacted]"
+    RunFiles(run_dir).experiment.write_text(  # as it ran
+        json.dumps(redact.scrub(experiment, hidden), indent=2, default=str) + "\n")
     plan = LoadPlan(locustfile=DEFAULT_LOCUSTFILE, host=settings.lb_url, users=options.load_users,
                     spawn_rate=max(1.0, options.load_users), run_time=MAX_RUN_TIME, run_dir=run_dir, run_id=run_id,
                     pushgateway=settings.pushgateway_url, client=ctx.target.load_client(driver),
@@ -152,7 +154,7 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
         interrupted = interrupted or (f"interrupted ({deferred[0]})" if deferred else "")
         interrupted = interrupted or ("interrupted (SIGINT)" if len(RECEIVED) > received else "")
     # written before waiting, so that it is kept even if the stack never settles again
-    RunFiles(run_dir).journal.write_text(json.dumps(journal, indent=2, default=str) + "\n")
+    RunFiles(run_dir).journal.write_text(json.dumps(redact.scrub(journal, hidden), indent=2, default=str) + "\n")
     if journal.get("status") == "interrupted" and not tripped:
         interrupted = interrupted or f"interrupted ({signals.seen or 'a signal during the experiment'})"
     recovery = claimlib.recovery_window(journal, load_end) if journal else None
@@ -177,7 +179,7 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
         outcome = _judge(ctx, RunEvidence(
             path=path, experiment=experiment, journal=journal, run_id=run_id, run_dir=run_dir, config=config,
             started=started, ended=ended, versions=versions, recovery=recovery, interrupted=interrupted,
-            restored=tuple(restored), control=options.control, tripped=tripped, not_back=not_back))
+            restored=tuple(restored), control=options.control, tripped=tripped, not_back=not_back, hidden=hidden))
     if deferred and not outcome.interrupted:  # a signal while judging: the verdict says so
         status, reason = judge.status(journal, outcome.claims, f"interrupted ({deferred[0]}) while judging")
         verdict = replace(outcome.verdict, status=status, reason=reason)
@@ -241,6 +243,7 @@ class RunEvidence:
     control: UnderControl | None = None  # the negative control this run was made under
     tripped: abort.Tripped | None = None  # the stop condition that tripped
     not_back: str = ""  # why the stack did not come back after the rollbacks
+    hidden: tuple[str, ...] = ()  # credentials given with --var: written as "[redacted]"
 
 
 def _judge(ctx: RunContext, run: RunEvidence) -> Outcome:
@@ -272,7 +275,8 @@ def _judge(ctx: RunContext, run: RunEvidence) -> Outcome:
     verdict.write(RunFiles(run_dir))
     if journal:  # the journal says what the verdict says, as under plain `chaos run`
         controls.mark(journal, status, reason, [c.as_dict() for c in found])
-        RunFiles(run_dir).journal.write_text(json.dumps(journal, indent=2, default=str) + "\n")
+        RunFiles(run_dir).journal.write_text(json.dumps(redact.scrub(journal, run.hidden), indent=2, default=str)
+                                             + "\n")
     return Outcome(verdict, run_dir, interrupted=bool(run.interrupted))
 
 

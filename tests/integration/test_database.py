@@ -187,8 +187,15 @@ def test_without_synchronous_replication_the_audit_finds_lost_writes(stack: Sett
     set_switches("DB_SYNCHRONOUS_MODE=off")
     assert cluster_of(stack).config()["synchronous_mode"] is False
     # the replicas cut off for 8 s before the kill: the leader acknowledges what nobody received
-    done = devsim("run", "--no-up", "--var", "replicas_cut_off_s=8", str(EXPERIMENTS / "db-primary-failover.yaml"))
+    # and a credential given with --var is used as given but never written to the run's files
+    credential = f"pw-{uuid.uuid4()}"
+    done = devsim("run", "--no-up", "--var", "replicas_cut_off_s=8", "--var", f"reporting_api_token={credential}",
+                  str(EXPERIMENTS / "db-primary-failover.yaml"))
     assert done.returncode == 1, explain(done)
+    written = {p.name: p.read_text() for p in run_dir_of(done).iterdir() if p.suffix in (".json", ".html", ".csv")}
+    assert {"experiment.json", "journal.json", "verdict.json", "index.html"} <= set(written)
+    assert [name for name, text in written.items() if credential in text] == []
+    assert json.loads(written["experiment.json"])["configuration"]["reporting_api_token"] == "[redacted]"
     verdict = verdict_of(done)
     assert verdict["status"] == "failed", verdict["reason"]
     assert verdict["audit"]["lost"] > 0, verdict["audit"]
