@@ -10,6 +10,11 @@ umask 077
     echo "bind 0.0.0.0"
     echo "save \"\""
     echo "appendonly no"
+    # Sessions only, each with its token's lifetime: 64 MB holds some 500,000. Full, Redis
+    # refuses new sessions (the token route answers 503) rather than evict live ones, which
+    # would log clients out at random (noeviction; the container's limit is 128 MB).
+    echo "maxmemory 64mb"
+    echo "maxmemory-policy noeviction"
     if [ -s /run/secrets/redis_password ] && [ "${REDIS_AUTH:-on}" != off ]; then
         echo "protected-mode yes"
         echo "requirepass $(cat /run/secrets/redis_password)"
