@@ -12,10 +12,10 @@ from harness.driver.base import (
     StackDriver,
     StackOps,
 )
-from harness.driver.model import ContainerInfo, ImageInfo, PlainSpec, ServiceInfo, TaskInfo
+from harness.driver.model import ContainerInfo, Containment, ImageInfo, PlainSpec, ServiceInfo, TaskInfo
 
-__all__ = ["ContainerInfo", "ContainerOps", "ImageInfo", "ImageOps", "PlainOps", "PlainSpec", "PortOps", "SecretOps",
-           "ServiceInfo", "ServiceOps", "StackDriver", "StackOps", "TaskInfo", "driver_for"]
+__all__ = ["ContainerInfo", "ContainerOps", "Containment", "ImageInfo", "ImageOps", "PlainOps", "PlainSpec",
+           "PortOps", "SecretOps", "ServiceInfo", "ServiceOps", "StackDriver", "StackOps", "TaskInfo", "driver_for"]
 
 
 def driver_for(stack: str) -> StackDriver:

@@ -13,7 +13,7 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from harness.driver import commands
-from harness.driver.model import ContainerInfo, ImageInfo, PlainSpec
+from harness.driver.model import ContainerInfo, Containment, ImageInfo, PlainSpec
 from harness.errors import BuildFailed, EngineUnavailable, InfrastructureError
 
 SERVICE_NAME_LABEL = "com.docker.swarm.service.name"
@@ -238,6 +238,7 @@ class DockerObjects:
             pid=int(state.get("Pid") or 0),
             ports={port: f"{b['HostIp']}:{b['HostPort']}" for port, binding in bindings.items()
                    for b in binding or []},
+            containment=_containment(c.attrs),
         )
 
     def remove_plain(self, container: ContainerInfo, grace_s: int = 5) -> None:
@@ -287,3 +288,14 @@ class DockerObjects:
 
 def _image_info(image: Any) -> ImageInfo:
     return ImageInfo(str(image.id), tuple(image.tags), dict(image.labels or {}))
+
+
+def _containment(attrs: Mapping[str, Any]) -> Containment:
+    host = attrs.get("HostConfig") or {}
+    log = host.get("LogConfig") or {}
+    return Containment(
+        cap_drop=tuple(host.get("CapDrop") or ()), cap_add=tuple(host.get("CapAdd") or ()),
+        read_only=bool(host.get("ReadonlyRootfs")), memory=max(0, int(host.get("Memory") or 0)),
+        pids=max(0, int(host.get("PidsLimit") or 0)), nano_cpus=max(0, int(host.get("NanoCpus") or 0)),
+        log_max_size=str((log.get("Config") or {}).get("max-size", "")) if log.get("Type") == "json-file" else "",
+        user=str((attrs.get("Config") or {}).get("User", "")))

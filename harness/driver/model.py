@@ -52,6 +52,20 @@ class ServiceInfo:
 
 
 @dataclass(frozen=True)
+class Containment:
+    """What bounds a container, as the engine applies it (its HostConfig)."""
+
+    cap_drop: tuple[str, ...] = ()
+    cap_add: tuple[str, ...] = ()
+    read_only: bool = False  # its root filesystem
+    memory: int = 0  # bytes; 0: no limit
+    pids: int = 0  # 0: no limit
+    nano_cpus: int = 0  # 0: no limit
+    log_max_size: str = ""  # the json-file driver's rotation size; "": no rotation
+    user: str = ""  # as the engine starts it ("": the image's)
+
+
+@dataclass(frozen=True)
 class ContainerInfo:
     """One container: a running (or stopped) task of a service on this node, or a plain one."""
 
@@ -66,6 +80,7 @@ class ContainerInfo:
     paused: bool = False
     pid: int = 0  # of its first process on the host, 0 when not running
     ports: Mapping[str, str] = field(default_factory=dict)  # "8080/tcp" -> "127.0.0.1:8080"
+    containment: Containment = field(default_factory=Containment)
 
 
 @dataclass(frozen=True)

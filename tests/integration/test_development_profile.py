@@ -19,7 +19,7 @@ import docker
 import pytest
 import requests
 
-from harness.chaos import security
+from harness.chaos import containment, security
 from harness.config import Settings
 from tests.integration.conftest import devsim, explain
 
@@ -209,6 +209,9 @@ def test_the_security_probes_find_the_plain_text_credentials(dev: Settings) -> N
     assert security.db_plaintext_connection(host="db", port=5432) == "accepted"
     assert security.plain_http_answer() == "200"  # served in plain text, no redirect to HTTPS
     assert security.edge_handshake(max_version="TLSv1_2").startswith("refused: ")  # no TLS at all
+    uncontained = containment.uncontained().split("; ")  # and no container is bounded
+    assert "app: capabilities not dropped, root filesystem writable, no memory limit, no pids limit, no CPU limit, " \
+        "logs not rotated" in uncontained, uncontained
 
 
 def test_alerts_are_console_warnings_and_only_the_app_level_rules_load(dev: Settings) -> None:

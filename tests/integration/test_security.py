@@ -13,6 +13,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from harness.chaos import containment
 from harness.config import PROJECT_ROOT, Settings
 from harness.driver import driver_for
 from harness.target import secrets
@@ -57,6 +58,8 @@ def test_the_security_claims_hold_and_each_control_fails_its_claim(as_shipped: S
     limited = measured["a burst of 240 report requests, 40 at a time, meets the edge's rate limit (429)"]
     assert 240 - 2 * 60 <= limited < 240, limited
     assert measured["no request of a report burst is answered 5xx"] == 0
+    assert measured["every running container is contained (no capability, read-only root, memory, pids and CPU "
+                    "limits, rotated logs)"] == "none"
     assert measured["no published port answers from outside the host's loopback"] == "none"
     assert measured["no secret value in any inspect output or container log"] == "none"
     assert measured["Patroni refuses a configuration change without credentials (401)"] == 401
@@ -120,3 +123,18 @@ def test_the_app_refuses_to_start_without_its_signing_key_or_clients(as_shipped:
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 1, done.stdout + done.stderr
     assert message in done.stderr
+
+
+def test_a_memory_hog_in_an_app_task_stops_at_its_limit_and_the_stack_stays_healthy(as_shipped: Settings) -> None:
+    """A process that fills memory in one app task is killed at the task's limit (256 MiB);
+    the task itself, its siblings and every other service go on as before."""
+    driver = driver_for(as_shipped.stack)
+    before = {c.id for c in driver.containers("app")}
+    assert containment.memory_hog("app") == "killed at the limit (exit 137)"
+    assert {c.id for c in driver.containers("app")} == before  # no task was replaced
+    done = devsim("status", "--json")
+    assert done.returncode == 0, explain(done)
+    services = json.loads(done.stdout)["services"]
+    assert [s["name"] for s in services if not s["healthy"]] == []
+    app = next(s for s in services if s["name"] == "app")
+    assert app["ready"] == app["desired"] == as_shipped.replicas

@@ -1,0 +1,73 @@
+"""Containment probes: whether each service is bounded, read back from its running
+containers (what the engine applies, not what stack.yml asks for), and whether a bound
+holds when a process inside pushes against it.
+
+A fault or a compromise in one container should stop at that container: no capability, a
+root filesystem it cannot change, memory, process and CPU limits, and logs that rotate
+instead of filling the disk.
+"""
+
+from __future__ import annotations
+
+from chaoslib.types import Configuration
+
+from harness.chaos import engine
+from harness.chaos.engine import activity
+from harness.driver import Containment
+from harness.errors import InfrastructureError
+
+__all__ = ["memory_hog", "uncontained"]
+
+
+def problems(found: Containment) -> list[str]:
+    """What a container lacks of being contained; [] when it lacks nothing."""
+    missing = []
+    if "ALL" not in {c.upper() for c in found.cap_drop}:
+        missing.append("capabilities not dropped")
+    if found.cap_add:
+        missing.append(f"capabilities added ({', '.join(found.cap_add)})")
+    if not found.read_only:
+        missing.append("root filesystem writable")
+    if not found.memory:
+        missing.append("no memory limit")
+    if not found.pids:
+        missing.append("no pids limit")
+    if not found.nano_cpus:
+        missing.append("no CPU limit")
+    if not found.log_max_size:
+        missing.append("logs not rotated")
+    return missing
+
+
+@activity
+def uncontained(configuration: Configuration = None) -> str:
+    """Every running container of the stack that lacks a bound: "none", or "<service>:
+    <what it lacks>" for each, joined by "; "."""
+    running = [c for c in engine.driver(configuration).plain_containers({}) if c.status == "running"]
+    if not running:
+        raise InfrastructureError("the stack runs no container (is it up?)")
+    findings = {f"{c.service}: {', '.join(missing)}" for c in running if (missing := problems(c.containment))}
+    return "; ".join(sorted(findings)) or "none"
+
+
+HOG_MIB = 1024  # the hog's own bound: without a limit it stops here, not at the host's memory
+HOG = ("node", "-e", f"const held = []; for (let i = 0; i < {HOG_MIB}; i++) held.push(Buffer.alloc(1 << 20, 1)); "
+       "console.log('unstopped');")
+
+
+@activity
+def memory_hog(service: str = "app", configuration: Configuration = None) -> str:
+    """Runs a process that fills memory, 1 MiB at a time up to HOG_MIB, in the newest running
+    task of `service` (its image must have node), and says how it ended: "killed at the limit
+    (exit 137)" when the container's limit stopped it (the kernel kills the largest process
+    in the container, the hog, and the task stays), "unstopped at 1024 MiB" when nothing did."""
+    driver = engine.driver(configuration)
+    containers = driver.containers(service)
+    if not containers:
+        raise InfrastructureError(f"{service} runs no container")
+    code, out = driver.exec(containers[0], list(HOG))
+    if code == 137:
+        return "killed at the limit (exit 137)"
+    if code == 0 and "unstopped" in out:
+        return f"unstopped at {HOG_MIB} MiB"
+    return f"ended with exit {code}: {out.strip()[-120:]}"
