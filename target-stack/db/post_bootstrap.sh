@@ -12,7 +12,7 @@ SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'app') WHERE NOT EXISTS (SE
 SQL
 if [ -n "${POSTGRES_PASSWORD:-}" ]; then
     psql -v ON_ERROR_STOP=1 -q -h "$sock" -U postgres -d postgres -v app="$POSTGRES_USER" <<'SQL'
-\set pw `printenv POSTGRES_PASSWORD`
+\set pw `printenv POSTGRES_PASSWORD | python3 /usr/local/share/devsim/scram-verifier.py`
 SELECT format('ALTER ROLE %I PASSWORD %L', :'app', :'pw')\gexec
 SQL
 else
