@@ -16,6 +16,12 @@ from typing import Protocol
 
 from harness.driver.model import ContainerInfo, ImageInfo, PlainSpec, ServiceInfo, TaskInfo
 
+# Every exec into a container ends: a psql against a frozen database, a curl into a dropped
+# network would otherwise hold the command forever. The longest the harness runs is a full
+# backup of the small database (seconds); 300 s leaves room for a slow machine.
+EXEC_TIMEOUT_S = 300.0
+TIMED_OUT = 124  # the exit code of a timed-out exec, as coreutils' timeout(1) gives it
+
 
 class StackOps(Protocol):
     """The stack as a whole: deploy, remove, what is left."""
@@ -120,8 +126,9 @@ class ContainerOps(Protocol):
         """The container as it is now (paused, pid)."""
 
     def exec(self, container: ContainerInfo, argv: Sequence[str], user: str = "",
-             detach: bool = False) -> tuple[int, str]:
-        """Runs argv inside the container; (exit code, output). Detached: (0, "")."""
+             detach: bool = False, timeout: float = EXEC_TIMEOUT_S) -> tuple[int, str]:
+        """Runs argv inside the container; (exit code, output). Detached: (0, ""). A process
+        still running after `timeout` seconds is killed: (TIMED_OUT, why)."""
 
     def in_netns(self, container: ContainerInfo, argv: Sequence[str]) -> str:
         """Runs a host tool (iptables) in the container's network namespace; its stdout."""

@@ -6,6 +6,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,6 +17,7 @@ from typing import Any
 from docker.errors import APIError, DockerException, NotFound
 
 from harness.driver import commands, ports
+from harness.driver.base import EXEC_TIMEOUT_S, TIMED_OUT
 from harness.driver.docker_objects import SERVICE_NAME_LABEL, DockerObjects, ignore_missing
 from harness.driver.model import ContainerInfo, ServiceInfo, TaskInfo
 from harness.errors import EngineUnavailable, InfrastructureError, NoSuchService
@@ -182,14 +186,38 @@ class SwarmDriver(DockerObjects):
         return self._container_info(self._container(container.id))
 
     def exec(self, container: ContainerInfo, argv: Sequence[str], user: str = "",
-             detach: bool = False) -> tuple[int, str]:
+             detach: bool = False, timeout: float = EXEC_TIMEOUT_S) -> tuple[int, str]:
+        api = self.client.api
         try:
-            code, out = self._container(container.id).exec_run(list(argv), user=user, detach=detach)
+            made = api.exec_create(container.id, list(argv), user=user)["Id"]
+            if detach:
+                api.exec_start(made, detach=True)
+                return 0, ""
+            found: dict[str, Any] = {}
+
+            def start() -> None:
+                try:
+                    found["out"] = api.exec_start(made)
+                except DockerException as exc:
+                    found["error"] = exc
+
+            # a daemon thread: one whose process outlives the kill below must not hold the
+            # command at its exit
+            waiting = threading.Thread(target=start, daemon=True)
+            waiting.start()
+            waiting.join(timeout)
+            if waiting.is_alive():
+                # the process hangs (a frozen database, a network that drops): end it and its
+                # children from the host, by their pids there, so that the call returns
+                _kill_tree(int(api.exec_inspect(made).get("Pid") or 0))
+                waiting.join(10)
+                return TIMED_OUT, f"`{argv[0]}` timed out after {timeout:g} s in {container.name}"
+            if "error" in found:
+                raise found["error"]
+            code = api.exec_inspect(made).get("ExitCode")
         except DockerException as exc:
             return 255, str(exc)
-        if detach:
-            return 0, ""
-        return int(code), bytes(out or b"").decode("utf-8", "replace")
+        return int(code if code is not None else 255), bytes(found.get("out") or b"").decode("utf-8", "replace")
 
     def in_netns(self, container: ContainerInfo, argv: Sequence[str]) -> str:
         pid = self.inspect(container).pid
@@ -254,3 +282,33 @@ def _rollback_image(spec: dict[str, Any], previous: dict[str, Any] | None) -> st
 
     image, rest = image_and_rest(previous)
     return image if image and rest == image_and_rest(spec)[1] else None
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL to a host process and every descendant of it (read from /proc)."""
+    if pid <= 0:
+        return
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state
+            children.setdefault(parent, []).append(int(entry.name))
+    doomed, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        doomed.append(current)
+        pending += children.get(current, [])
+    # the descendants first, the deepest last found first, then a moment for the exec's own
+    # process to reap them: a container's first process rarely reaps orphans, and a zombie
+    # counts against its pids limit
+    for victim in reversed(doomed[1:]):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGKILL)
+    if len(doomed) > 1:
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)

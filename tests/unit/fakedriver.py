@@ -291,7 +291,7 @@ class FakeDriver:
         return self._find(container).info
 
     def exec(self, container: ContainerInfo, argv: Sequence[str], user: str = "",
-             detach: bool = False) -> tuple[int, str]:
+             detach: bool = False, timeout: float = 300.0) -> tuple[int, str]:
         self.calls.append(f"exec {container.name}")
         if argv[0] == "curl":
             return self._patroni(argv)
