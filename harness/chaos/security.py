@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
@@ -22,6 +23,8 @@ from harness.chaos.evidence import NoEvidence
 from harness.driver import StackDriver
 from harness.errors import InfrastructureError
 from harness.target import patroni, secrets, tls
+
+RUN_FILE_LARGEST = 16 << 20  # bytes; the request log of a long run is larger, and holds no secret
 
 __all__ = [
     "db_plaintext_connection",
@@ -41,15 +44,27 @@ __all__ = [
 @activity
 def secrets_exposed(configuration: Configuration = None) -> str:
     """Where a secret's value can be read without the secret: each service's, container's
-    and image's inspect output (environment, labels, command, build history) and each
-    container's log. "none", or every finding ("<secret> in <where>"), joined by "; "."""
+    and image's inspect output (environment, labels, command, build history), each
+    container's log, the arguments of every process (readable by any user in /proc), every
+    file written to a container's writable layer on disk (exited containers too), and the
+    run's own folder. "none", or every finding ("<secret> in <where>"), joined by "; "."""
     driver = engine.driver(configuration)
     found = secrets.values(driver, engine.settings(configuration).stack_dir)
     if not found:
         raise InfrastructureError("the running stack has no secret to look for (is it up?)")
-    findings = [f"{name} in {where}" for where, text in sorted(driver.records().items())
+    records = {**driver.records(), **_run_folder((configuration or {}).get("request_log") or "")}
+    findings = [f"{name} in {where}" for where, text in sorted(records.items())
                 for name in secrets.values_in(text, found)]
     return "; ".join(findings) or "none"
+
+
+def _run_folder(request_log: str) -> dict[str, str]:
+    """The files of the run's folder (the request log's), as far as they are written now."""
+    folder = Path(request_log).parent if request_log else None
+    if folder is None or not folder.is_dir():
+        return {}
+    return {f"the run's folder ({f.name})": f.read_text(errors="replace") for f in sorted(folder.iterdir())
+            if f.is_file() and f.stat().st_size <= RUN_FILE_LARGEST}
 
 
 @activity

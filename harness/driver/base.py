@@ -79,7 +79,9 @@ class SecretOps(Protocol):
 
     def records(self) -> dict[str, str]:
         """What anyone allowed to ask the engine can read of the stack, by where: each
-        service's, container's and image's inspect output, and each container's log."""
+        service's, container's and image's inspect output, each container's log, the
+        arguments of every process in each running container, and every file written to
+        each container's writable layer (on the host's disk; exited containers too)."""
 
 
 class ServiceOps(Protocol):

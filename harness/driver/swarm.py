@@ -16,7 +16,7 @@ from typing import Any
 
 from docker.errors import APIError, DockerException, NotFound
 
-from harness.driver import commands, ports
+from harness.driver import commands, layers, ports
 from harness.driver.base import EXEC_TIMEOUT_S, TIMED_OUT
 from harness.driver.docker_objects import SERVICE_NAME_LABEL, DockerObjects, ignore_missing
 from harness.driver.model import ContainerInfo, ServiceInfo, TaskInfo
@@ -234,6 +234,11 @@ class SwarmDriver(DockerObjects):
             found[f"container {c.name} (inspect)"] = json.dumps(c.attrs)
             with contextlib.suppress(DockerException):  # gone meanwhile
                 found[f"container {c.name} (log)"] = c.logs(tail=20_000).decode("utf-8", "replace")
+            if c.status == "running":
+                code, out = self.exec(self._container_info(c), ["sh", "-c", layers.ARGUMENTS], timeout=20)
+                found[f"container {c.name} (process arguments)"] = out if code == 0 else ""
+            for path, text in layers.written_files(c):
+                found[f"container {c.name} (file {path} on disk)"] = text
             images.add(c.attrs.get("Image", ""))
         for image_id in sorted(i for i in images if i):
             try:

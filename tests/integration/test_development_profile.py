@@ -214,6 +214,23 @@ def test_the_security_probes_find_the_plain_text_credentials(dev: Settings) -> N
         "logs not rotated" in uncontained, uncontained
 
 
+def test_the_secret_search_finds_a_secret_in_a_process_s_arguments_and_in_a_file_on_disk(dev: Settings) -> None:
+    """The places the production profile keeps clean (issue 32), shown to be searched: a
+    secret planted in a process's arguments and in a file of a container's layer is found
+    in each, by where."""
+    app = containers(dev)["app"]
+    key = next(e.split("=", 1)[1] for e in app.attrs["Config"]["Env"] if e.startswith("JWT_SECRET="))
+    app.exec_run(["sh", "-c", "sleep 60", key], detach=True)  # the key as the shell's $0: in its arguments
+    code, out = app.exec_run(["sh", "-c", 'printf %s "$0" > /var/tmp/planted', key])
+    assert code == 0, out
+    try:
+        exposed = security.secrets_exposed().split("; ")
+    finally:
+        app.exec_run(["rm", "-f", "/var/tmp/planted"])
+    assert f"jwt_signing_key in container {app.name} (process arguments)" in exposed, exposed
+    assert f"jwt_signing_key in container {app.name} (file /var/tmp/planted on disk)" in exposed, exposed
+
+
 def test_alerts_are_console_warnings_and_only_the_app_level_rules_load(dev: Settings) -> None:
     rules = requests.get(f"{dev.prometheus_url}/api/v1/rules", timeout=5).json()["data"]["groups"]
     names = {r["name"] for g in rules for r in g["rules"]}

@@ -61,7 +61,8 @@ def test_the_security_claims_hold_and_each_control_fails_its_claim(as_shipped: S
     assert measured["every running container is contained (no capability, read-only root, memory, pids and CPU "
                     "limits, rotated logs)"] == "none"
     assert measured["no published port answers from outside the host's loopback"] == "none"
-    assert measured["no secret value in any inspect output or container log"] == "none"
+    assert measured["no secret value in any inspect output, container log, process's arguments, file on disk or the "
+                    "run's folder"] == "none"
     assert measured["Patroni refuses a configuration change without credentials (401)"] == 401
     assert measured["etcd refuses a write without credentials"].startswith("refused: ")
     assert measured["Redis refuses a write without its password"] == "refused: NOAUTH Authentication required."
