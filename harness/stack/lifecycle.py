@@ -86,7 +86,21 @@ def up(driver: StackDriver, settings: Settings, target: TargetStack, progress: P
     driver.deploy(settings.stack_dir / "stack.yml", env)
     wait_until_healthy(driver, settings, target, progress)
     target.after_up(driver, settings)
+    remove_spent_containers(driver, progress)
     return Deployment(tuple(stack_status(driver, settings)), settings.lb_url, settings.prometheus_url)
+
+
+def remove_spent_containers(driver: StackDriver, progress: Progress) -> int:
+    """The stack's exited containers go once it is up again: the engine keeps a service's
+    exited tasks, and each keeps its writable layer on the host's disk, with whatever an
+    older release wrote there (the secret search reads those layers too). Their tasks, and
+    the errors they ended with, stay in the engine's task history."""
+    spent = [c for c in driver.plain_containers({}) if c.status in ("exited", "dead")]
+    for container in spent:
+        driver.remove_plain(container, grace_s=0)
+    if spent:
+        progress.step(f"removed {len(spent)} exited container{'s' if len(spent) != 1 else ''} of earlier tasks")
+    return len(spent)
 
 
 def fence_ports(driver: PortOps, settings: Settings, progress: Progress) -> None:
