@@ -23,7 +23,7 @@ from harness.stack.services import stack_status
 from harness.stack.switches import Switch
 from harness.stack.target import Published
 from harness.stack.waiting import Check, Waiter
-from harness.target import audit, development, patroni, secrets, tls
+from harness.target import audit, development, patroni, restore_order, secrets, tls
 from harness.target.images import stack_images
 from harness.target.monitoring import LB_IN_ROTATION, REPORT_SERIES
 
@@ -83,6 +83,10 @@ class DevsimStack:
 
     def after_up(self, driver: StackDriver, settings: Settings) -> None:
         tls.prune(driver)  # a renewed CA's predecessor, now that nothing uses it
+        # a restore that was interrupted went on in the cluster, which is whole again now
+        # (every node healthy and a leader): its order is done
+        if restore_order.order_placed(driver):
+            restore_order.finish_order(driver)
 
     def remove_extras(self, driver: StackDriver, settings: Settings, progress: Progress) -> list[str]:
         containers = development.remove(driver, settings, progress)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shlex
 import time
 from dataclasses import dataclass
 
@@ -33,9 +32,8 @@ from harness.stack.services import stack_status
 from harness.stack.waiting import Check, Waiter
 from harness.target import backups, patroni
 from harness.target.devsim import DevsimStack
+from harness.target.restore_order import SCOPE, finish_order, place_order
 from harness.target.secrets import running_container
-
-SCOPE = "devsim"
 
 
 @dataclass(frozen=True)
@@ -95,17 +93,6 @@ def check(driver: StackDriver, settings: Settings, target: str, repo: int) -> tu
     return when, usable[-1].label
 
 
-def _etcd(driver: StackDriver, command: str) -> str:
-    """An etcdctl command inside the etcd container, as Patroni's user (its password from
-    the mounted secret, in the environment, never an argument)."""
-    script = ('ETCDCTL_API=3 ETCDCTL_USER="patroni:$(cat /run/secrets/etcd_patroni_password)" '
-              f"etcdctl --endpoints=http://127.0.0.1:2379 {command}")
-    code, out = driver.exec(running_container(driver, "etcd"), ["sh", "-c", script])
-    if code != 0:
-        raise InfrastructureError(f"etcd refused `etcdctl {command.split()[0]}`: {out.strip()[-200:]}")
-    return out
-
-
 def restore(driver: StackDriver, settings: Settings, target: str, repo: int, progress: Progress) -> Restored:
     when, label = check(driver, settings, target, repo)
     shown = "the latest archived WAL" if when is None else f"{when:%Y-%m-%d %H:%M:%S} UTC"
@@ -126,8 +113,7 @@ def restore(driver: StackDriver, settings: Settings, target: str, repo: int, pro
                                       hint="`devsim status`; then `devsim restore` again")
         order = json.dumps({"id": f"{time.time():.0f}", "repo": repo,
                             "target": "latest" if when is None else when.strftime("%Y-%m-%d %H:%M:%S.%f+00")})
-        _etcd(driver, f"put /service/{SCOPE}-restore {shlex.quote(order)}")
-        _etcd(driver, f"del --prefix /service/{SCOPE}/")
+        place_order(driver, order)
         progress.step(f"starting {members[0]}: it restores the backup and replays the WAL")
         driver.update(members[0], replicas=1)
     if deferred:
@@ -149,5 +135,6 @@ def restore(driver: StackDriver, settings: Settings, target: str, repo: int, pro
     for member in members[1:]:
         driver.update(member, replicas=1)
     lifecycle.wait_until_healthy(driver, settings, DevsimStack(), progress, first=True)
+    finish_order(driver)
     return Restored(target="latest" if when is None else when.isoformat(), repo=repo, backup=label,
                     seconds_to_leader=round(to_leader, 1), seconds_to_steady_state=round(time.monotonic() - started, 1))

@@ -78,7 +78,7 @@ archive_command="pgbackrest --config=$backrest --stanza=$STANZA archive-push %p"
 order="" asked=""
 for _ in $(seq 30); do
     if order="$(ETCDCTL_API=3 ETCDCTL_USER="patroni:${ETCD_PASSWORD}" etcdctl --endpoints="http://${ETCD_HOSTS}" \
-            --dial-timeout=2s --command-timeout=5s get --print-value-only "/service/${PATRONI_SCOPE}-restore" 2>/dev/null)"; then
+            --dial-timeout=2s --command-timeout=5s get --print-value-only "/devsim/restore/${PATRONI_SCOPE}" 2>/dev/null)"; then
         asked=yes
         break
     fi

@@ -1,7 +1,8 @@
 #!/bin/bash
 # etcd, Patroni's configuration store, with authentication on: a root user, and a patroni
-# user whose role may read and write Patroni's keys (/service/) and nothing else. The
-# passwords are the Docker secrets. Enabled at the first start; when the root password no
+# user whose role may read and write Patroni's keys (/service/), read the harness's restore
+# orders (/devsim/restore/, which root writes) and nothing else. The passwords are the Docker
+# secrets. Enabled at the first start; when the root password no
 # longer opens an etcd (its secret was made anew), the store starts empty: Patroni writes
 # the cluster's state back from the running nodes. No password is ever an argument (any
 # user of the host can read a process's arguments in /proc): etcdctl takes the new ones on
@@ -34,6 +35,7 @@ if etcdctl user list >/dev/null 2>&1; then  # answers without a user only while 
     etcdctl user grant-role root root >/dev/null
     etcdctl role add patroni >/dev/null
     etcdctl role grant-permission patroni --prefix=true readwrite /service/ >/dev/null
+    etcdctl role grant-permission patroni --prefix=true read /devsim/restore/ >/dev/null
     etcdctl user add patroni --interactive=false <<<"$patroni_pw" >/dev/null
     etcdctl user grant-role patroni patroni >/dev/null
     etcdctl auth enable >/dev/null
@@ -45,5 +47,8 @@ elif ! as_root user list >/dev/null 2>&1 && [ -z "${DEVSIM_ETCD_AFRESH:-}" ]; th
     DEVSIM_ETCD_AFRESH=1 exec bash "$0"
 else  # the patroni user's password follows its secret
     as_root user passwd patroni --interactive=false <<<"$patroni_pw" >/dev/null
+    # read, never write, the harness's restore orders (granted here too for an etcd set up
+    # before there were any)
+    as_root role grant-permission patroni --prefix=true read /devsim/restore/ >/dev/null
 fi
 wait "$pid"

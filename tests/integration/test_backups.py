@@ -6,6 +6,7 @@ loss measured), and the backup alerts fire for real."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -16,10 +17,11 @@ from typing import Any
 import pytest
 import requests
 
-from harness.chaos import actions, alerts
+from harness.chaos import actions, alerts, backups
 from harness.config import PROJECT_ROOT, Settings
 from harness.driver import driver_for
-from harness.target import patroni
+from harness.load.runner import default_sigint
+from harness.target import patroni, restore_order
 from tests.integration.conftest import devsim, explain, judged_again, set_switches
 
 pytestmark = pytest.mark.docker
@@ -235,3 +237,33 @@ def test_the_point_in_time_restore_brings_the_deleted_rows_back_and_nothing_afte
     # the rows written between the newest backup and the mistake are gone with it
     assert under["every row the mistake deleted is back"]["outcome"] == "failed"
     assert under["every row the mistake deleted is back"]["measured"] > 0
+
+
+def test_an_interrupted_restore_is_finished_by_a_plain_up_on_the_restored_data(stack: Settings) -> None:
+    """Ctrl-C once `devsim restore` is stopping the nodes: it waits until its order is placed
+    whole and the restoring node runs, exits 2 saying so, and a plain `devsim up` then brings
+    the whole cluster back on the restored data and removes the order (issue 32)."""
+    cfg = config(stack)
+    marker = backups.write_marker(configuration=cfg)
+    backups.archive_now(configuration=cfg)  # so that the latest archived WAL holds the marker
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "restore", "--yes"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "stopping db1, db2, db3" in line:
+            break
+    time.sleep(1)  # the nodes are stopping (30 s of grace each at most): inside the critical steps
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, "".join(seen) + err
+    assert "devsim: error: interrupted (SIGINT) once db1 was restoring: the restore goes on in the cluster" in err
+    assert restore_order.order_placed(driver_for(stack.stack)) != ""
+    done = devsim("up", timeout=900)
+    assert done.returncode == 0, explain(done)
+    view = cluster_of(stack).view()
+    assert [m.name for m in view.leaders] == ["db1"], view  # the restored node leads
+    assert view.healthy(3, synchronous=True), view
+    assert cluster_of(stack).sql(f"SELECT count(*) FROM items WHERE id = '{marker}'") == [["1"]]
+    assert restore_order.order_placed(driver_for(stack.stack)) == ""  # done: the order is gone

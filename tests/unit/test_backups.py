@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shlex
 import signal
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +18,7 @@ from harness.driver.model import ContainerInfo
 from harness.errors import InfrastructureError, Interrupted, UsageError
 from harness.progress import Progress
 from harness.target import backups, restore
+from harness.target.devsim import DevsimStack
 from tests.unit.fakedriver import FakeDriver
 
 # The shape of `pgbackrest info --output=json` (pgBackRest 2.45), written out by hand.
@@ -154,35 +156,84 @@ def test_the_point_in_time_starts_from_the_newest_backup_that_ended_before_it() 
 
 
 class Restoring(Repositories):
-    """A restore that gets Ctrl-C as it stops its first node; etcd takes the order."""
+    """A restore that gets Ctrl-C at one of its changes (`interrupt_at`: 0 for the first);
+    etcd takes what it is sent."""
 
-    def __init__(self) -> None:
+    def __init__(self, interrupt_at: int) -> None:
         super().__init__(INFO, 1796122740.0)
-        self.etcd: list[str] = []
+        self.interrupt_at, self.changes = interrupt_at, 0
+        self.etcd: list[tuple[str, str]] = []  # each etcdctl command, and its input
+
+    def _change(self) -> None:
+        if self.changes == self.interrupt_at:
+            os.kill(os.getpid(), signal.SIGINT)
+        self.changes += 1
 
     def exec(self, container: ContainerInfo, argv: Sequence[str], user: str = "",
-             detach: bool = False) -> tuple[int, str]:
+             detach: bool = False, timeout: float = 300.0) -> tuple[int, str]:
         if argv[:2] == ["sh", "-c"] and "etcdctl" in argv[2]:
-            self.etcd.append(argv[2].split("2379 ", 1)[1].split(" ")[0])
+            command = argv[2].split("--command-timeout=10s ", 1)[1]
+            fed = argv[2].split("printf '%s' ", 1)[1].split(" | ", 1)[0] if "printf" in argv[2] else ""
+            self.etcd.append((command, shlex.split(fed)[0] if fed else ""))
+            self._change()
             return 0, "OK\n"
         return super().exec(container, argv, user, detach)
 
     def update(self, service: str, **kwargs: Any) -> None:
-        if kwargs.get("replicas") == 0 and not self.etcd and service == "db1":
-            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C at the first step that changes anything
+        self._change()
         super().update(service, **kwargs)
 
 
-def test_ctrl_c_waits_until_the_order_is_placed_whole_and_the_restoring_node_runs() -> None:
-    driver = Restoring()
+# The changes a restore makes until its restoring node runs: db1, db2, db3 stopped, the order
+# placed, db1 started.
+@pytest.mark.parametrize("interrupt_at", range(5))
+def test_ctrl_c_at_any_critical_step_waits_until_the_order_is_placed_whole_and_the_restoring_node_runs(
+        interrupt_at: int) -> None:
+    driver = Restoring(interrupt_at)
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(Interrupted) as caught:
             restore.restore(driver, load_settings({}), "latest", 1, Progress(quiet=True))
     finally:
         signal.signal(signal.SIGINT, previous)
-    assert driver.etcd == ["put", "del"]  # both writes, never one of them
+    # one transaction: the order under the harness's own key, and the cluster's keys removed
+    [(command, ops)] = driver.etcd
+    assert command == "txn --interactive=false"
+    compares, put, delete, *rest = ops.split("\n")
+    assert (compares, delete, rest) == ("", "del /service/devsim/ /service/devsim0", ["", "", ""])
+    key, value = put.removeprefix("put ").split(" ", 1)
+    assert key == "/devsim/restore/devsim"
+    assert json.loads(json.loads(value))["repo"] == 1  # a quoted JSON text, as etcdctl's txn reads it
     assert {s.name: s.replicas for s in driver.services() if s.name.startswith("db")} == {"db1": 1, "db2": 0, "db3": 0}
     assert caught.value.one_line() == ("interrupted (SIGINT) once db1 was restoring: the restore goes on in the "
                                        "cluster (`devsim status` shows when it leads; `devsim up` then starts the "
                                        "others)")
+
+
+class Ordered(FakeDriver):
+    """etcd holding a restore order (or not), as `devsim up` finds it."""
+
+    def __init__(self, order: str) -> None:
+        super().__init__(services={"etcd": 1, "db1": 1, "db2": 1, "db3": 1})
+        self.order = order
+        self.etcd: list[str] = []
+
+    def exec(self, container: ContainerInfo, argv: Sequence[str], user: str = "",
+             detach: bool = False, timeout: float = 300.0) -> tuple[int, str]:
+        command = argv[2].split("--command-timeout=10s ", 1)[1]
+        user = "root" if 'ETCDCTL_USER="root:$(cat /run/secrets/etcd_root_password)"' in argv[2] else "patroni"
+        self.etcd.append(f"{user} {command}")
+        return 0, f"{self.order}\n" if command.startswith("get") else "1\n"
+
+
+def test_up_finishes_an_interrupted_restores_order_once_the_cluster_is_whole() -> None:
+    driver = Ordered('{"id": "1796122740", "repo": 1, "target": "latest"}')
+    DevsimStack().after_up(driver, load_settings({}))
+    assert driver.etcd == ["root get --print-value-only /devsim/restore/devsim", "root del /devsim/restore/devsim",
+                           "patroni del /service/devsim-restore"]
+
+
+def test_up_without_an_order_deletes_nothing() -> None:
+    driver = Ordered("")
+    DevsimStack().after_up(driver, load_settings({}))
+    assert driver.etcd == ["root get --print-value-only /devsim/restore/devsim"]
