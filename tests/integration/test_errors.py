@@ -46,12 +46,14 @@ def test_port_taken_is_reported_before_anything_is_built(other_stack: dict[str, 
 
 def test_failing_build_names_the_step_and_shows_the_log(other_stack: dict[str, str], stack_copy: Path) -> None:
     dockerfile = stack_copy / "cache" / "Dockerfile"
-    dockerfile.write_text(dockerfile.read_text().replace(
-        "USER redis", "RUN echo 'about to fail' && exit 3\nUSER redis"))
+    text = dockerfile.read_text().replace("USER redis", "RUN echo 'about to fail' && exit 3\nUSER redis")
+    dockerfile.write_text(text)
+    instructions = [line for line in text.splitlines() if line[:1].isalpha()]  # not comments, not continuations
+    failing = instructions.index("RUN echo 'about to fail' && exit 3") + 1
     done = devsim("up", env={**other_stack, "DEVSIM_STACK_DIR": str(stack_copy)})
     assert done.returncode == 2, explain(done)
     line = one_error_line(done.stderr)
-    assert "building devsimfault/cache:latest failed at step 7/" in line
+    assert f"building devsimfault/cache:latest failed at step {failing}/" in line
     assert "returned a non-zero code: 3" in line
     assert "about to fail" in done.stderr  # the tail of the build log
 
