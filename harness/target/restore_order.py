@@ -38,8 +38,9 @@ def place_order(driver: StackDriver, order: str) -> None:
     value = json.dumps(order)  # etcdctl's txn reads a quoted value
     ops = f"\nput {ORDER_KEY} {value}\ndel /service/{SCOPE}/ /service/{SCOPE}0\n\n\n"
     out = _etcd(driver, "txn --interactive=false", user="root", stdin=ops)
-    if not out.strip().startswith("OK"):
-        raise InfrastructureError(f"etcd did not apply the restore order: {out.strip()[-200:]}")
+    if out.split("\n", 1)[0].strip() != "SUCCESS":  # then each operation's answer: OK, the keys deleted
+        raise InfrastructureError(f"etcd did not apply the restore order: {out.strip()[-200:]}",
+                                  hint="the database nodes are stopped: `devsim up` starts them again")
 
 
 def order_placed(driver: StackDriver) -> str:

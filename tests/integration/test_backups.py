@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from harness.chaos import actions, alerts, backups
+from harness.chaos import actions, alerts, backups, database
 from harness.config import PROJECT_ROOT, Settings
 from harness.driver import driver_for
 from harness.load.runner import default_sigint
@@ -244,6 +244,7 @@ def test_an_interrupted_restore_is_finished_by_a_plain_up_on_the_restored_data(s
     whole and the restoring node runs, exits 2 saying so, and a plain `devsim up` then brings
     the whole cluster back on the restored data and removes the order (issue 32)."""
     cfg = config(stack)
+    database.wait_until_db_whole(configuration=cfg)  # an earlier test may have just moved the leader
     marker = backups.write_marker(configuration=cfg)
     backups.archive_now(configuration=cfg)  # so that the latest archived WAL holds the marker
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "restore", "--yes"], stdout=subprocess.PIPE,

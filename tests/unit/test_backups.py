@@ -176,7 +176,7 @@ class Restoring(Repositories):
             fed = argv[2].split("printf '%s' ", 1)[1].split(" | ", 1)[0] if "printf" in argv[2] else ""
             self.etcd.append((command, shlex.split(fed)[0] if fed else ""))
             self._change()
-            return 0, "OK\n"
+            return 0, "SUCCESS\n\nOK\n\n7\n"  # as etcdctl 3.4 answers the transaction
         return super().exec(container, argv, user, detach)
 
     def update(self, service: str, **kwargs: Any) -> None:
