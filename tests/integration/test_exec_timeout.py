@@ -43,7 +43,10 @@ def test_a_process_that_hangs_is_killed_at_its_time_out_with_its_children(contai
     took = time.monotonic() - started
     assert found == (TIMED_OUT, f"`sh` timed out after 1.5 s in {container.name}")
     assert 1.5 <= took < 12, took
-    assert processes(container) == ["sleep S"]  # the container's own; the exec's three are gone, none a zombie
+    # the container's own sleep is the one process left alive; a child the exec's shell had
+    # not reaped when it was killed may stay a zombie of the container's first process, which
+    # (a plain sleep here) reaps nothing
+    assert [p for p in processes(container) if not p.endswith(" Z")] == ["sleep S"]
 
 
 def test_a_process_within_its_time_out_gives_its_code_and_output(container: ContainerInfo) -> None:
