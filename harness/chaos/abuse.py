@@ -19,7 +19,7 @@ from typing import Any
 import requests
 from chaoslib.types import Configuration
 
-from harness.chaos import engine
+from harness.chaos import engine, tokens
 from harness.chaos.engine import activity
 from harness.errors import InfrastructureError
 from harness.http import Http
@@ -55,13 +55,8 @@ BAD_INPUT: dict[str, dict[str, Any]] = {
 
 
 def _token(configuration: Configuration) -> str:
-    client_id, secret = secrets.client_secret(engine.driver(configuration))
-    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
-    answer = engine.http(configuration).post(f"{engine.target(configuration).lb_url}/api/auth/token", data=form,
-                                             timeout=5)
-    if answer.status_code != 200:
-        raise InfrastructureError(f"the stack gave its own client no token: {answer.status_code} {answer.text[:80]}")
-    return str(answer.json()["access_token"])
+    return tokens.issue(engine.http(configuration), engine.target(configuration).lb_url,
+                        secrets.client_secret(engine.driver(configuration)))
 
 
 def _send(http: Http, url: str, request: dict[str, Any], headers: dict[str, str], timeout: float = 10) -> int:

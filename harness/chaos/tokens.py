@@ -49,7 +49,8 @@ def claims_of(token: str) -> dict[str, Any]:
     return dict(json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))))
 
 
-def _token(http: Http, url: str, client: tuple[str, str]) -> str:
+def issue(http: Http, url: str, client: tuple[str, str]) -> str:
+    """A token the stack issues its own OAuth2 client (`client`: id and secret)."""
     form = {"grant_type": "client_credentials", "client_id": client[0], "client_secret": client[1]}
     answer = http.post(f"{url}/api/auth/token", data=form, timeout=5)
     if answer.status_code != 200:
@@ -84,7 +85,7 @@ def token_status(kind: str = "valid", configuration: Configuration = None) -> in
         raise InfrastructureError(f"no token kind {kind!r}; the kinds are: {', '.join(KINDS)}")
     driver = engine.driver(configuration)
     url, http = engine.target(configuration).lb_url, engine.http(configuration)
-    real = _token(http, url, secrets.client_secret(driver))
+    real = issue(http, url, secrets.client_secret(driver))
     if kind == "revoked":
         revoked = http.post(f"{url}/api/auth/revoke", headers={"Authorization": f"Bearer {real}"}, timeout=5)
         if revoked.status_code != 204:
