@@ -116,3 +116,15 @@ class Lanes:
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Lanes:
     return Lanes(config)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """With DEVSIM_TEST_TIMES=<file>, each test's phases as they end (lane, end time, phase,
+    seconds, outcome, test), to see where a run's lanes spend their time and wait."""
+    path = os.environ.get("DEVSIM_TEST_TIMES")
+    if path:
+        import time
+
+        with open(path, "a") as out:
+            out.write(f"{worker_lane()}\t{time.time():.1f}\t{report.when}\t{report.duration:.1f}\t"
+                      f"{report.outcome}\t{report.nodeid}\n")

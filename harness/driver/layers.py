@@ -4,13 +4,21 @@ exec), and every file written to its own writable layer, which lives on the host
 and outlives the container while the engine keeps it (Swarm keeps a service's exited
 tasks). A tmpfs is not in the layer: that is where the stack's services keep the files they
 make from secrets.
+
+Where the engine is on this host with the overlay2 storage driver, the layer is read where
+it lies (the container's UpperDir): the engine's own `diff` compares the whole image with
+the layer here and takes 0.4 to 2 s a container. Elsewhere, through the engine's diff and
+archive API.
 """
 
 from __future__ import annotations
 
 import io
+import os
+import stat
 import tarfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from docker.errors import DockerException
@@ -25,6 +33,10 @@ ADDED_OR_CHANGED = (0, 1)  # `docker diff` kinds: 0 changed, 1 added, 2 deleted
 def written_files(container: Any) -> Iterator[tuple[str, str]]:
     """(path, text) of each regular file written to the container's writable layer, running
     or exited, up to MOST_FILES of at most LARGEST_FILE bytes each."""
+    upper = upper_dir(container)
+    if upper is not None:
+        yield from files_under(upper)
+        return
     try:
         changes = container.diff() or []
     except DockerException:
@@ -34,6 +46,36 @@ def written_files(container: Any) -> Iterator[tuple[str, str]]:
         text = _read(container, path)
         if text is not None:
             yield path, text
+
+
+def upper_dir(container: Any) -> Path | None:
+    """The container's writable layer on this host's disk, if the engine keeps it here with
+    overlay2 and it can be read; None otherwise."""
+    graph = (getattr(container, "attrs", None) or {}).get("GraphDriver") or {}
+    upper = (graph.get("Data") or {}).get("UpperDir")
+    if graph.get("Name") != "overlay2" or not upper or not os.access(upper, os.R_OK | os.X_OK):
+        return None
+    return Path(upper)
+
+
+def files_under(upper: Path) -> Iterator[tuple[str, str]]:
+    """(path in the container, text) of each regular file in a layer's folder, by path, up to
+    MOST_FILES of at most LARGEST_FILE bytes each (a deletion's whiteout is a device, and a
+    mount point of a file, such as /run/secrets/*, an empty file in the layer: both skipped)."""
+    found: list[str] = []
+    for folder, dirs, names in os.walk(upper):
+        dirs.sort()
+        found += (os.path.join(folder, n) for n in names)
+    paths = sorted(f for f in found if stat.S_ISREG(os.lstat(f).st_mode))
+    for path in paths[:MOST_FILES]:
+        try:
+            if not 0 < os.path.getsize(path) <= LARGEST_FILE:
+                continue
+            with open(path, "rb") as handle:
+                text = handle.read(LARGEST_FILE).decode("utf-8", "replace")
+        except OSError:  # removed meanwhile
+            continue
+        yield "/" + os.path.relpath(path, upper), text
 
 
 def _read(container: Any, path: str) -> str | None:

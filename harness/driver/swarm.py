@@ -23,6 +23,7 @@ from harness.driver.model import ContainerInfo, ServiceInfo, TaskInfo
 from harness.errors import EngineUnavailable, InfrastructureError, NoSuchService
 
 PAUSE_ATTEMPTS = 5  # see pause()
+RECORD_READERS = 8  # containers read at once by records()
 
 
 class SwarmDriver(DockerObjects):
@@ -241,17 +242,13 @@ class SwarmDriver(DockerObjects):
         found: dict[str, str] = {}
         for svc in self._list("services", filters={"label": self.label}):
             found[f"service {self.short_name(svc.name)} (inspect)"] = json.dumps(svc.attrs)
-        images: set[str] = set()
-        for c in self._list("containers", all=True, filters={"label": self.label}):
-            found[f"container {c.name} (inspect)"] = json.dumps(c.attrs)
-            with contextlib.suppress(DockerException):  # gone meanwhile
-                found[f"container {c.name} (log)"] = c.logs(tail=20_000).decode("utf-8", "replace")
-            if c.status == "running":
-                code, out = self.exec(self._container_info(c), ["sh", "-c", layers.ARGUMENTS], timeout=20)
-                found[f"container {c.name} (process arguments)"] = out if code == 0 else ""
-            for path, text in layers.written_files(c):
-                found[f"container {c.name} (file {path} on disk)"] = text
-            images.add(c.attrs.get("Image", ""))
+        containers = self._list("containers", all=True, filters={"label": self.label})
+        # each container's reads wait on the engine (a layer's diff takes 0.4 to 2 s, each
+        # file a request): side by side, a stack's 22 take a fifth of the time in a row
+        with ThreadPoolExecutor(max_workers=RECORD_READERS) as pool:
+            for records in pool.map(self._container_records, containers):
+                found.update(records)
+        images = {c.attrs.get("Image", "") for c in containers}
         for image_id in sorted(i for i in images if i):
             try:
                 image = self.client.images.get(image_id)
@@ -259,6 +256,17 @@ class SwarmDriver(DockerObjects):
                     [image.attrs, image.history()])
             except DockerException:
                 pass
+        return found
+
+    def _container_records(self, c: Any) -> dict[str, str]:
+        found = {f"container {c.name} (inspect)": json.dumps(c.attrs)}
+        with contextlib.suppress(DockerException):  # gone meanwhile
+            found[f"container {c.name} (log)"] = c.logs(tail=20_000).decode("utf-8", "replace")
+        if c.status == "running":
+            code, out = self.exec(self._container_info(c), ["sh", "-c", layers.ARGUMENTS], timeout=20)
+            found[f"container {c.name} (process arguments)"] = out if code == 0 else ""
+        for path, text in layers.written_files(c):
+            found[f"container {c.name} (file {path} on disk)"] = text
         return found
 
     def _container(self, container_id: str) -> Any:

@@ -5,6 +5,8 @@ written to a container's layer on disk (harness/driver/layers.py), and the run's
 from __future__ import annotations
 
 import io
+import os
+import stat
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,3 +108,39 @@ def test_a_secret_in_arguments_a_file_on_disk_or_the_run_folder_is_found_with_wh
 def test_a_run_folder_that_is_not_there_is_no_finding(fake: FakeDriver, tmp_path: Path) -> None:
     fake.engine_records = {"container devsim_app.1.y (process arguments)": "node /srv/app/server.js\n"}
     assert security.secrets_exposed(configuration={"request_log": str(tmp_path / "none" / "requests.csv")}) == "none"
+
+
+class OnDisk:
+    """A container whose writable layer the engine keeps on this host with overlay2."""
+
+    def __init__(self, upper: Path, name: str = "overlay2") -> None:
+        self.attrs = {"GraphDriver": {"Name": name, "Data": {"UpperDir": str(upper)}}}
+
+    def diff(self) -> list[dict[str, Any]]:
+        raise AssertionError("a layer on this host's disk is read where it lies, not through the engine")
+
+
+def test_a_layer_on_this_hosts_disk_is_read_where_it_lies_files_only(tmp_path: Path) -> None:
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "tmp" / "patroni.yml").write_text("password: hunter2-long\n")
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "hosts").write_text("127.0.0.1 x\n")
+    (tmp_path / "run" / "secrets").mkdir(parents=True)
+    (tmp_path / "run" / "secrets" / "db_password").write_text("")  # a secret's mount point
+    (tmp_path / "tmp" / "big.bin").write_bytes(b"x" * (layers.LARGEST_FILE + 1))
+    (tmp_path / "tmp" / "link").symlink_to("/etc/shadow")
+    os.mknod(tmp_path / "etc" / "removed.conf", 0o600 | stat.S_IFIFO)  # not a regular file
+    assert list(layers.written_files(OnDisk(tmp_path))) == [("/etc/hosts", "127.0.0.1 x\n"),
+                                                           ("/tmp/patroni.yml", "password: hunter2-long\n")]
+
+
+def test_a_layer_on_disk_with_too_many_files_is_read_in_part(tmp_path: Path) -> None:
+    for i in range(layers.MOST_FILES + 5):
+        (tmp_path / f"f{i:04d}").write_text("x")
+    assert len(list(layers.written_files(OnDisk(tmp_path)))) == layers.MOST_FILES
+
+
+def test_another_storage_driver_or_a_folder_not_here_goes_through_the_engine(tmp_path: Path) -> None:
+    assert layers.upper_dir(OnDisk(tmp_path, name="btrfs")) is None
+    assert layers.upper_dir(OnDisk(tmp_path / "elsewhere")) is None
+    assert layers.upper_dir(OnDisk(tmp_path)) == tmp_path
