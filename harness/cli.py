@@ -74,7 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     down = sub.add_parser("down", help="remove the stack and wait until it is gone")
     down.add_argument("--volumes", action="store_true",
-                      help="remove the stack's volumes (databases, both backup repositories) and secrets too")
+                      help="remove the stack's volumes (databases, the backup repository) and secrets too; "
+                           "the offsite backup repository stays unless --offsite is given")
+    down.add_argument("--offsite", action="store_true",
+                      help="with --volumes: remove the offsite backup repository too (its backups are lost)")
     down.add_argument("--yes", action="store_true", help="with --volumes: do not ask (needed without a terminal)")
     load = sub.add_parser("load", help="a headless load test with SLO gates (exit 1 when an SLO is breached)",
                           description="Runs Locust headless against the stack's load balancer and judges SLOs. "
@@ -202,16 +205,26 @@ def cmd_up(ctx: RunContext, args: argparse.Namespace) -> int:
 
 
 def cmd_down(ctx: RunContext, args: argparse.Namespace) -> int:
+    if args.offsite and not args.volumes:
+        raise UsageError("--offsite removes a volume: give it with --volumes")
+    # the volumes kept unless named, as the engine names them
+    kept = {} if args.offsite else {f"{ctx.settings.stack}_{short}": name
+                                    for name, short in ctx.target.kept_volumes.items()}
     if args.volumes:
-        confirm("devsim down --volumes", lambda: [f"volume {v}" for v in ctx.driver.volumes()]
+        command = "devsim down --volumes" + (" --offsite" if args.offsite else "")
+        confirm(command, lambda: [f"volume {v}" for v in ctx.driver.volumes() if v not in kept]
                 + [f"{len(ctx.driver.secrets()) + len(ctx.driver.configs())} secrets and configs"], args.yes)
-    removed = lifecycle.down(ctx.driver, ctx.settings, ctx.target, ctx.progress, volumes=args.volumes)
+    there = set(ctx.driver.volumes()) if args.volumes else set()
+    removed = lifecycle.down(ctx.driver, ctx.settings, ctx.target, ctx.progress, volumes=args.volumes,
+                             keep=[v.removeprefix(f"{ctx.settings.stack}_") for v in kept])
     what = "stack and volumes" if args.volumes else "stack"
     services = [r for r in removed if r.endswith(("services", "containers"))]
     print(f"{what} {ctx.settings.stack!r} removed" if services else f"stack {ctx.settings.stack!r} was not up")
     for line in removed:
         if line not in services:
             print(f"removed {line}")
+    for volume in sorted(there & set(kept)):
+        print(f"kept volume {volume} (`devsim down --volumes --{kept[volume]}` removes it too)")
     return EXIT_OK
 
 

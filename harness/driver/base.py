@@ -39,15 +39,17 @@ class StackOps(Protocol):
         """Removes every service and stops its containers (`stop_last` after the rest);
         returns how many services there were."""
 
-    def leftovers(self, volumes: bool) -> dict[str, int]:
-        """How many of the stack's services, containers, networks (and volumes and secrets) remain."""
+    def leftovers(self, volumes: bool, keep: Sequence[str] = ()) -> dict[str, int]:
+        """How many of the stack's services, containers, networks (and volumes and secrets)
+        remain; a volume in `keep` (short names) is not counted."""
 
     def remove_networks(self) -> None: ...
 
     def volumes(self) -> list[str]:
         """The engine's names of the stack's volumes."""
 
-    def remove_volumes(self) -> None: ...
+    def remove_volumes(self, keep: Sequence[str] = ()) -> None:
+        """Removes the stack's volumes but those in `keep` (short names, e.g. backup-repo2)."""
 
 
 class SecretOps(Protocol):

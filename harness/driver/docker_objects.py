@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import subprocess
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,13 +79,13 @@ class DockerObjects:
             raise InfrastructureError(f"cannot list the stack's {kind}: {exc}") from exc
 
     # --- what is left of the stack
-    def leftovers(self, volumes: bool) -> dict[str, int]:
+    def leftovers(self, volumes: bool, keep: Sequence[str] = ()) -> dict[str, int]:
         flt = {"label": self.label}
         left = {"services": len(self._list("services", filters=flt)),
                 "containers": len(self._list("containers", all=True, filters=flt, sparse=True)),
                 "networks": len(self._list("networks", filters=flt))}
         if volumes:
-            left["volumes"] = len(self._list("volumes", filters=flt))
+            left["volumes"] = len([v for v in self._list("volumes", filters=flt) if not self._kept(v.name, keep)])
             left["secrets"] = len(self._list("secrets", filters=flt)) + len(self._list("configs", filters=flt))
         return left
 
@@ -96,9 +96,13 @@ class DockerObjects:
     def volumes(self) -> list[str]:
         return sorted(str(vol.name) for vol in self._list("volumes", filters={"label": self.label}))
 
-    def remove_volumes(self) -> None:
+    def remove_volumes(self, keep: Sequence[str] = ()) -> None:
         for vol in self._list("volumes", filters={"label": self.label}):
-            ignore_missing(vol.remove)
+            if not self._kept(vol.name, keep):
+                ignore_missing(vol.remove)
+
+    def _kept(self, name: str, keep: Sequence[str]) -> bool:
+        return any(name == f"{self.stack}_{short}" for short in keep)
 
     # --- secrets and configs: `{stack}_secret_{name}`, `{stack}_config_{name}`, labelled with
     # the stack and the short name. Configs are public files (certificates) the API gives back.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.config import Settings
@@ -179,11 +180,12 @@ def most_likely_cause(expected: tuple[str, ...], states: dict[str, ServiceState]
 
 
 def down(driver: StackDriver, settings: Settings, target: TargetStack, progress: Progress,
-         volumes: bool = False) -> list[str]:
+         volumes: bool = False, keep: Sequence[str] = ()) -> list[str]:
     """Removes the stack and waits until none of its labelled objects remain.
 
     Returns what was removed, one line each kind. Fine when nothing is up. With `volumes`,
-    the images of older builds go too (the current ones stay, so the next `up` is warm).
+    every volume but those in `keep` (short names) goes, and the images of older builds too
+    (the current ones stay, so the next `up` is warm).
     """
     removed: list[str] = []
     if services := driver.services():
@@ -194,11 +196,11 @@ def down(driver: StackDriver, settings: Settings, target: TargetStack, progress:
     waiter = Waiter(settings.down_timeout, 0.5)
 
     def gone() -> Check:
-        left = driver.leftovers(volumes)
+        left = driver.leftovers(volumes, keep)
         if left.get("networks") and not left.get("containers"):
             driver.remove_networks()
         if volumes and left.get("volumes") and not left.get("containers"):
-            driver.remove_volumes()
+            driver.remove_volumes(keep)
         if volumes and left.get("secrets") and not left.get("services"):
             driver.remove_secrets()
         left = {k: v for k, v in left.items() if v}
@@ -207,7 +209,7 @@ def down(driver: StackDriver, settings: Settings, target: TargetStack, progress:
         return Check(False, "waiting for " + ", ".join(f"{v} {k}" for k, v in left.items()))
 
     if waiter.until(gone, progress.update) is None:
-        left = driver.leftovers(volumes)
+        left = driver.leftovers(volumes, keep)
         raise InfrastructureError(f"the stack was not gone after {settings.down_timeout:.0f} s: {left}")
     driver.unfence_ports()
     if volumes:

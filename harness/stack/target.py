@@ -45,6 +45,11 @@ class TargetStack(Protocol):
     def release_service(self) -> str:
         """The service `devsim deploy` rolls to a new release."""
 
+    @property
+    def kept_volumes(self) -> dict[str, str]:
+        """Volumes `down --volumes` keeps unless the user names them: {the name the user gives
+        (a `down` flag), the volume's short name}."""
+
     def images(self, stack: str) -> tuple[ImageSpec, ...]:
         """The images `up` builds, each from its folder beside stack.yml."""
 

@@ -43,6 +43,12 @@ class DevsimStack:
 
     release_service: str = "app"
 
+    # The off-site copy of the backups outlives `down --volumes` unless asked for by name: a
+    # kept repository's stanza is upgraded to the next cluster (target-stack/db/backup-service.py).
+    @property
+    def kept_volumes(self) -> dict[str, str]:
+        return {"offsite": "backup-repo2"}
+
     def images(self, stack: str) -> tuple[ImageSpec, ...]:
         return stack_images(stack)
 

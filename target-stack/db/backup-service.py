@@ -4,7 +4,8 @@
 
 - It runs pgBackRest's TLS server, so that the database nodes push their WAL to it
   (archive_command) and restore from it.
-- It creates the stanza once the cluster has a leader, then takes backups on schedule from
+- It creates the stanza once the cluster has a leader (or upgrades one an earlier cluster left
+  in a kept repository), then takes backups on schedule from
   the leader, through the nodes' own pgBackRest servers: a full one when there is none or the
   newest is older than BACKUP_FULL_EVERY seconds (a day by default), an incremental one when
   BACKUP_INCR_EVERY is set and the newest backup is older than that.
@@ -43,6 +44,8 @@ KEY = Path("/tmp/pgbackrest-tls/key.pem")
 CA = "/run/configs/tls_ca.pem"
 CERT = "/run/configs/tls_db_cert.pem"
 PGDATA = "/var/lib/postgresql/data/pgdata"
+# pgBackRest's exit code for "backup and archive info files exist but do not match the database"
+STANZA_MISMATCH = 28
 
 state: dict[str, Any] = {"running": 0, "failures": 0, "last_error": "", "stanza": 0}
 STARTED = time.time()  # BackupTooOld counts from here while the repository holds no backup
@@ -85,11 +88,18 @@ _cache: dict[str, Any] = {"at": 0.0, "backups": []}
 
 
 def backups(fresh: bool = False) -> list[dict[str, Any]]:
-    """The repository's backups, from `pgbackrest info` at most once a minute (each call
-    starts a pgBackRest process: every scrape would make the idle stack busier)."""
+    """The repository's backups of this cluster, from `pgbackrest info` at most once a minute
+    (each call starts a pgBackRest process: every scrape would make the idle stack busier).
+    A kept repository also holds an earlier cluster's (an older database id): those neither
+    make a backup unnecessary nor count for the metrics."""
     if fresh or time.monotonic() - _cache["at"] > 60:
-        _cache.update(at=time.monotonic(), backups=list(info().get("backup", [])))
+        _cache.update(at=time.monotonic(), backups=of_current_database(info()))
     return list(_cache["backups"])
+
+
+def of_current_database(found: dict[str, Any]) -> list[dict[str, Any]]:
+    ids = [d.get("id", 0) for d in found.get("db", [])]
+    return [b for b in found.get("backup", []) if not ids or (b.get("database") or {}).get("id") == max(ids)]
 
 
 def take(kind: str) -> bool:
@@ -205,6 +215,12 @@ def schedule() -> None:
     while True:
         if not state["stanza"]:
             done = pgbackrest("stanza-create", timeout=120)
+            if done.returncode == STANZA_MISMATCH:
+                # a repository kept from an earlier cluster (`devsim down --volumes` keeps the
+                # offsite one): its stanza names that cluster's system identifier, and every
+                # node's archive-push fails until it names this one; the old backups stay
+                log("the repository holds an earlier cluster's stanza: upgrading it to this cluster")
+                done = pgbackrest("stanza-upgrade", timeout=120)
             if done.returncode == 0:
                 state["stanza"] = 1
                 log("stanza ready")

@@ -250,7 +250,8 @@ def test_an_experiment_with_no_up_says_the_development_profile_runs(dev: Setting
 
 
 def test_down_removes_the_profile(dev: Settings) -> None:
-    done = devsim("down", "--volumes", "--yes", env={"DEVSIM_STACK_DIR": str(dev.stack_dir)})
+    # --offsite: the production profile's offsite backup repository too (journey 5 starts from nothing)
+    done = devsim("down", "--volumes", "--offsite", "--yes", env={"DEVSIM_STACK_DIR": str(dev.stack_dir)})
     assert done.returncode == 0, explain(done)
     assert "removed" in done.stdout
     client = docker.from_env()

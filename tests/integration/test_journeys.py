@@ -135,10 +135,24 @@ def test_journey_down_volumes_then_the_quick_start_again(stack: Settings) -> Non
     main job from nothing but the built images: it boots the stack, passes, and leaves it up."""
     # in the suite nothing is up here (test_teardown.py's own `down --volumes` ran); alone, the
     # stack the earlier journeys left is
+    before = time.time()
     step("down", "--volumes", "--yes", code=0,
          line=rf"stack {stack.stack!r} was not up|stack and volumes {stack.stack!r} removed")
     step(*MAIN_JOB, code=0, line=passed(MAIN_JOB[-1]))
     step("status", code=0, line="profile: production")
+    # `down --volumes` kept the offsite repository: it still holds the earlier cluster's backups,
+    # and backs the new cluster up as well (its stanza upgraded to the new system identifier)
+    deadline = time.monotonic() + 240
+    while True:
+        done = step("backup", "--list", "--json", code=0, line=r"\[.*")
+        offsite = [b for b in json.loads(done.stdout) if b["repo"] == 2]
+        kept = [b for b in offsite if b["stopped"] < before]
+        new = [b for b in offsite if b["started"] > before and b["type"] == "full"]
+        if (kept and new) or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert kept, offsite
+    assert new, offsite
 
 
 @pytest.mark.journey(5)

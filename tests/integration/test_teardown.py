@@ -116,12 +116,15 @@ def test_down_with_volumes_leaves_nothing(stack: Settings, tmp_path: Path, anoth
     # the current builds stay, so the next up is warm
     assert {f"{stack.stack}/lb:latest", f"{stack.stack}/app:v1", f"{stack.stack}/app:v2-crash"} <= tags
     client.images.get("debian:bookworm-slim")  # the base image stays
-    assert objects_of(stack.stack) == {"services": set(), "containers": set(), "networks": set(), "volumes": set(),
-                                       "secrets": set(), "configs": set()}
+    # the offsite backup repository stays unless asked for by name (journey 3 boots on it)
+    offsite = f"{stack.stack}_backup-repo2"
+    assert f"kept volume {offsite} (`devsim down --volumes --offsite` removes it too)" in done.stdout.splitlines()
+    assert objects_of(stack.stack) == {"services": set(), "containers": set(), "networks": set(),
+                                       "volumes": {offsite}, "secrets": set(), "configs": set()}
     # nothing of the stack without its label either: no volume, container or network of its name
     client = docker.from_env()
     prefix = f"{stack.stack}_"
-    assert not [v.name for v in client.volumes.list() if v.name.startswith(prefix)]
+    assert [v.name for v in client.volumes.list() if v.name.startswith(prefix)] == [offsite]
     assert not [c.name for c in client.containers.list(all=True) if c.name.startswith(prefix)]
     assert not [n.name for n in client.networks.list() if n.name.startswith(prefix)]
     assert objects_of(another_stack) == others  # a second stack's objects on the engine: untouched

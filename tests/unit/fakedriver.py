@@ -66,6 +66,7 @@ class FakeDriver:
         self.pending: dict[str, list[str]] = {}  # service -> update states still to come
         self.roles: dict[str, str] = {}  # Patroni member -> leader, replica (add_patroni)
         self.member_state: dict[str, str] = {}  # Patroni member -> running, stopped, ...
+        self.vols = [f"{stack}_db1-data", f"{stack}_backup-repo1", f"{stack}_backup-repo2"]
         self.sql_answer = ""  # what psql prints (tab-separated rows) for any query; its queries in calls
         self._pid = 100
         self.fence: list[int] = []
@@ -154,17 +155,21 @@ class FakeDriver:
         self.ctrs.clear()
         return count
 
-    def leftovers(self, volumes: bool) -> dict[str, int]:
-        return {"services": len(self.svcs), "containers": sum(len(c) for c in self.ctrs.values()), "networks": 0}
+    def leftovers(self, volumes: bool, keep: Sequence[str] = ()) -> dict[str, int]:
+        left = {"services": len(self.svcs), "containers": sum(len(c) for c in self.ctrs.values()), "networks": 0}
+        if volumes:
+            left["volumes"] = len([v for v in self.vols if v.removeprefix(f"{self.stack}_") not in keep])
+        return left
 
     def remove_networks(self) -> None:
         self.calls.append("remove_networks")
 
     def volumes(self) -> list[str]:
-        return [f"{self.stack}_db1-data", f"{self.stack}_backup-repo"]
+        return list(self.vols)
 
-    def remove_volumes(self) -> None:
-        self.calls.append("remove_volumes")
+    def remove_volumes(self, keep: Sequence[str] = ()) -> None:
+        self.calls.append("remove_volumes" + (f" keep {','.join(keep)}" if keep else ""))
+        self.vols = [v for v in self.vols if v.removeprefix(f"{self.stack}_") in keep]
 
     def secrets(self) -> dict[str, str]:
         return {name: f"{self._stack}_secret_{name}" for name in self.secret_values}

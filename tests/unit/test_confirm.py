@@ -54,3 +54,14 @@ def test_the_commands_refuse_without_a_terminal_before_reaching_the_engine(argv:
     action = "devsim down --volumes" if argv[0] == "down" else "devsim restore"
     assert (done.returncode, done.stderr) == (
         2, f"devsim: error: {action}: there is no terminal to ask on; pass --yes to confirm (nothing was removed)\n")
+
+
+def test_offsite_without_volumes_is_refused_before_reaching_the_engine() -> None:
+    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    done = subprocess.run([sys.executable, "-m", "harness.cli", "down", "--offsite"], env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False)
+    assert (done.returncode, done.stderr) == (2, "devsim: error: --offsite removes a volume: give it with --volumes\n")
+    done = subprocess.run([sys.executable, "-m", "harness.cli", "down", "--volumes", "--offsite"], env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False)
+    assert (done.returncode, done.stderr) == (2, "devsim: error: devsim down --volumes --offsite: there is no "
+                                                 "terminal to ask on; pass --yes to confirm (nothing was removed)\n")

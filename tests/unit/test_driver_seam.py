@@ -82,6 +82,20 @@ def test_down_removes_the_stack_and_waits_until_nothing_is_left(fake: FakeDriver
     assert lifecycle.down(fake, Settings(), DevsimStack(), quiet()) == []  # nothing up: nothing to say
 
 
+def test_down_volumes_keeps_the_volumes_named_to_keep_and_waits_for_the_rest(fake: FakeDriver) -> None:
+    lifecycle.down(fake, Settings(), DevsimStack(), quiet(), volumes=True, keep=["backup-repo2"])
+    assert "remove_volumes keep backup-repo2" in fake.calls
+    assert fake.volumes() == [f"{STACK}_backup-repo2"]
+    assert fake.leftovers(volumes=True, keep=["backup-repo2"])["volumes"] == 0
+    lifecycle.down(fake, Settings(), DevsimStack(), quiet(), volumes=True)  # asked for by name: it goes too
+    assert fake.volumes() == []
+
+
+def test_the_target_keeps_only_the_offsite_repository_by_default() -> None:
+    assert DevsimStack().kept_volumes == {"offsite": "backup-repo2"}
+    assert "backup-repo2:" in (Settings().stack_dir / "stack.yml").read_text()  # a volume the stack has
+
+
 def test_an_unchanged_image_is_not_built_again(fake: FakeDriver) -> None:
     fake.add_image(images.BASE_IMAGE, "sha256:" + "b" * 64)
     settings = Settings()
