@@ -85,8 +85,15 @@ const poolMax = Number(env.DB_POOL_MAX || 10);
 // a statement that runs past it is cancelled by PostgreSQL and frees its backend, where the
 // client's query_timeout alone would leave it running after the client gave up.
 const statementTimeoutMs = Number(env.DB_STATEMENT_TIMEOUT_MS || 4000);
-const pool = new Pool({ password: secret('PGPASSWORD') || undefined, ssl: dbSsl, max: poolMax, connectionTimeoutMillis: 2000, idleTimeoutMillis: 0, query_timeout: 5000, statement_timeout: statementTimeoutMs });
+const poolOptions = { password: secret('PGPASSWORD') || undefined, ssl: dbSsl, connectionTimeoutMillis: 2000, idleTimeoutMillis: 0, query_timeout: 5000, statement_timeout: statementTimeoutMs };
+const pool = new Pool({ ...poolOptions, max: poolMax });
 pool.on('error', (err) => log('postgres pool error', { error: err.message }));
+// /ready's own connection. In the traffic's pool its SELECT 1 waited behind every request
+// already queued there, so it measured the pool's backlog, not the database: a replica just
+// scaled up from nothing took the load's waiting requests at once, its check waited past the
+// edge's 1 s check time-out, and the edge took the only replica out again (CI, under load).
+const readinessPool = new Pool({ ...poolOptions, max: 1 });
+readinessPool.on('error', (err) => log('postgres readiness connection error', { error: err.message }));
 // Every connection opened before traffic needs it: a new one costs a TCP, TLS and SCRAM
 // handshake (about 7 round trips; 2.1 s under the db-latency experiment's 300 ms). On a
 // fresh stack the database may not accept connections yet when the app starts, so the
@@ -228,7 +235,7 @@ app.get('/ready', internalOnly, async (req, res) => {
   if (config.breakage === 'never-ready') return res.status(503).json({ ready: false, reason: 'starting' });
   if (draining) return res.status(503).json({ ready: false, reason: 'draining' });
   const [db, cache] = await Promise.allSettled([
-    withTimeout(pool.query('SELECT 1'), 'postgres'),
+    withTimeout(readinessPool.query('SELECT 1'), 'postgres'),
     redisCall(() => redis.ping()),
   ]);
   const ready = db.status === 'fulfilled' && cache.status === 'fulfilled';
@@ -398,10 +405,11 @@ if (config.breakage === 'crash') {
 setTimeout(() => {
   server = app.listen(config.port, () => log('listening', { port: config.port, version: config.version }));
   warmPool();
+  readinessPool.connect().then((client) => client.release()).catch(() => null);
 }, Number(env.STARTUP_DELAY_SECONDS || 0) * 1000);
 
 function shutdown() {
-  Promise.allSettled([pool.end(), redis.quit()]).then(() => {
+  Promise.allSettled([pool.end(), readinessPool.end(), redis.quit()]).then(() => {
     log('stopped');
     process.exit(0);
   });
