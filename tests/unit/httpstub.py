@@ -27,11 +27,13 @@ class Script:
     answers: dict[tuple[str, str], list[Answer]] = field(default_factory=dict)
     seen: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, body (or query)
     authorization: list[str] = field(default_factory=list)  # each request's Authorization header ("" if none)
+    arrived: list[float] = field(default_factory=list)  # each request's time.monotonic() as it came
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def next(self, method: str, path: str, body: str) -> Answer:
         with self.lock:
             self.seen.append((method, path, body))
+            self.arrived.append(time.monotonic())
             queue = self.answers.get((method, path))
             if not queue:
                 return Answer(404, "not found")
