@@ -123,10 +123,11 @@ def test_a_burst_counts_the_status_asked_for_with_a_token_on_each_request(server
 def test_a_burst_sends_its_first_wave_at_once_however_slow_a_client_is_to_connect(server: Server) -> None:
     # one client's first contact takes 0.6 s; each report takes 0.5 s: without the wait for
     # every client, the first wave would come over 0.6 s, and a slow edge would never see a burst
-    server.script.answers[("GET", "/health")] = [Answer(200, "{}", delay_s=0.6)] + [Answer(200, "{}")]
+    server.script.answers[("GET", "/health")] = [Answer(200, "{}", delay_s=0.6), Answer(200, "{}")]
     server.script.answers[("GET", "/api/report")] = [Answer(200, "{}", delay_s=0.5)]
     assert abuse.rate_burst(requests_sent=12, concurrency=6, count="200", configuration=config(server.url)) == 12
-    reports = [at for (_, path, _), at in zip(server.script.seen, server.script.arrived) if path == "/api/report"]
+    script = server.script
+    reports = [at for (_, path, _), at in zip(script.seen, script.arrived, strict=True) if path == "/api/report"]
     first_wave = reports[:6]
     assert max(first_wave) - min(first_wave) < 0.2, first_wave
     assert min(reports[6:]) - max(first_wave) > 0.3  # the second wave waited for the answers
