@@ -200,6 +200,13 @@ def shipped() -> None:
     _SWITCHED.clear()
 
 
+def found_as_shipped() -> None:
+    """Reads every switch back at its shipped value (a test's own `up` put them back): the
+    next test has nothing to put back."""
+    assert switches_in_the_stack() == {}
+    _SWITCHED.clear()
+
+
 def set_switches(*pairs: str) -> None:
     """`devsim up --set` each KEY=VALUE, then reads them back from the running stack: a
     negative control is only worth something if its switch really took effect."""
