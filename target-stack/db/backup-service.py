@@ -223,6 +223,7 @@ def schedule() -> None:
                 done = pgbackrest("stanza-upgrade", timeout=120)
             if done.returncode == 0:
                 state["stanza"] = 1
+                _cache["at"] = 0.0  # read again: before an upgrade, the old cluster's backups counted as this one's
                 log("stanza ready")
             else:
                 log("stanza not created yet: " + (done.stderr or done.stdout).strip().replace("\n", " ")[-200:])
