@@ -97,8 +97,8 @@ def test_a_neighbour_under_load_sees_none_of_our_harshest_faults(stack: Settings
 
 
 
-def test_down_with_volumes_leaves_nothing(stack: Settings, tmp_path: Path, another_stack: str,
-                                          neighbour: Settings) -> None:
+def test_down_with_volumes_leaves_nothing_but_the_offsite_backups(stack: Settings, tmp_path: Path,
+                                                                  another_stack: str, neighbour: Settings) -> None:
     others = objects_of(another_stack)
     objects, containers = objects_of(neighbour.stack), containers_of(neighbour.stack)
     # an earlier build of the load balancer: labelled as the stack's, with a content tag only
