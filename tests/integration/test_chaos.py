@@ -163,7 +163,9 @@ def test_a_control_that_breaks_nothing_the_claim_rests_on_makes_it_vacuous(stack
     assert held["measured"] <= 1500  # the measured p95 under the control: within the tolerance
     proved = next(c for c in verdict["claims"] if c["name"] == claim)
     assert proved["power"] == "vacuous"
-    assert verdict["reason"].startswith(f"claim {claim!r} is vacuous: HELD under control 'alerts to the console'")
+    assert verdict["reason"].startswith(f"claim {claim!r} is vacuous: failed under control "
+                                        f"{shipped_control['name']!r}"), verdict["reason"]
+    assert "HELD under control 'alerts to the console' (ALERT_PROFILE=development)" in verdict["reason"]
     [failure] = [c.find("failure") for c in ET.parse(junit).getroot().iter("testcase") if c.get("name") == claim]
     assert failure is not None
     assert failure.get("type") == "ClaimVacuous"
