@@ -24,7 +24,7 @@ from harness.experiment import run as experiment_run
 from harness.experiment import series, summary
 from harness.experiment.validate import validate as validate_experiment
 from harness.load import session as load_session
-from harness.load import slo
+from harness.load import shapes, slo
 from harness.progress import Progress
 from harness.report import history, render
 from harness.runs import RunFiles
@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--users", type=int, default=20, help="concurrent users (default 20)")
     load.add_argument("--spawn-rate", type=float, default=10.0, help="users started per second (default 10)")
     load.add_argument("--run-time", default="60s", help="how long, e.g. 20s, 2m (default 60s)")
+    load.add_argument("--shape", choices=sorted(shapes.BUILT_IN), metavar="NAME",
+                      help="a load shape over --run-time peaking at --users: " + ", ".join(sorted(shapes.BUILT_IN)))
+    load.add_argument("--shape-file", type=Path, metavar="PATH",
+                      help="a load shape from a table, a stage a line: 'duration users spawn-rate [phase]'")
     load.add_argument("--slo", action="append", default=[], metavar="EXPR",
                       help=f"an SLO such as p95<250ms (repeatable; default {' '.join(slo.DEFAULT_SLOS)})")
     load.add_argument("--junit", type=Path, metavar="PATH", help="write a JUnit XML file, one test case per SLO")
@@ -238,11 +242,21 @@ def _reachable(ctx: RunContext) -> StackDriver | None:
 
 
 def cmd_load(ctx: RunContext, args: argparse.Namespace) -> int:
+    users, run_time = args.users, load_session.parse_duration(args.run_time)
+    stages: list[shapes.Stage] = []
+    if args.shape and args.shape_file:
+        raise UsageError("--shape and --shape-file: give one")
+    if args.shape_file:
+        stages = shapes.read_table(args.shape_file)
+    elif args.shape:
+        stages = shapes.built_in(args.shape, users, run_time)
+    if stages:
+        users, run_time = max(max(s.users for s in stages), 1), shapes.total_seconds(stages)
     options = load_session.LoadOptions(
-        users=args.users, spawn_rate=args.spawn_rate, run_time=load_session.parse_duration(args.run_time),
+        users=users, spawn_rate=args.spawn_rate, run_time=run_time,
         slos=tuple(args.slo), junit=args.junit, workers=args.workers, locustfile=args.locustfile,
         locust_args=tuple(args.locust_args),
-        config=Path("locust.conf").resolve() if Path("locust.conf").is_file() else None,
+        config=Path("locust.conf").resolve() if Path("locust.conf").is_file() else None, shape=tuple(stages),
     )
     driver = _reachable(ctx)
     client = ctx.target.load_client(driver) if driver is not None else None

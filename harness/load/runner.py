@@ -20,10 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from harness.config import PROJECT_ROOT
 from harness.errors import InfrastructureError, UsageError
+from harness.load import shapes
 from harness.load.results import REQUEST_LOG
 
 CSV_PREFIX = "locust"
+SHAPES_FILE = PROJECT_ROOT / "loadtests" / "shapes.py"  # the plain Locust shape that follows a plan's stages
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class LoadPlan:
     config: Path | None = None  # a locust.conf, read first (every command-line option overrides it)
     client: tuple[str, str] | None = None  # the OAuth2 client (id, secret) the users get tokens with
     ca_file: Path | None = None  # the stack's CA, for HTTPS
+    shape: str = ""  # a load shape's stages (harness.load.shapes, JSON): users and run time come from them
 
     @property
     def stats_csv(self) -> Path:
@@ -67,7 +71,7 @@ def _free_port() -> int:
 def locust_argv(plan: LoadPlan, role: str = "local", master_port: int = 0) -> list[str]:
     """The command line of one Locust process; role is local, master or worker."""
     argv = [sys.executable, "-m", "locust", *(["--config", str(plan.config)] if plan.config else []),
-            "-f", str(plan.locustfile), "--host", plan.host,
+            "-f", str(plan.locustfile) + (f",{SHAPES_FILE}" if plan.shape else ""), "--host", plan.host,
             "--request-log", str(plan.request_log), "--request-log-sample", str(plan.sample),
             "--run-id", plan.run_id, "--loglevel", "INFO"]
     if plan.pushgateway:
@@ -160,6 +164,8 @@ class LocustProcess:
         log = (self.plan.run_dir / log_name).open("wb")
         self._logs.append(log)
         env = {**stack_env(self.plan.client, self.plan.ca_file), "PYTHONUNBUFFERED": "1"}
+        if self.plan.shape:
+            env[shapes.ENV] = self.plan.shape
         # Its own session (a Ctrl-C in the terminal reaches the harness, which decides), and
         # SIGINT back to its default: a shell starting us in the background ignores it, and
         # the ignore would be inherited.

@@ -14,7 +14,7 @@ from harness.config import PROJECT_ROOT, Settings
 from harness.driver import StackDriver
 from harness.errors import InfrastructureError, UsageError
 from harness.http import UP_HINT, Http, HttpFailed, is_tls_failure
-from harness.load import results, slo
+from harness.load import results, shapes, slo
 from harness.load.runner import LoadPlan, LocustProcess, check_extra
 from harness.metrics import series as report_series
 from harness.progress import Progress
@@ -38,6 +38,7 @@ class LoadOptions:
     workers: int = 0
     locustfile: Path = DEFAULT_LOCUSTFILE
     locust_args: tuple[str, ...] = ()  # passed through to Locust (after `--` on the command line)
+    shape: tuple[shapes.Stage, ...] = ()  # a load shape (--shape): users and run time are its peak and length
     config: Path | None = None  # a locust.conf for Locust to read first
 
 
@@ -66,6 +67,9 @@ def check_options(options: LoadOptions) -> tuple[slo.Slo, ...]:
         raise UsageError(f"--users must be between 1 and {MAX_USERS}, got {options.users}")
     if options.spawn_rate <= 0:
         raise UsageError(f"--spawn-rate must be positive, got {options.spawn_rate:g}")
+    if options.shape and shapes.total_seconds(list(options.shape)) > MAX_RUN_TIME:
+        raise UsageError(f"the load shape lasts {shapes.total_seconds(list(options.shape)):.0f} s; devsim load runs "
+                         f"at most {MAX_RUN_TIME:.0f} s")
     if not 1 <= options.run_time <= MAX_RUN_TIME:
         raise UsageError(f"--run-time must be between 1 s and {MAX_RUN_TIME:.0f} s, got {options.run_time:g} s")
     if not 0 <= options.workers <= 16:
@@ -126,8 +130,11 @@ def run_load(settings: Settings, http: Http, options: LoadOptions, progress: Pro
     plan = LoadPlan(locustfile=options.locustfile.resolve(), host=settings.lb_url, users=options.users,
                     spawn_rate=options.spawn_rate, run_time=options.run_time, run_dir=run_dir, run_id=run_id,
                     workers=options.workers, pushgateway=pushgateway, extra=options.locust_args,
-                    config=options.config, client=client, ca_file=settings.edge_ca_file)
-    progress.step(f"load run {run_id}: {options.users} users for {options.run_time:g} s"
+                    config=options.config, client=client, ca_file=settings.edge_ca_file,
+                    shape=shapes.to_env(list(options.shape)) if options.shape else "")
+    shaped = " (shape: " + ", ".join(f"{p} {b - a:g} s" for p, a, b in shapes.phases(list(options.shape))) + ")"
+    progress.step(f"load run {run_id}: {'up to ' if options.shape else ''}{options.users} users for "
+                  f"{options.run_time:g} s{shaped if options.shape else ''}"
                   + (f" on {options.workers} workers" if options.workers else "") + f" -> {run_dir}")
     if options.config or options.locust_args:
         progress.step("Locust also reads " + " and ".join(
