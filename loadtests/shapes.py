@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 from locust import LoadTestShape
@@ -16,6 +17,14 @@ from locust import LoadTestShape
 def stages_from(text: str) -> list[tuple[float, int, float, str]]:
     found = json.loads(text or "[]")
     return [(float(s), int(u), float(r), str(p)) for s, u, r, p in found]
+
+
+def log_phase(phase: str, users: int) -> None:
+    """A line `time,phase,users` in DEVSIM_SHAPE_LOG (the harness's SLOs of a phase read it)."""
+    path = os.environ.get("DEVSIM_SHAPE_LOG")
+    if path:
+        with open(path, "a") as log:
+            log.write(f"{time.time():.3f},{phase},{users}\n")
 
 
 class DevsimShape(LoadTestShape):
@@ -32,6 +41,8 @@ class DevsimShape(LoadTestShape):
         for seconds, users, rate, phase in self.stages:
             end += seconds
             if elapsed < end:
-                self.phase = phase
+                if phase != self.phase:
+                    self.phase = phase
+                    log_phase(phase, users)
                 return users, rate
         return None

@@ -165,7 +165,7 @@ class LocustProcess:
         self._logs.append(log)
         env = {**stack_env(self.plan.client, self.plan.ca_file), "PYTHONUNBUFFERED": "1"}
         if self.plan.shape:
-            env[shapes.ENV] = self.plan.shape
+            env.update({shapes.ENV: self.plan.shape, shapes.LOG_ENV: str(self.plan.run_dir / shapes.LOG)})
         # Its own session (a Ctrl-C in the terminal reaches the harness, which decides), and
         # SIGINT back to its default: a shell starting us in the background ignores it, and
         # the ignore would be inherited.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +14,7 @@ from harness.config import PROJECT_ROOT, Settings
 from harness.driver import StackDriver
 from harness.errors import InfrastructureError, UsageError
 from harness.http import UP_HINT, Http, HttpFailed, is_tls_failure
-from harness.load import results, shapes, slo
+from harness.load import clientlog, results, scoped, shapes, slo
 from harness.load.runner import LoadPlan, LocustProcess, check_extra
 from harness.metrics import series as report_series
 from harness.progress import Progress
@@ -79,7 +79,18 @@ def check_options(options: LoadOptions) -> tuple[slo.Slo, ...]:
     check_extra(options.locust_args)
     if options.config is not None and not options.config.is_file():
         raise UsageError(f"{options.config} is not a file")
-    return slo.parse_all(options.slos or slo.DEFAULT_SLOS)
+    slos = slo.parse_all(options.slos or slo.DEFAULT_SLOS)
+    scoped.check(slos, options.shape)
+    return slos
+
+
+def scoped_figures(run_dir: Path) -> Callable[[slo.Slo], float]:
+    """What a scoped SLO measures in this run: its requests, from the request log, in its
+    phases, from the shape's log."""
+    rows = clientlog.read(run_dir / results.REQUEST_LOG)
+    end = max((r.end_ms for r in rows), default=0.0) / 1000
+    phases = scoped.read_phases(run_dir / scoped.SHAPE_LOG, end)
+    return lambda objective: scoped.measure(objective, rows, phases)
 
 
 HEALTH_GRACE = 15.0  # s: a load balancer that answers, but with no backend ready yet (503)
@@ -156,7 +167,7 @@ def run_load(settings: Settings, http: Http, options: LoadOptions, progress: Pro
         raise InfrastructureError(f"Locust exited {code} without a result", details=locust.log_tail())
     rows = results.merge_request_logs(run_dir)
     totals = results.read_totals(plan.stats_csv)
-    verdicts = slo.evaluate(slos, totals.figures())
+    verdicts = slo.evaluate(slos, totals.figures(), scoped_figures(run_dir) if any(s.scope for s in slos) else None)
     elapsed = time.monotonic() - started
     ended_at = time.time()
     versions["end"] = running_versions(driver, settings) if driver else {}

@@ -27,6 +27,7 @@ from pathlib import Path
 from harness.errors import UsageError
 
 ENV = "DEVSIM_SHAPE"  # the stages, as JSON, for loadtests/shapes.py
+LOG_ENV, LOG = "DEVSIM_SHAPE_LOG", "shape.csv"  # where it writes `time,phase,users` at each phase change
 MAX_USERS = 2000
 MAX_SPAWN_RATE = 1000.0
 MAX_SECONDS = 24 * 3600.0  # a whole shape: a day-long soak at the most

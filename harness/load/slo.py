@@ -1,7 +1,9 @@
 """Service-level objectives over a whole load run: a tiny grammar, parsed and evaluated.
 
-    SLO    := METRIC OP NUMBER [UNIT]
+    SLO    := METRIC [SCOPE] OP NUMBER [UNIT]
     METRIC := error_ratio | failures | requests | rps | avg | p50 | p90 | p95 | p99 | max
+    SCOPE  := { LABEL="VALUE" [, LABEL="VALUE"] }   LABEL: name (a request name), phase (a
+              load shape's phase): the figure of those requests only, from the request log
     OP     := <  <=  >  >=  ==  !=
     UNIT   := ms | s        for avg, p50, p90, p95, p99, max (a bare number means ms)
               %             for error_ratio (0.5% == 0.005)
@@ -18,9 +20,10 @@ from dataclasses import dataclass
 from harness.errors import UsageError
 
 GRAMMAR = (
-    "SLO := METRIC OP NUMBER [UNIT]; METRIC: error_ratio failures requests rps avg p50 p90 p95 p99 max; "
-    "OP: < <= > >= == !=; UNIT: ms or s for latencies (bare = ms), % for error_ratio"
+    "SLO := METRIC [{name=\"...\", phase=\"...\"}] OP NUMBER [UNIT]; METRIC: error_ratio failures requests rps avg "
+    "p50 p90 p95 p99 max; OP: < <= > >= == !=; UNIT: ms or s for latencies (bare = ms), % for error_ratio"
 )
+SCOPE_LABELS = ("name", "phase")
 
 LATENCIES = frozenset({"avg", "p50", "p90", "p95", "p99", "max"})
 METRICS = LATENCIES | {"error_ratio", "failures", "requests", "rps"}
@@ -31,6 +34,7 @@ DEFAULT_SLOS = ("error_ratio<0.01", "p95<500ms", "p99<1s")
 
 _METRIC = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*")
 _OP = re.compile(r"(<=|>=|==|!=|<|>)\s*")
+_LABEL = re.compile(r'\s*([a-z_]+)\s*=\s*"([^"\\]*)"\s*(,|\})\s*')
 _NUMBER = re.compile(r"([0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?)\s*")
 _UNIT = re.compile(r"([A-Za-z%]*)\s*$")
 
@@ -52,6 +56,10 @@ class Slo:
     metric: str
     op: str
     threshold: float
+    scope: tuple[tuple[str, str], ...] = ()  # (label, value): name and/or phase
+
+    def label(self, name: str) -> str:
+        return dict(self.scope).get(name, "")
 
     def holds(self, measured: float) -> bool:
         if math.isnan(measured):
@@ -76,6 +84,20 @@ def parse(expression: str) -> Slo:
     if metric not in METRICS:
         raise SloSyntaxError(expression, metric, "unknown metric")
     pos = m.end()
+    scope: list[tuple[str, str]] = []
+    if expression[pos:pos + 1] == "{":
+        pos += 1
+        while True:
+            lab = _LABEL.match(expression, pos)
+            if not lab:
+                raise SloSyntaxError(expression, expression[pos:].strip()[:20] or "end of text",
+                                     'expected label="value" (name or phase), got')
+            if lab.group(1) not in SCOPE_LABELS or lab.group(1) in dict(scope):
+                raise SloSyntaxError(expression, lab.group(1), "a scope takes name and phase once each; bad label")
+            scope.append((lab.group(1), lab.group(2)))
+            pos = lab.end()
+            if lab.group(3) == "}":
+                break
     o = _OP.match(expression, pos)
     if not o:
         raise SloSyntaxError(expression, expression[pos:].strip()[:10] or "end of text", "expected an operator, got")
@@ -89,7 +111,7 @@ def parse(expression: str) -> Slo:
     if not u:
         raise SloSyntaxError(expression, expression[pos:].strip(), "unexpected text")
     unit = u.group(1)
-    return Slo(text, metric, o.group(1), _scale(expression, metric, value, unit))
+    return Slo(text, metric, o.group(1), _scale(expression, metric, value, unit), tuple(scope))
 
 
 def _scale(expression: str, metric: str, value: float, unit: str) -> float:
@@ -113,11 +135,16 @@ def parse_all(expressions: list[str] | tuple[str, ...]) -> tuple[Slo, ...]:
     return tuple(parse(e) for e in expressions)
 
 
-def evaluate(slos: tuple[Slo, ...], measured: Mapping[str, float]) -> tuple[SloResult, ...]:
-    """Each SLO against the run's figures (latencies in ms)."""
+def evaluate(slos: tuple[Slo, ...], measured: Mapping[str, float],
+             scoped: Callable[[Slo], float] | None = None) -> tuple[SloResult, ...]:
+    """Each SLO against the run's figures (latencies in ms); a scoped one against what
+    `scoped` measures for it (NaN, which fails, when nothing does)."""
     results = []
     for slo in slos:
-        value = float(measured.get(slo.metric, math.nan))
+        if slo.scope:
+            value = scoped(slo) if scoped is not None else math.nan
+        else:
+            value = float(measured.get(slo.metric, math.nan))
         results.append(SloResult(slo, value, slo.holds(value)))
     return tuple(results)
 

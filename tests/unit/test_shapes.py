@@ -89,7 +89,9 @@ def locust_shape(monkeypatch: pytest.MonkeyPatch, stages: list[Stage]):  # type:
     return module.DevsimShape()
 
 
-def test_the_locust_shape_follows_the_stages_and_stops_after_the_last(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_locust_shape_follows_the_stages_and_stops_after_the_last(monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    monkeypatch.setenv(shapes.LOG_ENV, str(tmp_path / shapes.LOG))
     shape = locust_shape(monkeypatch, [Stage(10, 5, 2.5, "base"), Stage(5, 20, 20, "spike")])
     moments = iter([0.0, 9.9, 10.0, 14.9, 15.0])
     shape.get_run_time = lambda: next(moments)
@@ -98,6 +100,9 @@ def test_the_locust_shape_follows_the_stages_and_stops_after_the_last(monkeypatc
     assert (shape.tick(), shape.phase) == ((20, 20.0), "spike")
     assert shape.tick() == (20, 20.0)
     assert shape.tick() is None
+    # a line at each phase change, for the SLOs of a phase
+    assert [line.split(",")[1:] for line in (tmp_path / shapes.LOG).read_text().splitlines()] == [
+        ["base", "5"], ["spike", "20"]]
 
 
 def devsim_load(*args: str) -> subprocess.CompletedProcess[str]:
