@@ -119,6 +119,33 @@ def test_a_breached_slo_exits_1(stack: Settings, tmp_path: Path) -> None:
     assert ET.parse(junit).getroot().get("failures") == "1"
 
 
+def test_a_shape_from_a_table_runs_its_phases_and_judges_slos_per_phase_and_name(stack: Settings,
+                                                                                 tmp_path: Path) -> None:
+    """A user's table: 2 users, then 8, then 2. The shape's log has the three phases in order;
+    each request falls in one; a phase's SLO is judged on its requests only (an impossible p50
+    in one phase fails, while the run's own SLOs pass)."""
+    table = tmp_path / "shape.txt"
+    table.write_text("# a small spike\n6s 2 2 base\n6s 8 8 spike\n6s 2 8 recovery\n")
+    narrow_slo = 'p50{phase="recovery",name="GET /api/items/:id"}<0.001ms'
+    done = devsim("load", "--shape-file", str(table), "--json", "--slo", "error_ratio<0.05",
+                  "--slo", 'requests{phase="spike"}>0', "--slo", narrow_slo)
+    assert done.returncode == 1, explain(done)
+    summary = json.loads(done.stdout)
+    run_dir = Path(summary["run_dir"])
+    marks = [line.split(",") for line in (run_dir / "shape.csv").read_text().splitlines()]
+    assert [m[1:] for m in marks] == [["base", "2"], ["spike", "8"], ["recovery", "2"]]
+    starts = [float(m[0]) for m in marks]
+    assert 5 < starts[1] - starts[0] < 8, starts
+    assert 5 < starts[2] - starts[1] < 8, starts
+    verdicts = {s["expression"]: s for s in summary["slos"]}
+    assert verdicts["error_ratio<0.05"]["passed"] is True
+    assert verdicts['requests{phase="spike"}>0']["passed"] is True
+    narrow = verdicts[narrow_slo]
+    assert narrow["passed"] is False
+    assert narrow["measured"] > 0.001  # measured (reads in the recovery phase), not "no request matched"
+    assert summary["status"] == "failed"
+
+
 def test_distributed_mode_writes_the_same_files(stack: Settings) -> None:
     done = devsim("load", "--run-time", "6s", "--users", "6", "--workers", "2", "--slo", "error_ratio<0.05")
     assert done.returncode == 0, explain(done)
