@@ -1,0 +1,117 @@
+"""The autoscaler's decision (target-stack/autoscaler/hpa.py, issue #33) against the
+HorizontalPodAutoscaler's documented rules, with hand-worked numbers: the formula and its
+tolerance, not-ready replicas, the stabilisation windows, the rate policies, the bounds, and
+the two holds its users asked for (a failed metric, a rollout)."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import sys
+
+import pytest
+
+from harness.config import PROJECT_ROOT
+
+
+def load_hpa():  # type: ignore[no-untyped-def]
+    path = PROJECT_ROOT / "target-stack" / "autoscaler" / "hpa.py"
+    spec = importlib.util.spec_from_file_location("devsim_hpa", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["devsim_hpa"] = module  # dataclasses look the module up
+    spec.loader.exec_module(module)
+    return module
+
+
+hpa = load_hpa()
+
+
+def scaler(**overrides: float) -> object:
+    policy = {"target": 10.0, "minimum": 2, "maximum": 10, "up_window_s": 0.0, "down_window_s": 0.0, **overrides}
+    return hpa.Autoscaler(hpa.Policy(**policy))
+
+
+def test_desired_is_the_load_over_the_target_rounded_up() -> None:
+    assert scaler().decide(0, 3, 3, 61.0).desired == 7  # ceil(61 / 10)
+    assert scaler().decide(0, 6, 6, 31.0).desired == 4  # ceil(31 / 10), down
+    assert scaler().decide(0, 3, 3, 0.0).desired == 2  # nothing to carry: the minimum
+
+
+def test_no_change_within_the_tolerance() -> None:
+    assert scaler().decide(0, 3, 3, 32.9).desired == 3  # ratio 1.097: within 10 %
+    assert scaler().decide(0, 3, 3, 33.1).desired == 4  # ratio 1.103: out
+    assert scaler().decide(0, 4, 4, 36.5).desired == 4  # ratio 0.9125: within
+    assert scaler().decide(0, 4, 4, 35.9).desired == 4  # ceil(3.59) is 4 again
+    assert scaler(tolerance=0.0).decide(0, 3, 3, 30.5).desired == 4
+
+
+def test_not_ready_replicas_carry_nothing_up_and_are_ignored_down() -> None:
+    # 4 replicas, 2 ready, load 30: ready ones run at 150 % -> down is not considered; up
+    # counts all 4 (75 %): ceil(30 / 10) = 3 is below 4, so the scale-down rule applies with
+    # the 2 ready ones: ratio 1.5, out of tolerance, wanted 3
+    assert scaler().decide(0, 4, 2, 30.0).desired == 3
+    # 3 replicas, 1 ready, load 32: up counts all 3 (ratio 1.067, within): no change
+    assert scaler().decide(0, 3, 1, 32.0).desired == 3
+
+
+def test_bounds_hold() -> None:
+    assert scaler().decide(0, 3, 3, 500.0).desired == 7  # +4 pods in a period at the most (3 -> 7)
+    assert scaler(up_pods=0, up_percent=1000).decide(0, 3, 3, 500.0).desired == 10  # the maximum
+    assert scaler().decide(0, 1, 1, 0.0).desired == 2  # below the minimum: back to it
+
+
+def test_scale_up_is_limited_per_period_to_the_larger_of_percent_and_pods() -> None:
+    s = scaler(up_percent=100, up_pods=1, period_s=15)
+    assert s.decide(0, 2, 2, 100.0).desired == 4  # 2 + max(100 % of 2, 1)
+    assert s.decide(5, 4, 2, 100.0).desired == 4  # within the same period: from 2, at most 4
+    assert s.decide(16, 4, 4, 100.0).desired == 8  # a period later: from 4, at most 8
+
+
+def test_scale_down_keeps_the_highest_recommendation_of_its_window() -> None:
+    s = scaler(down_window_s=60)
+    assert s.decide(0, 6, 6, 60.0).desired == 6
+    assert s.decide(20, 6, 6, 20.0).desired == 6  # 2 recommended, 6 within the last 60 s
+    assert s.decide(59, 6, 6, 20.0).desired == 6
+    assert s.decide(61, 6, 6, 20.0).desired == 2  # the 6 left the window
+
+
+def test_without_a_down_window_a_noisy_signal_flaps_and_with_one_it_does_not() -> None:
+    loads = [60, 20, 60, 20, 60, 20, 60, 20]
+    for window, flips in ((0.0, 7), (300.0, 0)):
+        s = scaler(down_window_s=window, up_pods=10)
+        current, seen = 6, []
+        for n, load in enumerate(loads):
+            current = s.decide(n * 15.0, current, current, float(load)).desired
+            seen.append(current)
+        changes = sum(1 for a, b in itertools.pairwise(seen) if a != b)
+        assert changes == flips, (window, seen)
+
+
+def test_it_holds_when_the_load_cannot_be_read_or_a_rollout_runs() -> None:
+    s = scaler()
+    for load in (None, float("nan"), -1.0):
+        decision = s.decide(0, 5, 5, load)
+        assert decision.desired == 5
+        assert decision.reason.startswith("hold: no reading of the load")
+    decision = s.decide(0, 5, 3, 500.0, updating=True)
+    assert (decision.desired, decision.reason) == (5, "hold: a rolling update or rollback is in progress")
+    assert s.recommendations == []  # a hold records nothing for the windows
+
+
+@pytest.mark.parametrize(("overrides", "problem"), [
+    ({"target": 0.0}, "the target must be above 0, got 0"),
+    ({"minimum": 5, "maximum": 3}, "the bounds must be 1 <= min <= max, got min 5, max 3"),
+    ({"tolerance": 1.0}, "the tolerance must be in [0, 1), got 1"),
+    ({"down_window_s": -1.0}, "down_window_s must be between 0 and 3600 s, got -1"),
+])
+def test_a_policy_that_cannot_work_names_its_problem(overrides: dict[str, float], problem: str) -> None:
+    policy = {"target": 10.0, **overrides}
+    assert hpa.Policy(**policy).problems() == [problem]
+    assert hpa.Policy(target=10.0).problems() == []
+
+
+def test_every_decision_says_why() -> None:
+    decision = scaler(down_window_s=60).decide(0, 3, 3, 61.0)
+    assert decision.reason == "load 61 / target 10 per replica: 7 recommended"
