@@ -205,7 +205,7 @@ def test_the_disaster_restores_within_the_archiving_bound_and_not_without_archiv
     rpo = "every LOST write was acknowledged within 75 s of the disaster (archive_timeout 60 s + 15 s)"
     by_name = {c["name"]: c for c in verdict["claims"]}
     assert 0 <= by_name[rpo]["measured"] <= 75
-    assert by_name["writes are acknowledged again within 60 s of the disaster (RTO)"]["measured"] <= 60
+    assert by_name["writes are acknowledged again within 120 s of the disaster (RTO)"]["measured"] <= 120
     [control] = verdict["controls"]
     under = json.loads((run_dir.parent / control["run_id"] / "verdict.json").read_text())
     failed = {c["name"]: c for c in under["claims"]}[rpo]
