@@ -67,6 +67,7 @@ class FakeDriver:
         self.roles: dict[str, str] = {}  # Patroni member -> leader, replica (add_patroni)
         self.member_state: dict[str, str] = {}  # Patroni member -> running, stopped, ...
         self.vols = [f"{stack}_db1-data", f"{stack}_backup-repo1", f"{stack}_backup-repo2"]
+        self.switchover_answer = ""  # what Patroni answers a switchover it does make ("" : 200)
         self.sql_answer = ""  # what psql prints (tab-separated rows) for any query; its queries in calls
         self._pid = 100
         self.fence: list[int] = []
@@ -100,8 +101,12 @@ class FakeDriver:
             return 0, '{"synchronous_mode": false, "ttl": 30, "loop_wait": 10, "retry_timeout": 10}\n200'
         if method == "POST" and path == "/switchover":
             body = json.loads(argv[argv.index("-d") + 1])
+            if self.roles.get(body["leader"]) != "leader":
+                return 0, "leader name does not match\n412"
             candidate = body.get("candidate") or next(m for m, r in self.roles.items() if r != "leader")
             self._promote(candidate)
+            if self.switchover_answer:  # it switched over, but answered this (a late or lost answer)
+                return 0, self.switchover_answer
             return 0, "Successfully switched over\n200"
         raise AssertionError(f"unexpected Patroni call: {method} {path}")
 
