@@ -310,7 +310,7 @@ def test_a_switchover_that_happened_though_patroni_answered_412_is_seen_as_made(
 
 def test_a_switchover_patroni_refuses_throughout_fails_with_its_answer(cluster: FakeDriver,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(database.time, "sleep", lambda s: None)
+    monkeypatch.setattr("harness.chaos.database.time.sleep", lambda s: None)
     monkeypatch.setattr(cluster, "_promote", lambda member: None)  # never switches
     cluster.switchover_answer = "no good candidates have been found\n412"
     with pytest.raises(ActivityFailed) as raised:
