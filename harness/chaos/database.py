@@ -114,15 +114,18 @@ def switchover_db(candidate: str = "", configuration: Configuration = None) -> d
         # A 412 "leader name does not match" once asking again means the leadership has moved
         # since the first ask (CI: the first answer came late, 20 more asks all got it): the
         # switchover happened; the wait below checks that another node leads.
+        def moved_already() -> bool:
+            return attempt > 1 and status == 412 and LEADER_MOVED in str(answer)
+
         attempt = 1
         status, answer = cluster.rest("/switchover", method="POST", body=body)
-        while status == 412 and attempt < 20 and not (attempt > 1 and LEADER_MOVED in str(answer)):
+        while status == 412 and attempt < 20 and not moved_already():
             time.sleep(1)
             attempt += 1
             status, answer = cluster.rest("/switchover", method="POST", body=body)
     except InfrastructureError as exc:
         raise ActivityFailed(exc.one_line()) from exc
-    if status != 200 and not (attempt > 1 and status == 412 and LEADER_MOVED in str(answer)):
+    if status != 200 and not moved_already():
         raise ActivityFailed(f"Patroni refused the switchover from {leader} ({attempt} attempts): {status} {answer}")
     def moved() -> Check:
         now = cluster.try_view()
