@@ -60,6 +60,8 @@ def test_the_security_claims_hold_and_each_control_fails_its_claim(as_shipped: S
     assert measured["no request of a report burst is answered 5xx"] == 0
     assert measured["every running container is contained (no capability, read-only root, memory, pids and CPU "
                     "limits, rotated logs)"] == "none"
+    assert measured["no two services run as one user, and none as root (the database nodes, one server replicated, "
+                    "share theirs)"] == "none"
     assert measured["no published port answers from outside the host's loopback"] == "none"
     assert measured["no secret value in any inspect output, container log, process's arguments, file on disk or the "
                     "run's folder"] == "none"

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from harness.driver import ContainerInfo, ImageInfo, PlainSpec, ServiceInfo, TaskInfo
+from harness.driver import ContainerInfo, ImageInfo, JobSpec, PlainSpec, ServiceInfo, TaskInfo
 from harness.errors import InfrastructureError, NoSuchService
 
 
@@ -71,6 +71,8 @@ class FakeDriver:
         self.sql_answer = ""  # what psql prints (tab-separated rows) for any query; its queries in calls
         self._pid = 100
         self.fence: list[int] = []
+        self.jobs: list[JobSpec] = []
+        self.job_answers: list[tuple[int, str]] = []
         self._updates = 0
         for name, replicas in (services if services is not None else {"app": 3, "cache": 1, "dbproxy": 1}).items():
             self.add_service(name, replicas)
@@ -358,6 +360,12 @@ class FakeDriver:
 
     def plain_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         return []
+
+    def run_job(self, spec: JobSpec, timeout: float = 120.0) -> tuple[int, str]:
+        """Answers from `job_answers` in turn ((0, "") once they run out); the specs in `jobs`."""
+        self.jobs.append(spec)
+        self.calls.append(f"job {spec.command[-1]}")
+        return self.job_answers.pop(0) if self.job_answers else (0, "")
 
     def run_plain(self, spec: PlainSpec) -> None:
         self.calls.append(f"run {spec.name}")
