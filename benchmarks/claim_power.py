@@ -5,7 +5,7 @@
   repeat:      `devsim run --repeat N` on the flagship experiment: passes out of N and the
                spread of each claim;
   calibration: outages of known length (every app replica frozen with `docker pause`, ten
-               times about 1 s and once about 2 s, under 30 users), measured by the harness
+               times about 1 s and once about 1.6 s, under 30 users), measured by the harness
                from its request log against the engine's own pause/unpause events.
 
 Writes benchmarks/results/claim_power.{json,md}; each part can be run alone, and the others

@@ -211,24 +211,24 @@ def cmd_up(ctx: RunContext, args: argparse.Namespace) -> int:
 def cmd_down(ctx: RunContext, args: argparse.Namespace) -> int:
     if args.offsite and not args.volumes:
         raise UsageError("--offsite removes a volume: give it with --volumes")
-    # the volumes kept unless named, as the engine names them
-    kept = {} if args.offsite else {f"{ctx.settings.stack}_{short}": name
-                                    for name, short in ctx.target.kept_volumes.items()}
+    kept = {} if args.offsite else ctx.target.kept_volumes  # {the flag that removes it: short name}
+    engine_name = {name: f"{ctx.settings.stack}_{short}" for name, short in kept.items()}
     if args.volumes:
         command = "devsim down --volumes" + (" --offsite" if args.offsite else "")
-        confirm(command, lambda: [f"volume {v}" for v in ctx.driver.volumes() if v not in kept]
+        confirm(command, lambda: [f"volume {v}" for v in ctx.driver.volumes() if v not in engine_name.values()]
                 + [f"{len(ctx.driver.secrets()) + len(ctx.driver.configs())} secrets and configs"], args.yes)
     there = set(ctx.driver.volumes()) if args.volumes else set()
     removed = lifecycle.down(ctx.driver, ctx.settings, ctx.target, ctx.progress, volumes=args.volumes,
-                             keep=[v.removeprefix(f"{ctx.settings.stack}_") for v in kept])
+                             keep=list(kept.values()))
     what = "stack and volumes" if args.volumes else "stack"
     services = [r for r in removed if r.endswith(("services", "containers"))]
     print(f"{what} {ctx.settings.stack!r} removed" if services else f"stack {ctx.settings.stack!r} was not up")
     for line in removed:
         if line not in services:
             print(f"removed {line}")
-    for volume in sorted(there & set(kept)):
-        print(f"kept volume {volume} (`devsim down --volumes --{kept[volume]}` removes it too)")
+    for name, volume in sorted(engine_name.items()):
+        if volume in there:
+            print(f"kept volume {volume} (`devsim down --volumes --{name}` removes it too)")
     return EXIT_OK
 
 

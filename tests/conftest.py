@@ -64,12 +64,15 @@ TURNSTILE = LOCKS / "devsim-suite.turnstile"
 ALONE = LOCKS / "devsim-suite.alone"
 
 
-@pytest.fixture(autouse=True)
-def machine_to_itself(request: pytest.FixtureRequest) -> Iterator[None]:
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Each test's whole protocol holds the lock: its setup too, where the session's and the
+    module's fixtures start (the other lane's `devsim up` of its stack ran beside the alone
+    calibration test when only the test's own function-scoped part held it)."""
     if "PYTEST_XDIST_WORKER" not in os.environ:  # one process: nothing runs beside it
         yield
         return
-    alone = request.node.get_closest_marker("alone") is not None
+    alone = item.get_closest_marker("alone") is not None
     with TURNSTILE.open("a") as turnstile, ALONE.open("a") as lock:
         fcntl.flock(turnstile, fcntl.LOCK_EX)
         if not alone:

@@ -16,7 +16,7 @@ from harness.chaos.engine import activity
 from harness.driver import Containment
 from harness.errors import InfrastructureError
 
-__all__ = ["memory_hog", "uncontained"]
+__all__ = ["memory_hog", "shared_users", "uncontained"]
 
 
 def problems(found: Containment) -> list[str]:
@@ -48,6 +48,38 @@ def uncontained(configuration: Configuration = None) -> str:
         raise InfrastructureError("the stack runs no container (is it up?)")
     findings = {f"{c.service}: {', '.join(missing)}" for c in running if (missing := problems(c.containment))}
     return "; ".join(sorted(findings)) or "none"
+
+
+ROOT = ("", "0", "root")  # "": the image names no user, so root
+
+
+def sharing(users: dict[str, set[str]], one_role: list[list[str]]) -> list[str]:
+    """From {service: users its running containers run as}, each user that runs services of
+    more than one role, as "<user>: <services>", and each service run as root. Services named
+    together in `one_role` (the replicas of one server) are one role."""
+    role = {service: min(group) for group in one_role for service in group}
+    by_user: dict[str, set[str]] = {}
+    for service, found in users.items():
+        for user in found:
+            uid = user.split(":")[0]
+            by_user.setdefault("root" if uid in ROOT else uid, set()).add(service)
+    return [f"{user}: {', '.join(sorted(services))}" for user, services in sorted(by_user.items())
+            if user == "root" or len({role.get(s, s) for s in services}) > 1]
+
+
+@activity
+def shared_users(one_role: list[list[str]] | None = None, configuration: Configuration = None) -> str:
+    """Users (the uid, or the name an image gives) that the stack's running containers of
+    more than one service run as, and services run as root: "none", or "<user>: <services>"
+    for each, joined by "; ". `one_role`: groups of services that are one server replicated
+    (they may share a user)."""
+    running = [c for c in engine.driver(configuration).plain_containers({}) if c.status == "running" and c.service]
+    if not running:
+        raise InfrastructureError("the stack runs no container (is it up?)")
+    users: dict[str, set[str]] = {}
+    for c in running:
+        users.setdefault(c.service, set()).add(c.containment.user)
+    return "; ".join(sharing(users, one_role or [])) or "none"
 
 
 HOG_MIB = 1024  # the hog's own bound: without a limit it stops here, not at the host's memory

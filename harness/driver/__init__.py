@@ -12,9 +12,9 @@ from harness.driver.base import (
     StackDriver,
     StackOps,
 )
-from harness.driver.model import ContainerInfo, Containment, ImageInfo, PlainSpec, ServiceInfo, TaskInfo
+from harness.driver.model import ContainerInfo, Containment, ImageInfo, JobSpec, PlainSpec, ServiceInfo, TaskInfo
 
-__all__ = ["ContainerInfo", "ContainerOps", "Containment", "ImageInfo", "ImageOps", "PlainOps", "PlainSpec",
+__all__ = ["ContainerInfo", "ContainerOps", "Containment", "ImageInfo", "ImageOps", "JobSpec", "PlainOps", "PlainSpec",
            "PortOps", "SecretOps", "ServiceInfo", "ServiceOps", "StackDriver", "StackOps", "TaskInfo", "driver_for"]
 
 

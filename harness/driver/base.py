@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from harness.driver.model import ContainerInfo, ImageInfo, PlainSpec, ServiceInfo, TaskInfo
+from harness.driver.model import ContainerInfo, ImageInfo, JobSpec, PlainSpec, ServiceInfo, TaskInfo
 
 # Every exec into a container ends: a psql against a frozen database, a curl into a dropped
 # network would otherwise hold the command forever. The longest the harness runs is a full
@@ -175,6 +175,10 @@ class PlainOps(Protocol):
         """Creates and starts one container (its network and volumes exist)."""
 
     def remove_plain(self, container: ContainerInfo, grace_s: int = 5) -> None: ...
+
+    def run_job(self, spec: JobSpec, timeout: float = 120.0) -> tuple[int, str]:
+        """Runs a one-off container to its end (removed after) and returns its exit code and
+        output; InfrastructureError past `timeout` seconds."""
 
     def plain_logs(self, name: str, lines: int = 15) -> list[str]: ...
 

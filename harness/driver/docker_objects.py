@@ -13,7 +13,7 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from harness.driver import commands
-from harness.driver.model import ContainerInfo, Containment, ImageInfo, PlainSpec
+from harness.driver.model import ContainerInfo, Containment, ImageInfo, JobSpec, PlainSpec
 from harness.errors import BuildFailed, EngineUnavailable, InfrastructureError
 
 SERVICE_NAME_LABEL = "com.docker.swarm.service.name"
@@ -288,6 +288,28 @@ class DockerObjects:
             container.start()
         except APIError as exc:
             raise InfrastructureError(f"cannot start {spec.name}: {exc.explanation}") from exc
+
+
+    def run_job(self, spec: JobSpec, timeout: float = 120.0) -> tuple[int, str]:
+        try:
+            container = self.client.containers.create(
+                spec.image, command=list(spec.command), user=spec.user or None,
+                labels={"devsim.stack": self._stack, "devsim.job": "1"},
+                volumes={name: {"bind": path, "mode": "rw"} for name, path in spec.volumes.items()},
+                network_mode="none", read_only=True, cap_drop=["ALL"], cap_add=list(spec.cap_add) or None,
+                mem_limit="128m", pids_limit=64, detach=True)
+        except APIError as exc:
+            raise InfrastructureError(f"cannot create a job container from {spec.image}: {exc.explanation}") from exc
+        try:
+            container.start()
+            code = int(container.wait(timeout=timeout).get("StatusCode", -1))
+            out = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+        except (DockerException, OSError) as exc:  # a time-out surfaces as a requests error (an OSError)
+            raise InfrastructureError(f"a job container ({' '.join(spec.command)[:60]}) did not finish within "
+                                      f"{timeout:g} s: {exc}") from exc
+        finally:
+            ignore_missing(lambda: container.remove(force=True))
+        return code, out
 
 
 def _image_info(image: Any) -> ImageInfo:

@@ -80,10 +80,10 @@ def files_under(upper: Path) -> Iterator[tuple[str, str]]:
 
 def _read(container: Any, path: str) -> str | None:
     try:
-        stream, stat = container.get_archive(path)
+        stream, found = container.get_archive(path)
     except DockerException:
         return None
-    if not isinstance(stat, dict) or stat.get("size", 0) > LARGEST_FILE or stat.get("mode", 0) & GO_MODE_DIR:
+    if not isinstance(found, dict) or found.get("size", 0) > LARGEST_FILE or found.get("mode", 0) & GO_MODE_DIR:
         return None  # too large, or a directory
     try:
         with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:

@@ -91,6 +91,18 @@ class ImageInfo:
 
 
 @dataclass(frozen=True)
+class JobSpec:
+    """A one-off container that runs a command over some of the stack's volumes and goes:
+    no network, a read-only root, every capability dropped but `cap_add`."""
+
+    image: str
+    command: tuple[str, ...]
+    volumes: Mapping[str, str]  # volume name -> where it is mounted
+    user: str = ""
+    cap_add: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class PlainSpec:
     """One plain container to start (the development profile runs without Swarm)."""
 

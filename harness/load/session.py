@@ -176,7 +176,7 @@ def run_load(settings: Settings, http: Http, options: LoadOptions, progress: Pro
     summary = results.write_summary(RunFiles(run_dir).summary, run_id, totals, verdicts, {
         "users": options.users, "workers": options.workers, "run_time_s": options.run_time,
         "target": settings.lb_url, "request_log_rows": rows, "duration_s": round(elapsed, 1),
-        "started": started_at, "ended": ended_at, "versions": versions,
+        "started": started_at, "ended": ended_at, "versions": versions, "run_dir": str(run_dir),
     })
     if options.junit:
         results.write_junit(options.junit, run_id, verdicts, elapsed)

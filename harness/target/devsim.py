@@ -23,7 +23,7 @@ from harness.stack.services import stack_status
 from harness.stack.switches import Switch
 from harness.stack.target import Published
 from harness.stack.waiting import Check, Waiter
-from harness.target import audit, development, patroni, restore_order, secrets, tls
+from harness.target import audit, development, owners, patroni, restore_order, secrets, tls
 from harness.target.images import stack_images
 from harness.target.monitoring import LB_IN_ROTATION, REPORT_SERIES
 
@@ -78,6 +78,7 @@ class DevsimStack:
         development.remove(driver, settings, progress)  # the other profile gives its ports back
 
     def prepare(self, driver: StackDriver, settings: Settings, progress: Progress) -> dict[str, str]:
+        owners.hand_over(driver, progress)  # volumes of an earlier release, before their services restart
         env = {**secrets.ensure(driver, progress), **tls.ensure(driver, progress)}
         tls.save_ca(driver, settings)  # the CA file every HTTP session of the harness verifies the edge with
         return env

@@ -99,7 +99,10 @@ def backups(fresh: bool = False) -> list[dict[str, Any]]:
 
 def of_current_database(found: dict[str, Any]) -> list[dict[str, Any]]:
     ids = [d.get("id", 0) for d in found.get("db", [])]
-    return [b for b in found.get("backup", []) if not ids or (b.get("database") or {}).get("id") == max(ids)]
+    if not ids:
+        return list(found.get("backup", []))
+    current = max(ids)
+    return [b for b in found.get("backup", []) if (b.get("database") or {}).get("id") == current]
 
 
 def take(kind: str) -> bool:

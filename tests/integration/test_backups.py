@@ -167,6 +167,12 @@ def test_the_backup_alerts_fire_on_the_live_stack(stack: Settings) -> None:
     assert max(age.values()) < 90, age
     assert set(lead) == {"1", "2"}, lead
     assert min(lead.values()) >= 0, lead
+    # the rules follow at their next evaluation (every second): an alert that fired before the
+    # new schedule's first backup landed resolves then (CI once read it firing in between)
+    deadline = time.monotonic() + 15
+    while backup_alerts() != {"BackupTooOld": "inactive", "WalArchivingStalled": "inactive"} \
+            and time.monotonic() < deadline:
+        time.sleep(1)
     assert backup_alerts() == {"BackupTooOld": "inactive", "WalArchivingStalled": "inactive"}
     states: dict[str, str] = {}
     fired: dict[str, float] = {}
@@ -205,7 +211,7 @@ def test_the_disaster_restores_within_the_archiving_bound_and_not_without_archiv
     rpo = "every LOST write was acknowledged within 75 s of the disaster (archive_timeout 60 s + 15 s)"
     by_name = {c["name"]: c for c in verdict["claims"]}
     assert 0 <= by_name[rpo]["measured"] <= 75
-    assert by_name["writes are acknowledged again within 60 s of the disaster (RTO)"]["measured"] <= 60
+    assert by_name["writes are acknowledged again within 120 s of the disaster (RTO)"]["measured"] <= 120
     [control] = verdict["controls"]
     under = json.loads((run_dir.parent / control["run_id"] / "verdict.json").read_text())
     failed = {c["name"]: c for c in under["claims"]}[rpo]

@@ -212,6 +212,8 @@ def test_the_security_probes_find_the_plain_text_credentials(dev: Settings) -> N
     uncontained = containment.uncontained().split("; ")  # and no container is bounded
     assert "app: capabilities not dropped, root filesystem writable, no memory limit, no pids limit, no CPU limit, " \
         "logs not rotated" in uncontained, uncontained
+    # and its services run as their images' users: Alertmanager and Prometheus as one
+    assert "prometheus: alertmanager, monitoring" in containment.shared_users().split("; ")
 
 
 def test_the_secret_search_finds_a_secret_in_a_process_s_arguments_and_in_a_file_on_disk(dev: Settings) -> None:

@@ -12,6 +12,7 @@ import socket
 import time
 import uuid
 
+import docker
 import pytest
 import requests
 import yaml
@@ -185,12 +186,33 @@ def test_status_reports_every_service_ready(stack: Settings) -> None:
     assert services["lb"]["endpoints"] == [stack.lb_plain_url, stack.lb_url]  # 8080 redirects to 8443
 
 
-def test_up_twice_is_fine(stack: Settings) -> None:
+def in_volume(volume: str, *argv: str) -> str:
+    """A command as root over one of the stack's volumes (mounted at /v), in a container of the
+    test's own; its output."""
+    out: bytes = docker.from_env().containers.run(
+        "debian:bookworm-slim", list(argv), volumes={volume: {"bind": "/v", "mode": "rw"}}, network_mode="none",
+        remove=True, labels={"devsim.stack": "devsim-test-tools"})
+    return out.decode()
+
+
+def test_up_twice_is_fine_and_hands_an_earlier_releases_volume_over(stack: Settings) -> None:
+    """A second `up` of a running stack; etcd's volume holds a file of an earlier release's
+    owner (the database image's postgres user, whom etcd ran as before issue 32): `up` gives it
+    to etcd's own user, and etcd, the cluster and the edge come back."""
+    volume = f"{stack.stack}_etcd-data"
+    in_volume(volume, "sh", "-c", "touch /v/from-an-earlier-release && chown 999:999 /v/from-an-earlier-release")
     before = requests.get(f"{stack.lb_url}/health", timeout=5).status_code
     done = devsim("up")
     assert done.returncode == 0, explain(done)
     assert before == 200
     assert requests.get(f"{stack.lb_url}/health", timeout=5).status_code == 200
+    assert "etcd-data to etcd (uid 10014)" in done.stderr
+    assert in_volume(volume, "find", "/v", "-mindepth", "1", "(", "!", "-uid", "10014", "-o", "!", "-gid", "10014",
+                     ")") == ""
+    assert in_volume(volume, "stat", "-c", "%u:%g", "/v/from-an-earlier-release") == "10014:10014\n"
+    again = devsim("up")  # handed over: looked at, not touched
+    assert again.returncode == 0, explain(again)
+    assert "handing volumes" not in again.stderr
 
 
 def test_the_production_profile_has_no_debug_endpoint_cors_or_inspector(stack: Settings) -> None:
@@ -221,6 +243,11 @@ def test_no_service_runs_as_root(stack: Settings) -> None:
             users[service.name] = int(uid)
     assert len(users) == len(driver.services())
     assert {name: uid for name, uid in users.items() if uid == 0} == {}
+    # and each its own, but the database nodes' (one server, replicated)
+    assert (users["etcd"], users["backup"], users["offsite"]) == (10014, 10015, 10016)
+    others = [uid for name, uid in users.items() if name not in ("db2", "db3")]
+    assert len(set(others)) == len(others), users
+    assert users["db1"] == users["db2"] == users["db3"]
 
 
 def test_prometheus_lifecycle_api_is_off(stack: Settings) -> None:

@@ -25,6 +25,8 @@ import pytest
 
 from harness.chaos import actions, database, engine
 from harness.config import Settings, load_settings
+from harness.load import clientlog
+from harness.runs import RunFiles
 from tests.integration.conftest import devsim, explain, objects_of, user_env
 
 pytestmark = pytest.mark.docker
@@ -61,12 +63,21 @@ class Load:
         self.child = subprocess.Popen(
             [sys.executable, "-m", "harness.cli", "--quiet", "load", "--users", "4", "--run-time", f"{seconds}s",
              "--json"], env={**user_env(), **NEIGHBOUR_ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.run_dir = Path()
         time.sleep(5)  # its users are spawned and sending
 
     def totals(self, timeout: float) -> dict[str, float]:
         out, err = self.child.communicate(timeout=timeout)
         assert self.child.returncode in (0, 1), f"exit {self.child.returncode}\n{out[-2000:]}\n{err[-2000:]}"
-        return json.loads(out)["totals"]  # type: ignore[no-any-return]
+        summary = json.loads(out)
+        self.run_dir = Path(summary["run_dir"])
+        return summary["totals"]  # type: ignore[no-any-return]
+
+    def failed(self) -> list[str]:
+        """The failed requests of the run, each as its start time, route, status, latency and error:
+        the assertion's message, for telling a refused connection from a slow answer."""
+        return [f"{r.ts_ms} {r.name} {r.status} {r.latency_ms:.0f} ms {r.error}"
+                for r in clientlog.read(self.run_dir / RunFiles.REQUEST_LOG) if not r.success]
 
 
 def test_a_neighbour_under_load_sees_none_of_our_harshest_faults(stack: Settings, neighbour: Settings) -> None:
@@ -91,7 +102,7 @@ def test_a_neighbour_under_load_sees_none_of_our_harshest_faults(stack: Settings
         totals = load.totals(timeout=200)
     assert killed
     assert totals["requests"] >= 300, totals
-    assert totals["failures"] == 0, totals
+    assert totals["failures"] == 0, (totals, load.failed())
     assert objects_of(neighbour.stack) == objects
     assert containers_of(neighbour.stack) == containers  # none killed, restarted or left paused
 
@@ -130,7 +141,7 @@ def test_down_with_volumes_leaves_nothing_but_the_offsite_backups(stack: Setting
     assert objects_of(another_stack) == others  # a second stack's objects on the engine: untouched
     # and a whole second stack, under load, saw nothing of it
     assert totals["requests"] >= 50, totals
-    assert totals["failures"] == 0, totals
+    assert totals["failures"] == 0, (totals, load.failed())
     assert objects_of(neighbour.stack) == objects
     assert containers_of(neighbour.stack) == containers
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from harness.driver import ContainerInfo, ImageInfo, PlainSpec, ServiceInfo, TaskInfo
+from harness.driver import ContainerInfo, ImageInfo, JobSpec, PlainSpec, ServiceInfo, TaskInfo
 from harness.errors import InfrastructureError, NoSuchService
 
 
@@ -67,9 +67,12 @@ class FakeDriver:
         self.roles: dict[str, str] = {}  # Patroni member -> leader, replica (add_patroni)
         self.member_state: dict[str, str] = {}  # Patroni member -> running, stopped, ...
         self.vols = [f"{stack}_db1-data", f"{stack}_backup-repo1", f"{stack}_backup-repo2"]
+        self.switchover_answer = ""  # what Patroni answers a switchover it does make ("" : 200)
         self.sql_answer = ""  # what psql prints (tab-separated rows) for any query; its queries in calls
         self._pid = 100
         self.fence: list[int] = []
+        self.jobs: list[JobSpec] = []
+        self.job_answers: list[tuple[int, str]] = []
         self._updates = 0
         for name, replicas in (services if services is not None else {"app": 3, "cache": 1, "dbproxy": 1}).items():
             self.add_service(name, replicas)
@@ -100,8 +103,12 @@ class FakeDriver:
             return 0, '{"synchronous_mode": false, "ttl": 30, "loop_wait": 10, "retry_timeout": 10}\n200'
         if method == "POST" and path == "/switchover":
             body = json.loads(argv[argv.index("-d") + 1])
+            if self.roles.get(body["leader"]) != "leader":
+                return 0, "leader name does not match\n412"
             candidate = body.get("candidate") or next(m for m, r in self.roles.items() if r != "leader")
             self._promote(candidate)
+            if self.switchover_answer:  # it switched over, but answered this (a late or lost answer)
+                return 0, self.switchover_answer
             return 0, "Successfully switched over\n200"
         raise AssertionError(f"unexpected Patroni call: {method} {path}")
 
@@ -353,6 +360,12 @@ class FakeDriver:
 
     def plain_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         return []
+
+    def run_job(self, spec: JobSpec, timeout: float = 120.0) -> tuple[int, str]:
+        """Answers from `job_answers` in turn ((0, "") once they run out); the specs in `jobs`."""
+        self.jobs.append(spec)
+        self.calls.append(f"job {spec.command[-1]}")
+        return self.job_answers.pop(0) if self.job_answers else (0, "")
 
     def run_plain(self, spec: PlainSpec) -> None:
         self.calls.append(f"run {spec.name}")

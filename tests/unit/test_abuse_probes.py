@@ -120,6 +120,16 @@ def test_a_burst_counts_the_status_asked_for_with_a_token_on_each_request(server
     assert {server.script.authorization[i] for i in reports} == {f"Bearer {TOKEN}"}
 
 
+def test_one_burst_gives_every_count_for_claims_that_read_a_field_each(server: Server) -> None:
+    server.script.answers[("GET", "/api/report")] = [Answer(429, "{}")] * 5 + [Answer(503, "{}")] * 2 + [
+        Answer(200, "{}")]
+    counts = abuse.rate_burst(requests_sent=10, concurrency=2, count="each", configuration=config(server.url))
+    assert counts == {"429": 5, "503": 2, "200": 3, "5xx": 2}
+    server.script.answers[("GET", "/api/report")] = [Answer(200, "{}")]
+    assert abuse.rate_burst(requests_sent=3, concurrency=3, count="each", configuration=config(server.url)) == {
+        "200": 3, "429": 0, "5xx": 0}
+
+
 def test_a_burst_sends_its_first_wave_at_once_however_slow_a_client_is_to_connect(server: Server) -> None:
     # one client's first contact takes 0.6 s; each report takes 0.5 s: without the wait for
     # every client, the first wave would come over 0.6 s, and a slow edge would never see a burst

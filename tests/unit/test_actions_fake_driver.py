@@ -301,6 +301,24 @@ def test_a_switchover_moves_the_leader(cluster: FakeDriver) -> None:
     assert cluster.roles == {"db1": "replica", "db2": "replica", "db3": "leader"}
 
 
+def test_a_switchover_that_happened_though_patroni_answered_412_is_seen_as_made(cluster: FakeDriver) -> None:
+    cluster.switchover_answer = "no good candidates have been found\n412"  # yet it switched over
+    moved = database.switchover_db(candidate="db3", configuration=CONFIG)
+    # asked again: "leader name does not match" (db1 no longer leads): the move is what counts
+    assert moved == {"from": "db1", "to": "db3", "changed": True, "attempts": 2}
+
+
+def test_a_switchover_patroni_refuses_throughout_fails_with_its_answer(cluster: FakeDriver,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("harness.chaos.database.time.sleep", lambda s: None)
+    monkeypatch.setattr(cluster, "_promote", lambda member: None)  # never switches
+    cluster.switchover_answer = "no good candidates have been found\n412"
+    with pytest.raises(ActivityFailed) as raised:
+        database.switchover_db(candidate="db3", configuration=CONFIG)
+    assert str(raised.value) == ("Patroni refused the switchover from db1 (20 attempts): 412 no good candidates "
+                                 "have been found")
+
+
 def test_a_cluster_that_stays_broken_fails_its_undo_with_the_roles(cluster: FakeDriver) -> None:
     cluster.member_state["db3"] = "stopped"
     with pytest.raises(ActivityFailed) as raised:

@@ -102,3 +102,30 @@ def test_no_running_container_is_not_none(use: list[ContainerInfo]) -> None:
     with pytest.raises(ActivityFailed) as caught:
         containment.uncontained(configuration=CONFIG)
     assert str(caught.value) == "the stack runs no container (is it up?)"
+
+
+def running_as(service: str, user: str, n: int = 1) -> ContainerInfo:
+    return ContainerInfo(f"{service}{n}", f"devsim_{service}.{n}", service, "t",
+                         containment=Containment(**{**BOUND.__dict__, "user": user}))
+
+
+def test_users_of_more_than_one_service_are_named_with_the_services(use: list[ContainerInfo]) -> None:
+    use += [running_as("app", "10001:10001"), running_as("app", "10001:10001", 2), running_as("lb", "10011:10011"),
+            running_as("etcd", "postgres"), running_as("backup", "postgres"), running_as("db1", "postgres"),
+            running_as("mailsink", "10003"), running_as("pushgateway", "10003:10003")]
+    assert containment.shared_users(configuration=CONFIG) == (
+        "10003: mailsink, pushgateway; postgres: backup, db1, etcd")
+
+
+def test_the_replicas_of_one_server_may_share_a_user_and_nothing_else_may(use: list[ContainerInfo]) -> None:
+    db = [["db1", "db2", "db3"]]
+    use += [running_as("db1", "postgres"), running_as("db2", "postgres"), running_as("db3", "postgres"),
+            running_as("etcd", "10014:10014"), running_as("app", "10001:10001")]
+    assert containment.shared_users(db, configuration=CONFIG) == "none"
+    use += [running_as("offsite", "postgres")]
+    assert containment.shared_users(db, configuration=CONFIG) == "postgres: db1, db2, db3, offsite"
+
+
+def test_a_service_run_as_root_is_named_whatever_else_shares_it(use: list[ContainerInfo]) -> None:
+    use += [running_as("app", "10001:10001"), running_as("monitoring", ""), running_as("cache", "0:0")]
+    assert containment.shared_users(configuration=CONFIG) == "root: cache, monitoring"
