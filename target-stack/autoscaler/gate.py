@@ -4,6 +4,7 @@ with it is change one service's replica count (docs/stack/autoscaling.md).
     POST /scale {"replicas": N}  -> 200 {"replicas": <set>, "was": <before>}
                                     409 while an update or rollback runs
                                     400 for anything but a whole number
+    GET /state                   -> 200 {"replicas": N, "updating": bool, "update_state": "..."}
     GET /health                  -> 200
 
 The body is never passed to the engine: the gate reads the service, changes
@@ -86,6 +87,16 @@ class Engine:
             conn.close()
 
 
+def state(engine: Engine, name: str) -> dict[str, Any]:
+    """The service's replica count and whether a rollout runs (or stopped halfway)."""
+    status, service = engine.call("GET", f"/services/{name}")
+    if status != 200:
+        raise Refused(502, f"the engine answered {status} for {name}")
+    update = (service.get("UpdateStatus") or {}).get("State", "")
+    return {"replicas": int(service["Spec"]["Mode"]["Replicated"]["Replicas"]), "updating": update in BUSY,
+            "update_state": update}
+
+
 def scale(engine: Engine, name: str, replicas: int, minimum: int, maximum: int) -> dict[str, int]:
     status, service = engine.call("GET", f"/services/{name}")
     if status != 200:
@@ -112,6 +123,11 @@ def handler(engine: Engine, name: str, minimum: int, maximum: int) -> type[BaseH
         def do_GET(self) -> None:
             if self.path == "/health":
                 self._answer(200, {"service": name, "min": minimum, "max": maximum})
+            elif self.path == "/state":
+                try:
+                    self._answer(200, state(engine, name))
+                except (Refused, OSError) as exc:
+                    self._answer(502, {"error": str(exc)})
             else:
                 self._answer(404, {"error": "not found"})
 

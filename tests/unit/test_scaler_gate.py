@@ -157,3 +157,12 @@ def test_only_scale_and_health_are_served(served: tuple[str, EngineState]) -> No
     with urllib.request.urlopen(f"{url}/health", timeout=5) as answer:
         assert json.loads(answer.read()) == {"service": NAME, "min": 2, "max": 6}
     assert state.updates == []
+
+
+def test_the_state_says_the_count_and_whether_a_rollout_runs(served: tuple[str, EngineState]) -> None:
+    url, state = served
+    with urllib.request.urlopen(f"{url}/state", timeout=5) as answer:
+        assert json.loads(answer.read()) == {"replicas": 3, "updating": False, "update_state": ""}
+    state.service["UpdateStatus"] = {"State": "rollback_started"}
+    with urllib.request.urlopen(f"{url}/state", timeout=5) as answer:
+        assert json.loads(answer.read()) == {"replicas": 3, "updating": True, "update_state": "rollback_started"}
