@@ -1,14 +1,17 @@
-"""Two lanes, two stacks: the suite runs in two pytest-xdist workers, each with a stack of
-its own on the same engine (its own name, label, ports and Docker objects), so that the
-integration modules wait on two stacks at once instead of one after the other.
+"""Three lanes, two stacks: the suite runs in three pytest-xdist workers. Lanes 0 and 1 each
+have a stack of their own on the same engine (its own name, label, ports and Docker
+objects), so that the integration modules wait on two stacks at once instead of one after
+the other; lane 2 runs the tests that need no stack (unit, browser), in the time the stack
+lanes spend waiting on their stacks (a rollout, a rule's `for`, 90 s of writes).
 
 Which module runs in which lane is fixed here (not balanced at run time): the modules of a
 lane share its stack and run in the order tests/integration/conftest.py gives them (the
 teardown, the development profile and the users' journeys reuse the state the modules
 before them leave, so they stay together in lane 0, on the default stack). Lane 1 takes the
 long database, backup, deploy and alert modules, on the stack `devsim-b` with ports of its
-own (LANE_ENV). Run with `-n 0` (or `-p no:xdist`) everything runs in one process on the
-default stack, as before.
+own (LANE_ENV). With fewer workers a lane folds onto worker `lane % workers` (`-n 2`: the
+stackless tests back in lane 0); with `-n 0` (or `-p no:xdist`) everything runs in one
+process on the default stack.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from hypothesis import settings
 settings.register_profile("devsim", deadline=None)
 settings.load_profile("devsim")
 
-# Integration modules of lane 1; every other test (unit, browser, the rest) is lane 0's.
+# Integration modules of lane 1; the other integration modules are lane 0's, and every test
+# outside tests/integration (unit, browser: no stack) lane 2's.
 LANE_1 = frozenset({"test_backups.py", "test_database.py", "test_deploy.py", "test_alerts.py"})
 
 # What a worker of each lane sets before anything reads the settings: lane 0 is the default
@@ -39,17 +43,21 @@ LANE_ENV: dict[int, dict[str, str]] = {
     # ports 28080, 28443, 29090, 29091, 28025; its run folders and report index apart from lane 0's
     1: {"DEVSIM_STACK": "devsim-b", "DEVSIM_PORT_BLOCK": "2",
         "DEVSIM_REPORTS_DIR": str(Path(__file__).resolve().parent.parent / "reports" / "devsim-b")},
+    2: {},  # no stack of its own: its tests use none (the ones that read settings read the defaults)
 }
 
 
 def lane_of(nodeid: str) -> int:
     folder, _, module = nodeid.split("::", 1)[0].rpartition("/")
-    return 1 if folder.endswith("tests/integration") and module in LANE_1 else 0
+    if not folder.endswith("tests/integration"):
+        return 2
+    return 1 if module in LANE_1 else 0
 
 
 def worker_lane() -> int:
-    """This process's lane: gw1 is lane 1; the controller, gw0 or no xdist at all lane 0."""
-    return 1 if os.environ.get("PYTEST_XDIST_WORKER") == "gw1" else 0
+    """This process's lane: gw1 is lane 1, gw2 lane 2; the controller, gw0 or no xdist at all
+    lane 0."""
+    return {"gw1": 1, "gw2": 2}.get(os.environ.get("PYTEST_XDIST_WORKER", ""), 0)
 
 
 def pytest_configure(config: pytest.Config) -> None:

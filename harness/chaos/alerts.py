@@ -44,8 +44,24 @@ def _origin(since: str | float) -> float:
     return float(since)
 
 
-def alert_state(name: str, configuration: Configuration = None) -> str:
-    """firing, pending or inactive: the state of a Prometheus alert, by alert name."""
+def alert_state(name: str, settle: float = 0, configuration: Configuration = None) -> str:
+    """firing, pending or inactive: the state of a Prometheus alert, by alert name.
+
+    With `settle` (seconds), a pending alert is read again every half second until it fires
+    or clears, for at most that long: pending pages nobody, and a rule's `for` exists so that
+    a flicker (one failed health check round on a busy machine) never does. "Is the alert
+    quiet?" then answers what on-call would see. A pending that outlasts `settle` stays
+    "pending".
+    """
+    state = _state(name, configuration)
+    deadline = time.monotonic() + float(settle)
+    while state == "pending" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        state = _state(name, configuration)
+    return state
+
+
+def _state(name: str, configuration: Configuration) -> str:
     url = engine.target(configuration).prometheus_url + "/api/v1/alerts"
     try:
         alerts = engine.http(configuration).get(url, timeout=5).json()["data"]["alerts"]
@@ -61,7 +77,7 @@ def seconds_until_alert(name: str, state: str = "firing", since: str | float = "
                         configuration: Configuration = None) -> float:
     """Seconds from `since` (the fault's start) until the alert is in `state` (firing, inactive)."""
     origin = _origin(since)
-    if Waiter(float(timeout), 0.5).until(lambda: Check(alert_state(name, configuration) == state, "")) is None:
+    if Waiter(float(timeout), 0.5).until(lambda: Check(_state(name, configuration) == state, "")) is None:
         raise Refuted(f"alert {name} not {state} within {timeout:g} s", at_least=round(time.time() - origin, 2))
     return round(time.time() - origin, 2)
 

@@ -13,7 +13,7 @@ from chaoslib.types import Configuration
 
 from harness.chaos import engine
 from harness.chaos.engine import activity
-from harness.driver import Containment
+from harness.driver import ContainerInfo, Containment
 from harness.errors import InfrastructureError
 
 __all__ = ["memory_hog", "shared_users", "uncontained"]
@@ -39,14 +39,20 @@ def problems(found: Containment) -> list[str]:
     return missing
 
 
+def _running(configuration: Configuration) -> list[ContainerInfo]:
+    """The stack's running containers, its services' tasks and plain ones; none is an error."""
+    running = [c for c in engine.driver(configuration).plain_containers({}) if c.status == "running"]
+    if not running:
+        raise InfrastructureError("the stack runs no container (is it up?)")
+    return running
+
+
 @activity
 def uncontained(configuration: Configuration = None) -> str:
     """Every running container of the stack that lacks a bound: "none", or "<service>:
     <what it lacks>" for each, joined by "; "."""
-    running = [c for c in engine.driver(configuration).plain_containers({}) if c.status == "running"]
-    if not running:
-        raise InfrastructureError("the stack runs no container (is it up?)")
-    findings = {f"{c.service}: {', '.join(missing)}" for c in running if (missing := problems(c.containment))}
+    findings = {f"{c.service}: {', '.join(missing)}" for c in _running(configuration)
+                if (missing := problems(c.containment))}
     return "; ".join(sorted(findings)) or "none"
 
 
@@ -73,11 +79,10 @@ def shared_users(one_role: list[list[str]] | None = None, configuration: Configu
     more than one service run as, and services run as root: "none", or "<user>: <services>"
     for each, joined by "; ". `one_role`: groups of services that are one server replicated
     (they may share a user)."""
-    running = [c for c in engine.driver(configuration).plain_containers({}) if c.status == "running" and c.service]
-    if not running:
-        raise InfrastructureError("the stack runs no container (is it up?)")
     users: dict[str, set[str]] = {}
-    for c in running:
+    for c in _running(configuration):
+        if not c.service:
+            continue
         users.setdefault(c.service, set()).add(c.containment.user)
     return "; ".join(sharing(users, one_role or [])) or "none"
 

@@ -289,7 +289,6 @@ class DockerObjects:
         except APIError as exc:
             raise InfrastructureError(f"cannot start {spec.name}: {exc.explanation}") from exc
 
-
     def run_job(self, spec: JobSpec, timeout: float = 120.0) -> tuple[int, str]:
         try:
             container = self.client.containers.create(

@@ -88,9 +88,14 @@ class ClusterView:
         return next((m.role for m in self.members if m.name == name), "absent")
 
     def healthy(self, expected: int, synchronous: bool) -> bool:
-        """One leader, every node running, and (in synchronous mode) a synchronous standby."""
+        """One leader, every node running, each replica on the leader's timeline, and (in
+        synchronous mode) a synchronous standby. A killed leader comes back running on the
+        timeline it led, before Patroni finds it must rewind and stops it again (CI read the
+        cluster whole, then not, a second apart): only the rewound node follows the leader."""
         running = [m for m in self.members if m.state in ("running", "streaming")]
-        return (len(self.leaders) == 1 and len(running) == expected == len(self.members)
+        leaders = self.leaders
+        return (len(leaders) == 1 and len(running) == expected == len(self.members)
+                and all(m.timeline == leaders[0].timeline for m in self.members)
                 and (not synchronous or len(self.sync_standbys) >= 1))
 
     def routes(self) -> dict[str, set[str]]:

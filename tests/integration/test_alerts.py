@@ -76,12 +76,12 @@ def test_host_and_service_exporters_are_scraped(as_shipped: Settings) -> None:
 
 def test_a_frozen_replica_fires_the_replica_alerts(as_shipped: Settings) -> None:
     cfg = config(as_shipped)
-    assert alerts.alert_state("AppReplicaDown", cfg) == "inactive"
+    assert alerts.alert_state("AppReplicaDown", configuration=cfg) == "inactive"
     try:
         actions.pause_service("app", count=1, configuration=cfg)
         assert wait_state(as_shipped, "AppReplicaDown", "firing") < 60
         assert wait_state(as_shipped, "AppReplicasBelowDesired", "firing") < 60
-        assert alerts.alert_state("AppDown", cfg) == "inactive"  # two replicas still serve
+        assert alerts.alert_state("AppDown", configuration=cfg) == "inactive"  # two replicas still serve
     finally:
         actions.unpause_service("app", configuration=cfg)
     wait_state(as_shipped, "AppReplicaDown", "inactive")

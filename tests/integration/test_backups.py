@@ -195,7 +195,7 @@ def test_the_backup_alerts_fire_on_the_live_stack(stack: Settings) -> None:
         assert fired["BackupTooOld"] >= 90 - max(age.values()), (fired, age)
         assert fired["WalArchivingStalled"] >= 120 - 60, fired
         print(f"fired after the stop: {fired}")
-        assert alerts.alert_state("NoDatabaseLeader", cfg) == "inactive"
+        assert alerts.alert_state("NoDatabaseLeader", configuration=cfg) == "inactive"
     finally:
         actions.restore_service("backup", configuration=cfg)
         actions.restore_service("offsite", configuration=cfg)

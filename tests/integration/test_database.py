@@ -228,6 +228,9 @@ def test_with_a_lease_twice_the_claim_the_failover_rto_claim_fails(stack: Settin
     assert verdict["audit"]["lost"] == 0  # the lease, not the data, is what this control takes away
 
 
+# The machine to itself: the write gap is a timing claim (2.4 s median, 3.05 s at most on an
+# idle machine) that the other lane's load on the two cores stretched to 6.3, 7.1 and 11.1 s.
+@pytest.mark.alone
 def test_switchover_passes_and_fails_with_a_router_slow_to_trust_a_new_primary(stack: Settings) -> None:
     """`devsim run --prove`: the switchover passes as shipped (no write lost, the leader moved).
     Its "writes stop for less than 10 s" rests on the database router sending writes to the new

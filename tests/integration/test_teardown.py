@@ -80,6 +80,10 @@ class Load:
                 for r in clientlog.read(self.run_dir / RunFiles.REQUEST_LOG) if not r.success]
 
 
+# The machine to itself, the neighbour's `devsim up` (a third whole stack, this test's set-up)
+# included: beside it the other lane's crashing-release experiment saw 14.5 % of its requests
+# fail against a 10 % claim (CI run 5).
+@pytest.mark.alone
 def test_a_neighbour_under_load_sees_none_of_our_harshest_faults(stack: Settings, neighbour: Settings) -> None:
     ours = configuration(stack)
     objects, containers = objects_of(neighbour.stack), containers_of(neighbour.stack)

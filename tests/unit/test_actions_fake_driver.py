@@ -29,6 +29,7 @@ def fake() -> Iterator[FakeDriver]:
         for tag in (release, f"{release}-{digit * 12}"):  # the release tag and its content tag
             driver.add_image(f"{STACK}/app:{tag}", "sha256:" + digit * 64, {"devsim.version": release})
     driver.svcs["app"] = replace(driver.svcs["app"], image=f"{STACK}/app:v1-111111111111")
+    driver.task_states["app"] = [replace(t, image=f"{STACK}/app:v1-111111111111") for t in driver.task_states["app"]]
     engine.use_factory(lambda stack: driver if stack == STACK else FakeDriver(stack, services={}))
     yield driver
     engine.use_factory(driver_for)
@@ -87,6 +88,31 @@ def test_roll_to_a_release_and_back(fake: FakeDriver) -> None:
         actions.roll_service("app", version="v9", configuration=CONFIG)
     with pytest.raises(ActivityFailed, match="needs a version, an image or env"):
         actions.roll_service("app", configuration=CONFIG)
+
+
+def test_a_roll_is_finished_only_once_no_task_of_the_replaced_image_still_runs(
+        fake: FakeDriver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine says rollback_completed once the new tasks run; the replaced one may still
+    drain, serving through the load balancer: the undo waits until it has stopped."""
+    actions.roll_service("app", version="v2", configuration=CONFIG)
+    looks = {"n": 0}
+    tasks = fake.tasks
+
+    def draining(service: str, desired_running: bool = False) -> list[TaskInfo]:
+        looks["n"] += 1
+        found = tasks(service, desired_running)
+        if looks["n"] <= 2:  # a v2 task drains for the first two looks
+            found.append(TaskInfo("old", 1, f"{STACK}/app:v2-222222222222", "running", "shutdown"))
+        return found
+
+    monkeypatch.setattr(fake, "tasks", draining)
+    assert actions.roll_service("app", version="v1", configuration=CONFIG) == "completed"
+    assert looks["n"] == 3  # it looked until the draining task was gone
+
+    looks["n"] = -10_000  # a task that never stops: the undo times out and names it
+    actions.roll_service("app", version="v2", configuration=CONFIG)
+    with pytest.raises(ActivityFailed, match=r"a task of .*app:v2-222222222222 still running"):
+        actions.roll_service("app", version="v1", timeout=1.5, configuration=CONFIG)
 
 
 def test_a_roll_to_a_release_the_last_update_did_not_replace_is_a_rolling_update(fake: FakeDriver) -> None:

@@ -124,6 +124,10 @@ def test_cluster_view_is_not_healthy_without_leader_or_sync_standby() -> None:
     assert not patroni.parse_cluster(two_leaders).healthy(2, synchronous=False)
     stopped = {"members": [dict(m, state="stopped") if m["name"] == "db1" else m for m in CLUSTER["members"]]}
     assert not patroni.parse_cluster(stopped).healthy(3, synchronous=True)
+    # the killed leader back, running on the timeline it led, not yet rewound onto the new one
+    old_timeline = {"members": [dict(m, timeline=2) if m["name"] == "db1" else m for m in CLUSTER["members"]]}
+    assert not patroni.parse_cluster(old_timeline).healthy(3, synchronous=True)
+    assert not patroni.parse_cluster(old_timeline).healthy(3, synchronous=False)
 
 
 def test_only_a_standby_the_leader_replicates_to_synchronously_counts() -> None:

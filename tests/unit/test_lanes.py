@@ -20,8 +20,9 @@ def test_lane_one_names_integration_modules_that_exist() -> None:
     assert present >= lanes.LANE_1
     assert lanes.lane_of("tests/integration/test_backups.py::test_x[a::b]") == 1
     assert lanes.lane_of("tests/integration/test_chaos.py::test_x") == 0
-    assert lanes.lane_of("tests/unit/test_backups.py::test_x") == 0  # a unit test of the same name stays in lane 0
-    assert lanes.lane_of("tests/unit/test_docs.py::test_x") == 0
+    assert lanes.lane_of("tests/unit/test_backups.py::test_x") == 2  # a unit test of the same name: no stack
+    assert lanes.lane_of("tests/unit/test_docs.py::test_x") == 2
+    assert lanes.lane_of("tests/browser/test_report_in_chromium.py::test_x[a]") == 2
 
 
 def test_lane_one_has_its_own_stack_and_ports() -> None:
@@ -59,7 +60,7 @@ def test_each_worker_gets_its_lane_in_collection_order_then_stops() -> None:
         sched.add_node(node)
         sched.add_node_collection(node, collection)
     sched.schedule()
-    assert zero.sent == [[0, 2, 4]]
+    assert zero.sent == [[0, 2, 4]]  # two workers: the unit test folds onto lane 0, in its place
     assert one.sent == [[1, 3]]
     assert zero.down
     assert one.down
@@ -70,6 +71,21 @@ def test_each_worker_gets_its_lane_in_collection_order_then_stops() -> None:
         sched.mark_test_complete(zero, i)
     assert not sched.has_pending
     assert sched.tests_finished
+
+
+def test_three_workers_give_the_stackless_tests_a_lane_of_their_own() -> None:
+    config = SimpleNamespace(getvalue=lambda name: ["3*popen"] if name == "tx" else None)
+    sched = lanes.Lanes(config)  # type: ignore[arg-type]
+    nodes = [FakeNode(SimpleNamespace(id=f"gw{i}")) for i in (2, 0, 1)]
+    collection = ["tests/browser/test_b.py::z", "tests/integration/test_chaos.py::a",
+                  "tests/integration/test_backups.py::b", "tests/unit/test_x.py::c",
+                  "tests/integration/test_deploy.py::d", "tests/integration/test_chaos.py::e"]
+    for node in nodes:
+        sched.add_node(node)
+        sched.add_node_collection(node, collection)
+    sched.schedule()
+    two, zero, one = nodes
+    assert (zero.sent, one.sent, two.sent) == ([[1, 5]], [[2, 4]], [[0, 3]])
 
 
 MARK = "@pytest.mark.alone\n"
@@ -85,8 +101,11 @@ def test_a_test_marked_alone_runs_while_the_other_lane_waits(tmp_path: Path) -> 
             "    start = time.time(); time.sleep(1)\n"
             "    with open(pathlib.Path(__file__).parent / 'spans', 'a') as f:\n"
             "        f.write(f'{name} {start} {time.time()}\\n')\n")
-    (tmp_path / "test_alerts.py").write_text(body + "".join(f"def test_{i}(): record('other{i}')\n" for i in range(3)))
-    (tmp_path / "test_quiet.py").write_text(body + MARK + "def test_q(): time.sleep(0.5); record('alone')\n")
+    modules = tmp_path / "tests" / "integration"  # where the lanes are told apart
+    modules.mkdir(parents=True)
+    body = body.replace("pathlib.Path(__file__).parent", "pathlib.Path(__file__).parents[2]")
+    (modules / "test_alerts.py").write_text(body + "".join(f"def test_{i}(): record('other{i}')\n" for i in range(3)))
+    (modules / "test_quiet.py").write_text(body + MARK + "def test_q(): time.sleep(0.5); record('alone')\n")
     env = {**os.environ, "DEVSIM_SUITE_LOCKS": str(tmp_path)}
     env.pop("PYTEST_XDIST_WORKER", None)
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider", str(tmp_path)],

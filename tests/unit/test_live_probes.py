@@ -22,7 +22,7 @@ from urllib.parse import parse_qs
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
-from harness.chaos import engine, probes, window
+from harness.chaos import alerts, engine, probes, window
 from harness.chaos.evidence import NoEvidence, OpenEnded, Refuted
 from harness.driver import TaskInfo, driver_for
 from harness.stack.waiting import Waiter
@@ -493,3 +493,32 @@ def test_seconds_until_ready_gives_up_after_60_s_with_the_time_waited_to_the_hun
     # 60 s of waiting, and the 1.7 ms of the look that found the deadline passed: 60.0017 s,
     # shown as 60.0 (a hundredth of a second is as fine as this figure's clock is honest)
     assert caught.value.at_least == 60.0
+
+
+# --- an alert's state, settled ---------------------------------------------------------------
+
+def _alerts(*states: str) -> str:
+    return json.dumps({"status": "success", "data": {"alerts": [
+        {"labels": {"alertname": "AppDown"}, "state": state} for state in states]}})
+
+
+def test_a_pending_alert_that_clears_within_settle_reads_inactive(server: Server) -> None:
+    server.script.answers[("GET", "/prom/api/v1/alerts")] = [
+        Answer(200, _alerts("pending")), Answer(200, _alerts("pending")), Answer(200, _alerts())]
+    assert alerts.alert_state("AppDown", settle=5, configuration=config(server.url)) == "inactive"
+    assert len(server.script.seen) == 3  # read again every half second until it left pending
+
+
+def test_a_pending_alert_that_fires_within_settle_reads_firing(server: Server) -> None:
+    server.script.answers[("GET", "/prom/api/v1/alerts")] = [Answer(200, _alerts("pending")),
+                                                            Answer(200, _alerts("firing"))]
+    assert alerts.alert_state("AppDown", settle=5, configuration=config(server.url)) == "firing"
+
+
+def test_without_settle_or_past_it_pending_is_pending(server: Server) -> None:
+    server.script.answers[("GET", "/prom/api/v1/alerts")] = [Answer(200, _alerts("pending"))]
+    assert alerts.alert_state("AppDown", configuration=config(server.url)) == "pending"
+    assert len(server.script.seen) == 1
+    started = time.monotonic()
+    assert alerts.alert_state("AppDown", settle=1.2, configuration=config(server.url)) == "pending"
+    assert 1.2 <= time.monotonic() - started < 3
