@@ -4,6 +4,7 @@ it waits for, the development profile beside it, the load's OAuth2 client, the w
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 from harness.config import Settings
 from harness.driver import StackDriver
-from harness.errors import HarnessError, InfrastructureError, NotReady, PortInUse
+from harness.errors import ConfigError, HarnessError, InfrastructureError, NotReady, PortInUse
 from harness.http import http_for
 from harness.metrics.prometheus import Prometheus
 from harness.metrics.series import ALERT_SIGNAL, ServerSignal
@@ -32,6 +33,25 @@ from harness.target.monitoring import LB_IN_ROTATION, REPORT_SERIES
 # a negative control's switches took about 60 s to roll out and 60 s to put back.
 FAST_ROLLOUT = {"APP_UPDATE_PARALLELISM": "0", "APP_UPDATE_DELAY": "0s", "APP_UPDATE_MONITOR": "2s",
                 "APP_UPDATE_ORDER": "start-first"}
+
+
+ENGINE_SOCKET = Path("/var/run/docker.sock")
+
+
+def engine_socket_gid(socket: Path = ENGINE_SOCKET) -> int:
+    """The group of the engine's socket on this host: the scaler-gate's one extra group, so
+    that it alone of the stack's services may use the engine (docs/stack/autoscaling.md)."""
+    try:
+        found = socket.stat()
+    except OSError as exc:
+        raise ConfigError(f"the autoscaler's gate needs the engine's socket at {socket}: {exc.strerror}",
+                          hint="run the engine on this host (scripts/setup.sh starts it)") from exc
+    if not stat.S_ISSOCK(found.st_mode):
+        raise ConfigError(f"{socket} is not a socket: the autoscaler's gate needs the engine's")
+    if found.st_gid == 0:
+        raise ConfigError(f"{socket} belongs to group root: give it a group of its own (Debian's docker.io "
+                          "makes 'docker') so that the gate need not run in root's group")
+    return found.st_gid
 
 
 @dataclass(frozen=True)
@@ -69,7 +89,8 @@ class DevsimStack:
     def deploy_env(self, settings: Settings) -> dict[str, str]:
         return {"APP_REPLICAS": str(settings.replicas), "LB_PORT": str(settings.lb_port),
                 "LB_TLS_PORT": str(settings.lb_tls_port), "PROMETHEUS_PORT": str(settings.prometheus_port),
-                "PUSHGATEWAY_PORT": str(settings.pushgateway_port), "MAILSINK_PORT": str(settings.mailsink_port)}
+                "PUSHGATEWAY_PORT": str(settings.pushgateway_port), "MAILSINK_PORT": str(settings.mailsink_port),
+                "DOCKER_SOCKET_GID": str(engine_socket_gid())}
 
     def fast_rollout(self) -> dict[str, str]:
         return dict(FAST_ROLLOUT)

@@ -18,5 +18,5 @@ def stack_images(stack: str) -> tuple[ImageSpec, ...]:
           for b in BROKEN_RELEASES),
         *(ImageSpec(name, f"{stack}/{name}", "latest", f"{name.upper()}_IMAGE")
           for name in ("lb", "db", "dbrouter", "dbproxy", "cache", "monitoring", "pushgateway", "exporters",
-                       "alertmanager", "mailsink")),
+                       "alertmanager", "mailsink", "autoscaler")),
     )

@@ -9,7 +9,8 @@ rollout runs; the gate refuses too, so a race between the two cannot scale over 
 Environment: PROMETHEUS_URL, GATE_URL, LOAD_QUERY (requests a second the app serves),
 READY_QUERY (replicas in the load balancer's rotation), TARGET (requests a second one replica
 is meant to carry), MIN, MAX, TOLERANCE, UP_WINDOW_S, DOWN_WINDOW_S, PERIOD_S, UP_PERCENT,
-UP_PODS, DOWN_PERCENT, LOOP_S (15), METRICS_PORT (9105). Stdlib only (Debian's python3).
+UP_PODS, DOWN_PERCENT, LOOP_S (15), METRICS_PORT (9105), AUTOSCALER (on; off: decide and
+log, never ask the gate). Stdlib only (Debian's python3).
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hpa import Autoscaler, Policy
+
+
+# The app's own requests a second: not the checks and scrapes that reach every replica
+# whatever the traffic (they would read as load that more replicas cannot spread).
+LOAD_QUERY = 'sum(rate(http_requests_total{job="app",route!~"/health|/ready|/metrics"}[30s]))'
 
 
 def get_json(url: str, timeout: float = 5.0) -> Any:
@@ -88,6 +94,7 @@ class Loop:
     load_query: str
     ready_query: str
     counters: Counters = field(default_factory=Counters)
+    enabled: bool = True  # AUTOSCALER=off: every decision made and logged, none asked of the gate
 
     def step(self, now: float) -> dict[str, Any]:
         """One decision: reads, decides, asks the gate; returns what it logs."""
@@ -108,6 +115,9 @@ class Loop:
             outcome, kind = "hold", "rollout" if updating else "no-reading"
         elif decision.desired == current:
             outcome, kind = "keep", "within-tolerance"
+        elif not self.enabled:
+            outcome, kind = "off", "up" if decision.desired > current else "down"
+            entry["reason"] += " (AUTOSCALER=off: not asked)"
         else:
             status, answer = post_json(f"{self.gate}/scale", {"replicas": decision.desired})
             outcome = "scaled" if status == 200 else "refused"
@@ -158,8 +168,9 @@ def main() -> None:
         sys.exit("autoscaler: " + "; ".join(problems))
     loop = Loop(Autoscaler(policy), env.get("PROMETHEUS_URL", "http://monitoring:9090"),
                 env.get("GATE_URL", "http://scaler-gate:8090"),
-                env.get("LOAD_QUERY", 'sum(rate(http_requests_total{job="app"}[30s]))'),
-                env.get("READY_QUERY", 'sum(haproxy_backend_active_servers{proxy="app"})'))
+                env.get("LOAD_QUERY", LOAD_QUERY),
+                env.get("READY_QUERY", 'sum(haproxy_backend_active_servers{proxy="app"})'),
+                enabled=env.get("AUTOSCALER", "on") != "off")
     serve_metrics(loop.counters, int(env.get("METRICS_PORT", "9105")))
     every = float(env.get("LOOP_S", "15"))
     print(json.dumps({"started": True, "policy": policy.__dict__}), flush=True)

@@ -14,6 +14,7 @@ Side by side with the HPA (kubernetes.io, HPAScalingRules):
 | bounds | minReplicas, maxReplicas | `minimum`, `maximum` |
 | metric missing | keeps the count | holds, and says so (KEDA scaled to the minimum: #3064) |
 | rollout | counts surge pods (kubernetes #72775) | no decision while an update or rollback runs |
+| zero replicas | scaling disabled while the workload is at 0 | holds at 0 (someone took the app down on purpose) |
 
 Stdlib only: it runs in the stack's autoscaler container with Debian's python3.
 """
@@ -77,6 +78,9 @@ class Autoscaler:
         policy = self.policy
         if updating:
             return Decision(current, "hold: a rolling update or rollback is in progress", None)
+        if current == 0:  # the HPA's rule: a workload scaled to zero by hand is left there
+            return Decision(0, "hold: the app is scaled to 0 (taken down on purpose); autoscaling resumes "
+                            "once it runs again", None)
         if load is None or not math.isfinite(load) or load < 0:
             return Decision(max(current, policy.minimum), "hold: no reading of the load (the query failed or "
                             "was empty)", None)

@@ -100,6 +100,17 @@ def test_a_load_over_the_target_asks_the_gate_for_more(world: tuple[World, str])
     assert entry["reason"] == "load 100 / target 20 per replica: 5 recommended"
 
 
+def test_switched_off_it_decides_and_logs_but_never_asks(world: tuple[World, str]) -> None:
+    state, url = world
+    state.answers[LOAD] = 100.0
+    scaler = loop(url)
+    scaler.enabled = False
+    entry = scaler.step(1000.0)
+    assert state.asked == []
+    assert (entry["outcome"], entry["desired"]) == ("off", 5)
+    assert entry["reason"].endswith("(AUTOSCALER=off: not asked)")
+
+
 def test_within_the_tolerance_nothing_is_asked(world: tuple[World, str]) -> None:
     state, url = world
     state.answers[LOAD] = 63.0  # 5 % over 3 x 20

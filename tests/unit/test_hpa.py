@@ -100,6 +100,15 @@ def test_it_holds_when_the_load_cannot_be_read_or_a_rollout_runs() -> None:
     assert s.recommendations == []  # a hold records nothing for the windows
 
 
+def test_an_app_taken_down_to_zero_stays_down_whatever_the_load_or_the_minimum() -> None:
+    s = scaler()
+    for load in (None, 0.0, 500.0):
+        decision = s.decide(0, 0, 0, load)
+        assert decision.desired == 0, decision
+        assert decision.reason.startswith("hold: the app is scaled to 0")
+    assert s.decide(0, 1, 1, 500.0).desired > 1  # one replica back: it scales again
+
+
 @pytest.mark.parametrize(("overrides", "problem"), [
     ({"target": 0.0}, "the target must be above 0, got 0"),
     ({"minimum": 5, "maximum": 3}, "the bounds must be 1 <= min <= max, got min 5, max 3"),

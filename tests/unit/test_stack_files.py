@@ -87,3 +87,17 @@ def test_the_console_page_shows_the_dashboards_panels_with_the_same_queries() ->
             "Memory", "Disk free", "Network", "Database roles", "Replication lag", "Alerts firing"} == titles
     for panel in board["panels"]:  # Grafana's import asks for the data source
         assert all(t["datasource"]["uid"] == "${DS_PROMETHEUS}" for t in panel["targets"])
+
+
+def test_only_the_gate_holds_the_engine_socket_and_only_the_autoscaler_reaches_the_gate(
+        stack: dict[str, Any]) -> None:
+    """The engine's socket is root on the host: one service has it, on a network no other
+    service joins (docs/stack/autoscaling.md)."""
+    holders = {name for name, s in stack["services"].items()
+               for v in s.get("volumes", []) if isinstance(v, dict) and "docker.sock" in str(v.get("source", ""))}
+    assert holders == {"scaler-gate"}
+    on_scaling = {name for name, s in stack["services"].items() if "scaling" in s.get("networks", [])}
+    assert on_scaling == {"scaler-gate", "autoscaler"}
+    assert stack["networks"]["scaling"]["internal"] is True
+    gate = stack["services"]["scaler-gate"]
+    assert gate["user"].startswith("10017:") and gate["cap_drop"] == ["ALL"] and gate["read_only"] is True
