@@ -31,7 +31,6 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hpa import Autoscaler, Policy
 
-
 # The app's own requests a second: not the checks and scrapes that reach every replica
 # whatever the traffic (they would read as load that more replicas cannot spread).
 LOAD_QUERY = 'sum(rate(http_requests_total{job="app",route!~"/health|/ready|/metrics"}[30s]))'

@@ -100,4 +100,6 @@ def test_only_the_gate_holds_the_engine_socket_and_only_the_autoscaler_reaches_t
     assert on_scaling == {"scaler-gate", "autoscaler"}
     assert stack["networks"]["scaling"]["internal"] is True
     gate = stack["services"]["scaler-gate"]
-    assert gate["user"].startswith("10017:") and gate["cap_drop"] == ["ALL"] and gate["read_only"] is True
+    assert gate["user"].startswith("10017:")
+    assert gate["cap_drop"] == ["ALL"]
+    assert gate["read_only"] is True
