@@ -19,6 +19,7 @@ from harness.deploy.guard import Guard, GuardPolicy
 from harness.driver import StackDriver
 from harness.errors import InfrastructureError, UsageError
 from harness.metrics.prometheus import Prometheus
+from harness.stack import services
 from harness.stack.services import image_version
 from harness.stack.waiting import Check, Waiter
 
@@ -156,7 +157,8 @@ class _Watch:
                                 + (f" ({error})" if error else ""))
 
     def _roll_back(self, reason: str) -> None:
-        self.reason, self.by = reason, _roll_back(self.driver, self.service, reason, self.on_step)
+        self.reason, self.by = reason, _roll_back(self.driver, self.service, self.previous_image, reason,
+                                                  self.on_step)
 
     def abort(self) -> None:
         """Ctrl-C: roll back, unless a rollback is already under way (rolling back twice would
@@ -187,10 +189,12 @@ class _Watch:
                 return DeployResult("live", self.version, self.previous,
                                     f"{self.version} is live on {self.replicas} tasks{checked}", self.elapsed(),
                                     guard=_guard_info(guard))
-        if state.startswith("rollback") and self.restored is None and _serving(self.driver, self.service,
-                                                                                 self.previous_image, self.replicas):
+        # back on the previous release: the engine's rollback, or the guard's update back to the
+        # recorded image (when the service changed since the deploy, e.g. the autoscaler scaled it)
+        back = state.startswith("rollback") or (self.by == "guard" and now.image == self.previous_image)
+        if back and self.restored is None and _serving(self.driver, self.service, self.previous_image, now.replicas):
             self.restored = self.elapsed()
-        if state == "rollback_completed" and self.restored is not None:
+        if (state == "rollback_completed" or (back and state == "completed")) and self.restored is not None:
             if not self.by:
                 self.by = "swarm"
                 self.reason = f"Swarm rolled back: {self.failure or now.update_message}".strip()
@@ -204,10 +208,16 @@ class _Watch:
         return None
 
 
-def _roll_back(driver: StackDriver, service: str, reason: str, on_step: Callable[[str], None]) -> str:
-    """Asks the engine to roll the service back to its previous spec; returns who decided it."""
+def _roll_back(driver: StackDriver, service: str, previous_image: str, reason: str,
+               on_step: Callable[[str], None]) -> str:
+    """Puts the release the deploy replaced back; returns who decided it. The engine's rollback
+    when the service's previous spec is that release with nothing else changed; otherwise an
+    update to the recorded image: after the autoscaler scaled the service, the previous spec
+    is the release at the old replica count, and a rollback would undo the scale instead."""
     on_step(f"{reason}: rolling back")
-    driver.rollback(service)
+    if not services.change_image(driver, service, previous_image):
+        on_step(f"  the service changed since the deploy: an update back to {previous_image}, not the engine's "
+                "rollback (which would undo that change instead)")
     return "guard"
 
 

@@ -24,7 +24,7 @@ from harness.stack.services import stack_status
 from harness.stack.switches import Switch
 from harness.stack.target import Published
 from harness.stack.waiting import Check, Waiter
-from harness.target import audit, development, owners, patroni, restore_order, secrets, tls
+from harness.target import audit, development, owners, patroni, restore_order, scaling, secrets, tls
 from harness.target.images import stack_images
 from harness.target.monitoring import LB_IN_ROTATION, REPORT_SERIES
 
@@ -90,7 +90,7 @@ class DevsimStack:
         return {"APP_REPLICAS": str(settings.replicas), "LB_PORT": str(settings.lb_port),
                 "LB_TLS_PORT": str(settings.lb_tls_port), "PROMETHEUS_PORT": str(settings.prometheus_port),
                 "PUSHGATEWAY_PORT": str(settings.pushgateway_port), "MAILSINK_PORT": str(settings.mailsink_port),
-                "DOCKER_SOCKET_GID": str(engine_socket_gid())}
+                "DOCKER_SOCKET_GID": str(engine_socket_gid()), scaling.DEPLOY_VARIABLE: str(settings.replicas)}
 
     def fast_rollout(self) -> dict[str, str]:
         return dict(FAST_ROLLOUT)
@@ -100,7 +100,8 @@ class DevsimStack:
 
     def prepare(self, driver: StackDriver, settings: Settings, progress: Progress) -> dict[str, str]:
         owners.hand_over(driver, progress)  # volumes of an earlier release, before their services restart
-        env = {**secrets.ensure(driver, progress), **tls.ensure(driver, progress)}
+        env = {**secrets.ensure(driver, progress), **tls.ensure(driver, progress),
+               **scaling.kept_replicas(driver, settings, progress)}
         tls.save_ca(driver, settings)  # the CA file every HTTP session of the harness verifies the edge with
         return env
 

@@ -240,6 +240,8 @@ class FakeDriver:
                                    + ([f"image={image}"] if image else [])
                                    + [f"env {k}={v}" for k, v in (env or {}).items()] + (["force"] if force else [])))
         labels = {**{k: v for k, v in svc.labels.items() if k not in remove_labels}, **(add_labels or {})}
+        if replicas is not None and replicas != svc.replicas:  # the engine's previous spec is now the old count's
+            svc = replace(svc, rollback_image=None)
         svc = replace(svc, labels=labels, replicas=svc.replicas if replicas is None else replicas,
                       env={**svc.env, **(env or {})})
         if image or env or force:

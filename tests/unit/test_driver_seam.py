@@ -4,7 +4,7 @@ the lifecycle's waits and teardown, and builds skipped when nothing changed."""
 from __future__ import annotations
 
 import io
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -46,6 +46,63 @@ def test_the_watch_reports_each_task_and_ends_live(fake: FakeDriver) -> None:
     assert steps[0] == "rolling app from v1 to v2 (3 tasks, one at a time, start-first); the deploy guard is off"
     assert steps[1:] == [f"  task app.{slot} v2: running" for slot in (1, 2, 3)]
     assert fake.calls[-1] == f"update app image={STACK}/app:v2-222222222222"
+
+
+def test_the_guards_roll_back_is_the_engines_rollback_only_while_the_previous_spec_is_the_release(
+        fake: FakeDriver) -> None:
+    """After the autoscaler scaled the service, the engine's previous spec is the new release
+    at the old count: the roll back is then an update to the recorded image."""
+    v1, v2 = f"{STACK}/app:v1-111111111111", f"{STACK}/app:v2-222222222222"
+    fake.update("app", image=v2)
+    steps: list[str] = []
+    assert rollout._roll_back(fake, "app", v1, "too many errors", steps.append) == "guard"
+    assert fake.calls[-1] == "rollback app"
+    assert steps == ["too many errors: rolling back"]
+    fake.update("app", image=v2)
+    fake.update("app", replicas=5)  # the autoscaler, during the guard's watch
+    steps.clear()
+    rollout._roll_back(fake, "app", v1, "too many errors", steps.append)
+    assert fake.calls[-1] == f"update app image={v1}"
+    assert (fake.svcs["app"].image, fake.svcs["app"].replicas) == (v1, 5)  # the release back, the count kept
+    assert steps[1].startswith("  the service changed since the deploy: an update back to")
+
+
+@dataclass
+class LastReading:
+    def describe(self) -> str:
+        return "a reading"
+
+
+class ScaledThenBreached:
+    """A guard that sees nothing wrong until the autoscaler scaled the service, then a breach."""
+
+    def __init__(self, fake: FakeDriver) -> None:
+        self.fake, self.policy = fake, rollout.GuardPolicy(watch_after_s=60)
+        self.last = LastReading()
+        self.queries: dict[str, str] = {}
+
+    def check(self) -> str:
+        if self.fake.svcs["app"].update_state != "completed":
+            return ""
+        if self.fake.svcs["app"].replicas == 3:
+            self.fake.update("app", replicas=5)  # the autoscaler, once the rollout completed
+            return ""
+        return "errors over 5 %"
+
+    def no_verdict(self) -> str:
+        return ""
+
+
+def test_a_guard_roll_back_after_a_scale_ends_rolled_back_on_the_release_with_the_count(
+        fake: FakeDriver, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rollout, "Guard", lambda prometheus, version, policy: ScaledThenBreached(fake))
+    steps: list[str] = []
+    result = rollout.deploy(fake, "http://127.0.0.1:9", "v2", rollout.GuardPolicy(), service="app",
+                            on_step=steps.append, waiter=Waiter(5, 0.01))
+    assert (result.outcome, result.rolled_back_by, result.reason) == ("rolled-back", "guard", "errors over 5 %")
+    assert result.restored_s is not None
+    assert "rollback app" not in fake.calls
+    assert (fake.svcs["app"].image, fake.svcs["app"].replicas) == (f"{STACK}/app:v1-111111111111", 5)
 
 
 def test_a_rollout_that_never_ends_times_out_with_the_logs(fake: FakeDriver) -> None:

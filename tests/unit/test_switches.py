@@ -42,7 +42,7 @@ def test_every_mechanism_variable_of_stack_yml_is_a_switch() -> None:
     """Anything in stack.yml the harness does not set itself is a declared switch or a secret
     (issue 16): nothing else can be changed from outside."""
     set_by_harness = {"DEVSIM_STACK", "APP_REPLICAS", "LB_PORT", "LB_TLS_PORT", "PROMETHEUS_PORT", "PUSHGATEWAY_PORT",
-                      "MAILSINK_PORT", "DOCKER_SOCKET_GID",
+                      "MAILSINK_PORT", "DOCKER_SOCKET_GID", "APP_DEPLOY_REPLICAS",
                       # up's first, fast pass only; its second leaves them at stack.yml's defaults
                       "APP_UPDATE_PARALLELISM", "APP_UPDATE_DELAY", "APP_UPDATE_MONITOR"}
     # the engine's names of the secrets and of the TLS files

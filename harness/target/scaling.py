@@ -1,0 +1,38 @@
+"""The app's replica count under the autoscaler (docs/stack/autoscaling.md), as `devsim up`
+sees it: `docker stack deploy` sets every service's replicas to stack.yml's, so an `up` after
+the autoscaler scaled out would scale the app back in under load. With the autoscaler on, up
+deploys the app with the count it runs, when that count is one the autoscaler could have
+chosen (above the floor, `--replicas`, and at most its maximum)."""
+
+from __future__ import annotations
+
+from harness.config import Settings
+from harness.driver import StackDriver
+from harness.errors import NoSuchService
+from harness.progress import Progress
+from harness.stack import switches
+
+DEPLOY_VARIABLE = "APP_DEPLOY_REPLICAS"  # stack.yml's app replicas; APP_REPLICAS stays the floor
+
+
+def switch_value(settings: Settings, name: str) -> str:
+    """A switch as this `up` deploys it: `--set`, or the stack's default."""
+    declared = switches.load(settings.stack_dir)
+    return settings.stack_overrides.get(name, declared[name].default if name in declared else "")
+
+
+def kept_replicas(driver: StackDriver, settings: Settings, progress: Progress) -> dict[str, str]:
+    """{APP_DEPLOY_REPLICAS: N} to keep the app at the N replicas the autoscaler runs it at;
+    {} (stack.yml's floor) when the autoscaler is off, the app is not running, or N is not
+    a count the autoscaler could have set."""
+    if switch_value(settings, "AUTOSCALER") != "on":
+        return {}
+    try:
+        running = driver.service("app").replicas
+    except NoSuchService:
+        return {}
+    maximum = int(switch_value(settings, "AUTOSCALE_MAX") or settings.replicas)
+    if not settings.replicas < running <= maximum:
+        return {}
+    progress.step(f"keeping app at {running} replicas, the autoscaler's count (its floor is {settings.replicas})")
+    return {DEPLOY_VARIABLE: str(running)}

@@ -1,0 +1,40 @@
+"""`devsim up` and the autoscaler's count (harness/target/scaling.py): an up keeps the count the
+autoscaler set, and only a count it could have set, against the fake engine."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from harness.config import load_settings
+from harness.progress import Progress
+from harness.target import scaling
+from tests.unit.fakedriver import FakeDriver
+
+
+def kept(app_replicas: int | None, **overrides: str) -> tuple[dict[str, str], str]:
+    services = {} if app_replicas is None else {"app": app_replicas}
+    driver = FakeDriver("devsim-kept", services=services)
+    settings = load_settings({}).replace(overrides=tuple(overrides.items()) or None)
+    stream = io.StringIO()
+    found = scaling.kept_replicas(driver, settings, Progress(stream=stream))
+    return found, stream.getvalue()
+
+
+@pytest.mark.parametrize("running", [4, 6])
+def test_a_count_the_autoscaler_set_is_kept_and_said(running: int) -> None:
+    found, said = kept(running)
+    assert found == {"APP_DEPLOY_REPLICAS": str(running)}
+    assert f"keeping app at {running} replicas, the autoscaler's count (its floor is 3)" in said
+
+
+@pytest.mark.parametrize("running", [None, 1, 3, 7])  # no app; below or at the floor; past the maximum (6)
+def test_no_count_the_autoscaler_could_not_have_set(running: int | None) -> None:
+    assert kept(running) == ({}, "")
+
+
+def test_switched_off_or_with_a_lower_maximum_the_floor_wins() -> None:
+    assert kept(5, AUTOSCALER="off") == ({}, "")
+    assert kept(5, AUTOSCALE_MAX="4") == ({}, "")
+    assert kept(4, AUTOSCALE_MAX="4")[0] == {"APP_DEPLOY_REPLICAS": "4"}
