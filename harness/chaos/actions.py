@@ -1,6 +1,6 @@
 """Faults for Chaos Toolkit experiments, each paired with the action that undoes it.
 
-The faults live by what they act on (`faults.service`, `faults.network`, `faults.stress`,
+The faults live by what they act on (`faults.service`, `faults.network`, `faults.stress`, `faults.load`,
 `faults.deploy`, and the database's in `chaos.database`); experiment files name them here.
 Each fault names its undo where it is defined (`harness.chaos.registry`): the safety net
 (`restore_everything`) runs every undo marked for it, and `devsim validate` refuses an
@@ -22,6 +22,7 @@ from chaoslib.types import Configuration
 from harness.chaos import registry
 from harness.chaos.engine import activity
 from harness.chaos.faults.deploy import deploy_release
+from harness.chaos.faults.load import spike_load, stop_load_spike
 from harness.chaos.faults.network import (
     CHAIN,
     add_network_fault,
@@ -60,7 +61,9 @@ __all__ = [
     "restore_service",
     "roll_service",
     "set_proxy_latency",
+    "spike_load",
     "stop_cpu_stress",
+    "stop_load_spike",
     "stop_service",
     "stress_cpu",
     "unpause_service",
@@ -104,4 +107,7 @@ def restore_everything(services: list[str], configuration: Configuration = None)
         return done
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        return [entry for done in pool.map(undo_all, services) for entry in done]
+        done = [entry for undone in pool.map(undo_all, services) for entry in undone]
+    if stop_load_spike(configuration=configuration):  # the stack's, not a service's
+        done.append("stop_load_spike()")
+    return done

@@ -16,7 +16,8 @@ from harness.version import __version__
 ACTIONS = {
     "harness.chaos.actions": ("kill_tasks", "stop_service", "restore_service", "pause_service", "unpause_service",
                               "restart_service", "partition_service", "add_network_fault", "remove_network_fault",
-                              "set_proxy_latency", "stress_cpu", "stop_cpu_stress", "roll_service",
+                              "set_proxy_latency", "stress_cpu", "stop_cpu_stress", "spike_load", "stop_load_spike",
+                              "roll_service",
                               "deploy_release", "wait_until_converged", "restore_everything"),
     "harness.chaos.database": ("kill_db_leader", "switchover_db", "wait_until_db_whole"),
     "harness.chaos.backups": ("destroy_db_data", "restore_db", "restore_db_if_lost", "archive_now", "write_marker",

@@ -5,6 +5,8 @@ undoes every kind of fault the registry marks for it."""
 from __future__ import annotations
 
 import inspect
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -14,6 +16,7 @@ import pytest
 from chaoslib.exceptions import ActivityFailed
 
 from harness.chaos import actions, backups, controls, database, discovery, engine, registry, runstate
+from harness.chaos.faults import load as load_spike
 from harness.chaos.faults import service as service_faults
 from harness.driver import TaskInfo, driver_for
 from tests.unit.fakedriver import FakeDriver
@@ -219,6 +222,7 @@ def test_the_registry_holds_every_fault_with_its_undo() -> None:
         ("set_proxy_latency", "remove_network_fault", True), ("stress_cpu", "stop_cpu_stress", True),
         ("kill_db_leader", "wait_until_db_whole", False), ("switchover_db", "wait_until_db_whole", False),
         ("destroy_db_data", "restore_db_if_lost", False), ("delete_rows_by_mistake", "restore_db_if_lost", False),
+        ("spike_load", "stop_load_spike", False),  # the stack's, not a service's: the net runs it once
     }
     assert [name for name, _ in actions._safety_net()] == ["unpause_service", "remove_network_fault",
                                                            "stop_cpu_stress", "restore_service"]
@@ -374,3 +378,22 @@ def test_the_extension_verifies_the_edge_against_the_ca_file_its_configuration_n
     assert engine.http({**given, "devsim_ca_file": "/tmp/two-ca.pem"}).ca_file == Path("/tmp/two-ca.pem")
     plain = {**given, "lb_url": "http://127.0.0.1:1", "devsim_ca_file": ""}
     assert engine.http(plain).ca_file is None
+
+
+def test_the_safety_net_ends_a_load_spike_left_running(fake: FakeDriver, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process named like Locust, in a session of its own, stands in for the spike's."""
+    monkeypatch.setenv("DEVSIM_STATE_DIR", str(tmp_path))
+    spike = subprocess.Popen(["bash", "-c", "exec -a locust-spike sleep 60"], start_new_session=True)
+    try:
+        pid_file = load_spike.pid_file(STACK)
+        pid_file.write_text(str(spike.pid))
+        started = time.monotonic()
+        assert "stop_load_spike()" in actions.restore_everything(["app"], configuration=CONFIG)
+        assert spike.wait(timeout=5) == -signal.SIGINT
+        assert time.monotonic() - started < 5
+        assert not pid_file.exists()
+        assert actions.stop_load_spike(configuration=CONFIG) == ""  # nothing left: says nothing
+    finally:
+        if spike.poll() is None:
+            spike.kill()
