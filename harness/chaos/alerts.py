@@ -30,20 +30,6 @@ def _mailsink(configuration: Configuration) -> str:
     return engine.target(configuration).mailsink_url
 
 
-def _origin(since: str | float) -> float:
-    """The moment a latency counts from: the fault's start ("fault"), the start of the method's
-    latest action ("last-action": the one that brought a service back), the probe's start
-    ("now", or when neither has happened yet), or seconds since the epoch."""
-    if since == "now":
-        return time.time()
-    if since == "last-action":
-        return runstate.last_action_start() or time.time()
-    if since == "fault":
-        window = runstate.fault_window()
-        return window[0] if window else time.time()
-    return float(since)
-
-
 def alert_state(name: str, settle: float = 0, configuration: Configuration = None) -> str:
     """firing, pending or inactive: the state of a Prometheus alert, by alert name.
 
@@ -76,7 +62,7 @@ def _state(name: str, configuration: Configuration) -> str:
 def seconds_until_alert(name: str, state: str = "firing", since: str | float = "fault", timeout: float = 90,
                         configuration: Configuration = None) -> float:
     """Seconds from `since` (the fault's start) until the alert is in `state` (firing, inactive)."""
-    origin = _origin(since)
+    origin = runstate.origin(since)
     if Waiter(float(timeout), 0.5).until(lambda: Check(_state(name, configuration) == state, "")) is None:
         raise Refuted(f"alert {name} not {state} within {timeout:g} s", at_least=round(time.time() - origin, 2))
     return round(time.time() - origin, 2)
@@ -105,7 +91,7 @@ def seconds_until_email(alertname: str, status: str = "firing", since: str | flo
                         timeout: float = 120, configuration: Configuration = None) -> float:
     """Seconds from `since` (the fault's start) until an email about `alertname` with `status`
     (firing or resolved) is in the mailbox; fails when none arrives within `timeout`."""
-    origin = _origin(since)
+    origin = runstate.origin(since)
     found: list[dict[str, Any]] = []
 
     def arrived() -> Check:

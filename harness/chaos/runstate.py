@@ -98,3 +98,17 @@ def fault_window() -> tuple[float, float] | None:
     if _state["start"] is None:
         return None
     return float(_state["start"]), float(_state["end"] if _state["end"] is not None else time.time())
+
+
+def origin(since: str | float) -> float:
+    """The moment a latency counts from: the fault's start ("fault"), the start of the method's
+    latest action ("last-action": the one that brought a service back), the probe's start
+    ("now", or when neither has happened yet), or seconds since the epoch."""
+    if since == "now":
+        return time.time()
+    if since == "last-action":
+        return last_action_start() or time.time()
+    if since == "fault":
+        window = fault_window()
+        return window[0] if window else time.time()
+    return float(since)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -397,3 +398,26 @@ def test_the_safety_net_ends_a_load_spike_left_running(fake: FakeDriver, tmp_pat
     finally:
         if spike.poll() is None:
             spike.kill()
+
+
+def test_seconds_until_replicas_counts_up_and_down_from_the_latest_action(fake: FakeDriver) -> None:
+    """A scale the fake engine makes half a second after the probe starts, each way; and one
+    that never comes, refuted with the time waited."""
+    from harness.chaos import scaling
+    from harness.chaos.evidence import Refuted
+
+    def scale_later(replicas: int) -> threading.Thread:
+        thread = threading.Thread(target=lambda: (time.sleep(0.5), fake.update("app", replicas=replicas)))
+        thread.start()
+        return thread
+
+    since = time.time()
+    scale_later(5)
+    found = scaling.seconds_until_replicas("app", 4, "up", timeout=5, since=since, configuration=CONFIG)
+    assert 0.5 <= found < 2.0
+    scale_later(3).join()
+    assert scaling.seconds_until_replicas("app", 3, "down", timeout=5, since=since, configuration=CONFIG) >= 0.5
+    with pytest.raises(Refuted, match=r"app: not at least 4 ready replicas within 1 s \(3 ready\)") as refuted:
+        scaling.seconds_until_replicas("app", 4, "up", timeout=1, since=since, configuration=CONFIG)
+    assert refuted.value.at_least is not None
+    assert refuted.value.at_least >= 1

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
-from harness.chaos import alerts, controls, runstate, window
 from harness.chaos import claims as claimlib
+from harness.chaos import controls, runstate, window
 from harness.load import clientlog
 from harness.verdict.judge import status as _status
 
@@ -109,7 +109,7 @@ def test_without_a_believable_moment_the_applied_window_is_the_first_action(outp
 def test_the_latest_action_start_is_what_an_all_clear_is_timed_from() -> None:
     controls.before_experiment_control({})
     controls.before_method_control({})
-    assert alerts._origin("last-action") == pytest.approx(time.time(), abs=0.5)  # none yet: now
+    assert runstate.origin("last-action") == pytest.approx(time.time(), abs=0.5)  # none yet: now
     controls.before_activity_control({"type": "action", "name": "take-it-down"})
     first = runstate.last_action_start()
     time.sleep(0.05)
@@ -120,7 +120,7 @@ def test_the_latest_action_start_is_what_an_all_clear_is_timed_from() -> None:
     assert first is not None
     assert second is not None
     assert second >= first + 0.05
-    assert alerts._origin("last-action") == second
+    assert runstate.origin("last-action") == second
     window = runstate.fault_window()
     assert window is not None
     assert window[0] == first
