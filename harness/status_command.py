@@ -12,7 +12,7 @@ from harness.errors import HarnessError
 from harness.stack import switches
 from harness.stack.services import running_switches, stack_status
 from harness.tables import services_table
-from harness.target import development, patroni
+from harness.target import development, patroni, scaling
 
 EXIT_OK = 0
 
@@ -26,10 +26,11 @@ def cmd_status(ctx: RunContext, args: argparse.Namespace) -> int:
         if states else {}
     changed = switches.differing(switches.load(ctx.settings.stack_dir), current)
     fenced = ctx.driver.fenced_ports() if states else {}
+    autoscaler = scaling.autoscaler_status(ctx.driver) if states else None
     if args.json:
         print(json.dumps({"stack": ctx.settings.stack, "up": bool(states), "profile": "production" if states else None,
                           "services": [s.as_dict() for s in states], "database": database, "ports_fenced": fenced,
-                          "switches": current, "switches_changed": changed,
+                          "switches": current, "switches_changed": changed, "autoscaler": autoscaler,
                           "dashboard": _dashboard(ctx) if states else None}, indent=2))
     elif not states:
         print(f"stack {ctx.settings.stack!r} is not up")
@@ -45,6 +46,8 @@ def cmd_status(ctx: RunContext, args: argparse.Namespace) -> int:
                 mode = "on" if c.get("synchronous_mode") else "off"
                 print(f"patroni:  synchronous_mode {mode}, ttl {c.get('ttl')} s, loop_wait {c.get('loop_wait')} s, "
                       f"retry_timeout {c.get('retry_timeout')} s")
+        if autoscaler:
+            print(f"autoscaler: {scaling.describe(autoscaler)}")
         print("ports:    " + (f"{', '.join(map(str, ctx.settings.published_ports))} answer on loopback only "
                                 f"({', '.join(sorted(fenced))})" if fenced else "published on every interface"))
         print(f"\ndashboard: {_dashboard(ctx)} (Grafana: import target-stack/monitoring/dashboards/overview.json)")

@@ -6,6 +6,10 @@ chosen (above the floor, `--replicas`, and at most its maximum)."""
 
 from __future__ import annotations
 
+import json
+import time
+from typing import Any
+
 from harness.config import Settings
 from harness.driver import StackDriver
 from harness.errors import NoSuchService
@@ -36,3 +40,34 @@ def kept_replicas(driver: StackDriver, settings: Settings, progress: Progress) -
         return {}
     progress.step(f"keeping app at {running} replicas, the autoscaler's count (its floor is {settings.replicas})")
     return {DEPLOY_VARIABLE: str(running)}
+
+
+def autoscaler_status(driver: StackDriver) -> dict[str, Any] | None:
+    """For `devsim status`: the autoscaler's switch and bounds (its service's environment) and
+    its last decision (its last JSON log line); None when the stack has no autoscaler."""
+    try:
+        env = driver.service("autoscaler").env
+    except NoSuchService:
+        return None
+    last: dict[str, Any] | None = None
+    for line in reversed(driver.logs("autoscaler", 5)):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and "outcome" in entry:
+            last = entry
+            break
+    return {"switch": env.get("AUTOSCALER", "on"), "min": env.get("MIN"), "max": env.get("MAX"),
+            "target": env.get("TARGET"), "last": last}
+
+
+def describe(status: dict[str, Any]) -> str:
+    """One line of `devsim status`."""
+    head = (f"{status['switch']}, app {status['min']} to {status['max']} replicas at {status['target']} "
+            "requests/s each")
+    last = status.get("last")
+    if not last:
+        return head + "; no decision yet"
+    at = time.strftime("%H:%M:%S", time.localtime(float(last.get("at", 0))))
+    return f"{head}; last decision at {at}: {last['outcome']} ({last.get('reason', '')})"

@@ -4,6 +4,7 @@ autoscaler set, and only a count it could have set, against the fake engine."""
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 
@@ -38,3 +39,20 @@ def test_switched_off_or_with_a_lower_maximum_the_floor_wins() -> None:
     assert kept(5, AUTOSCALER="off") == ({}, "")
     assert kept(5, AUTOSCALE_MAX="4") == ({}, "")
     assert kept(4, AUTOSCALE_MAX="4")[0] == {"APP_DEPLOY_REPLICAS": "4"}
+
+
+def test_status_shows_the_switch_the_bounds_and_the_last_decision(monkeypatch: pytest.MonkeyPatch) -> None:
+    driver = FakeDriver("devsim-kept", services={"app": 3})
+    assert scaling.autoscaler_status(driver) is None  # a stack without an autoscaler says nothing
+    driver.add_service("autoscaler", 1, env={"AUTOSCALER": "on", "MIN": "3", "MAX": "6", "TARGET": "40"})
+    decision = {"at": 0, "outcome": "keep", "reason": "load 12 / target 40 per replica: 1 recommended, 3 within "
+                "the bounds and rate"}
+    lines = ['{"started": true}', json.dumps(decision), "a line that is not JSON"]
+    monkeypatch.setattr(driver, "logs", lambda service, lines_=5: lines)
+    found = scaling.autoscaler_status(driver)
+    assert found == {"switch": "on", "min": "3", "max": "6", "target": "40", "last": decision}
+    line = scaling.describe(found)
+    assert line.startswith("on, app 3 to 6 replicas at 40 requests/s each; last decision at ")
+    assert line.endswith(": keep (load 12 / target 40 per replica: 1 recommended, 3 within the bounds and rate)")
+    lines[:] = ['{"started": true}']
+    assert scaling.describe(scaling.autoscaler_status(driver) or {}).endswith("; no decision yet")
