@@ -38,7 +38,7 @@ PROBES = {
                                "db_unencrypted_sessions", "edge_handshake", "edge_certificate",
                                "plain_http_answer", "edge_header"),
     "harness.chaos.tokens": ("token_status",),
-    "harness.chaos.scaling": ("seconds_until_replicas",),
+    "harness.chaos.scaling": ("seconds_until_replicas", "lowest_replicas"),
     "harness.chaos.containment": ("uncontained", "shared_users", "memory_hog"),
     "harness.chaos.abuse": ("bad_input_status", "without_token_status", "token_response_header", "edge_status",
                             "edge_ready_fields", "rate_burst"),

@@ -16,7 +16,7 @@ from harness.chaos.evidence import Refuted
 from harness.chaos.probes import ready_replicas
 from harness.stack.waiting import Check, Waiter
 
-__all__ = ["seconds_until_replicas"]
+__all__ = ["lowest_replicas", "seconds_until_replicas"]
 
 
 def seconds_until_replicas(service: str = "app", count: int = 4, direction: str = "up", timeout: float = 120,
@@ -39,3 +39,13 @@ def seconds_until_replicas(service: str = "app", count: int = 4, direction: str 
         raise Refuted(f"{service}: not {word} {count} ready replicas within {timeout:g} s "
                       f"({reached().status})", at_least=round(time.time() - origin, 2))
     return round(time.time() - origin, 2)
+
+
+def lowest_replicas(service: str = "app", seconds: float = 30, configuration: Configuration = None) -> int:
+    """The fewest ready replicas the service ran at, read every half second for `seconds`."""
+    deadline = time.monotonic() + float(seconds)
+    lowest = ready_replicas(service, configuration)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        lowest = min(lowest, ready_replicas(service, configuration))
+    return lowest

@@ -9,7 +9,7 @@ rollout runs; the gate refuses too, so a race between the two cannot scale over 
 Environment: PROMETHEUS_URL, GATE_URL, LOAD_QUERY (requests a second the app serves),
 READY_QUERY (replicas in the load balancer's rotation), TARGET (requests a second one replica
 is meant to carry), MIN, MAX, TOLERANCE, UP_WINDOW_S, DOWN_WINDOW_S, PERIOD_S, UP_PERCENT,
-UP_PODS, DOWN_PERCENT, LOOP_S (15), METRICS_PORT (9105), AUTOSCALER (on; off: decide and
+UP_PODS, DOWN_PERCENT, ON_NO_READING (hold; minimum), LOOP_S (15), METRICS_PORT (9105), AUTOSCALER (on; off: decide and
 log, never ask the gate). Stdlib only (Debian's python3).
 """
 
@@ -111,7 +111,7 @@ class Loop:
                                  "updating": updating, "recommendation": decision.recommendation,
                                  "desired": decision.desired, "reason": decision.reason}
         if decision.reason.startswith("hold"):
-            outcome, kind = "hold", "rollout" if updating else "no-reading"
+            outcome, kind = "hold", "rollout" if updating else "zero" if current == 0 else "no-reading"
         elif decision.desired == current:
             outcome, kind = "keep", "within-tolerance"
         elif not self.enabled:
@@ -139,7 +139,7 @@ def policy_from(env: dict[str, str]) -> Policy:
                   tolerance=number("TOLERANCE", 0.1), up_window_s=number("UP_WINDOW_S", 0),
                   down_window_s=number("DOWN_WINDOW_S", 300), period_s=number("PERIOD_S", 15),
                   up_percent=number("UP_PERCENT", 100), up_pods=int(number("UP_PODS", 4)),
-                  down_percent=number("DOWN_PERCENT", 100))
+                  down_percent=number("DOWN_PERCENT", 100), on_no_reading=env.get("ON_NO_READING", "hold"))
 
 
 def serve_metrics(counters: Counters, port: int) -> None:

@@ -37,6 +37,9 @@ class Policy:
     up_percent: float = 100.0
     up_pods: int = 4
     down_percent: float = 100.0
+    # what a loop without a reading of the load does: hold the count (here, the HPA), or go to
+    # the minimum (KEDA's fallback as its users met it, #3064: the negative control)
+    on_no_reading: str = "hold"
 
     def problems(self) -> list[str]:
         """What makes the policy unusable, for a one-line refusal before anything scales."""
@@ -55,6 +58,8 @@ class Policy:
             found.append("period_s must be above 0")
         if self.up_percent <= 0 or self.down_percent <= 0 or self.up_pods < 0:
             found.append("the rate policies must allow a change")
+        if self.on_no_reading not in ("hold", "minimum"):
+            found.append(f"on_no_reading must be hold or minimum, got {self.on_no_reading!r}")
         return found
 
 
@@ -82,6 +87,9 @@ class Autoscaler:
             return Decision(0, "hold: the app is scaled to 0 (taken down on purpose); autoscaling resumes "
                             "once it runs again", None)
         if load is None or not math.isfinite(load) or load < 0:
+            if policy.on_no_reading == "minimum":
+                return Decision(policy.minimum, "no reading of the load (the query failed or was empty): down to "
+                                "the minimum", None)
             return Decision(max(current, policy.minimum), "hold: no reading of the load (the query failed or "
                             "was empty)", None)
         raw = self._recommend(current, ready, load)

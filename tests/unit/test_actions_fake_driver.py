@@ -421,3 +421,19 @@ def test_seconds_until_replicas_counts_up_and_down_from_the_latest_action(fake: 
         scaling.seconds_until_replicas("app", 4, "up", timeout=1, since=since, configuration=CONFIG)
     assert refuted.value.at_least is not None
     assert refuted.value.at_least >= 1
+
+
+def test_lowest_replicas_sees_a_dip_between_two_reads(fake: FakeDriver) -> None:
+    from harness.chaos import scaling
+
+    def dip() -> None:
+        time.sleep(0.3)
+        fake.update("app", replicas=2)
+        time.sleep(0.6)
+        fake.update("app", replicas=3)
+
+    thread = threading.Thread(target=dip)
+    thread.start()
+    assert scaling.lowest_replicas("app", seconds=1.5, configuration=CONFIG) == 2
+    thread.join()
+    assert scaling.lowest_replicas("app", seconds=0.6, configuration=CONFIG) == 3

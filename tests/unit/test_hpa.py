@@ -28,7 +28,7 @@ def load_hpa():  # type: ignore[no-untyped-def]
 hpa = load_hpa()
 
 
-def scaler(**overrides: float) -> object:
+def scaler(**overrides: float | str) -> object:
     policy = {"target": 10.0, "minimum": 2, "maximum": 10, "up_window_s": 0.0, "down_window_s": 0.0, **overrides}
     return hpa.Autoscaler(hpa.Policy(**policy))
 
@@ -98,6 +98,13 @@ def test_it_holds_when_the_load_cannot_be_read_or_a_rollout_runs() -> None:
     decision = s.decide(0, 5, 3, 500.0, updating=True)
     assert (decision.desired, decision.reason) == (5, "hold: a rolling update or rollback is in progress")
     assert s.recommendations == []  # a hold records nothing for the windows
+
+
+def test_without_a_reading_the_fallback_to_the_minimum_scales_in_as_keda_did() -> None:
+    s = scaler(on_no_reading="minimum")  # type: ignore[arg-type]
+    decision = s.decide(0, 5, 5, None)
+    assert (decision.desired, decision.reason) == (2, "no reading of the load (the query failed or was empty): "
+                                                      "down to the minimum")
 
 
 def test_an_app_taken_down_to_zero_stays_down_whatever_the_load_or_the_minimum() -> None:
