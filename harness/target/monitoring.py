@@ -16,6 +16,12 @@ REPORT_SERIES: tuple[dict[str, str], ...] = (
               "(patroni_replica == 1))"},
     {"title": "app server p95 latency", "unit": "s",
      "query": "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[5s])))"},
+    # the autoscaler's view: the count it found, the count it decided, and the load it read
+    {"title": "autoscaler: app replicas found and decided", "unit": "replicas",
+     "query": 'label_replace(devsim_autoscaler_current_replicas, "is", "found", "", "") or '
+              'label_replace(devsim_autoscaler_desired_replicas, "is", "decided", "", "")'},
+    {"title": "autoscaler: the app's requests per second it read", "unit": "requests/s",
+     "query": "devsim_autoscaler_load"},
 )
 
 LB_IN_ROTATION = 'sum(haproxy_backend_active_servers{job="lb",proxy="app"})'
