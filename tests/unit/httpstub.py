@@ -3,6 +3,7 @@ tests: each test scripts what it answers per (method, path) and reads what it wa
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -94,3 +95,12 @@ def serving() -> Iterator[tuple[str, Holder]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def send_json(handler: BaseHTTPRequestHandler, status: int, body: object) -> None:
+    """A JSON answer from a test's own request handler."""
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)

@@ -4,9 +4,7 @@ answering on real loopback ports; the decision itself is tests/unit/test_hpa.py'
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -16,21 +14,10 @@ from typing import Any
 
 import pytest
 
-from harness.config import PROJECT_ROOT
+from tests.unit.httpstub import send_json
+from tests.unit.scripts import load_script
 
-
-def load_loop() -> Any:
-    path = PROJECT_ROOT / "target-stack" / "autoscaler" / "autoscaler.py"
-    spec = importlib.util.spec_from_file_location("devsim_autoscaler", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["devsim_autoscaler"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-loop_module = load_loop()
+loop_module = load_script("target-stack/autoscaler/autoscaler.py", "devsim_autoscaler")
 LOAD, READY = "sum(rate(app_requests[30s]))", "sum(ready_replicas)"
 
 
@@ -46,11 +33,7 @@ class World:
 def handler(world: World) -> type[BaseHTTPRequestHandler]:
     class Both(BaseHTTPRequestHandler):
         def _json(self, status: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, status, body)
 
         def do_GET(self) -> None:
             url = urllib.parse.urlparse(self.path)

@@ -3,7 +3,6 @@ code, and the README stays short, its links resolve and its Quick start is what 
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import subprocess
@@ -12,17 +11,13 @@ from pathlib import Path
 from types import ModuleType
 
 from harness.config import PROJECT_ROOT
+from tests.unit.scripts import load_script
 
 README = PROJECT_ROOT / "README.md"
 
 
 def _reference() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("reference", PROJECT_ROOT / "scripts" / "reference.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/reference.py", "reference")
 
 
 def _build(config: Path, site: Path) -> subprocess.CompletedProcess[str]:

@@ -5,27 +5,13 @@ the two holds its users asked for (a failed metric, a rollout)."""
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
-import sys
 
 import pytest
 
-from harness.config import PROJECT_ROOT
+from tests.unit.scripts import load_script
 
-
-def load_hpa():  # type: ignore[no-untyped-def]
-    path = PROJECT_ROOT / "target-stack" / "autoscaler" / "hpa.py"
-    spec = importlib.util.spec_from_file_location("devsim_hpa", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["devsim_hpa"] = module  # dataclasses look the module up
-    spec.loader.exec_module(module)
-    return module
-
-
-hpa = load_hpa()
+hpa = load_script("target-stack/autoscaler/hpa.py", "devsim_hpa")
 
 
 def scaler(**overrides: float | str) -> object:

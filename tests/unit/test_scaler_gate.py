@@ -5,10 +5,8 @@ on a real unix socket and the gate on a real loopback port."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import socketserver
-import sys
 import threading
 import urllib.error
 import urllib.request
@@ -19,21 +17,10 @@ from typing import Any
 
 import pytest
 
-from harness.config import PROJECT_ROOT
+from tests.unit.httpstub import send_json
+from tests.unit.scripts import load_script
 
-
-def load_gate() -> Any:
-    path = PROJECT_ROOT / "target-stack" / "autoscaler" / "gate.py"
-    spec = importlib.util.spec_from_file_location("devsim_gate", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["devsim_gate"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-gate = load_gate()
+gate = load_script("target-stack/autoscaler/gate.py", "devsim_gate")
 NAME = "devsim_app"
 SPEC: dict[str, Any] = {"Name": NAME, "Labels": {"devsim.stack": "devsim"},
         "TaskTemplate": {"ContainerSpec": {"Image": "devsim/app:v1", "User": "10001:10001",
@@ -57,11 +44,7 @@ def engine_handler(state: EngineState) -> type[BaseHTTPRequestHandler]:
             return "engine"
 
         def _json(self, status: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, status, body)
 
         def do_GET(self) -> None:
             if self.path == f"/v1.41/services/{NAME}":

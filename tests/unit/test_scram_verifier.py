@@ -7,18 +7,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import importlib.util
 import subprocess
 import sys
 
 from harness.config import PROJECT_ROOT
+from tests.unit.scripts import load_script
 
 SCRIPT = PROJECT_ROOT / "target-stack" / "db" / "scram-verifier.py"
-spec = importlib.util.spec_from_file_location("scram_verifier", SCRIPT)
-assert spec is not None
-assert spec.loader is not None
-scram = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(scram)
+scram = load_script("target-stack/db/scram-verifier.py", "scram_verifier")
 
 # RFC 7677, section 3: user "user", password "pencil"
 SALT = base64.b64decode("W22ZaJ0SNY7soEsUEjb6gQ==")

@@ -4,7 +4,6 @@ them."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from harness.config import PROJECT_ROOT
 from harness.errors import UsageError
 from harness.load import shapes
 from harness.load.shapes import Stage
+from tests.unit.scripts import load_script
 
 
 def test_a_table_gives_its_stages_with_durations_comments_and_phases() -> None:
@@ -81,12 +81,7 @@ def test_the_stage_at_a_moment_and_none_after_the_end() -> None:
 
 def locust_shape(monkeypatch: pytest.MonkeyPatch, stages: list[Stage]):  # type: ignore[no-untyped-def]
     monkeypatch.setenv(shapes.ENV, shapes.to_env(stages))
-    spec = importlib.util.spec_from_file_location("devsim_shapes", PROJECT_ROOT / "loadtests" / "shapes.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.DevsimShape()
+    return load_script("loadtests/shapes.py", "devsim_shapes").DevsimShape()
 
 
 def test_the_locust_shape_follows_the_stages_and_stops_after_the_last(monkeypatch: pytest.MonkeyPatch,
