@@ -245,6 +245,7 @@ def test_no_service_runs_as_root(stack: Settings) -> None:
     assert {name: uid for name, uid in users.items() if uid == 0} == {}
     # and each its own, but the database nodes' (one server, replicated)
     assert (users["etcd"], users["backup"], users["offsite"]) == (10014, 10015, 10016)
+    assert (users["scaler-gate"], users["autoscaler"]) == (10017, 10018)
     others = [uid for name, uid in users.items() if name not in ("db2", "db3")]
     assert len(set(others)) == len(others), users
     assert users["db1"] == users["db2"] == users["db3"]
