@@ -86,9 +86,20 @@ def running_container(driver: StackDriver, service: str) -> ContainerInfo:
 
 def client_secret(driver: StackDriver) -> tuple[str, str]:
     """(client id, secret) of the load test's OAuth2 client, as the running app knows it.
-    The development profile has no secrets: its app reads the list from its environment."""
-    code, out = driver.exec(running_container(driver, "app"), ["sh", "-c", READ_CLIENTS])
-    return parse_client(out if code == 0 else "", LOAD_CLIENT)
+    The development profile has no secrets: its app reads the list from its environment.
+    Each running app container is asked in turn until one answers: right after an `up`, a
+    replaced task may still be draining and exit under the question (CI: the security
+    experiment's token probe read no client at all from such a one)."""
+    try:
+        found = driver.containers("app")
+    except NoSuchService:
+        found = []
+    found = found or [running_container(driver, "app")]
+    for container in found:
+        code, out = driver.exec(container, ["sh", "-c", READ_CLIENTS])
+        if code == 0 and out.strip():
+            return parse_client(out, LOAD_CLIENT)
+    return parse_client("", LOAD_CLIENT)
 
 
 def parse_client(clients: str, client_id: str) -> tuple[str, str]:

@@ -135,9 +135,13 @@ def server_errors(settings: Settings, seconds: float) -> dict[str, float]:
     return found
 
 
-def test_a_good_release_rolls_out_under_load_without_a_failed_request_and_runs_experiments(on_v1: Settings) -> None:
+@pytest.mark.alone
+def test_a_good_release_rolls_out_under_load_without_a_failed_request(on_v1: Settings) -> None:
     """... and a flood of bad requests during the rollout neither rolls the good release back
-    nor moves a 5xx counter (each is the client's error: 4xx)."""
+    nor moves a 5xx counter (each is the client's error: 4xx). With the machine to itself: a
+    claim of zero failed requests is about the stack's rollout, and beside the other lane's
+    Quick start (setup and a fresh `up`) the whole machine stalled for about 5 s and one read
+    of 2,847 ran past the client's 5 s time-out (CI)."""
     load = background_load(70, "failures==0")
     started = time.monotonic()
     flood = BadRequestFlood(on_v1)
@@ -159,19 +163,27 @@ def test_a_good_release_rolls_out_under_load_without_a_failed_request_and_runs_e
     summary = json.loads((last_path(out) / "summary.json").read_text())
     assert summary["totals"]["failures"] == 0
     assert summary["totals"]["requests"] > 1000
-    # the deploy journey (test_journeys.py): an experiment on the release just made live, as a
-    # user types it (no --no-up: the stack is up, on v2)
+
+
+def test_experiments_run_on_the_release_made_live_and_up_puts_the_shipped_one_back(stack: Settings) -> None:
+    """The deploy journey (test_journeys.py), on the release the test above made live: an
+    experiment as a user types it (no --no-up: the stack is up, on v2); a deploy the guard
+    cannot judge; `devsim up` back on v1; the experiment again."""
+    if served(stack) != {"v2"}:  # the test above did not leave v2 serving (it failed, or ran alone)
+        done = devsim("deploy", "v2", "--watch-after", "1s", "--no-guard", timeout=300)
+        assert done.returncode == 0, explain(done)
+    assert served(stack) == {"v2"}
     step("run", SECOND, code=0, line=passed(SECOND))
-    assert served(on_v1) == {"v2"}
+    assert served(stack) == {"v2"}
     done = devsim("deploy", "v1", "--watch-after", "1s", timeout=300)  # no traffic: the guard cannot judge v1
     assert done.returncode == 1, explain(done)
     assert "no verdict on v1" in done.stdout
-    assert served(on_v1) == {"v2"}
+    assert served(stack) == {"v2"}
     # `devsim up` puts the shipped release back (`docker stack deploy` alone kept v2 serving)
     done = devsim("up", timeout=300)
     assert done.returncode == 0, explain(done)
     assert "putting app back on" in done.stderr
-    assert served(on_v1) == {"v1"}
+    assert served(stack) == {"v1"}
     step("run", SECOND, code=0, line=passed(SECOND))  # and again on v1
 
 

@@ -107,3 +107,23 @@ def test_a_secret_in_an_inspect_output_or_a_log_is_found_with_where(fake: FakeDr
 def test_nothing_found_reads_none(fake: FakeDriver) -> None:
     fake.engine_records = {"service app (inspect)": '{"Env": ["JWT_SECRET_FILE=/run/secrets/jwt_signing_key"]}'}
     assert security.secrets_exposed() == "none"
+
+
+def test_the_load_client_is_read_from_an_app_container_that_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first app container exits under the question (a task replaced by the last `up`,
+    draining): the next one is asked."""
+    driver = FakeDriver(services={"app": 3})
+    driver.secret_values["oauth_clients"] = "loadtest:s3cret,other:x"
+    answer = driver.exec
+    first = driver.containers("app")[0].name
+
+    def exec_(container, argv, user="", detach=False, timeout=300.0):  # type: ignore[no-untyped-def]
+        if container.name == first:
+            return 1, "Error response from daemon: container is not running\n"
+        return answer(container, argv, user, detach, timeout)
+
+    monkeypatch.setattr(driver, "exec", exec_)
+    assert secrets.client_secret(driver) == ("loadtest", "s3cret")
+    monkeypatch.setattr(driver, "exec", lambda *a, **k: (1, "gone\n"))  # none answers: the same one-line error
+    with pytest.raises(InfrastructureError, match="the app knows no OAuth2 client 'loadtest'"):
+        secrets.client_secret(driver)
