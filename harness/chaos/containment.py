@@ -87,6 +87,18 @@ def shared_users(one_role: list[list[str]] | None = None, configuration: Configu
     return "; ".join(sharing(users, one_role or [])) or "none"
 
 
+ENGINE_SOCKET = "/var/run/docker.sock"
+
+
+@activity
+def engine_socket_holders(configuration: Configuration = None) -> str:
+    """The services whose running containers have the engine's socket (root on the host),
+    comma-joined and sorted; "none" when no container has it."""
+    holders = {c.service or c.name for c in _running(configuration)
+               if any(b.rstrip("/") in (ENGINE_SOCKET, "/run/docker.sock") for b in c.containment.binds)}
+    return ", ".join(sorted(holders)) or "none"
+
+
 HOG_MIB = 1024  # the hog's own bound: without a limit it stops here, not at the host's memory
 HOG = ("node", "-e", f"const held = []; for (let i = 0; i < {HOG_MIB}; i++) held.push(Buffer.alloc(1 << 20, 1)); "
        "console.log('unstopped');")

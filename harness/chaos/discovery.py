@@ -39,7 +39,7 @@ PROBES = {
                                "plain_http_answer", "edge_header"),
     "harness.chaos.tokens": ("token_status",),
     "harness.chaos.scaling": ("seconds_until_replicas", "lowest_replicas"),
-    "harness.chaos.containment": ("uncontained", "shared_users", "memory_hog"),
+    "harness.chaos.containment": ("uncontained", "shared_users", "engine_socket_holders", "memory_hog"),
     "harness.chaos.abuse": ("bad_input_status", "without_token_status", "token_response_header", "edge_status",
                             "edge_ready_fields", "rate_burst"),
     "harness.chaos.backups": ("db_rows", "writes_since_backup"),

@@ -323,4 +323,5 @@ def _containment(attrs: Mapping[str, Any]) -> Containment:
         read_only=bool(host.get("ReadonlyRootfs")), memory=max(0, int(host.get("Memory") or 0)),
         pids=max(0, int(host.get("PidsLimit") or 0)), nano_cpus=max(0, int(host.get("NanoCpus") or 0)),
         log_max_size=str((log.get("Config") or {}).get("max-size", "")) if log.get("Type") == "json-file" else "",
-        user=str((attrs.get("Config") or {}).get("User", "")))
+        user=str((attrs.get("Config") or {}).get("User", "")),
+        binds=tuple(str(m.get("Source", "")) for m in attrs.get("Mounts") or () if m.get("Type") == "bind"))

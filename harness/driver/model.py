@@ -63,6 +63,7 @@ class Containment:
     nano_cpus: int = 0  # 0: no limit
     log_max_size: str = ""  # the json-file driver's rotation size; "": no rotation
     user: str = ""  # as the engine starts it ("": the image's)
+    binds: tuple[str, ...] = ()  # the host paths bind-mounted into it
 
 
 @dataclass(frozen=True)

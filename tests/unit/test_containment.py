@@ -129,3 +129,23 @@ def test_the_replicas_of_one_server_may_share_a_user_and_nothing_else_may(use: l
 def test_a_service_run_as_root_is_named_whatever_else_shares_it(use: list[ContainerInfo]) -> None:
     use += [running_as("app", "10001:10001"), running_as("monitoring", ""), running_as("cache", "0:0")]
     assert containment.shared_users(configuration=CONFIG) == "root: cache, monitoring"
+
+
+def test_the_engines_bind_mounts_are_read_with_their_host_paths() -> None:
+    attrs = {**HARDENED, "Mounts": [
+        {"Type": "bind", "Source": "/var/run/docker.sock", "Destination": "/var/run/docker.sock"},
+        {"Type": "volume", "Source": "/var/lib/docker/volumes/x/_data", "Destination": "/d"},
+        {"Type": "tmpfs", "Source": "", "Destination": "/tmp"}]}
+    assert _containment(attrs).binds == ("/var/run/docker.sock",)
+    assert _containment(HARDENED).binds == ()
+
+
+def test_each_service_holding_the_engines_socket_is_named(use: list[ContainerInfo]) -> None:
+    def holding(service: str, *binds: str) -> ContainerInfo:
+        return ContainerInfo(service, f"devsim_{service}.1", service, "t",
+                             containment=Containment(**{**BOUND.__dict__, "binds": binds}))
+
+    use += [holding("app"), holding("node-exporter", "/proc", "/sys", "/")]
+    assert containment.engine_socket_holders(configuration=CONFIG) == "none"
+    use += [holding("scaler-gate", "/var/run/docker.sock"), holding("lb", "/run/docker.sock/")]
+    assert containment.engine_socket_holders(configuration=CONFIG) == "lb, scaler-gate"
