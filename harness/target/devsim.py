@@ -96,6 +96,7 @@ class DevsimStack:
         return dict(FAST_ROLLOUT)
 
     def before_up(self, driver: StackDriver, settings: Settings, progress: Progress) -> None:
+        scaling.check_bounds(settings)
         development.remove(driver, settings, progress)  # the other profile gives its ports back
 
     def prepare(self, driver: StackDriver, settings: Settings, progress: Progress) -> dict[str, str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.config import Settings
 from harness.driver import StackDriver
-from harness.errors import NoSuchService
+from harness.errors import NoSuchService, UsageError
 from harness.progress import Progress
 from harness.stack import switches
 
@@ -23,6 +23,15 @@ def switch_value(settings: Settings, name: str) -> str:
     """A switch as this `up` deploys it: `--set`, or the stack's default."""
     declared = switches.load(settings.stack_dir)
     return settings.stack_overrides.get(name, declared[name].default if name in declared else "")
+
+
+def check_bounds(settings: Settings) -> None:
+    """Before anything is built or deployed: the floor (`--replicas`) within the autoscaler's
+    maximum, which the gate would refuse to start with."""
+    maximum = int(switch_value(settings, "AUTOSCALE_MAX") or settings.replicas)
+    if settings.replicas > maximum:
+        raise UsageError(f"--replicas {settings.replicas} is above the autoscaler's maximum ({maximum}); "
+                         f"raise it with --set AUTOSCALE_MAX={settings.replicas} or lower --replicas")
 
 
 def kept_replicas(driver: StackDriver, settings: Settings, progress: Progress) -> dict[str, str]:

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from harness.config import load_settings
+from harness.errors import UsageError
 from harness.progress import Progress
 from harness.target import scaling
 from tests.unit.fakedriver import FakeDriver
@@ -56,3 +57,13 @@ def test_status_shows_the_switch_the_bounds_and_the_last_decision(monkeypatch: p
     assert line.endswith(": keep (load 12 / target 40 per replica: 1 recommended, 3 within the bounds and rate)")
     lines[:] = ['{"started": true}']
     assert scaling.describe(scaling.autoscaler_status(driver) or {}).endswith("; no decision yet")
+
+
+def test_a_floor_above_the_maximum_is_refused_before_anything_is_deployed() -> None:
+    settings = load_settings({}).replace(replicas=7)
+    with pytest.raises(UsageError) as refused:
+        scaling.check_bounds(settings)
+    assert refused.value.one_line() == ("--replicas 7 is above the autoscaler's maximum (6); raise it with "
+                                        "--set AUTOSCALE_MAX=7 or lower --replicas")
+    scaling.check_bounds(settings.replace(overrides=(("AUTOSCALE_MAX", "8"),)))  # raised: fine
+    scaling.check_bounds(load_settings({}))  # the shipped 3 within 6
