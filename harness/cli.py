@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a load shape over --run-time peaking at --users: " + ", ".join(sorted(shapes.BUILT_IN)))
     load.add_argument("--shape-file", type=Path, metavar="PATH",
                       help="a load shape from a table, a stage a line: 'duration users spawn-rate [phase]'")
+    load.add_argument("--rate-per-user", type=float, default=0.0, metavar="R",
+                      help="an arrival rate: each user starts R requests a second whatever the answers' time "
+                           "(Locust's constant throughput); the summary shows the rate intended and achieved")
     load.add_argument("--slo", action="append", default=[], metavar="EXPR",
                       help=f"an SLO such as p95<250ms (repeatable; default {' '.join(slo.DEFAULT_SLOS)})")
     load.add_argument("--junit", type=Path, metavar="PATH", help="write a JUnit XML file, one test case per SLO")
@@ -257,6 +260,7 @@ def cmd_load(ctx: RunContext, args: argparse.Namespace) -> int:
         slos=tuple(args.slo), junit=args.junit, workers=args.workers, locustfile=args.locustfile,
         locust_args=tuple(args.locust_args),
         config=Path("locust.conf").resolve() if Path("locust.conf").is_file() else None, shape=tuple(stages),
+        rate_per_user=args.rate_per_user,
     )
     driver = _reachable(ctx)
     client = ctx.target.load_client(driver) if driver is not None else None

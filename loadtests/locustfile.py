@@ -28,7 +28,7 @@ from typing import Any
 import gevent
 import gevent.ssl
 import locust.stats
-from locust import FastHttpUser, between, events, task
+from locust import FastHttpUser, between, constant_throughput, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
 # The stack's OAuth2 client: `devsim load` and `devsim run` read it from the running stack
@@ -219,13 +219,22 @@ def _stack_ca_context(*_args: Any, **_kwargs: Any) -> gevent.ssl.SSLContext:
     return gevent.ssl.create_default_context(cafile=CA_FILE)
 
 
+def _pacing() -> Any:
+    """The wait between a user's tasks: as fast as the stack answers (0.05 to 0.15 s of
+    think time), or, with DEVSIM_RATE_PER_USER, an arrival rate: each user starts that many
+    tasks a second whatever the answers' time (Locust's constant throughput), so that slower
+    answers cannot lower the load offered."""
+    rate = os.environ.get("DEVSIM_RATE_PER_USER", "")
+    return constant_throughput(float(rate)) if rate else between(0.05, 0.15)
+
+
 class StackClient(FastHttpUser):
     """A client of the stack: gets a token, writes items with its own ids, reads them back."""
 
     host = "https://127.0.0.1:8443"
     insecure = False  # Locust's default skips verification; a client of ours never does
     ssl_context_factory = _stack_ca_context if CA_FILE else None
-    wait_time = between(0.05, 0.15)
+    wait_time = _pacing()
     network_timeout = 5.0
     connection_timeout = 2.0
 

@@ -26,6 +26,7 @@ from harness.load import shapes
 from harness.load.results import REQUEST_LOG
 
 CSV_PREFIX = "locust"
+RATE_ENV = "DEVSIM_RATE_PER_USER"  # the locustfile's arrival rate, tasks a second per user
 SHAPES_FILE = PROJECT_ROOT / "loadtests" / "shapes.py"  # the plain Locust shape that follows a plan's stages
 
 
@@ -48,6 +49,7 @@ class LoadPlan:
     client: tuple[str, str] | None = None  # the OAuth2 client (id, secret) the users get tokens with
     ca_file: Path | None = None  # the stack's CA, for HTTPS
     shape: str = ""  # a load shape's stages (harness.load.shapes, JSON): users and run time come from them
+    rate_per_user: float = 0.0  # an arrival rate (tasks a second per user); 0: as fast as the answers come
 
     @property
     def stats_csv(self) -> Path:
@@ -166,6 +168,8 @@ class LocustProcess:
         env = {**stack_env(self.plan.client, self.plan.ca_file), "PYTHONUNBUFFERED": "1"}
         if self.plan.shape:
             env.update({shapes.ENV: self.plan.shape, shapes.LOG_ENV: str(self.plan.run_dir / shapes.LOG)})
+        if self.plan.rate_per_user:
+            env[RATE_ENV] = f"{self.plan.rate_per_user:g}"
         # Its own session (a Ctrl-C in the terminal reaches the harness, which decides), and
         # SIGINT back to its default: a shell starting us in the background ignores it, and
         # the ignore would be inherited.

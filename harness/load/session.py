@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +26,7 @@ from harness.stack.waiting import Check, Waiter
 DEFAULT_LOCUSTFILE = PROJECT_ROOT / "loadtests" / "locustfile.py"
 MAX_USERS = 2000
 MAX_RUN_TIME = 3600.0
+MAX_RATE = 100.0  # --rate-per-user: tasks a second per user
 _DURATION = re.compile(r"^\s*(?:(\d+)h)?\s*(?:(\d+)m(?!s))?\s*(?:(\d+)s)?\s*$")
 
 
@@ -39,6 +41,7 @@ class LoadOptions:
     locustfile: Path = DEFAULT_LOCUSTFILE
     locust_args: tuple[str, ...] = ()  # passed through to Locust (after `--` on the command line)
     shape: tuple[shapes.Stage, ...] = ()  # a load shape (--shape): users and run time are its peak and length
+    rate_per_user: float = 0.0  # --rate-per-user: an arrival rate; 0: as fast as the stack answers
     config: Path | None = None  # a locust.conf for Locust to read first
 
 
@@ -67,6 +70,9 @@ def check_options(options: LoadOptions) -> tuple[slo.Slo, ...]:
         raise UsageError(f"--users must be between 1 and {MAX_USERS}, got {options.users}")
     if options.spawn_rate <= 0:
         raise UsageError(f"--spawn-rate must be positive, got {options.spawn_rate:g}")
+    if options.rate_per_user and not (math.isfinite(options.rate_per_user) and 0 < options.rate_per_user <= MAX_RATE):
+        raise UsageError(f"--rate-per-user must be above 0 and at most {MAX_RATE:g} requests a second, "
+                         f"got {options.rate_per_user:g}")
     if options.shape and shapes.total_seconds(list(options.shape)) > MAX_RUN_TIME:
         raise UsageError(f"the load shape lasts {shapes.total_seconds(list(options.shape)):.0f} s; devsim load runs "
                          f"at most {MAX_RUN_TIME:.0f} s")
@@ -142,7 +148,8 @@ def run_load(settings: Settings, http: Http, options: LoadOptions, progress: Pro
                     spawn_rate=options.spawn_rate, run_time=options.run_time, run_dir=run_dir, run_id=run_id,
                     workers=options.workers, pushgateway=pushgateway, extra=options.locust_args,
                     config=options.config, client=client, ca_file=settings.edge_ca_file,
-                    shape=shapes.to_env(list(options.shape)) if options.shape else "")
+                    shape=shapes.to_env(list(options.shape)) if options.shape else "",
+                    rate_per_user=options.rate_per_user)
     shaped = " (shape: " + ", ".join(f"{p} {b - a:g} s" for p, a, b in shapes.phases(list(options.shape))) + ")"
     progress.step(f"load run {run_id}: {'up to ' if options.shape else ''}{options.users} users for "
                   f"{options.run_time:g} s{shaped if options.shape else ''}"
@@ -177,7 +184,25 @@ def run_load(settings: Settings, http: Http, options: LoadOptions, progress: Pro
         "users": options.users, "workers": options.workers, "run_time_s": options.run_time,
         "target": settings.lb_url, "request_log_rows": rows, "duration_s": round(elapsed, 1),
         "started": started_at, "ended": ended_at, "versions": versions, "run_dir": str(run_dir),
+        **arrival_rate(options, totals.requests, elapsed),
     })
     if options.junit:
         results.write_junit(options.junit, run_id, verdicts, elapsed)
-    return LoadOutcome(run_id, run_dir, summary["status"] == "passed", results.summary_table(totals, verdicts))
+    table = results.summary_table(totals, verdicts)
+    if "intended_rps" in summary:
+        table += (f"\narrival rate: intended {summary['intended_rps']:g}/s, achieved {summary['achieved_rps']:g}/s "
+                  f"({options.rate_per_user:g} a second per user)")
+    return LoadOutcome(run_id, run_dir, summary["status"] == "passed", table)
+
+
+def arrival_rate(options: LoadOptions, requests: int, seconds: float) -> dict[str, float]:
+    """With --rate-per-user: the rate intended (users over time, each at its rate; a shape's
+    stages weighted by their length) and the rate achieved (requests over the run's time);
+    {} without it. An achieved rate well under the intended one means the users could not
+    keep their pace: the load offered fell, and a claim measured under it says so."""
+    if not options.rate_per_user:
+        return {}
+    stages = list(options.shape)
+    users = (sum(s.users * s.seconds for s in stages) / shapes.total_seconds(stages)) if stages else options.users
+    return {"intended_rps": round(users * options.rate_per_user, 2),
+            "achieved_rps": round(requests / seconds, 2) if seconds > 0 else 0.0}

@@ -111,6 +111,10 @@ def devsim_load(*args: str) -> subprocess.CompletedProcess[str]:
     (["--shape", "spike", "--shape-file", "{table}"], "devsim: error: --shape and --shape-file: give one"),
     (["--shape", "spike", "--run-time", "2h"],
      "devsim: error: the load shape lasts 7200 s; devsim load runs at most 3600 s"),
+    (["--rate-per-user", "-1"], "devsim: error: --rate-per-user must be above 0 and at most 100 requests a second, "
+                                "got -1"),
+    (["--rate-per-user", "inf"], "devsim: error: --rate-per-user must be above 0 and at most 100 requests a "
+                                 "second, got inf"),
 ])
 def test_a_bad_shape_is_one_line_and_exit_2_before_any_load(tmp_path: Path, args: list[str], error: str) -> None:
     table = tmp_path / "shape.txt"
@@ -137,3 +141,35 @@ def test_a_shaped_plan_loads_the_shape_file_beside_the_locustfile(tmp_path: Path
     plain = locust_argv(LoadPlan(locustfile=tmp_path / "locustfile.py", host="h", users=1, spawn_rate=1,
                                  run_time=1, run_dir=tmp_path, run_id="r"))
     assert plain[plain.index("-f") + 1] == str(tmp_path / "locustfile.py")
+
+
+
+def test_the_arrival_rate_intended_is_the_users_over_time_and_the_achieved_the_requests_over_it() -> None:
+    from harness.load.session import LoadOptions, arrival_rate
+
+    assert arrival_rate(LoadOptions(users=10), 600, 60) == {}  # no rate: as fast as the answers come
+    assert arrival_rate(LoadOptions(users=10, rate_per_user=2.0), 1080, 60) == {"intended_rps": 20.0,
+                                                                               "achieved_rps": 18.0}
+    # a shape: 30 s of 10 users and 10 s of 50, each user at 1 a second: (300 + 500) / 40 = 20 a second
+    shaped = LoadOptions(users=50, rate_per_user=1.0, shape=(Stage(30, 10, 10, "base"), Stage(10, 50, 50, "spike")))
+    assert arrival_rate(shaped, 720, 40.0) == {"intended_rps": 20.0, "achieved_rps": 18.0}
+
+
+def test_the_locustfile_paces_each_user_at_the_rate_it_is_given() -> None:
+    """In a process of its own: importing Locust patches the standard library (gevent)."""
+    probe = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('lf', sys.argv[1]); "
+             "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "
+             "w = m.StackClient.wait_time; "
+             "print(w.__qualname__, sorted(c.cell_contents for c in w.__closure__ or () "
+             "if isinstance(c.cell_contents, float)))")
+    locustfile = str(PROJECT_ROOT / "loadtests" / "locustfile.py")
+
+    def pacing(**env: str) -> str:
+        done = subprocess.run([sys.executable, "-c", probe, locustfile], capture_output=True, text=True, timeout=120,
+                              check=True, env={**{k: v for k, v in os.environ.items() if k != "DEVSIM_RATE_PER_USER"},
+                                               **env})
+        return done.stdout.strip()
+
+    # Locust's constant_throughput(4) is constant_pacing(0.25): a task started every 0.25 s
+    assert pacing(DEVSIM_RATE_PER_USER="4") == "constant_pacing.<locals>.wait_time_func [0.25]"
+    assert pacing() == "between.<locals>.<lambda> [0.05, 0.15]"
