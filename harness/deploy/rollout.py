@@ -20,7 +20,7 @@ from harness.driver import StackDriver
 from harness.errors import InfrastructureError, UsageError
 from harness.metrics.prometheus import Prometheus
 from harness.stack import services
-from harness.stack.services import image_version
+from harness.stack.services import image_version, other_images_running
 from harness.stack.waiting import Check, Waiter
 
 ENDED = ("complete", "failed", "rejected", "shutdown", "orphaned", "remove")
@@ -68,9 +68,9 @@ def _tasks(driver: StackDriver, service: str) -> dict[str, Task]:
 
 
 def _serving(driver: StackDriver, service: str, image: str, replicas: int) -> bool:
-    """Every replica runs `image` and no other task is still running."""
-    running = [t for t in _tasks(driver, service).values() if t[2] == "running"]
-    return len(running) == replicas and all(t[1] == image for t in running)
+    """Every replica runs `image` and no task of another image is still running."""
+    tasks = driver.tasks(service)
+    return sum(t.running for t in tasks) == replicas and not other_images_running(tasks, image)
 
 
 def deploy(driver: StackDriver, prometheus_url: str, version: str, policy: GuardPolicy | None,

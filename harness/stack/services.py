@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from harness.config import Settings
-from harness.driver import ServiceInfo, StackDriver
+from harness.driver import ServiceInfo, StackDriver, TaskInfo
 from harness.driver.model import UPDATING
 from harness.errors import ConfigError, HarnessError
 from harness.stack import switches
@@ -130,3 +130,10 @@ def change_image(driver: StackDriver, service: str, image: str) -> bool:
         return True
     driver.update(service, image=image)
     return False
+
+
+def other_images_running(tasks: Sequence[TaskInfo], image: str) -> list[str]:
+    """The images, other than `image`, of the tasks still running, sorted. The engine calls an
+    update complete once the new tasks run, while a replaced task may still drain (and serve
+    through the load balancer) for a while: a move to `image` is over when this is empty."""
+    return sorted({t.image for t in tasks if t.running and t.image != image})

@@ -73,15 +73,21 @@ def read(driver: StackDriver, name: str, service: str = "app") -> str:
     return out.strip()
 
 
-def running_container(driver: StackDriver, service: str) -> ContainerInfo:
-    """A running container of `service`: a task's, or the development profile's."""
+def running_containers(driver: StackDriver, service: str) -> list[ContainerInfo]:
+    """The running containers of `service`: its tasks', or the development profile's; at
+    least one."""
     try:
         found = driver.containers(service)
     except NoSuchService:
         found = [c for c in driver.plain_containers({"devsim.service": service}) if c.status == "running"]
     if not found:
         raise InfrastructureError(f"no {service} container is running", hint="run `devsim up` first")
-    return found[0]
+    return found
+
+
+def running_container(driver: StackDriver, service: str) -> ContainerInfo:
+    """A running container of `service`: a task's, or the development profile's."""
+    return running_containers(driver, service)[0]
 
 
 def client_secret(driver: StackDriver) -> tuple[str, str]:
@@ -90,12 +96,7 @@ def client_secret(driver: StackDriver) -> tuple[str, str]:
     Each running app container is asked in turn until one answers: right after an `up`, a
     replaced task may still be draining and exit under the question (CI: the security
     experiment's token probe read no client at all from such a one)."""
-    try:
-        found = driver.containers("app")
-    except NoSuchService:
-        found = []
-    found = found or [running_container(driver, "app")]
-    for container in found:
+    for container in running_containers(driver, "app"):
         code, out = driver.exec(container, ["sh", "-c", READ_CLIENTS])
         if code == 0 and out.strip():
             return parse_client(out, LOAD_CLIENT)

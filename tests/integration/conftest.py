@@ -145,14 +145,21 @@ def machine_lock(settings: Settings) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def stack(settings: Settings, machine_lock: None) -> Iterator[Settings]:
-    done = devsim("up")
-    assert done.returncode == 0, explain(done)
-    # The tests' own requests go to the edge over HTTPS, trusting the stack's CA alone, as
-    # the harness does (`up` wrote it).
-    os.environ["REQUESTS_CA_BUNDLE"] = str(settings.ca_file)
-    yield settings
-    # test_teardown checks `down` itself; this makes sure nothing stays up if it did not run.
-    devsim("down", "--volumes", "--yes")
+    """The session's stack, from nothing: a stack of this name an earlier session left (one
+    cut off at its time limit left its database cluster stuck in a restore, and the next
+    session's `up` could not bring it back) is removed with its volumes first, and this
+    session's is removed at its end, also when its `up` failed."""
+    try:
+        devsim("down", "--volumes", "--yes")
+        done = devsim("up")
+        assert done.returncode == 0, explain(done)
+        # The tests' own requests go to the edge over HTTPS, trusting the stack's CA alone,
+        # as the harness does (`up` wrote it).
+        os.environ["REQUESTS_CA_BUNDLE"] = str(settings.ca_file)
+        yield settings
+    finally:
+        # test_teardown checks `down` itself; this makes sure nothing stays up if it did not run.
+        devsim("down", "--volumes", "--yes")
 
 
 @pytest.fixture(scope="session")
@@ -193,11 +200,21 @@ def objects_of(stack: str) -> dict[str, set[str]]:
 # it: `devsim up --set ...` sets every switch it does not name back to its shipped value.
 _SWITCHED: list[str] = []
 
+# Why the lane's stack could not be put back as shipped, once a plain `up` failed. Every
+# later test that needs it fails at once with that reason: a stack left broken (a database
+# node that never started again) once cost each of the lane's last ten tests a 5-minute `up`
+# that failed the same way, and the suite its time limit.
+_BROKEN: list[str] = []
+
 
 def shipped() -> None:
     """A plain `devsim up`: every switch at its shipped value (read back from the running
     stack), the shipped release serving."""
+    if _BROKEN:
+        pytest.fail(f"the stack was not put back as shipped before an earlier test, so not for this one:\n{_BROKEN[0]}")
     done = devsim("up")
+    if done.returncode != 0:
+        _BROKEN.append(f"devsim up: {explain(done)}")
     assert done.returncode == 0, explain(done)
     assert switches_in_the_stack() == {}
     _SWITCHED.clear()

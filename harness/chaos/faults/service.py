@@ -144,10 +144,9 @@ def roll_service(service: str, version: str = "", image: str = "", env: dict[str
         done = now.update_started != svc.update_started and now.update_state in ("completed", "rollback_completed")
         if not done and not (now.update_started is None and now.at_previous_spec):
             return Check(False, f"state {now.update_state!r}")
-        # the engine calls an update complete once the new tasks run; a replaced task may
-        # still drain (serving through the load balancer) for a while: finished is when none
-        # of another image runs (CI once read v2-errors answers right after the undo)
-        left = sorted({t.image for t in driver.tasks(service) if t.running and t.image != now.image})
+        # finished only when none of another image runs (CI once read v2-errors answers right
+        # after the undo, from a replaced task still draining)
+        left = services.other_images_running(driver.tasks(service), now.image)
         if left:
             return Check(False, f"a task of {', '.join(left)} still running")
         return Check(True, now.update_state if done else "completed")
