@@ -33,7 +33,10 @@ from hpa import Autoscaler, Policy
 
 # The app's own requests a second: not the checks and scrapes that reach every replica
 # whatever the traffic (they would read as load that more replicas cannot spread).
-LOAD_QUERY = 'sum(rate(http_requests_total{job="app",route!~"/health|/ready|/metrics"}[30s]))'
+# An idle app has no series of served requests yet: its load is then 0 while Prometheus scrapes
+# an app replica, and no reading only when it scrapes none (an outage of the metrics).
+LOAD_QUERY = ('sum(rate(http_requests_total{job="app",route!~"/health|/ready|/metrics"}[30s]))'
+              ' or (0 * sum(up{job="app"} == 1))')
 
 
 def get_json(url: str, timeout: float = 5.0) -> Any:
@@ -142,6 +145,15 @@ def policy_from(env: dict[str, str]) -> Policy:
                   down_percent=number("DOWN_PERCENT", 100), on_no_reading=env.get("ON_NO_READING", "hold"))
 
 
+class QuietServer(ThreadingHTTPServer):
+    """A client that hangs up before its answer is written (a health check that has read the
+    status line) is not an error worth a traceback in the log."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
 def serve_metrics(counters: Counters, port: int) -> None:
     class Metrics(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -155,7 +167,7 @@ def serve_metrics(counters: Counters, port: int) -> None:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("0.0.0.0", port), Metrics)
+    server = QuietServer(("0.0.0.0", port), Metrics)
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
 
