@@ -149,10 +149,11 @@ def _setup(environment: Any, **_kwargs: Any) -> None:
 
 def _quit_after_the_workers(runner: MasterRunner, grace: float = 15.0) -> Any:
     """The master's quit, waiting until each worker has said it quit (up to `grace` seconds),
-    instead of Locust's fixed half second: a worker sends its final stats report and then its
-    quit, so once each has quit the totals hold every request. On two busy cores a worker's
-    report came later than that half second, and the master's totals (Locust's CSV and HTML
-    reports, the summary) missed its last 40 requests that its request log held."""
+    instead of Locust's fixed half second, and then for one more snapshot of the --csv files: a
+    worker sends its final stats report and then its quit, so once each has quit the totals
+    hold every request. On two busy cores a worker's report came later than that half second,
+    and the master's CSV totals (the summary's) missed 40 of the 262 requests its workers'
+    request logs held."""
     def quit() -> None:
         runner.stop(send_stop_to_client=False)
         for client in list(runner.clients.all):
@@ -160,6 +161,7 @@ def _quit_after_the_workers(runner: MasterRunner, grace: float = 15.0) -> Any:
         deadline = time.monotonic() + grace
         while runner.clients and time.monotonic() < deadline:  # each worker's "quit" removes it
             gevent.sleep(0.1)
+        _settle_csv(runner.environment, after_the_workers=True)
         runner.greenlet.kill(block=True)
     return quit
 
@@ -194,11 +196,15 @@ def _on_request(request_type: str, name: str, response_time: float, response: An
 
 
 @events.test_stop.add_listener
-def _settle_csv(environment: Any, **_kwargs: Any) -> None:
+def _settle_csv(environment: Any, after_the_workers: bool = False, **_kwargs: Any) -> None:
     """Locust's --csv files are snapshots taken every second, not written at the end: wait for
-    one more snapshot after the users stopped, so the files hold every request of the run."""
+    one more snapshot after the users stopped, so the files hold every request of the run (a
+    master's users are its workers': it waits once they have quit, not at its test_stop)."""
     options = environment.parsed_options
-    if options is not None and options.csv_prefix and not isinstance(environment.runner, WorkerRunner):
+    if isinstance(environment.runner, WorkerRunner) or (isinstance(environment.runner, MasterRunner)
+                                                         and not after_the_workers):
+        return
+    if options is not None and options.csv_prefix:
         gevent.sleep(locust.stats.CSV_STATS_INTERVAL_SEC + 0.5)
 
 

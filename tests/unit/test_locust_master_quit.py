@@ -43,7 +43,11 @@ class Greenlet:
     def kill(self, block):
         events.append([round(time.monotonic() - start, 2), "killed", [sorted(runner.clients)]])
 
+class Environment:
+    parsed_options, runner = None, None  # no --csv files to wait for
+
 class Runner:
+    environment = Environment()
     clients = Clients({k: Node(k) for k in quits_after})
     server, greenlet = Server(), Greenlet()
     def stop(self, send_stop_to_client=True):
