@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import json
 import os
 import sys
@@ -51,7 +52,26 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments:"):
+            message += _did_you_mean(message.split(":", 1)[1].split(), self._options())
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+    def _options(self) -> set[str]:
+        """Every long option of this parser and of its commands' parsers."""
+        found: set[str] = set()
+        for action in self._actions:
+            found.update(o for o in action.option_strings if o.startswith("--"))
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    found.update(o for a in sub._actions for o in a.option_strings if o.startswith("--"))
+        return found
+
+
+def _did_you_mean(given: list[str], options: set[str]) -> str:
+    """"; did you mean --keep-up?" for the unknown options closest to a known one ("" if none)."""
+    near = [m[0] for word in given if word.startswith("--")
+            if (m := difflib.get_close_matches(word.split("=", 1)[0], sorted(options), n=1, cutoff=0.75))]
+    return f"; did you mean {', '.join(dict.fromkeys(near))}?" if near else ""
 
 
 def build_parser() -> argparse.ArgumentParser:
