@@ -51,19 +51,28 @@ class _Parser(argparse.ArgumentParser):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        self._given = list(sys.argv[1:] if args is None else args)  # for error()'s suggestion
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments:"):
             message += _did_you_mean(message.split(":", 1)[1].split(), self._options())
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
     def _options(self) -> set[str]:
-        """Every long option of this parser and of its commands' parsers."""
-        found: set[str] = set()
+        """The long options of this parser and of the command given (every command's when
+        none was): `up --volume` is not answered with `down`'s --volumes."""
+        def long(parser: argparse.ArgumentParser) -> set[str]:
+            return {o for a in parser._actions for o in a.option_strings if o.startswith("--")}
+        found = long(self)
+        given = getattr(self, "_given", [])
         for action in self._actions:
-            found.update(o for o in action.option_strings if o.startswith("--"))
             if isinstance(action, argparse._SubParsersAction):
-                for sub in action.choices.values():
-                    found.update(o for a in sub._actions for o in a.option_strings if o.startswith("--"))
+                named = [action.choices[word] for word in given if word in action.choices][:1]
+                for sub in named or action.choices.values():
+                    found |= long(sub)
         return found
 
 

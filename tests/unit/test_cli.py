@@ -141,6 +141,8 @@ def test_a_profile_it_cannot_take_is_one_line_and_exit_2(args: list[str], messag
     (["load", "--usres=3", "--run-tmie", "5s"], "devsim: error: unrecognized arguments: --usres=3 --run-tmie; "
                                                 "did you mean --users, --run-time? (see `devsim --help`)"),
     (["up", "--zzz"], "devsim: error: unrecognized arguments: --zzz (see `devsim --help`)"),  # nothing near it
+    # only the options of the command given: --volumes is down's, not up's
+    (["up", "--volume"], "devsim: error: unrecognized arguments: --volume (see `devsim --help`)"),
 ])
 def test_a_mistyped_option_is_answered_with_the_nearest_one(args: list[str], line: str) -> None:
     done = run_cli(*args, env={**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"})
