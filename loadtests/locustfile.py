@@ -161,7 +161,7 @@ def _quit_after_the_workers(runner: MasterRunner, grace: float = 15.0) -> Any:
         deadline = time.monotonic() + grace
         while runner.clients and time.monotonic() < deadline:  # each worker's "quit" removes it
             gevent.sleep(0.1)
-        _settle_csv(runner.environment, after_the_workers=True)
+        _one_more_csv_snapshot(runner.environment)
         runner.greenlet.kill(block=True)
     return quit
 
@@ -195,17 +195,21 @@ def _on_request(request_type: str, name: str, response_time: float, response: An
                   error, item_id, ack), success)
 
 
-@events.test_stop.add_listener
-def _settle_csv(environment: Any, after_the_workers: bool = False, **_kwargs: Any) -> None:
-    """Locust's --csv files are snapshots taken every second, not written at the end: wait for
-    one more snapshot after the users stopped, so the files hold every request of the run (a
-    master's users are its workers': it waits once they have quit, not at its test_stop)."""
+def _one_more_csv_snapshot(environment: Any) -> None:
+    """Locust's --csv files are snapshots taken every second, not written at the end: waits for
+    one more, so that the files hold every request counted so far."""
     options = environment.parsed_options
-    if isinstance(environment.runner, WorkerRunner) or (isinstance(environment.runner, MasterRunner)
-                                                         and not after_the_workers):
-        return
     if options is not None and options.csv_prefix:
         gevent.sleep(locust.stats.CSV_STATS_INTERVAL_SEC + 0.5)
+
+
+@events.test_stop.add_listener
+def _settle_csv(environment: Any, **_kwargs: Any) -> None:
+    """A local run's files wait for a snapshot after its users stopped. A worker writes none;
+    a master's users are its workers', whose final reports come after its test_stop: it waits
+    once they have quit (_quit_after_the_workers)."""
+    if not isinstance(environment.runner, (WorkerRunner, MasterRunner)):
+        _one_more_csv_snapshot(environment)
 
 
 @events.quitting.add_listener

@@ -44,7 +44,7 @@ class Greenlet:
         events.append([round(time.monotonic() - start, 2), "killed", [sorted(runner.clients)]])
 
 class Environment:
-    parsed_options, runner = None, None  # no --csv files to wait for
+    parsed_options = None  # no --csv files to wait for
 
 class Runner:
     environment = Environment()
