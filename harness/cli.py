@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import json
 import os
 import sys
@@ -50,8 +51,36 @@ class _Parser(argparse.ArgumentParser):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        self._given = list(sys.argv[1:] if args is None else args)  # for error()'s suggestion
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments:"):
+            message += _did_you_mean(message.split(":", 1)[1].split(), self._options())
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+    def _options(self) -> set[str]:
+        """The long options of this parser and of the command given (every command's when
+        none was): `up --volume` is not answered with `down`'s --volumes."""
+        def long(parser: argparse.ArgumentParser) -> set[str]:
+            return {o for a in parser._actions for o in a.option_strings if o.startswith("--")}
+        found = long(self)
+        given = getattr(self, "_given", [])
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                named = [action.choices[word] for word in given if word in action.choices][:1]
+                for sub in named or action.choices.values():
+                    found |= long(sub)
+        return found
+
+
+def _did_you_mean(given: list[str], options: set[str]) -> str:
+    """"; did you mean --keep-up?" for the unknown options closest to a known one ("" if none)."""
+    near = [m[0] for word in given if word.startswith("--")
+            if (m := difflib.get_close_matches(word.split("=", 1)[0], sorted(options), n=1, cutoff=0.75))]
+    return f"; did you mean {', '.join(dict.fromkeys(near))}?" if near else ""
 
 
 def build_parser() -> argparse.ArgumentParser:

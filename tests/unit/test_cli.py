@@ -133,6 +133,22 @@ def test_a_profile_it_cannot_take_is_one_line_and_exit_2(args: list[str], messag
     assert lines[0].startswith(message), lines[0]
 
 
+@pytest.mark.parametrize(("args", "line"), [
+    (["run", "--kep-up", "x.yaml"], "devsim: error: unrecognized arguments: --kep-up; did you mean --keep-up? "
+                                    "(see `devsim --help`)"),
+    (["down", "--volume"], "devsim: error: unrecognized arguments: --volume; did you mean --volumes? "
+                           "(see `devsim --help`)"),
+    (["load", "--usres=3", "--run-tmie", "5s"], "devsim: error: unrecognized arguments: --usres=3 --run-tmie; "
+                                                "did you mean --users, --run-time? (see `devsim --help`)"),
+    (["up", "--zzz"], "devsim: error: unrecognized arguments: --zzz (see `devsim --help`)"),  # nothing near it
+    # only the options of the command given: --volumes is down's, not up's
+    (["up", "--volume"], "devsim: error: unrecognized arguments: --volume (see `devsim --help`)"),
+])
+def test_a_mistyped_option_is_answered_with_the_nearest_one(args: list[str], line: str) -> None:
+    done = run_cli(*args, env={**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert (done.returncode, done.stderr) == (2, line + "\n")
+
+
 def test_an_unexpected_exception_is_one_line_and_exit_2_not_1(monkeypatch: pytest.MonkeyPatch,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     """Exit 1 means "a claim failed"; a bug must never read as that."""
