@@ -38,6 +38,7 @@ class DeployResult:
     restored_s: float | None = None  # from the update until the previous release served again
     rolled_back_by: str = ""  # swarm or guard
     guard: dict[str, Any] = field(default_factory=dict)
+    replicas_while_updating: int | None = None  # the most the service had while the engine rolled it
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -137,6 +138,7 @@ class _Watch:
     restored: float | None = None
     completed_at: float | None = None
     became_running: set[str] = field(default_factory=set)
+    replicas_while_updating: int = 0  # the most replicas the service had while Swarm updated it
 
     def elapsed(self) -> float:
         return round(time.monotonic() - self.started, 2)
@@ -168,7 +170,15 @@ class _Watch:
 
     def poll(self) -> DeployResult | None:
         now = self.driver.service(self.service)
-        self.state = state = now.update_state if now.update_started != self.before else ""
+        state = now.update_state if now.update_started != self.before else ""
+        if not state and self.state in ("updating", "completed") and now.image == self.target and (
+                self.state == "completed" or _serving(self.driver, self.service, self.target, now.replicas)):
+            # a change of the replica count alone (the autoscaler's) clears the engine's update
+            # status: the rollout it replaced had completed, every task runs the release
+            state = "completed"
+        self.state = state
+        if state == "updating":
+            self.replicas_while_updating = max(self.replicas_while_updating, now.replicas)
         self._report_tasks()
         guard = self.guard
         if guard and not self.reason and state in ("updating", "completed"):
@@ -187,8 +197,9 @@ class _Watch:
             if not guard or watched:
                 checked = f"; the guard saw nothing wrong for {guard.policy.watch_after_s:g} s" if guard else ""
                 return DeployResult("live", self.version, self.previous,
-                                    f"{self.version} is live on {self.replicas} tasks{checked}", self.elapsed(),
-                                    guard=_guard_info(guard))
+                                    f"{self.version} is live on {now.replicas} tasks{checked}", self.elapsed(),
+                                    guard=_guard_info(guard),
+                                    replicas_while_updating=self.replicas_while_updating or None)
         # back on the previous release: the engine's rollback, or the guard's update back to the
         # recorded image (when the service changed since the deploy, e.g. the autoscaler scaled it)
         back = state.startswith("rollback") or (self.by == "guard" and now.image == self.previous_image)
@@ -199,7 +210,8 @@ class _Watch:
                 self.by = "swarm"
                 self.reason = f"Swarm rolled back: {self.failure or now.update_message}".strip()
             return DeployResult("rolled-back", self.version, self.previous, self.reason, self.elapsed(),
-                                self.restored, self.by, _guard_info(guard))
+                                self.restored, self.by, _guard_info(guard),
+                                replicas_while_updating=self.replicas_while_updating or None)
         if state in ("paused", "rollback_paused"):
             why = self.failure or now.update_message
             return DeployResult("paused", self.version, self.previous,

@@ -25,11 +25,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hpa import Autoscaler, Policy
+from quiet import QuietServer
 
 # The app's own requests a second: not the checks and scrapes that reach every replica
 # whatever the traffic (they would read as load that more replicas cannot spread).
@@ -143,15 +144,6 @@ def policy_from(env: dict[str, str]) -> Policy:
                   down_window_s=number("DOWN_WINDOW_S", 300), period_s=number("PERIOD_S", 15),
                   up_percent=number("UP_PERCENT", 100), up_pods=int(number("UP_PODS", 4)),
                   down_percent=number("DOWN_PERCENT", 100), on_no_reading=env.get("ON_NO_READING", "hold"))
-
-
-class QuietServer(ThreadingHTTPServer):
-    """A client that hangs up before its answer is written (a health check that has read the
-    status line) is not an error worth a traceback in the log."""
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
-            super().handle_error(request, client_address)
 
 
 def serve_metrics(counters: Counters, port: int) -> None:

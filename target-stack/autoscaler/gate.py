@@ -24,8 +24,11 @@ import json
 import os
 import socket
 import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from quiet import QuietServer
 
 API = "/v1.41"
 BUSY = ("updating", "rollback_started", "paused", "rollback_paused")  # no scale over a rollout, nor a stopped one
@@ -155,7 +158,7 @@ def main() -> None:
     if not 1 <= minimum <= maximum:
         sys.exit(f"scaler-gate: the bounds must be 1 <= MIN <= MAX, got {minimum}, {maximum}")
     engine = Engine(os.environ.get("DOCKER_SOCKET", "/var/run/docker.sock"))
-    server = ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT", "8090"))),
+    server = QuietServer(("0.0.0.0", int(os.environ.get("PORT", "8090"))),
                                  handler(engine, name, minimum, maximum))
     server.serve_forever()
 

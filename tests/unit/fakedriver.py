@@ -242,6 +242,9 @@ class FakeDriver:
         labels = {**{k: v for k, v in svc.labels.items() if k not in remove_labels}, **(add_labels or {})}
         if replicas is not None and replicas != svc.replicas:  # the engine's previous spec is now the old count's
             svc = replace(svc, rollback_image=None)
+            if not (image or env or force):  # and, as swarmkit does for any update, its update status is cleared
+                svc = replace(svc, update_started=None, update_state="", update_message="")
+                self.pending.pop(service, None)
         svc = replace(svc, labels=labels, replicas=svc.replicas if replicas is None else replicas,
                       env={**svc.env, **(env or {})})
         if image or env or force:

@@ -82,12 +82,11 @@ class ScaledThenBreached:
         self.queries: dict[str, str] = {}
 
     def check(self) -> str:
-        if self.fake.svcs["app"].update_state != "completed":
-            return ""
-        if self.fake.svcs["app"].replicas == 3:
+        if self.fake.svcs["app"].replicas != 3:
+            return "errors over 5 %"
+        if self.fake.svcs["app"].update_state == "completed":
             self.fake.update("app", replicas=5)  # the autoscaler, once the rollout completed
-            return ""
-        return "errors over 5 %"
+        return ""
 
     def no_verdict(self) -> str:
         return ""
@@ -204,3 +203,32 @@ def test_a_bind_address_other_than_loopback_or_every_interface_is_refused() -> N
     assert load_settings({}).bind == "127.0.0.1"
     with pytest.raises(ConfigError, match=r"DEVSIM_BIND='192\.168\.1\.5'"):
         load_settings({"DEVSIM_BIND": "192.168.1.5"})
+
+
+class ScaledOnceCompleted:
+    """A guard that sees nothing wrong; the autoscaler scales the service once the rollout completed."""
+
+    def __init__(self, fake: FakeDriver) -> None:
+        self.fake, self.policy = fake, rollout.GuardPolicy(watch_after_s=0.05)
+        self.last = LastReading()
+        self.queries: dict[str, str] = {}
+
+    def check(self) -> str:
+        if self.fake.svcs["app"].update_state == "completed":
+            self.fake.update("app", replicas=5)  # the engine clears its update status
+        return ""
+
+    def no_verdict(self) -> str:
+        return ""
+
+
+def test_a_scale_after_the_rollout_completed_leaves_the_deploy_live(
+        fake: FakeDriver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found on the stack: the autoscaler scaled in the guard's watch, the engine's update status
+    went, and the deploy waited for a rollout it read as never started."""
+    monkeypatch.setattr(rollout, "Guard", lambda prometheus, version, policy: ScaledOnceCompleted(fake))
+    result = rollout.deploy(fake, "http://127.0.0.1:9", "v2", rollout.GuardPolicy(), service="app",
+                            on_step=lambda _s: None, waiter=Waiter(5, 0.01))
+    assert fake.svcs["app"].update_state == ""
+    assert (result.outcome, result.replicas_while_updating) == ("live", 3)
+    assert result.reason.startswith("v2 is live on 5 tasks")
