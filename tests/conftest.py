@@ -33,7 +33,8 @@ settings.load_profile("devsim")
 
 # Integration modules of lane 1; the other integration modules are lane 0's, and every test
 # outside tests/integration (unit, browser: no stack) lane 2's.
-LANE_1 = frozenset({"test_backups.py", "test_database.py", "test_deploy.py", "test_alerts.py"})
+LANE_1 = frozenset({"test_backups.py", "test_database.py", "test_deploy.py", "test_alerts.py",
+                    "test_autoscaling.py"})
 
 # What a worker of each lane sets before anything reads the settings: lane 0 is the default
 # stack; lane 1 a second stack with every published port of its own (port block 2, apart

@@ -1,12 +1,15 @@
-"""The app's autoscaler on the real stack (issue #33): each experiment passes as shipped and its
+"""The app's autoscaler on the real stack (issue #33): an experiment passes as shipped and its
 negative control fails its claim on the measured value; `devsim up` keeps a scaled count.
 
-Not yet run: written with the experiments, before their first run on a stack (the branch's
-state: docs/stack/autoscaling.md)."""
+The suite runs the spike (about 5 minutes with its control): a fourth replica within a minute,
+no failed request while replicas join and leave, back at the floor. The deploy under a spike
+and the metrics outage (about 10 minutes each with their controls) passed and failed the same
+way by hand (docs/stack/autoscaling.md); they join the suite once it has the room."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +36,17 @@ SHOWN_TO_FAIL: dict[str, tuple[str, str, Callable[[Any], bool]]] = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(SHOWN_TO_FAIL))
+# The suite's budget (docs/development/tests.md) has room for one of the three: the others are
+# skipped, and run with DEVSIM_ALL_SCALING=1.
+IN_THE_SUITE = {"traffic-spike-autoscale"}
+ALL = os.environ.get("DEVSIM_ALL_SCALING") == "1"
+
+
+@pytest.mark.parametrize("name", [
+    n if n in IN_THE_SUITE or ALL else pytest.param(n, marks=pytest.mark.skip(
+        reason="no room in the suite's budget; passed and failed by hand (docs/stack/autoscaling.md); "
+               "DEVSIM_ALL_SCALING=1 runs it"))
+    for n in sorted(SHOWN_TO_FAIL)])
 def test_each_scaling_experiment_passes_and_its_control_fails_its_claim(stack: Settings, name: str) -> None:
     done = devsim("run", "--no-up", "--prove", "--json", str(EXPERIMENTS / f"{name}.yaml"), timeout=1500)
     assert done.returncode == 0, explain(done)
@@ -55,7 +68,11 @@ def test_up_keeps_the_autoscalers_count(stack: Settings) -> None:
     done = devsim("up", "--set", "AUTOSCALER=off")  # the floor, and nothing moves it
     assert done.returncode == 0, explain(done)
     # the engine's own scale, as the gate makes it
-    subprocess.run(["docker", "service", "scale", "--detach", f"{stack.stack}_app=4"], check=True, timeout=60)
-    done = devsim("up")  # the autoscaler back on: 4 is a count it could have set
-    assert done.returncode == 0, explain(done)
-    assert "keeping app at 4 replicas, the autoscaler's count (its floor is 3)" in done.stderr
+    try:
+        subprocess.run(["docker", "service", "scale", "--detach", f"{stack.stack}_app=4"], check=True, timeout=60)
+        done = devsim("up")  # the autoscaler back on: 4 is a count it could have set
+        assert done.returncode == 0, explain(done)
+        assert "keeping app at 4 replicas, the autoscaler's count (its floor is 3)" in done.stderr
+    finally:  # the floor for the lane's next test, as an idle app's autoscaler would leave it a minute later
+        subprocess.run(["docker", "service", "scale", f"{stack.stack}_app=3"], check=True, timeout=120,
+                       capture_output=True)
