@@ -275,13 +275,7 @@ def _reachable(ctx: RunContext) -> StackDriver | None:
 
 def cmd_load(ctx: RunContext, args: argparse.Namespace) -> int:
     users, run_time = args.users, load_session.parse_duration(args.run_time)
-    stages: list[shapes.Stage] = []
-    if args.shape and args.shape_file:
-        raise UsageError("--shape and --shape-file: give one")
-    if args.shape_file:
-        stages = shapes.read_table(args.shape_file)
-    elif args.shape:
-        stages = shapes.built_in(args.shape, users, run_time)
+    stages = shapes.chosen(args.shape, args.shape_file, users, run_time)
     if stages:
         users, run_time = max(max(s.users for s in stages), 1), shapes.total_seconds(stages)
     options = load_session.LoadOptions(

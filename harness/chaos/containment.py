@@ -16,7 +16,7 @@ from harness.chaos.engine import activity
 from harness.driver import ContainerInfo, Containment
 from harness.errors import InfrastructureError
 
-__all__ = ["memory_hog", "shared_users", "uncontained"]
+__all__ = ["engine_socket_holders", "memory_hog", "shared_users", "uncontained"]
 
 
 def problems(found: Containment) -> list[str]:

@@ -108,6 +108,15 @@ def built_in(name: str, users: int, seconds: float) -> list[Stage]:
     return check(BUILT_IN[name](users, seconds), f"shape {name!r}")
 
 
+def chosen(name: str | None, table: Path | None, users: int, seconds: float) -> list[Stage]:
+    """The stages `devsim load --shape NAME` or `--shape-file TABLE` asks for; none for neither."""
+    if name and table:
+        raise UsageError("--shape and --shape-file: give one")
+    if table:
+        return read_table(table)
+    return built_in(name, users, seconds) if name else []
+
+
 def parse_seconds(text: str) -> float | None:
     """"90", "90s", "1m30s", "1h", "0.5s" in seconds; None when it is not a duration."""
     found = _DURATION.match(text.strip())

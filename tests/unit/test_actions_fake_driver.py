@@ -387,7 +387,7 @@ def test_the_safety_net_ends_a_load_spike_left_running(fake: FakeDriver, tmp_pat
     monkeypatch.setenv("DEVSIM_STATE_DIR", str(tmp_path))
     spike = subprocess.Popen(["bash", "-c", "exec -a locust-spike sleep 60"], start_new_session=True)
     try:
-        pid_file = load_spike.pid_file(STACK)
+        pid_file = load_spike.pid_file(CONFIG)
         pid_file.write_text(str(spike.pid))
         started = time.monotonic()
         assert "stop_load_spike()" in actions.restore_everything(["app"], configuration=CONFIG)
@@ -407,7 +407,11 @@ def test_seconds_until_replicas_counts_up_and_down_from_the_latest_action(fake: 
     from harness.chaos.evidence import Refuted
 
     def scale_later(replicas: int) -> threading.Thread:
-        thread = threading.Thread(target=lambda: (time.sleep(0.5), fake.update("app", replicas=replicas)))
+        def scale() -> None:
+            time.sleep(0.5)
+            fake.update("app", replicas=replicas)
+
+        thread = threading.Thread(target=scale)
         thread.start()
         return thread
 

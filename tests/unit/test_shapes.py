@@ -4,6 +4,7 @@ them."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,7 +16,6 @@ from harness.config import PROJECT_ROOT
 from harness.errors import UsageError
 from harness.load import shapes
 from harness.load.shapes import Stage
-from tests.unit.scripts import load_script
 
 
 def test_a_table_gives_its_stages_with_durations_comments_and_phases() -> None:
@@ -79,22 +79,27 @@ def test_the_stage_at_a_moment_and_none_after_the_end() -> None:
         ("a", 0, 15), ("b", 15, 16)]
 
 
-def locust_shape(monkeypatch: pytest.MonkeyPatch, stages: list[Stage]):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv(shapes.ENV, shapes.to_env(stages))
-    return load_script("loadtests/shapes.py", "devsim_shapes").DevsimShape()
+# Locust patches the standard library with gevent when imported; after another test made an
+# SSL context in this process that patch recurses without end, so the shape runs in a child.
+SHAPE_TICKS = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from tests.unit.scripts import load_script
+shape = load_script("loadtests/shapes.py", "devsim_shapes").DevsimShape()
+moments = iter([0.0, 9.9, 10.0, 14.9, 15.0])
+shape.get_run_time = lambda: next(moments)
+print(json.dumps([[shape.tick(), shape.phase] for _ in range(5)]))
+"""
 
 
-def test_the_locust_shape_follows_the_stages_and_stops_after_the_last(monkeypatch: pytest.MonkeyPatch,
-                                                                      tmp_path: Path) -> None:
-    monkeypatch.setenv(shapes.LOG_ENV, str(tmp_path / shapes.LOG))
-    shape = locust_shape(monkeypatch, [Stage(10, 5, 2.5, "base"), Stage(5, 20, 20, "spike")])
-    moments = iter([0.0, 9.9, 10.0, 14.9, 15.0])
-    shape.get_run_time = lambda: next(moments)
-    assert shape.tick() == (5, 2.5)
-    assert shape.tick() == (5, 2.5)
-    assert (shape.tick(), shape.phase) == ((20, 20.0), "spike")
-    assert shape.tick() == (20, 20.0)
-    assert shape.tick() is None
+def test_the_locust_shape_follows_the_stages_and_stops_after_the_last(tmp_path: Path) -> None:
+    env = {**os.environ, shapes.LOG_ENV: str(tmp_path / shapes.LOG),
+           shapes.ENV: shapes.to_env([Stage(10, 5, 2.5, "base"), Stage(5, 20, 20, "spike")])}
+    done = subprocess.run([sys.executable, "-c", SHAPE_TICKS, str(PROJECT_ROOT)], env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [[[5, 2.5], "base"], [[5, 2.5], "base"], [[20, 20.0], "spike"],
+                                       [[20, 20.0], "spike"], [None, "spike"]]
     # a line at each phase change, for the SLOs of a phase
     assert [line.split(",")[1:] for line in (tmp_path / shapes.LOG).read_text().splitlines()] == [
         ["base", "5"], ["spike", "20"]]

@@ -15,7 +15,6 @@ from chaoslib.types import Configuration
 
 from harness.chaos import engine, registry
 from harness.chaos.engine import activity
-from harness.config import load_settings
 from harness.load.runner import LoadPlan, LocustProcess
 from harness.load.session import DEFAULT_LOCUSTFILE
 from harness.target import secrets
@@ -25,14 +24,14 @@ MAX_SECONDS = 1800.0
 SPIKE_FOLDER = "spike"
 
 
-def pid_file(stack: str) -> Path:
-    return load_settings(os.environ).state_dir / f"{stack}-load-spike.pid"
+def pid_file(configuration: Configuration) -> Path:
+    return engine.settings(configuration).state_dir / f"{engine.target(configuration).stack}-load-spike.pid"
 
 
 def _spike_folder(configuration: Configuration) -> Path:
     """The run's folder, beside its request log; a folder of the state dir in a plain `chaos run`."""
     request_log = engine.target(configuration).request_log
-    base = Path(request_log).parent if request_log else load_settings(os.environ).state_dir / "load-spikes"
+    base = Path(request_log).parent if request_log else engine.settings(configuration).state_dir / "load-spikes"
     folder = base / SPIKE_FOLDER / time.strftime("%Y%m%dT%H%M%S")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
@@ -49,7 +48,7 @@ def spike_load(users: int = 40, seconds: float = 60, spawn_rate: float = 20,
         raise ActivityFailed(f"a spike needs 1 to {MAX_USERS} users, 0 to {MAX_SECONDS:g} s and a spawn rate "
                              f"above 0; got {users} users, {seconds:g} s, {spawn_rate:g}/s")
     target = engine.target(configuration)
-    if _alive(pid_file(target.stack)):
+    if _alive(pid_file(configuration)):
         raise ActivityFailed("a load spike already runs against this stack (stop_load_spike ends it)")
     folder = _spike_folder(configuration)
     plan = LoadPlan(locustfile=DEFAULT_LOCUSTFILE, host=target.lb_url, users=users, spawn_rate=spawn_rate,
@@ -58,7 +57,7 @@ def spike_load(users: int = 40, seconds: float = 60, spawn_rate: float = 20,
                     ca_file=Path(target.ca_file) if target.ca_file else None)
     process = LocustProcess(plan)
     process.start()
-    path = pid_file(target.stack)
+    path = pid_file(configuration)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(str(process.main.pid))
     return f"{users} users for at most {seconds:g} s -> {folder}"
@@ -79,7 +78,7 @@ def _alive(path: Path) -> int:
 def stop_load_spike(configuration: Configuration = None) -> str:
     """Ends the spike (Locust's Ctrl-C, so that it writes its reports; SIGKILL after 20 s).
     "" when none runs."""
-    path = pid_file(engine.target(configuration).stack)
+    path = pid_file(configuration)
     pid = _alive(path)
     if pid:
         os.killpg(pid, signal.SIGINT)  # its own session: Locust and nothing else
