@@ -42,6 +42,9 @@ IN_THE_SUITE = {"traffic-spike-autoscale"}
 ALL = os.environ.get("DEVSIM_ALL_SCALING") == "1"
 
 
+# Alone: on two cores shared with the other lane's experiments, the spike reached 60 requests a
+# second instead of 200 (CI, 2026-12-07), too few to scale for, and 107 of its requests timed out.
+@pytest.mark.alone
 @pytest.mark.parametrize("name", [
     n if n in IN_THE_SUITE or ALL else pytest.param(n, marks=pytest.mark.skip(
         reason="no room in the suite's budget; passed and failed by hand (docs/stack/autoscaling.md); "

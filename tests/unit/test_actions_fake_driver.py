@@ -385,6 +385,7 @@ def test_the_safety_net_ends_a_load_spike_left_running(fake: FakeDriver, tmp_pat
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """A process named like Locust, in a session of its own, stands in for the spike's."""
     monkeypatch.setenv("DEVSIM_STATE_DIR", str(tmp_path))
+    monkeypatch.setattr(engine, "_settings", {})  # no settings an earlier test's run handed in
     spike = subprocess.Popen(["bash", "-c", "exec -a locust-spike sleep 60"], start_new_session=True)
     try:
         pid_file = load_spike.pid_file(CONFIG)

@@ -82,6 +82,7 @@ def test_a_variable_left_in_the_shell_never_reaches_the_stack(monkeypatch: pytes
     monkeypatch.setenv("APP_GRACEFUL_SHUTDOWN", "false")
     monkeypatch.setenv("JWT_SECRET", "from-the-shell")
     monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
+    monkeypatch.setattr("harness.target.devsim.engine_socket_gid", lambda: 999)  # no engine needed here
     env = lifecycle.stack_env(Settings(overrides=(("LB_HEALTH_CHECKS", "no-check"),)), DevsimStack(),
                               {"APP_IMAGE": "devsim/app:x"})
     assert env["LB_RETRIES"] == "3"
