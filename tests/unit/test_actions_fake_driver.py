@@ -20,6 +20,7 @@ from harness.chaos import actions, backups, controls, database, discovery, engin
 from harness.chaos.faults import load as load_spike
 from harness.chaos.faults import service as service_faults
 from harness.driver import TaskInfo, driver_for
+from harness.load.runner import default_sigint
 from tests.unit.fakedriver import FakeDriver
 
 STACK = "devsim"
@@ -386,7 +387,10 @@ def test_the_safety_net_ends_a_load_spike_left_running(fake: FakeDriver, tmp_pat
     """A process named like Locust, in a session of its own, stands in for the spike's."""
     monkeypatch.setenv("DEVSIM_STATE_DIR", str(tmp_path))
     monkeypatch.setattr(engine, "_settings", {})  # no settings an earlier test's run handed in
-    spike = subprocess.Popen(["bash", "-c", "exec -a locust-spike sleep 60"], start_new_session=True)
+    # Ctrl-C at its default, as the real spike's Locust has it (runner.load_child): a suite started
+    # as a background job inherits SIGINT ignored, and so would the stand-in (CI, 2026-12-07)
+    spike = subprocess.Popen(["bash", "-c", "exec -a locust-spike sleep 60"], start_new_session=True,
+                             preexec_fn=default_sigint)
     try:
         pid_file = load_spike.pid_file(CONFIG)
         pid_file.write_text(str(spike.pid))
