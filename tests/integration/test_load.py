@@ -166,7 +166,7 @@ def test_bad_slo_is_refused_before_any_load(settings: Settings) -> None:
     assert done.returncode == 2, explain(done)
     line = done.stderr.strip().splitlines()[0]
     assert line.startswith("devsim: error: bad SLO 'p95<fast': expected a number, got 'fast'")
-    assert "SLO := METRIC OP NUMBER" in line
+    assert 'SLO := METRIC [{name="...", phase="..."}] OP NUMBER [UNIT]' in line  # scoped SLOs (#33)
     assert load_runs(settings) == before
 
 
