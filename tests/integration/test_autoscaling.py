@@ -1,10 +1,9 @@
 """The app's autoscaler on the real stack (issue #33): an experiment passes as shipped and its
 negative control fails its claim on the measured value; `devsim up` keeps a scaled count.
 
-The suite runs the spike (about 5 minutes with its control): a fourth replica within a minute,
-no failed request while replicas join and leave, back at the floor. The deploy under a spike
-and the metrics outage (about 10 minutes each with their controls) passed and failed the same
-way by hand (docs/stack/autoscaling.md); they join the suite once it has the room."""
+The three experiments (5 to 10 minutes each with their controls) passed and failed this way by
+hand and the spike in CI (docs/stack/autoscaling.md); they are skipped in the suite until it
+has the room (IN_THE_SUITE)."""
 
 from __future__ import annotations
 
@@ -36,9 +35,10 @@ SHOWN_TO_FAIL: dict[str, tuple[str, str, Callable[[Any], bool]]] = {
 }
 
 
-# The suite's budget (docs/development/tests.md) has room for one of the three: the others are
-# skipped, and run with DEVSIM_ALL_SCALING=1.
-IN_THE_SUITE = {"traffic-spike-autoscale"}
+# The suite's budget (docs/development/tests.md): with the spike in it (alone, about 5.5 min) a
+# clean-clone run took over 60 minutes (2026-12-07), so until the suite is faster all three are
+# skipped there, and run with DEVSIM_ALL_SCALING=1 (the spike passed that way in CI, alone).
+IN_THE_SUITE: set[str] = set()
 ALL = os.environ.get("DEVSIM_ALL_SCALING") == "1"
 
 
