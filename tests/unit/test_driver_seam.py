@@ -73,19 +73,21 @@ class LastReading:
         return "a reading"
 
 
-class ScaledThenBreached:
-    """A guard that sees nothing wrong until the autoscaler scaled the service, then a breach."""
+class ScalingGuard:
+    """A guard stand-in: the autoscaler scales the service once the rollout completed; the guard
+    then sees a breach (`breach_after_scale`) or nothing wrong."""
 
-    def __init__(self, fake: FakeDriver) -> None:
-        self.fake, self.policy = fake, rollout.GuardPolicy(watch_after_s=60)
+    def __init__(self, fake: FakeDriver, watch_after_s: float, breach_after_scale: bool) -> None:
+        self.fake, self.policy = fake, rollout.GuardPolicy(watch_after_s=watch_after_s)
+        self.breach_after_scale = breach_after_scale
         self.last = LastReading()
         self.queries: dict[str, str] = {}
 
     def check(self) -> str:
         if self.fake.svcs["app"].replicas != 3:
-            return "errors over 5 %"
+            return "errors over 5 %" if self.breach_after_scale else ""
         if self.fake.svcs["app"].update_state == "completed":
-            self.fake.update("app", replicas=5)  # the autoscaler, once the rollout completed
+            self.fake.update("app", replicas=5)  # the autoscaler; the engine clears its update status
         return ""
 
     def no_verdict(self) -> str:
@@ -94,7 +96,8 @@ class ScaledThenBreached:
 
 def test_a_guard_roll_back_after_a_scale_ends_rolled_back_on_the_release_with_the_count(
         fake: FakeDriver, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rollout, "Guard", lambda prometheus, version, policy: ScaledThenBreached(fake))
+    monkeypatch.setattr(rollout, "Guard",
+                        lambda prometheus, version, policy: ScalingGuard(fake, 60, breach_after_scale=True))
     steps: list[str] = []
     result = rollout.deploy(fake, "http://127.0.0.1:9", "v2", rollout.GuardPolicy(), service="app",
                             on_step=steps.append, waiter=Waiter(5, 0.01))
@@ -205,28 +208,12 @@ def test_a_bind_address_other_than_loopback_or_every_interface_is_refused() -> N
         load_settings({"DEVSIM_BIND": "192.168.1.5"})
 
 
-class ScaledOnceCompleted:
-    """A guard that sees nothing wrong; the autoscaler scales the service once the rollout completed."""
-
-    def __init__(self, fake: FakeDriver) -> None:
-        self.fake, self.policy = fake, rollout.GuardPolicy(watch_after_s=0.05)
-        self.last = LastReading()
-        self.queries: dict[str, str] = {}
-
-    def check(self) -> str:
-        if self.fake.svcs["app"].update_state == "completed":
-            self.fake.update("app", replicas=5)  # the engine clears its update status
-        return ""
-
-    def no_verdict(self) -> str:
-        return ""
-
-
 def test_a_scale_after_the_rollout_completed_leaves_the_deploy_live(
         fake: FakeDriver, monkeypatch: pytest.MonkeyPatch) -> None:
     """Found on the stack: the autoscaler scaled in the guard's watch, the engine's update status
     went, and the deploy waited for a rollout it read as never started."""
-    monkeypatch.setattr(rollout, "Guard", lambda prometheus, version, policy: ScaledOnceCompleted(fake))
+    monkeypatch.setattr(rollout, "Guard",
+                        lambda prometheus, version, policy: ScalingGuard(fake, 0.05, breach_after_scale=False))
     result = rollout.deploy(fake, "http://127.0.0.1:9", "v2", rollout.GuardPolicy(), service="app",
                             on_step=lambda _s: None, waiter=Waiter(5, 0.01))
     assert fake.svcs["app"].update_state == ""
