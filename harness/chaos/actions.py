@@ -22,7 +22,7 @@ from chaoslib.types import Configuration
 from harness.chaos import registry
 from harness.chaos.engine import activity
 from harness.chaos.faults.deploy import deploy_release
-from harness.chaos.faults.load import spike_load, stop_load_spike
+from harness.chaos.faults.load import spike_load, stop_load_spike, wait_for_load_spike
 from harness.chaos.faults.network import (
     CHAIN,
     add_network_fault,
@@ -67,6 +67,7 @@ __all__ = [
     "stop_service",
     "stress_cpu",
     "unpause_service",
+    "wait_for_load_spike",
     "wait_until_converged",
 ]
 

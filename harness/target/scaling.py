@@ -68,13 +68,13 @@ def autoscaler_status(driver: StackDriver) -> dict[str, Any] | None:
             last = entry
             break
     return {"switch": env.get("AUTOSCALER", "on"), "min": env.get("MIN"), "max": env.get("MAX"),
-            "target": env.get("TARGET"), "last": last}
+            "target": env.get("TARGET"), "predictive": env.get("EXPERIMENTAL_MODE", "false") == "true", "last": last}
 
 
 def describe(status: dict[str, Any]) -> str:
     """One line of `devsim status`."""
     head = (f"{status['switch']}, app {status['min']} to {status['max']} replicas at {status['target']} "
-            "requests/s each")
+            "requests/s each" + (", predictive (EXPERIMENTAL_MODE)" if status.get("predictive") else ""))
     last = status.get("last")
     if not last:
         return head + "; no decision yet"

@@ -10,7 +10,8 @@ Environment: PROMETHEUS_URL, GATE_URL, LOAD_QUERY (requests a second the app ser
 READY_QUERY (replicas in the load balancer's rotation), TARGET (requests a second one replica
 is meant to carry), MIN, MAX, TOLERANCE, UP_WINDOW_S, DOWN_WINDOW_S, PERIOD_S, UP_PERCENT,
 UP_PODS, DOWN_PERCENT, ON_NO_READING (hold; minimum), LOOP_S (15), METRICS_PORT (9105), AUTOSCALER (on; off: decide and
-log, never ask the gate). Stdlib only (Debian's python3).
+log, never ask the gate), EXPERIMENTAL_MODE (true: predictive, the load's trend LEAD_S ahead from
+PREDICT_QUERY may scale up early). Stdlib only (Debian's python3).
 """
 
 from __future__ import annotations
@@ -36,8 +37,15 @@ from quiet import QuietServer
 # whatever the traffic (they would read as load that more replicas cannot spread).
 # An idle app has no series of served requests yet: its load is then 0 while Prometheus scrapes
 # an app replica, and no reading only when it scrapes none (an outage of the metrics).
-LOAD_QUERY = ('sum(rate(http_requests_total{job="app",route!~"/health|/ready|/metrics"}[30s]))'
-              ' or (0 * sum(up{job="app"} == 1))')
+SERVED = 'sum(rate(http_requests_total{job="app",route!~"/health|/ready|/metrics"}[30s]))'
+LOAD_QUERY = f'{SERVED} or (0 * sum(up{{job="app"}} == 1))'
+
+
+def predict_query(lead_s: float) -> str:
+    """The load `lead_s` ahead on its trend: a line fitted to the last 30 s of the load.
+    A 30 s rate of a ramp lags it by about 15 s; the line makes up that lag and a new
+    replica's start."""
+    return f"predict_linear(({SERVED})[30s:5s], {lead_s:g})"
 
 
 def get_json(url: str, timeout: float = 5.0) -> Any:
@@ -96,6 +104,7 @@ class Loop:
     gate: str
     load_query: str
     ready_query: str
+    predict_query: str = ""  # the predictive mode's query ("" when it is off)
     counters: Counters = field(default_factory=Counters)
     enabled: bool = True  # AUTOSCALER=off: every decision made and logged, none asked of the gate
 
@@ -110,7 +119,9 @@ class Loop:
         current, updating = int(gate_state["replicas"]), bool(gate_state["updating"])
         load = scalar(self.prometheus, self.load_query)
         ready = scalar(self.prometheus, self.ready_query)
-        decision = self.scaler.decide(now, current, int(ready) if ready is not None else current, load, updating)
+        predicted = scalar(self.prometheus, self.predict_query) if self.predict_query else None
+        decision = self.scaler.decide(now, current, int(ready) if ready is not None else current, load, updating,
+                                      predicted)
         entry: dict[str, Any] = {"at": round(now, 3), "current": current, "ready": ready, "load": load,
                                  "updating": updating, "recommendation": decision.recommendation,
                                  "desired": decision.desired, "reason": decision.reason}
@@ -131,6 +142,10 @@ class Loop:
                   "updating": 1.0 if updating else 0.0}
         if load is not None:
             gauges["load"] = load
+        if self.predict_query:
+            entry["predicted"] = predicted
+            if predicted is not None:
+                gauges["predicted_load"] = predicted
         self.counters.record(gauges, outcome, kind)
         return entry
 
@@ -143,7 +158,8 @@ def policy_from(env: dict[str, str]) -> Policy:
                   tolerance=number("TOLERANCE", 0.1), up_window_s=number("UP_WINDOW_S", 0),
                   down_window_s=number("DOWN_WINDOW_S", 300), period_s=number("PERIOD_S", 15),
                   up_percent=number("UP_PERCENT", 100), up_pods=int(number("UP_PODS", 4)),
-                  down_percent=number("DOWN_PERCENT", 100), on_no_reading=env.get("ON_NO_READING", "hold"))
+                  down_percent=number("DOWN_PERCENT", 100), on_no_reading=env.get("ON_NO_READING", "hold"),
+                  predictive=env.get("EXPERIMENTAL_MODE", "false") == "true", lead_s=number("LEAD_S", 20))
 
 
 def serve_metrics(counters: Counters, port: int) -> None:
@@ -173,6 +189,7 @@ def main() -> None:
                 env.get("GATE_URL", "http://scaler-gate:8090"),
                 env.get("LOAD_QUERY", LOAD_QUERY),
                 env.get("READY_QUERY", 'sum(haproxy_backend_active_servers{proxy="app"})'),
+                env.get("PREDICT_QUERY", predict_query(policy.lead_s)) if policy.predictive else "",
                 enabled=env.get("AUTOSCALER", "on") != "off")
     serve_metrics(loop.counters, int(env.get("METRICS_PORT", "9105")))
     every = float(env.get("LOOP_S", "15"))

@@ -15,6 +15,7 @@ Side by side with the HPA (kubernetes.io, HPAScalingRules):
 | metric missing | keeps the count | holds, and says so (KEDA scaled to the minimum: #3064) |
 | rollout | counts surge pods (kubernetes #72775) | no decision while an update or rollback runs |
 | zero replicas | scaling disabled while the workload is at 0 | holds at 0 (someone took the app down on purpose) |
+| predictive | none (GKE, AWS forecast from history) | the trend `lead_s` ahead may scale up, never in |
 
 Stdlib only: it runs in the stack's autoscaler container with Debian's python3.
 """
@@ -40,6 +41,10 @@ class Policy:
     # what a loop without a reading of the load does: hold the count (here, the HPA), or go to
     # the minimum (KEDA's fallback as its users met it, #3064: the negative control)
     on_no_reading: str = "hold"
+    # predictive (EXPERIMENTAL_MODE=true): a trend of the load `lead_s` ahead may scale up
+    # before the load itself asks; it never scales in (only what was measured does)
+    predictive: bool = False
+    lead_s: float = 20.0
 
     def problems(self) -> list[str]:
         """What makes the policy unusable, for a one-line refusal before anything scales."""
@@ -50,7 +55,7 @@ class Policy:
             found.append(f"the bounds must be 1 <= min <= max, got min {self.minimum}, max {self.maximum}")
         if not (math.isfinite(self.tolerance) and 0 <= self.tolerance < 1):
             found.append(f"the tolerance must be in [0, 1), got {self.tolerance:g}")
-        for name in ("up_window_s", "down_window_s", "period_s"):
+        for name in ("up_window_s", "down_window_s", "period_s", "lead_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and 0 <= value <= 3600):
                 found.append(f"{name} must be between 0 and 3600 s, got {value:g}")
@@ -79,7 +84,9 @@ class Autoscaler:
     recommendations: list[tuple[float, int]] = field(default_factory=list)
     changes: list[tuple[float, int, int]] = field(default_factory=list)  # (time, replicas before, after)
 
-    def decide(self, now: float, current: int, ready: int, load: float | None, updating: bool = False) -> Decision:
+    def decide(self, now: float, current: int, ready: int, load: float | None, updating: bool = False,
+               predicted: float | None = None) -> Decision:
+        """`predicted`: the load `lead_s` ahead on its trend, used only with `policy.predictive`."""
         policy = self.policy
         if updating:
             return Decision(current, "hold: a rolling update or rollback is in progress", None)
@@ -93,6 +100,9 @@ class Autoscaler:
             return Decision(max(current, policy.minimum), "hold: no reading of the load (the query failed or "
                             "was empty)", None)
         raw = self._recommend(current, ready, load)
+        ahead = self._ahead(current, ready, load, raw, predicted)
+        if ahead is not None:
+            raw = ahead
         self.recommendations.append((now, raw))
         horizon = now - max(policy.up_window_s, policy.down_window_s)
         self.recommendations = [(t, r) for t, r in self.recommendations if t >= horizon]
@@ -101,7 +111,9 @@ class Autoscaler:
         if desired != current:
             self.changes.append((now, current, desired))
             self.changes = [c for c in self.changes if c[0] >= now - policy.period_s]
-        reason = (f"load {load:g} / target {policy.target:g} per replica: {raw} recommended"
+        reason = (f"load {load:g} / target {policy.target:g} per replica: "
+                  + (f"{raw} recommended ahead of it (predicted {predicted or 0:g} in {policy.lead_s:g} s)"
+                     if ahead is not None else f"{raw} recommended")
                   + (f", {stabilised} after the window" if stabilised != raw else "")
                   + (f", {desired} within the bounds and rate" if desired != stabilised else ""))
         return Decision(desired, reason, raw)
@@ -115,6 +127,14 @@ class Autoscaler:
         if abs(ratio - 1) <= policy.tolerance:
             return current
         return max(wanted, 0)
+
+    def _ahead(self, current: int, ready: int, load: float, raw: int, predicted: float | None) -> int | None:
+        """The recommendation for the predicted load when predictive and it asks for more than
+        both the measured load and the current count; None otherwise."""
+        if not self.policy.predictive or predicted is None or not math.isfinite(predicted) or predicted <= load:
+            return None
+        wanted = self._recommend(current, ready, predicted)
+        return wanted if wanted > max(raw, current) else None
 
     def _stabilise(self, now: float, current: int, raw: int) -> int:
         policy = self.policy

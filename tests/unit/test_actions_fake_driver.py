@@ -405,6 +405,31 @@ def test_the_safety_net_ends_a_load_spike_left_running(fake: FakeDriver, tmp_pat
             spike.kill()
 
 
+def test_waiting_for_a_load_spike_lasts_until_its_locust_ends(fake: FakeDriver, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ramp held to its end (benchmarks/autoscale.py): the wait ends when the stand-in ends on
+    its own; one that outlives the timeout is refused and left to the undo."""
+    monkeypatch.setenv("DEVSIM_STATE_DIR", str(tmp_path))
+    monkeypatch.setattr(engine, "_settings", {})
+    assert actions.wait_for_load_spike(configuration=CONFIG) == 0  # none runs
+    short = subprocess.Popen(["bash", "-c", "exec -a locust-spike sleep 1.5"], start_new_session=True)
+    long = subprocess.Popen(["bash", "-c", "exec -a locust-spike sleep 60"], start_new_session=True)
+    try:
+        load_spike.pid_file(CONFIG).write_text(str(short.pid))
+        assert 1.0 <= actions.wait_for_load_spike(timeout=10, configuration=CONFIG) < 5
+        load_spike.pid_file(CONFIG).write_text(str(long.pid))
+        started = time.monotonic()
+        with pytest.raises(ActivityFailed, match=r"^the load spike still runs after 1 s$"):
+            actions.wait_for_load_spike(timeout=1, configuration=CONFIG)
+        assert time.monotonic() - started < 3
+        assert long.poll() is None  # not ended by the wait
+    finally:
+        for child in (short, long):
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+
+
 def test_seconds_until_replicas_counts_up_and_down_from_the_latest_action(fake: FakeDriver) -> None:
     """A scale the fake engine makes half a second after the probe starts, each way; and one
     that never comes, refuted with the time waited."""

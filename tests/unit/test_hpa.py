@@ -107,6 +107,7 @@ def test_an_app_taken_down_to_zero_stays_down_whatever_the_load_or_the_minimum()
     ({"minimum": 5, "maximum": 3}, "the bounds must be 1 <= min <= max, got min 5, max 3"),
     ({"tolerance": 1.0}, "the tolerance must be in [0, 1), got 1"),
     ({"down_window_s": -1.0}, "down_window_s must be between 0 and 3600 s, got -1"),
+    ({"lead_s": -5.0}, "lead_s must be between 0 and 3600 s, got -5"),
 ])
 def test_a_policy_that_cannot_work_names_its_problem(overrides: dict[str, float], problem: str) -> None:
     policy = {"target": 10.0, **overrides}
@@ -117,3 +118,29 @@ def test_a_policy_that_cannot_work_names_its_problem(overrides: dict[str, float]
 def test_every_decision_says_why() -> None:
     decision = scaler(down_window_s=60).decide(0, 3, 3, 61.0)
     assert decision.reason == "load 61 / target 10 per replica: 7 recommended"
+
+
+def test_predictive_a_rising_trend_scales_up_before_the_load_asks() -> None:
+    # load 32 on 3 replicas of 10: within the tolerance (1.067), no change; its trend says 52
+    # in lead_s: ceil(52 / 10) = 6, within the +4 a period
+    assert scaler().decide(0, 3, 3, 32.0, predicted=52.0).desired == 3  # reactive: the trend is ignored
+    decision = scaler(predictive=True).decide(0, 3, 3, 32.0, predicted=52.0)
+    assert decision.desired == 6
+    assert decision.reason == "load 32 / target 10 per replica: 6 recommended ahead of it (predicted 52 in 20 s)"
+
+
+def test_predictive_never_scales_in_on_a_trend_nor_below_what_the_load_asks() -> None:
+    s = scaler(predictive=True)
+    assert s.decide(0, 6, 6, 60.0, predicted=5.0).desired == 6  # a falling trend: the load decides
+    assert s.decide(15, 6, 6, 20.0, predicted=0.0).desired == 2  # down on the load alone, as reactive
+    assert s.decide(30, 3, 3, 61.0, predicted=62.0).desired == 7  # the load asks more than the trend
+    for nothing in (None, float("nan"), float("inf")):
+        assert s.decide(45, 3, 3, 32.0, predicted=nothing).desired == 3  # no trend: reactive
+    assert scaler(predictive=True, maximum=5).decide(0, 3, 3, 32.0, predicted=90.0).desired == 5  # the bounds
+
+
+def test_a_prediction_asked_for_is_kept_by_the_down_window() -> None:
+    s = scaler(predictive=True, down_window_s=60)
+    assert s.decide(0, 3, 3, 32.0, predicted=52.0).desired == 6
+    assert s.decide(5, 6, 6, 40.0, predicted=40.0).desired == 6  # 4 recommended, the 6 is in the window
+    assert s.decide(61, 6, 6, 40.0, predicted=40.0).desired == 4

@@ -51,12 +51,16 @@ def test_status_shows_the_switch_the_bounds_and_the_last_decision(monkeypatch: p
     lines = ['{"started": true}', json.dumps(decision), "a line that is not JSON"]
     monkeypatch.setattr(driver, "logs", lambda service, lines_=5: lines)
     found = scaling.autoscaler_status(driver)
-    assert found == {"switch": "on", "min": "3", "max": "6", "target": "40", "last": decision}
+    assert found == {"switch": "on", "min": "3", "max": "6", "target": "40", "predictive": False, "last": decision}
     line = scaling.describe(found)
     assert line.startswith("on, app 3 to 6 replicas at 40 requests/s each; last decision at ")
     assert line.endswith(": keep (load 12 / target 40 per replica: 1 recommended, 3 within the bounds and rate)")
     lines[:] = ['{"started": true}']
     assert scaling.describe(scaling.autoscaler_status(driver) or {}).endswith("; no decision yet")
+    driver.add_service("autoscaler", 1, env={"AUTOSCALER": "on", "MIN": "3", "MAX": "6", "TARGET": "40",
+                                             "EXPERIMENTAL_MODE": "true"})
+    assert scaling.describe(scaling.autoscaler_status(driver) or {}) == (
+        "on, app 3 to 6 replicas at 40 requests/s each, predictive (EXPERIMENTAL_MODE); no decision yet")
 
 
 def test_a_floor_above_the_maximum_is_refused_before_anything_is_deployed() -> None:

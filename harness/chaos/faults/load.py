@@ -73,6 +73,20 @@ def _alive(path: Path) -> int:
     return pid if b"locust" in cmdline else 0
 
 
+@registry.step
+@activity
+def wait_for_load_spike(timeout: float = 300, configuration: Configuration = None) -> float:
+    """Seconds until the spike's Locust ended on its own (its `seconds` over); 0 when none
+    runs. Still running after `timeout`: ActivityFailed, and the spike is left to its undo."""
+    path = pid_file(configuration)
+    started = time.monotonic()
+    while _alive(path):
+        if time.monotonic() - started > float(timeout):
+            raise ActivityFailed(f"the load spike still runs after {float(timeout):g} s")
+        time.sleep(0.5)
+    return round(time.monotonic() - started, 1)
+
+
 @registry.undo
 @activity
 def stop_load_spike(configuration: Configuration = None) -> str:
