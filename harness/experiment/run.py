@@ -109,6 +109,7 @@ def run_one(ctx: RunContext, path: Path, experiment: dict[str, Any], options: Ru
     chaos_engine.adopt(driver, settings)  # the extension's activities use this command's driver and settings
     services = declared_services(settings.stack_dir)
     check_live(settings, ctx.http, path, experiment)
+    ctx.target.before_experiment(driver, settings, progress)  # e.g. an autoscaled app back at its floor
     run_id, run_dir = new_run_dir(settings.reports_dir, path.stem)
     config = configuration(settings, run_dir, options.variables)
     # Plain values replace the file's env-based entries: chaoslib takes them as they are.

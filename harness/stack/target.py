@@ -90,6 +90,10 @@ class TargetStack(Protocol):
         """A command meets the stack that runs: the settings to reach it with (and its CA
         written); raises HarnessError when it cannot tell."""
 
+    def before_experiment(self, driver: StackDriver, settings: Settings, progress: Progress) -> None:
+        """Before an experiment's load starts: the stack back at the state its steady-state
+        hypotheses start from (an autoscaled count back at its floor)."""
+
     def other_profile(self, driver: StackDriver) -> str | None:
         """The profile that runs instead of the one experiments judge; None when none does."""
 

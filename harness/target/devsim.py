@@ -132,6 +132,9 @@ class DevsimStack:
             tls.save_ca(driver, settings)  # raises when there is no CA yet
         return settings
 
+    def before_experiment(self, driver: StackDriver, settings: Settings, progress: Progress) -> None:
+        scaling.settle_at_floor(driver, progress)
+
     def other_profile(self, driver: StackDriver) -> str | None:
         return "development" if development.runs(driver) else None
 

@@ -15,6 +15,7 @@ from harness.driver import StackDriver
 from harness.errors import NoSuchService, UsageError
 from harness.progress import Progress
 from harness.stack import switches
+from harness.stack.waiting import Check, Waiter
 
 DEPLOY_VARIABLE = "APP_DEPLOY_REPLICAS"  # stack.yml's app replicas; APP_REPLICAS stays the floor
 
@@ -49,6 +50,38 @@ def kept_replicas(driver: StackDriver, settings: Settings, progress: Progress) -
         return {}
     progress.step(f"keeping app at {running} replicas, the autoscaler's count (its floor is {settings.replicas})")
     return {DEPLOY_VARIABLE: str(running)}
+
+
+def settle_at_floor(driver: StackDriver, progress: Progress, waiter: Waiter | None = None) -> None:
+    """Before an experiment: an app the autoscaler scaled out for earlier load (a `devsim load`,
+    an experiment's spike) is waited back to its floor, the count every experiment's steady
+    state starts from; its own scale-down, not the harness's, so the count keeps one owner.
+    Still above it after the scale-down window and two loops (a load of the user's own runs):
+    a warning, and the experiment's steady state judges."""
+    try:
+        env = driver.service("autoscaler").env
+        app = driver.service("app")
+    except NoSuchService:
+        return
+    floor = int(env.get("MIN") or 0)
+    if env.get("AUTOSCALER", "on") != "on" or not floor or app.replicas <= floor:
+        return
+    limit = float(env.get("DOWN_WINDOW_S") or 60) + 2 * float(env.get("LOOP_S") or 15) + 15
+    progress.step(f"app at {app.replicas} replicas, above its floor of {floor} after earlier load: waiting up to "
+                  f"{limit:g} s for the autoscaler to scale it in")
+
+    def at_floor() -> Check:
+        desired = driver.service("app").replicas
+        running = sum(1 for t in driver.tasks("app", desired_running=True) if t.running)
+        return Check(desired <= floor and running <= floor, f"{desired} wanted, {running} running")
+
+    started = time.monotonic()
+    found = (waiter or Waiter(limit, 1.0)).until(at_floor)
+    if found is None:
+        progress.warn(f"app still above its floor of {floor} after {limit:g} s ({at_floor().status}): "
+                      "is a load of your own running?")
+    else:
+        progress.step(f"app back at its floor of {floor} in {time.monotonic() - started:.0f} s")
 
 
 def autoscaler_status(driver: StackDriver) -> dict[str, Any] | None:
