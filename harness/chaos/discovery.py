@@ -17,6 +17,7 @@ ACTIONS = {
     "harness.chaos.actions": ("kill_tasks", "stop_service", "restore_service", "pause_service", "unpause_service",
                               "restart_service", "partition_service", "add_network_fault", "remove_network_fault",
                               "set_proxy_latency", "stress_cpu", "stop_cpu_stress", "spike_load", "stop_load_spike",
+                              "wait_for_load_spike",
                               "roll_service",
                               "deploy_release", "wait_until_converged", "restore_everything"),
     "harness.chaos.database": ("kill_db_leader", "switchover_db", "wait_until_db_whole"),
