@@ -34,10 +34,13 @@ from hpa import Autoscaler, Policy
 from quiet import QuietServer
 
 # The app's own requests a second: not the checks and scrapes that reach every replica
-# whatever the traffic (they would read as load that more replicas cannot spread).
+# whatever the traffic (they would read as load that more replicas cannot spread), nor its
+# server errors: while the database failed over, clients got fast 503s and, each sending its
+# next request at once, doubled the rate; counted, they scaled the app 3 -> 6 for an outage
+# more replicas cannot help (CI, db-primary-failover).
 # An idle app has no series of served requests yet: its load is then 0 while Prometheus scrapes
 # an app replica, and no reading only when it scrapes none (an outage of the metrics).
-SERVED = 'sum(rate(http_requests_total{job="app",route!~"/health|/ready|/metrics"}[30s]))'
+SERVED = 'sum(rate(http_requests_total{job="app",route!~"/health|/ready|/metrics",status!~"5.."}[30s]))'
 LOAD_QUERY = f'{SERVED} or (0 * sum(up{{job="app"}} == 1))'
 
 
