@@ -8,7 +8,8 @@ Which module runs in which lane is fixed here (not balanced at run time): the mo
 lane share its stack and run in the order tests/integration/conftest.py gives them (the
 teardown, the development profile and the users' journeys reuse the state the modules
 before them leave, so they stay together in lane 0, on the default stack). Lane 1 takes the
-long database, backup, deploy and alert modules, on the stack `devsim-b` with ports of its
+long database, backup, deploy and alert modules (the longer lane: 41 of a 41-minute run,
+lane 0 about 37), on the stack `devsim-b` with ports of its
 own (LANE_ENV). With fewer workers a lane folds onto worker `lane % workers` (`-n 2`: the
 stackless tests back in lane 0); with `-n 0` (or `-p no:xdist`) everything runs in one
 process on the default stack.
@@ -33,8 +34,7 @@ settings.load_profile("devsim")
 
 # Integration modules of lane 1; the other integration modules are lane 0's, and every test
 # outside tests/integration (unit, browser: no stack) lane 2's.
-LANE_1 = frozenset({"test_backups.py", "test_database.py", "test_deploy.py", "test_alerts.py",
-                    "test_autoscaling.py"})
+LANE_1 = frozenset({"test_backups.py", "test_database.py", "test_deploy.py", "test_alerts.py"})
 
 # What a worker of each lane sets before anything reads the settings: lane 0 is the default
 # stack; lane 1 a second stack with every published port of its own (port block 2, apart
