@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.config import Settings
 from harness.driver import StackDriver
-from harness.errors import ConfigError, HarnessError, InfrastructureError, NotReady, PortInUse
+from harness.errors import ConfigError, HarnessError, InfrastructureError, NoSuchService, NotReady, PortInUse
 from harness.http import http_for
 from harness.metrics.prometheus import Prometheus
 from harness.metrics.series import ALERT_SIGNAL, ServerSignal
@@ -20,7 +20,6 @@ from harness.progress import Progress
 from harness.stack import images, lifecycle
 from harness.stack.images import ImageSpec
 from harness.stack.lifecycle import Deployment
-from harness.stack.services import stack_status
 from harness.stack.switches import Switch
 from harness.stack.target import Published
 from harness.stack.waiting import Check, Waiter
@@ -203,11 +202,15 @@ def _wait_until_serving(driver: StackDriver, settings: Settings, progress: Progr
     """The app served through the load balancer and scraped by Prometheus, each replica, and
     the database router following Patroni's roles."""
     prometheus = Prometheus(settings.prometheus_url)
-    app = {s.name: s for s in stack_status(driver, settings)}.get("app")
-    replicas = app.desired if app else settings.replicas  # what runs, e.g. after `up --replicas 5`
     http = http_for(settings)  # one session for the whole wait
 
     def serving() -> Check:
+        # what runs now, e.g. after `up --replicas 5`; read at every look, since the autoscaler
+        # may scale the app while up waits (a kept count of 6 scaled in to 3: up waited for 6)
+        try:
+            replicas = driver.service("app").replicas
+        except NoSuchService:
+            replicas = settings.replicas
         lb = http.status(f"{settings.lb_url}/health")  # the status, or why there is none
         try:
             targets = prometheus.active_targets()
