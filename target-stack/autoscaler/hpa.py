@@ -15,7 +15,7 @@ Side by side with the HPA (kubernetes.io, HPAScalingRules):
 | metric missing | keeps the count | holds, and says so (KEDA scaled to the minimum: #3064) |
 | rollout | counts surge pods (kubernetes #72775) | no decision while an update or rollback runs |
 | zero replicas | scaling disabled while the workload is at 0 | holds at 0 (someone took the app down on purpose) |
-| predictive | none (GKE, AWS forecast from history) | the trend `lead_s` ahead may scale up, never in |
+| predictive | none (GKE, AWS forecast from history) | the trend may add one replica early, never in |
 
 Stdlib only: it runs in the stack's autoscaler container with Debian's python3.
 """
@@ -41,8 +41,8 @@ class Policy:
     # what a loop without a reading of the load does: hold the count (here, the HPA), or go to
     # the minimum (KEDA's fallback as its users met it, #3064: the negative control)
     on_no_reading: str = "hold"
-    # predictive (EXPERIMENTAL_MODE=true): a trend of the load `lead_s` ahead may scale up
-    # before the load itself asks; it never scales in (only what was measured does)
+    # predictive (EXPERIMENTAL_MODE=true): a trend of the load `lead_s` ahead may add one
+    # replica before the load itself asks; it never scales in (only what was measured does)
     predictive: bool = False
     lead_s: float = 20.0
 
@@ -112,7 +112,7 @@ class Autoscaler:
             self.changes.append((now, current, desired))
             self.changes = [c for c in self.changes if c[0] >= now - policy.period_s]
         reason = (f"load {load:g} / target {policy.target:g} per replica: "
-                  + (f"{raw} recommended ahead of it (predicted {predicted or 0:g} in {policy.lead_s:g} s)"
+                  + (f"{raw} recommended, one ahead of it (predicted {predicted or 0:g} in {policy.lead_s:g} s)"
                      if ahead is not None else f"{raw} recommended")
                   + (f", {stabilised} after the window" if stabilised != raw else "")
                   + (f", {desired} within the bounds and rate" if desired != stabilised else ""))
@@ -129,12 +129,15 @@ class Autoscaler:
         return max(wanted, 0)
 
     def _ahead(self, current: int, ready: int, load: float, raw: int, predicted: float | None) -> int | None:
-        """The recommendation for the predicted load when predictive and it asks for more than
-        both the measured load and the current count; None otherwise."""
+        """One replica more than now, when predictive, the measured load asks for no change and
+        the predicted load (past the tolerance) asks for more; None otherwise. One step, and
+        only while the load itself holds the count: a line's own recommendation went on rising
+        past a ramp's end and overshot by a replica (benchmarks/autoscale.py, 2026-12-07)."""
         if not self.policy.predictive or predicted is None or not math.isfinite(predicted) or predicted <= load:
             return None
-        wanted = self._recommend(current, ready, predicted)
-        return wanted if wanted > max(raw, current) else None
+        if raw > current:  # the load already asks for more: it decides
+            return None
+        return current + 1 if self._recommend(current, ready, predicted) > current else None
 
     def _stabilise(self, now: float, current: int, raw: int) -> int:
         policy = self.policy

@@ -157,12 +157,12 @@ def test_the_metrics_show_the_last_inputs_and_the_counts(world: tuple[World, str
 def test_predictive_reads_the_trend_and_scales_ahead_of_the_load(world: tuple[World, str]) -> None:
     state, url = world
     trend = "predict_linear(load[30s:5s], 20)"
-    state.answers[LOAD], state.answers[trend] = 62.0, 130.0  # 62 on 3 x 20: within; the trend asks 7 (max 6)
+    state.answers[LOAD], state.answers[trend] = 62.0, 130.0  # 62 on 3 x 20: within; the trend: one ahead
     policy = loop_module.policy_from({"TARGET": "20", "MIN": "2", "MAX": "6", "EXPERIMENTAL_MODE": "true"})
     assert (policy.predictive, policy.lead_s) == (True, 20.0)
     scaler = loop_module.Loop(loop_module.Autoscaler(policy), url, url, LOAD, READY, trend)
     entry = scaler.step(1000.0)
-    assert (entry["outcome"], entry["desired"], entry["predicted"], state.asked) == ("scaled", 6, 130.0, [6])
+    assert (entry["outcome"], entry["desired"], entry["predicted"], state.asked) == ("scaled", 4, 130.0, [4])
     assert "devsim_autoscaler_predicted_load 130" in scaler.counters.exposition()
     assert loop_module.policy_from({"TARGET": "20"}).predictive is False  # off unless EXPERIMENTAL_MODE=true
     assert loop_module.predict_query(20.0).startswith("predict_linear((sum(rate(http_requests_total{")

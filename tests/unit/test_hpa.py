@@ -120,13 +120,26 @@ def test_every_decision_says_why() -> None:
     assert decision.reason == "load 61 / target 10 per replica: 7 recommended"
 
 
-def test_predictive_a_rising_trend_scales_up_before_the_load_asks() -> None:
+def test_predictive_a_rising_trend_adds_one_replica_before_the_load_asks() -> None:
     # load 32 on 3 replicas of 10: within the tolerance (1.067), no change; its trend says 52
-    # in lead_s: ceil(52 / 10) = 6, within the +4 a period
+    # in lead_s (ceil(52 / 10) = 6): one replica ahead, 4, not 6
     assert scaler().decide(0, 3, 3, 32.0, predicted=52.0).desired == 3  # reactive: the trend is ignored
     decision = scaler(predictive=True).decide(0, 3, 3, 32.0, predicted=52.0)
-    assert decision.desired == 6
-    assert decision.reason == "load 32 / target 10 per replica: 6 recommended ahead of it (predicted 52 in 20 s)"
+    assert decision.desired == 4
+    assert decision.reason == ("load 32 / target 10 per replica: 4 recommended, one ahead of it "
+                               "(predicted 52 in 20 s)")
+
+
+def test_predictive_leaves_the_decision_to_the_load_when_it_asks_for_more() -> None:
+    # at 4, the load 50 asks for 5 (ratio 1.25); a trend of 90 (9) adds nothing on top: a line
+    # went on rising past a ramp's end and overshot by a replica (benchmarks/autoscale.py)
+    decision = scaler(predictive=True).decide(0, 4, 4, 50.0, predicted=90.0)
+    assert (decision.desired, decision.reason) == (5, "load 50 / target 10 per replica: 5 recommended")
+
+
+def test_predictive_needs_the_trend_past_the_tolerance_too() -> None:
+    assert scaler(predictive=True).decide(0, 3, 3, 30.0, predicted=32.9).desired == 3  # 32.9 / 30: within 10 %
+    assert scaler(predictive=True).decide(0, 3, 3, 30.0, predicted=33.1).desired == 4  # out: one ahead
 
 
 def test_predictive_never_scales_in_on_a_trend_nor_below_what_the_load_asks() -> None:
@@ -136,11 +149,11 @@ def test_predictive_never_scales_in_on_a_trend_nor_below_what_the_load_asks() ->
     assert s.decide(30, 3, 3, 61.0, predicted=62.0).desired == 7  # the load asks more than the trend
     for nothing in (None, float("nan"), float("inf")):
         assert s.decide(45, 3, 3, 32.0, predicted=nothing).desired == 3  # no trend: reactive
-    assert scaler(predictive=True, maximum=5).decide(0, 3, 3, 32.0, predicted=90.0).desired == 5  # the bounds
+    assert scaler(predictive=True, maximum=3).decide(0, 3, 3, 32.0, predicted=90.0).desired == 3  # the bounds
 
 
-def test_a_prediction_asked_for_is_kept_by_the_down_window() -> None:
+def test_a_step_ahead_is_kept_by_the_down_window() -> None:
     s = scaler(predictive=True, down_window_s=60)
-    assert s.decide(0, 3, 3, 32.0, predicted=52.0).desired == 6
-    assert s.decide(5, 6, 6, 40.0, predicted=40.0).desired == 6  # 4 recommended, the 6 is in the window
-    assert s.decide(61, 6, 6, 40.0, predicted=40.0).desired == 4
+    assert s.decide(0, 3, 3, 32.0, predicted=52.0).desired == 4
+    assert s.decide(5, 4, 4, 30.0, predicted=30.0).desired == 4  # 3 recommended, the 4 is in the window
+    assert s.decide(61, 4, 4, 30.0, predicted=30.0).desired == 3
