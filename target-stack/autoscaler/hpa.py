@@ -83,6 +83,7 @@ class Autoscaler:
     policy: Policy
     recommendations: list[tuple[float, int]] = field(default_factory=list)
     changes: list[tuple[float, int, int]] = field(default_factory=list)  # (time, replicas before, after)
+    last_change: float | None = None  # when the count last changed (the predictive step waits lead_s after it)
 
     def decide(self, now: float, current: int, ready: int, load: float | None, updating: bool = False,
                predicted: float | None = None) -> Decision:
@@ -100,7 +101,7 @@ class Autoscaler:
             return Decision(max(current, policy.minimum), "hold: no reading of the load (the query failed or "
                             "was empty)", None)
         raw = self._recommend(current, ready, load)
-        ahead = self._ahead(current, ready, load, raw, predicted)
+        ahead = self._ahead(now, current, ready, load, raw, predicted)
         if ahead is not None:
             raw = ahead
         self.recommendations.append((now, raw))
@@ -109,6 +110,7 @@ class Autoscaler:
         stabilised = self._stabilise(now, current, raw)
         desired = min(max(self._limit(now, current, stabilised), policy.minimum), policy.maximum)
         if desired != current:
+            self.last_change = now
             self.changes.append((now, current, desired))
             self.changes = [c for c in self.changes if c[0] >= now - policy.period_s]
         reason = (f"load {load:g} / target {policy.target:g} per replica: "
@@ -128,14 +130,19 @@ class Autoscaler:
             return current
         return max(wanted, 0)
 
-    def _ahead(self, current: int, ready: int, load: float, raw: int, predicted: float | None) -> int | None:
-        """One replica more than now, when predictive, the measured load asks for no change and
-        the predicted load (past the tolerance) asks for more; None otherwise. One step, and
-        only while the load itself holds the count: a line's own recommendation went on rising
-        past a ramp's end and overshot by a replica (benchmarks/autoscale.py, 2026-12-07)."""
-        if not self.policy.predictive or predicted is None or not math.isfinite(predicted) or predicted <= load:
+    def _ahead(self, now: float, current: int, ready: int, load: float, raw: int,
+               predicted: float | None) -> int | None:
+        """One replica more than now, when predictive, the measured load asks for no change,
+        the predicted load (past the tolerance) asks for more, and the count has not changed
+        for `lead_s` (the last step has had the time to show in the load); None otherwise.
+        Without these, a line went on rising past a ramp's end and overshot by a replica, one
+        step a loop (benchmarks/autoscale.py, 2026-12-07)."""
+        policy = self.policy
+        if not policy.predictive or predicted is None or not math.isfinite(predicted) or predicted <= load:
             return None
         if raw > current:  # the load already asks for more: it decides
+            return None
+        if self.last_change is not None and now - self.last_change < policy.lead_s:
             return None
         return current + 1 if self._recommend(current, ready, predicted) > current else None
 

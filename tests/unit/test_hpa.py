@@ -157,3 +157,19 @@ def test_a_step_ahead_is_kept_by_the_down_window() -> None:
     assert s.decide(0, 3, 3, 32.0, predicted=52.0).desired == 4
     assert s.decide(5, 4, 4, 30.0, predicted=30.0).desired == 4  # 3 recommended, the 4 is in the window
     assert s.decide(61, 4, 4, 30.0, predicted=30.0).desired == 3
+
+
+def test_predictive_steps_wait_lead_s_after_any_change() -> None:
+    # a rising trend every loop (5 s): a step at 0, none at 5 to 15 (within lead_s = 20 of it),
+    # the next at 20; the load itself (40 on 4: within) asks for nothing all along
+    s = scaler(predictive=True, lead_s=20.0)
+    counts, current = [], 3
+    for t in (0, 5, 10, 15, 20):
+        current = s.decide(float(t), current, current, 10.0 * current, predicted=20.0 * current).desired
+        counts.append(current)
+    assert counts == [4, 4, 4, 4, 5]
+    # a change of the load's own also starts the wait: 4 -> 6 at 0, no step at 10
+    s = scaler(predictive=True, lead_s=20.0)
+    assert s.decide(0.0, 4, 4, 60.0).desired == 6
+    assert s.decide(10.0, 6, 6, 60.0, predicted=90.0).desired == 6
+    assert s.decide(20.0, 6, 6, 60.0, predicted=90.0).desired == 7
