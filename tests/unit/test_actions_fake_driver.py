@@ -235,7 +235,8 @@ def test_every_action_the_extension_lists_says_what_it_is() -> None:
     assert {name: registry.kind(name) for name in listed if registry.kind(name) is None} == {}
     undos = {f.undo for f in registry.faults()}
     assert undos - listed == set()  # every undo is an action an experiment can name
-    assert sorted(n for n in listed if registry.kind(n) == "step") == ["archive_now", "restore_db", "write_marker"]
+    steps = sorted(n for n in listed if registry.kind(n) == "step")
+    assert steps == ["archive_now", "restore_db", "wait_for_load_spike", "write_marker"]
     assert {registry.kind(n) for n in undos} == {"fault", "undo"}  # roll_service undoes a release and is a fault
 
 
@@ -382,6 +383,17 @@ def test_the_extension_verifies_the_edge_against_the_ca_file_its_configuration_n
     assert engine.http(plain).ca_file is None
 
 
+def exec_done(child: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+    """The stand-in once bash has exec'd it: before, its command line is this test's or bash's,
+    and while bash execs it reads empty, so the spike's check of "is it Locust" said no (a
+    safety-net test that found no spike one run in four: the command line was b'')."""
+    deadline = time.monotonic() + 5
+    while (not Path(f"/proc/{child.pid}/cmdline").read_bytes().startswith(b"locust-spike")
+           and time.monotonic() < deadline):
+        time.sleep(0.01)
+    return child
+
+
 def test_the_safety_net_ends_a_load_spike_left_running(fake: FakeDriver, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """A process named like Locust, in a session of its own, stands in for the spike's."""
@@ -389,8 +401,8 @@ def test_the_safety_net_ends_a_load_spike_left_running(fake: FakeDriver, tmp_pat
     monkeypatch.setattr(engine, "_settings", {})  # no settings an earlier test's run handed in
     # Ctrl-C at its default, as the real spike's Locust has it (runner.load_child): a suite started
     # as a background job inherits SIGINT ignored, and so would the stand-in (CI, 2026-12-07)
-    spike = subprocess.Popen(["bash", "-c", "exec -a locust-spike sleep 60"], start_new_session=True,
-                             preexec_fn=default_sigint)
+    spike = exec_done(subprocess.Popen(["bash", "-c", "exec -a locust-spike sleep 60"], start_new_session=True,
+                                       preexec_fn=default_sigint))
     try:
         pid_file = load_spike.pid_file(CONFIG)
         pid_file.write_text(str(spike.pid))
@@ -412,8 +424,8 @@ def test_waiting_for_a_load_spike_lasts_until_its_locust_ends(fake: FakeDriver, 
     monkeypatch.setenv("DEVSIM_STATE_DIR", str(tmp_path))
     monkeypatch.setattr(engine, "_settings", {})
     assert actions.wait_for_load_spike(configuration=CONFIG) == 0  # none runs
-    short = subprocess.Popen(["bash", "-c", "exec -a locust-spike sleep 1.5"], start_new_session=True)
-    long = subprocess.Popen(["bash", "-c", "exec -a locust-spike sleep 60"], start_new_session=True)
+    short = exec_done(subprocess.Popen(["bash", "-c", "exec -a locust-spike sleep 1.5"], start_new_session=True))
+    long = exec_done(subprocess.Popen(["bash", "-c", "exec -a locust-spike sleep 60"], start_new_session=True))
     try:
         load_spike.pid_file(CONFIG).write_text(str(short.pid))
         assert 1.0 <= actions.wait_for_load_spike(timeout=10, configuration=CONFIG) < 5
