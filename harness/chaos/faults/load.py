@@ -17,6 +17,7 @@ from harness.chaos import engine, registry
 from harness.chaos.engine import activity
 from harness.load.runner import LoadPlan, LocustProcess
 from harness.load.session import DEFAULT_LOCUSTFILE
+from harness.stack.waiting import Check, Waiter
 from harness.target import secrets
 
 MAX_USERS = 500
@@ -80,10 +81,8 @@ def wait_for_load_spike(timeout: float = 300, configuration: Configuration = Non
     runs. Still running after `timeout`: ActivityFailed, and the spike is left to its undo."""
     path = pid_file(configuration)
     started = time.monotonic()
-    while _alive(path):
-        if time.monotonic() - started > float(timeout):
-            raise ActivityFailed(f"the load spike still runs after {float(timeout):g} s")
-        time.sleep(0.5)
+    if Waiter(float(timeout), 0.5).until(lambda: Check(not _alive(path), "")) is None:
+        raise ActivityFailed(f"the load spike still runs after {float(timeout):g} s")
     return round(time.monotonic() - started, 1)
 
 
