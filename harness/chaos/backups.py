@@ -160,8 +160,13 @@ def archive_now(configuration: Configuration = None) -> float:
     [[lsn]] = _sql(configuration, "SELECT pg_walfile_name(pg_switch_wal())")
 
     def archived() -> Check:
-        [[last]] = _sql(configuration, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
-        return Check(last >= lsn, f"archived up to {last or 'nothing'}, waiting for {lsn}")
+        # '-' for nothing archived yet (a fresh cluster): psql prints an empty field as an
+        # empty line, which reads as no row at all. It sorts before every segment's name.
+        try:
+            [[last]] = _cluster(configuration).sql("SELECT coalesce(last_archived_wal, '-') FROM pg_stat_archiver")
+        except InfrastructureError as exc:
+            return Check(False, exc.one_line())
+        return Check(last >= lsn, f"archived up to {'nothing' if last == '-' else last}, waiting for {lsn}")
 
     if Waiter(90, 0.5).until(archived) is None:
         raise ActivityFailed(f"WAL segment {lsn} was not archived within 90 s")

@@ -97,6 +97,8 @@ class DevsimStack:
     def before_up(self, driver: StackDriver, settings: Settings, progress: Progress) -> None:
         scaling.check_bounds(settings)
         development.remove(driver, settings, progress)  # the other profile gives its ports back
+        restore_order.wait_while_restoring(driver, patroni.member_services(settings.stack_dir),
+                                           Waiter(settings.up_timeout, settings.poll_interval), progress)
 
     def prepare(self, driver: StackDriver, settings: Settings, progress: Progress) -> dict[str, str]:
         owners.hand_over(driver, progress)  # volumes of an earlier release, before their services restart

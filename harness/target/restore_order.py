@@ -12,6 +12,9 @@ import shlex
 
 from harness.driver import StackDriver
 from harness.errors import InfrastructureError
+from harness.progress import Progress
+from harness.stack.waiting import Check, Waiter
+from harness.target import patroni
 from harness.target.secrets import running_container
 
 SCOPE = "devsim"  # Patroni's scope (the cluster's name in etcd)
@@ -52,3 +55,32 @@ def finish_order(driver: StackDriver) -> None:
     """The order goes once the restored cluster is whole (and the one an older release left)."""
     _etcd(driver, f"del {ORDER_KEY}", user="root")
     _etcd(driver, f"del {LEGACY_ORDER_KEY}")
+
+
+def wait_while_restoring(driver: StackDriver, members: tuple[str, ...], waiter: Waiter, progress: Progress) -> None:
+    """When a restore goes on in the cluster (one interrupted after its node started), until
+    that node leads. `devsim up` waits for it before it deploys: a node restarted while it
+    replays the WAL keeps what it replayed, and Patroni promotes it without the rest (CI:
+    `up` right after Ctrl-C restarted it, and the restored data lacked the newest rows)."""
+    if not members:
+        return
+    try:
+        if not driver.containers(members[0]) or not order_placed(driver):
+            return  # no restoring node, or no order: nothing under way
+    except InfrastructureError:
+        return  # no stack, or no etcd: nothing under way that `up` could cut
+    cluster = patroni.Cluster(driver, members)
+
+    def leads() -> Check:
+        try:
+            return Check(cluster.leader() == members[0], f"{members[0]} is restoring (replaying the WAL)")
+        except InfrastructureError as exc:
+            return Check(False, f"{members[0]} is restoring: {exc.one_line()}")
+
+    if leads().done:
+        return
+    progress.step(f"a restore goes on in the cluster: waiting for {members[0]} to lead before deploying")
+    if waiter.until(leads, progress.update) is None:
+        raise InfrastructureError(f"{members[0]} was still restoring after {waiter.timeout:.0f} s: `up` did not "
+                                  "deploy, which would have cut its replay short", details=driver.logs(members[0], 15),
+                                  hint="`devsim status`; `devsim up` again once it leads")
