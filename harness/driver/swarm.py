@@ -140,9 +140,6 @@ class SwarmDriver(DockerObjects):
     def update(self, service: str, *, image: str = "", env: Mapping[str, str] | None = None,
                replicas: int | None = None, add_labels: Mapping[str, str] | None = None,
                remove_labels: Sequence[str] = (), force: bool = False) -> None:
-        if not (image or env or force):
-            self._update_in_place(service, replicas, add_labels or {}, remove_labels)
-            return
         argv = ["docker", "service", "update", "--detach"]
         for key, value in (add_labels or {}).items():
             argv += ["--label-add", f"{key}={value}"]
@@ -157,29 +154,6 @@ class SwarmDriver(DockerObjects):
         if force:
             argv.append("--force")
         commands.run([*argv, self.full_name(service)], env=_client_env(), timeout=60)
-
-    def _update_in_place(self, service: str, replicas: int | None, add_labels: Mapping[str, str],
-                         remove_labels: Sequence[str]) -> None:
-        """Replicas and labels through the Engine API, with the rest of the spec sent back as
-        the engine has it. `docker service update` (client 28) sorts the mounts: the next
-        `docker stack deploy` then reads a changed task and restarts it. After a restore that
-        restarted its restoring node mid-replay, which promoted without the newest WAL."""
-        for attempt in range(3):
-            svc = self._service(service)
-            spec = svc.attrs["Spec"]
-            labels = {k: v for k, v in (spec.get("Labels") or {}).items() if k not in remove_labels}
-            labels.update(add_labels)
-            mode = spec.get("Mode") if replicas is None else {"Replicated": {"Replicas": replicas}}
-            try:
-                self.client.api.update_service(svc.id, svc.attrs["Version"]["Index"], labels=labels, mode=mode,
-                                               fetch_current_spec=True)
-                return
-            except APIError as exc:
-                if "out of sequence" in str(exc) and attempt < 2:
-                    continue  # changed between the read and the write: read it again
-                raise InfrastructureError(f"cannot update the service {service}: {exc.explanation or exc}") from exc
-            except DockerException as exc:
-                raise InfrastructureError(f"cannot update the service {service}: {exc}") from exc
 
     def rollback(self, service: str) -> None:
         commands.run(["docker", "service", "rollback", "--detach", self.full_name(service)], env=_client_env(),
