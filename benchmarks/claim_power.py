@@ -5,7 +5,7 @@
   repeat:      `devsim run --repeat N` on the flagship experiment: passes out of N and the
                spread of each claim;
   calibration: outages of known length (every app replica frozen with `docker pause`, ten
-               times about 1 s and once about 1.6 s, under 30 users), measured by the harness
+               times about 1 s and once about 1.4 s, under 30 users), measured by the harness
                from its request log against the engine's own pause/unpause events.
 
 Writes benchmarks/results/claim_power.{json,md}; each part can be run alone, and the others
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 FLAGSHIP = "app-instance-crash"
 
-from benchmarks.outage_calibration import SHORT_COUNT, TOLERANCE_S, PauseEvents, experiment, match  # noqa: E402
+from benchmarks.outage_calibration import SHORT_BELOW, SHORT_COUNT, TOLERANCE_S, PauseEvents, experiment, match  # noqa: E402
 from benchmarks.runs import devsim, summary_of  # noqa: E402
 from harness.config import load_settings  # noqa: E402
 from harness.experiment import power  # noqa: E402
@@ -88,7 +88,7 @@ def calibration(runs: int) -> dict[str, Any]:
                       "found_by_harness": len(measured)})
         print(f"calibration run {n + 1}: {len(pairs)} outages made, {len(measured)} found", flush=True)
     errors = [p["length_error_s"] for r in found for p in r.get("outages", []) if p["length_error_s"] is not None]
-    short = [p for r in found for p in r.get("outages", []) if p["true_s"] < 1.5]
+    short = [p for r in found for p in r.get("outages", []) if p["true_s"] < SHORT_BELOW]
     return {"runs": found, "tolerance_s": TOLERANCE_S,
             "length_error_s": {"median": round(statistics.median(errors), 4) if errors else None,
                                "max_abs": round(max(map(abs, errors)), 4) if errors else None, "n": len(errors)},

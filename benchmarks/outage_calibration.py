@@ -2,7 +2,7 @@
 tests/integration/test_calibration.py and benchmarks/claim_power.py).
 
 Every app replica is frozen with `docker pause` ten times for about 1 s and once for about
-1.6 s. Clients see an outage from the moment the last replica froze to the moment the first one
+1.4 s. Clients see an outage from the moment the last replica froze to the moment the first one
 thawed (requests hang, then finish in a burst); the engine records both as pause and unpause
 events, in nanoseconds: the ground truth each measured outage is compared with.
 """
@@ -17,8 +17,11 @@ from typing import Any
 # LONG stays under the edge's 2 s bound on each attempt of a retryable request: a freeze
 # longer than that moves hung requests to replicas still frozen, and the outage clients see
 # then ends up to a few hundred ms after the first thaw (CI measured +285 ms on the 2 s freeze),
-# which is the stack's doing, not the instrument's error this calibration is about.
-SHORT, LONG, SHORT_COUNT = 1.0, 1.6, 10
+# which is the stack's doing, not the instrument's error this calibration is about. The engine
+# may hold a freeze longer than asked: CI saw the 1.6 s one last 1.972 s (measured within 1 ms
+# of that), so LONG leaves room below the bound for such an overrun.
+SHORT, LONG, SHORT_COUNT = 1.0, 1.4, 10
+SHORT_BELOW = (SHORT + LONG) / 2  # a made outage shorter than this is one of the short ones
 TOLERANCE_S = 0.1
 
 
