@@ -32,7 +32,7 @@ from harness.stack.services import stack_status
 from harness.stack.waiting import Check, Waiter
 from harness.target import backups, patroni
 from harness.target.devsim import DevsimStack
-from harness.target.restore_order import SCOPE, finish_order, place_order
+from harness.target.restore_order import SCOPE, finish_order, place_order, restored_node_leads
 from harness.target.secrets import running_container
 
 
@@ -119,15 +119,7 @@ def restore(driver: StackDriver, settings: Settings, target: str, repo: int, pro
     if deferred:
         raise Interrupted(f"interrupted ({deferred[0]}) once {members[0]} was restoring: the restore goes on in the "
                           "cluster", hint="`devsim status` shows when it leads; `devsim up` then starts the others")
-    cluster = patroni.Cluster(driver, members)
-
-    def leads() -> Check:
-        try:
-            return Check(cluster.leader() == members[0], "waiting for the restored node to promote")
-        except InfrastructureError as exc:
-            return Check(False, exc.one_line())
-
-    if waiter.until(leads, progress.update) is None:
+    if waiter.until(restored_node_leads(driver, members), progress.update) is None:
         raise InfrastructureError(f"{members[0]} did not come up as leader after the restore",
                                   details=driver.logs(members[0], 15))
     to_leader = time.monotonic() - started

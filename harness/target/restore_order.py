@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Callable
 
 from harness.driver import StackDriver
 from harness.errors import InfrastructureError
@@ -69,14 +70,7 @@ def wait_while_restoring(driver: StackDriver, members: tuple[str, ...], waiter: 
             return  # no restoring node, or no order: nothing under way
     except InfrastructureError:
         return  # no stack, or no etcd: nothing under way that `up` could cut
-    cluster = patroni.Cluster(driver, members)
-
-    def leads() -> Check:
-        try:
-            return Check(cluster.leader() == members[0], f"{members[0]} is restoring (replaying the WAL)")
-        except InfrastructureError as exc:
-            return Check(False, f"{members[0]} is restoring: {exc.one_line()}")
-
+    leads = restored_node_leads(driver, members)
     if leads().done:
         return
     progress.step(f"a restore goes on in the cluster: waiting for {members[0]} to lead before deploying")
@@ -84,3 +78,17 @@ def wait_while_restoring(driver: StackDriver, members: tuple[str, ...], waiter: 
         raise InfrastructureError(f"{members[0]} was still restoring after {waiter.timeout:.0f} s: `up` did not "
                                   "deploy, which would have cut its replay short", details=driver.logs(members[0], 15),
                                   hint="`devsim status`; `devsim up` again once it leads")
+
+
+def restored_node_leads(driver: StackDriver, members: tuple[str, ...]) -> Callable[[], Check]:
+    """A look at whether the restoring node (the first member) leads yet: what `devsim
+    restore` and `devsim up` after an interrupted one both wait for."""
+    cluster = patroni.Cluster(driver, members)
+
+    def leads() -> Check:
+        try:
+            return Check(cluster.leader() == members[0], f"waiting for {members[0]} to promote (replaying the WAL)")
+        except InfrastructureError as exc:
+            return Check(False, f"{members[0]} is restoring: {exc.one_line()}")
+
+    return leads
