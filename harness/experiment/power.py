@@ -10,7 +10,7 @@ mechanism it is about. An experiment declares its controls in its devsim extensi
           - name: no health checks, no retries
             switches: {LB_HEALTH_CHECKS: no-check, LB_RETRIES: 0}
             variables: {}          # optional: configuration values for this run, as --var sets them
-            must_fail: [client error ratio over the fault window is at most 0.5 %]
+            must_fail: [no client request fails over the fault window]
 
 `devsim run --prove` runs the experiment as shipped, then once per control with its switches
 set; this module (pure: verdicts in, verdict out) gives each claim its power:

@@ -25,7 +25,7 @@ from harness.verdict.record import Claim, Verdict
 
 EXPERIMENTS = PROJECT_ROOT / "experiments"
 DECLARED = switches.load(PROJECT_ROOT / "target-stack")
-CLAIM = "client error ratio over the fault window is at most 0.5 %"
+CLAIM = "no client request fails over the fault window"
 OTHER = "Swarm brings back 3 ready replicas within 20 s"
 
 
@@ -57,14 +57,14 @@ def test_coverage_counts_controlled_reasoned_and_neither() -> None:
     claims = experiment["extensions"][0]["claims"]
     claims.append({"name": "bare", "probe": "client_requests", "tolerance": 1})
     found = power.coverage(experiment)
-    assert found.controlled == ("client error ratio over the fault window is at most 0.5 %",)
+    assert found.controlled == ("no client request fails over the fault window",)
     assert [name for name, _ in found.reasoned] == ["Swarm brings back 3 ready replicas within 20 s"]
     assert found.missing == ("bare",)
     assert found.lines() == ["1 of 3 claims have a negative control; 1 say why not (no_control); 1 neither",
                              "  no negative control, and no no_control reason: 'bare'"]
     claims[0]["no_control"] = "contradicts the control that names it"
     assert power.coverage_problems(experiment) == [
-        "claim 'client error ratio over the fault window is at most 0.5 %' is in a control's must_fail and says "
+        "claim 'no client request fails over the fault window' is in a control's must_fail and says "
         "no_control"]
 
 

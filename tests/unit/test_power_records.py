@@ -13,7 +13,7 @@ from harness.target.devsim import DevsimStack
 from harness.verdict import junit, timing, trials
 from harness.verdict.record import Claim, Verdict
 
-CLAIM = "client error ratio over the fault window is at most 0.5 %"
+CLAIM = "no client request fails over the fault window"
 
 
 def verdict(run_id: str, outcome: str, measured: float | None, status: str, **extra: object) -> Verdict:
