@@ -88,6 +88,14 @@ def _measured(c: Claim) -> tuple[Any, ...]:
     return c.outcome, c.measured, c.at_least, c.error, c.window
 
 
+def _hidden_change(b: Claim, a: Claim) -> str:
+    """When outcome, value and error read the same, the fields that differ (else nothing)."""
+    if (b.outcome, b.measured, b.error) != (a.outcome, a.measured, a.error):
+        return ""
+    return "".join(f"; {field} recorded {getattr(b, field)!r}, judged again {getattr(a, field)!r}"
+                   for field in ("at_least", "window") if getattr(b, field) != getattr(a, field))
+
+
 def differences(recorded: Verdict, again: Verdict) -> list[str]:
     """What judging again changed, one line each; empty when it gave the same verdict."""
     found = []
@@ -104,7 +112,8 @@ def differences(recorded: Verdict, again: Verdict) -> list[str]:
         elif _measured(before[name]) != _measured(now[name]):
             b, a = before[name], now[name]
             found.append(f"claim {name!r}: recorded {b.outcome} ({b.measured!r}{', ' + b.error if b.error else ''}), "
-                         f"judged again {a.outcome} ({a.measured!r}{', ' + a.error if a.error else ''})")
+                         f"judged again {a.outcome} ({a.measured!r}{', ' + a.error if a.error else ''})"
+                         + _hidden_change(b, a))
         elif (before[name].power, before[name].power_note) != (now[name].power, now[name].power_note):
             b, a = before[name], now[name]
             found.append(f"claim {name!r}: power recorded {b.power} ({b.power_note}), judged again {a.power} "

@@ -94,6 +94,17 @@ def test_what_judging_again_changes_is_named_claim_by_claim(tmp_path: Path) -> N
         f"{{job=\"app\"}})' between {T0:.0f} and {T0 + 10:.0f}: 1 of 11 steps are NaN)")
 
 
+def test_a_claim_whose_window_alone_changed_says_so(tmp_path: Path) -> None:
+    """Outcome and value the same, the window not (runs recorded before claims kept theirs):
+    the line says which field differs, not two identical-looking halves."""
+    found = claims(0.0, 3.0)
+    recorded = verdict("passed", "all 5 claims held", (*found[:2], replace(found[2], window=None), *found[3:]))
+    again = rejudge(folder(tmp_path, 0, steady(3.0), recorded))
+    assert again.differences == (
+        f"claim 'error ratio at most 0.5 %': recorded held (0.0), judged again held (0.0); window recorded None, "
+        f"judged again ({T0!r}, {T0 + 10!r})",)
+
+
 def test_a_claim_on_a_query_the_run_did_not_record_is_an_error_not_a_live_query(tmp_path: Path) -> None:
     run = folder(tmp_path, 0, steady(3.0), verdict("passed", "all 5 claims held", claims(0.0, 3.0)))
     (run / "claim_series.json").unlink()
