@@ -18,7 +18,7 @@ from chaoslib.types import Configuration
 
 from harness.chaos import engine, runstate
 from harness.chaos.evidence import NoEvidence, OpenEnded
-from harness.load import clientlog
+from harness.load import clientlog, logindex
 
 Window = str | list[float] | tuple[float, float]
 _SECONDS = re.compile(r"^(?:last\s*)?(\d+(?:\.\d+)?)\s*s$")
@@ -51,12 +51,17 @@ def resolve_window(window: Window) -> tuple[float, float]:
 
 # --- the client request log ------------------------------------------------------------
 
-def request_log(configuration: Configuration) -> list[clientlog.Request]:
-    """The run's client request log so far (the background load's requests.csv)."""
+def _log_path(configuration: Configuration) -> str:
     path = engine.target(configuration).request_log
     if not path:
         raise ActivityFailed("no client request log: run under `devsim run`, or set the request_log "
                              "configuration to the requests.csv of a running `devsim load`")
+    return path
+
+
+def request_log(configuration: Configuration) -> list[clientlog.Request]:
+    """The run's client request log so far (the background load's requests.csv)."""
+    path = _log_path(configuration)
     try:
         rows = clientlog.read(path)
     except OSError as exc:
@@ -70,7 +75,11 @@ MIN_FOR_RATIO = 200  # so that one failed request is 0.5 %: the finest bound the
 
 def client_rows(window: Window, name: str, configuration: Configuration, least: int = 1) -> list[clientlog.Request]:
     start, end = resolve_window(window)
-    found = clientlog.within(request_log(configuration), start, end, name)
+    path = _log_path(configuration)
+    try:  # the window's rows alone, by the log's index (one log is asked for many windows)
+        found = logindex.within(path, start, end, name)
+    except OSError as exc:
+        raise ActivityFailed(f"cannot read the client request log {path}: {exc.strerror}") from exc
     if len(found) < max(1, int(least)):
         what = f"client requests{' named ' + repr(name) if name else ''}"
         raise NoEvidence(f"{len(found)} {what} in the window; the figure needs at least {int(least)}"

@@ -40,6 +40,11 @@ def _parse(lines: Iterable[str]) -> list[Request]:
     return rows
 
 
+def parse_text(header: str, text: str) -> list[Request]:
+    """The rows of some complete lines of the log, read with its header line."""
+    return _parse(io.StringIO(f"{header}\n{text}", newline=""))
+
+
 def read(path: Path | str) -> list[Request]:
     """Every row, sorted by start time (rows are appended as requests finish)."""
     with Path(path).open(newline="") as fh:
