@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.chaos.claims import journal_ts
 from harness.errors import UsageError
-from harness.load import clientlog
+from harness.load.digest import Digest, digest
 from harness.load.results import REQUEST_LOG
 from harness.runs import RunFiles
 from harness.verdict import trials
@@ -140,34 +139,15 @@ def events(journal: dict[str, Any]) -> list[Event]:
     return sorted(found, key=lambda e: e.start)
 
 
-def client_series(rows: list[clientlog.Request]) -> ClientSeries:
+def client_series(found: Digest) -> ClientSeries:
     """Requests, failures and latency percentiles per second of start time, gaps filled with zero."""
-    if not rows:
-        return ClientSeries()
-    by_second: dict[int, list[clientlog.Request]] = defaultdict(list)
-    for r in rows:
-        by_second[r.ts_ms // 1000].append(r)
-    first, last = min(by_second), max(by_second)
-    series = ClientSeries()
-    for second in range(first, last + 1):
-        bucket = by_second.get(second, [])
-        latencies = [r.latency_ms for r in bucket]
-        series.seconds.append(float(second))
-        series.requests.append(len(bucket))
-        series.failures.append(sum(not r.success for r in bucket))
-        for q, target in ((50, series.p50), (95, series.p95), (99, series.p99)):
-            target.append(clientlog.percentile(latencies, q) if latencies else None)
-    return series
+    return ClientSeries([float(s) for s in found.seconds], found.requests, found.failures,
+                        found.percentiles[50], found.percentiles[95], found.percentiles[99])
 
 
-def failure_groups(rows: list[clientlog.Request]) -> list[FailureGroup]:
+def failure_groups(found: Digest) -> list[FailureGroup]:
     """Failed requests grouped by name and error, the largest group first."""
-    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for r in rows:
-        if not r.success:
-            groups[(r.name, r.error or f"status {r.status}")].append(r.ts_ms)
-    found = [FailureGroup(name, error, len(ts), min(ts), max(ts)) for (name, error), ts in groups.items()]
-    return sorted(found, key=lambda g: (-g.count, g.first_ms))
+    return [FailureGroup(*group) for group in found.failure_groups()]
 
 
 def _window(data: dict[str, Any] | None) -> tuple[float, float] | None:
@@ -185,13 +165,13 @@ def _slo_claim(result: dict[str, Any]) -> Claim:
                  f"{result['op']} {result['threshold']}", measured, outcome)
 
 
-def key_figures(rows: list[clientlog.Request], claims: tuple[Claim, ...]) -> KeyFigures:
+def key_figures(found: Digest, claims: tuple[Claim, ...]) -> KeyFigures:
     """Whole-run client error ratio and p95, and the RTO when a claim is marked `figure: rto`."""
-    ratio = clientlog.error_ratio(rows)
-    p95 = clientlog.percentile([r.latency_ms for r in rows], 95)
+    ratio = found.error_ratio
+    p95 = found.percentile(95)
     rto = next((c.measured for c in claims if c.figure == "rto"), None)
     return KeyFigures(None if math.isnan(ratio) else round(ratio, 6), None if math.isnan(p95) else p95,
-                      float(rto) if isinstance(rto, int | float) else None, len(rows))
+                      float(rto) if isinstance(rto, int | float) else None, found.total)
 
 
 def load(run_dir: Path) -> RunData:
@@ -215,11 +195,11 @@ def load(run_dir: Path) -> RunData:
         raise UsageError(f"{run_dir}: neither {VERDICT} nor {SUMMARY} is there; is this a run folder?")
     journal = _read_json(run_dir / JOURNAL) if (run_dir / JOURNAL).exists() else {}
     log = run_dir / REQUEST_LOG
-    rows = clientlog.read(log) if log.exists() else []
+    client = digest(log) if log.exists() else Digest()  # one pass, in memory that does not grow with the run
     server = _read_json(run_dir / SERVER_SERIES) if (run_dir / SERVER_SERIES).exists() else {}
     found_events = events(journal)
-    starts = [r.ts_ms / 1000 for r in rows[:1]] + [e.start for e in found_events[:1]]
-    ends = [max(r.end_ms for r in rows) / 1000] if rows else []
+    starts = ([client.first_ms / 1000] if client.first_ms is not None else []) + [e.start for e in found_events[:1]]
+    ends = [client.last_end_ms / 1000] if client.last_end_ms is not None else []
     ends += [e.end for e in found_events]
     started = float(head.get("started") or (min(starts) if starts else 0.0))
     if started <= 0:
@@ -231,10 +211,10 @@ def load(run_dir: Path) -> RunData:
         run_id=str(head.get("run_id") or run_dir.name), run_dir=run_dir, kind=kind, title=title,
         status=str(head.get("status", "?")), reason=str(head.get("reason", "")), started=started, ended=ended,
         claims=claims, fault_window=_window(head.get("fault_window")),
-        recovery_window=_window(head.get("recovery_window")), events=found_events, client=client_series(rows),
-        failures=failure_groups(rows), server=server,
+        recovery_window=_window(head.get("recovery_window")), events=found_events, client=client_series(client),
+        failures=failure_groups(client), server=server,
         versions=dict(head.get("versions") or {}), audit=head.get("audit"),
-        figures=key_figures(rows, claims), links=links,
+        figures=key_figures(client, claims), links=links,
         control=head.get("control") if isinstance(head.get("control"), dict) else None,
         controls=tuple(c for c in head.get("controls") or [] if isinstance(c, dict)),
         trials=_read_json(run_dir / trials.FILE) if (run_dir / trials.FILE).exists() else None,
