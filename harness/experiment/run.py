@@ -29,7 +29,7 @@ from harness.context import RunContext
 from harness.errors import InfrastructureError, NotReady, UsageError
 from harness.experiment import abort, redact
 from harness.experiment.preflight import check_live
-from harness.load import clientlog, results
+from harness.load import logindex, results
 from harness.load.runner import LoadPlan, LocustProcess
 from harness.load.session import DEFAULT_LOCUSTFILE, MAX_RUN_TIME
 from harness.metrics import series as report_series
@@ -289,7 +289,7 @@ def _timing(ctx: RunContext, run_dir: Path, journal: dict[str, Any], window: Win
     if window is None or not log.is_file():
         return None
     start, end = window.start, recovery.end if recovery else ended
-    found = timing.client_timing(clientlog.read(log), start, end)
+    found = timing.client_timing_by_end(logindex.by_end(log), start, end)  # in a stream: a day's log is not held
     after = (journal.get("steady_states") or {}).get("after") or {}
     ends = [claimlib.journal_ts(p["end"]) for p in after.get("probes", []) if p.get("end")]
     steady_at = max(ends) if ends and after.get("steady_state_met") else None

@@ -72,26 +72,17 @@ class Digest:
 def digest(path: Path | str, block_lines: int | None = None) -> Digest:
     """The log at `path` summed up; an empty Digest for a log with no request."""
     index = LogIndex(Path(path), block_lines) if block_lines else LogIndex(Path(path))
-    index.refresh()
-    blocks = index.blocks
-    later_lowest = [math.inf] * (len(blocks) + 1)  # the lowest start in the blocks after each
-    for i in range(len(blocks) - 1, -1, -1):
-        later_lowest[i] = min(later_lowest[i + 1], blocks[i].lowest_ms)
     found = Digest()
     open_seconds: dict[int, list[float]] = {}
     counts: dict[int, list[int]] = {}  # second -> [requests, failures]
     position = 0
-    with index.path.open("rb") as fh:
-        for i, block in enumerate(blocks):
-            fh.seek(block.offset)
-            rows = clientlog.parse_text(index.header, fh.read(block.size).decode("utf-8", errors="replace"))
-            for r in rows:
-                _add(found, r, position, open_seconds, counts)
-                position += 1
-            bound = later_lowest[i + 1]
-            closed = sorted(s for s in open_seconds if math.isinf(bound) or (s + 1) * 1000 <= bound)
-            for second in closed:
-                _close(found, second, open_seconds.pop(second), counts.pop(second))
+    for rows, watermark in index.blocks_read():
+        for r in rows:
+            _add(found, r, position, open_seconds, counts)
+            position += 1
+        closed = sorted(s for s in open_seconds if (s + 1) * 1000 <= watermark)
+        for second in closed:
+            _close(found, second, open_seconds.pop(second), counts.pop(second))
     return found
 
 

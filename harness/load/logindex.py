@@ -12,9 +12,12 @@ length; a window's rows, as `clientlog.Request`.
 
 from __future__ import annotations
 
+import heapq
 import io
+import math
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,6 +96,39 @@ class LogIndex:
                 rows += clientlog.within(clientlog.parse_text(self.header, text), start_s, end_s, name)
         rows.sort(key=lambda r: r.ts_ms)
         return rows
+
+
+    def watermarks(self) -> list[float]:
+        """For each block, the lowest start in the blocks after it (inf after the last): once a
+        block is read, no request still to come started, or ended, before its watermark."""
+        later = [math.inf] * (len(self.blocks) + 1)
+        for i in range(len(self.blocks) - 1, -1, -1):
+            later[i] = min(later[i + 1], self.blocks[i].lowest_ms)
+        return later[1:]
+
+    def blocks_read(self) -> Iterator[tuple[list[clientlog.Request], float]]:
+        """Each block's requests in the order written, with its watermark."""
+        self.refresh()
+        with self.path.open("rb") as fh:
+            for block, watermark in zip(self.blocks, self.watermarks(), strict=True):
+                fh.seek(block.offset)
+                yield clientlog.parse_text(self.header, fh.read(block.size).decode("utf-8", errors="replace")), \
+                    watermark
+
+
+def by_end(path: Path | str, block_lines: int = BLOCK_LINES) -> Iterator[clientlog.Request]:
+    """Every request of the log in the order they ended, holding only those that ended after
+    the current block's watermark (the log is written nearly in that order)."""
+    pending: list[tuple[float, int, clientlog.Request]] = []
+    seq = 0
+    for rows, watermark in LogIndex(Path(path), block_lines).blocks_read():
+        for r in rows:
+            heapq.heappush(pending, (r.end_ms, seq, r))
+            seq += 1
+        while pending and pending[0][0] < watermark:
+            yield heapq.heappop(pending)[2]
+    while pending:
+        yield heapq.heappop(pending)[2]
 
 
 def _nth_line_end(data: bytes, start: int, lines: int) -> int:

@@ -22,7 +22,7 @@ sampled from Prometheus at 1 s (so they are as precise as its scrapes: about a s
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,14 +66,32 @@ def _since(start: float, at_ms: float | None) -> float | None:
 def longest_outage(rows: Sequence[Request], start: float, end: float) -> tuple[float, float] | None:
     """(from, to) in seconds: the longest gap between successive successful responses (by the
     time each ended) that overlaps [start, end]; None with fewer than two successes."""
-    ends = sorted(r.end_ms / 1000.0 for r in rows if r.success)
-    best: tuple[float, float] | None = None
-    for before, after in itertools.pairwise(ends):
-        if after < start or before > end:
-            continue
-        if best is None or after - before > best[1] - best[0]:
-            best = (before, after)
-    return best
+    return _OutageWatch(start, end).over(sorted(rows, key=lambda r: r.end_ms)).best
+
+
+class _OutageWatch:
+    """The longest gap between successive success ends that overlaps [start, end], fed the
+    requests in the order they ended."""
+
+    def __init__(self, start: float, end: float) -> None:
+        self.start, self.end = start, end
+        self.before: float | None = None
+        self.best: tuple[float, float] | None = None
+
+    def add(self, r: Request) -> None:
+        if not r.success:
+            return
+        after = r.end_ms / 1000.0
+        before, self.before = self.before, after
+        if before is None or after < self.start or before > self.end:
+            return
+        if self.best is None or after - before > self.best[1] - self.best[0]:
+            self.best = (before, after)
+
+    def over(self, rows: Iterable[Request]) -> _OutageWatch:
+        for r in rows:
+            self.add(r)
+        return self
 
 
 def outage_span(rows: Sequence[Request], start: float, end: float) -> Span | None:
@@ -106,17 +124,34 @@ def recovery_span(rows: Sequence[Request], start: float, end: float) -> Span | N
 def client_timing(rows: Sequence[Request], start: float, end: float) -> Timing:
     """The client figures of a run whose fault started at `start`; `end`: the end of the
     recovery window (the end of the load)."""
-    inside = [r for r in rows if start * 1000 <= r.end_ms <= end * 1000]
-    failed = sorted((r for r in inside if not r.success), key=lambda r: r.end_ms)
-    outage = longest_outage(rows, start, end)
-    budget = len(inside) * (1 - SLO_AVAILABILITY)
+    return client_timing_by_end(sorted(rows, key=lambda r: r.end_ms), start, end)
+
+
+def client_timing_by_end(rows: Iterable[Request], start: float, end: float) -> Timing:
+    """`client_timing` over requests given in the order they ended (a log read in a stream:
+    nothing is kept but the figures)."""
+    inside = failed = 0
+    first_failed: float | None = None
+    last_failed: float | None = None
+    watch = _OutageWatch(start, end)
+    for r in rows:
+        watch.add(r)
+        if not start * 1000 <= r.end_ms <= end * 1000:
+            continue
+        inside += 1
+        if not r.success:
+            failed += 1
+            first_failed = r.end_ms if first_failed is None else min(first_failed, r.end_ms)
+            last_failed = r.end_ms if last_failed is None else max(last_failed, r.end_ms)
+    outage = watch.best
+    budget = inside * (1 - SLO_AVAILABILITY)
     return Timing(
         fault_start=start,
-        detect={"client": _since(start, failed[0].end_ms if failed else None)},
-        recover={"client": _since(start, failed[-1].end_ms if failed else None)},
+        detect={"client": _since(start, first_failed)},
+        recover={"client": _since(start, last_failed)},
         outage_s=round(outage[1] - outage[0], 3) if outage else None, outage_window=outage,
-        error_budget={"failed": len(failed), "requests": len(inside), "objective": SLO_AVAILABILITY,
-                      "consumed": round(len(failed) / budget, 4) if budget else None})
+        error_budget={"failed": failed, "requests": inside, "objective": SLO_AVAILABILITY,
+                      "consumed": round(failed / budget, 4) if budget else None})
 
 
 def first_at(points: Points, start: float, test: Callable[[float], bool]) -> float | None:

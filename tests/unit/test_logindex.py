@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.load import clientlog, logindex
+from harness.verdict import timing
 
 DATA = Path(__file__).parent / "data"
 RECORDED = sorted(DATA.glob("*/requests.csv"))
@@ -103,3 +104,41 @@ def test_any_log_in_any_order_reads_by_window_as_whole(tmp_path_factory: pytest.
     start, end = window[0] / 1000, (window[0] + window[1]) / 1000
     assert logindex.LogIndex(log, block_lines).within(start, end) == whole(log, start, end)
     assert logindex.LogIndex(log, block_lines).within(start, end, "GET /1") == whole(log, start, end, "GET /1")
+
+
+def by_end_agrees(path: Path, block_lines: int) -> None:
+    rows = clientlog.read(path)
+    streamed = list(logindex.by_end(path, block_lines))
+    assert [r.end_ms for r in streamed] == sorted(r.end_ms for r in rows)
+    assert sorted(streamed, key=lambda r: (r.end_ms, r.ts_ms, r.name, r.latency_ms, r.success)) == \
+        sorted(rows, key=lambda r: (r.end_ms, r.ts_ms, r.name, r.latency_ms, r.success))
+    if not rows:
+        return
+    first, last = rows[0].ts_ms / 1000, max(r.end_ms for r in rows) / 1000
+    for start, end in ((first, last), (first + (last - first) / 3, last), (first, first + (last - first) / 2)):
+        assert timing.client_timing_by_end(logindex.by_end(path, block_lines), start, end) == \
+            timing.client_timing(rows, start, end)
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=[p.parent.name for p in RECORDED])
+@pytest.mark.parametrize("block_lines", [1, 7, 4096])
+def test_a_recorded_log_in_the_order_requests_ended_gives_the_same_timing(path: Path, block_lines: int) -> None:
+    by_end_agrees(path, block_lines)
+
+
+def test_requests_come_out_in_the_order_they_ended(tmp_path: Path) -> None:
+    log = tmp_path / "requests.csv"
+    log.write_text(HEADER + line(1000).replace("5.00", "900.00") + line(1500) + line(1200).replace("5.00", "50.00")
+                   + line(1800))
+    assert [r.end_ms for r in logindex.by_end(log, 1)] == [1250.0, 1505.0, 1805.0, 1900.0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(min_value=0, max_value=20_000), st.integers(min_value=0, max_value=400_000),
+                               st.booleans()), max_size=60),
+       block_lines=st.integers(min_value=1, max_value=9))
+def test_any_log_streams_by_end_to_the_same_timing(tmp_path_factory: pytest.TempPathFactory,
+                                                   rows: list[tuple[int, int, bool]], block_lines: int) -> None:
+    log = tmp_path_factory.mktemp("log") / "requests.csv"
+    log.write_text(HEADER + "".join(line(ts, ok=ok).replace("5.00", f"{centi / 100:.2f}") for ts, centi, ok in rows))
+    by_end_agrees(log, block_lines)
