@@ -27,15 +27,30 @@ class Request:
         return self.ts_ms + self.latency_ms
 
 
+FIELDS = ("ts_ms", "name", "status", "latency_ms", "success", "item_id", "ack", "error")
+
+
 def _parse(lines: Iterable[str]) -> list[Request]:
-    """Rows of the CSV text (its header first); a row being written right now is skipped."""
+    """Rows of the CSV text (its header first); a row cut short (being written right now) or
+    that does not parse is skipped."""
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if not header or any(name not in header for name in FIELDS[:5]):
+        return []
+    width = len(header)
+    ts, name, status, latency, success = (header.index(f) for f in FIELDS[:5])
+    item = header.index("item_id") if "item_id" in header else -1
+    ack = header.index("ack") if "ack" in header else -1
+    error = header.index("error") if "error" in header else -1
     rows = []
-    for row in csv.DictReader(lines):
+    for row in reader:
+        if len(row) < width:
+            continue
         try:
-            rows.append(Request(int(row["ts_ms"]), row["name"], int(row["status"] or 0),
-                                float(row["latency_ms"] or 0), row["success"] == "1", row.get("item_id", ""),
-                                row.get("ack", ""), (row.get("error") or "").strip()[:200]))
-        except (KeyError, ValueError):
+            rows.append(Request(int(row[ts]), row[name], int(row[status] or 0), float(row[latency] or 0),
+                                row[success] == "1", row[item] if item >= 0 else "", row[ack] if ack >= 0 else "",
+                                row[error].strip()[:200] if error >= 0 else ""))
+        except ValueError:
             continue
     return rows
 
