@@ -61,17 +61,18 @@ def timeline_rows(run: RunData) -> list[str]:
     if width == 1:
         rows = ["client requests and failures per second", "client latency (ms), by second of request start"]
     else:
-        rows = [f"client requests and failures per second (mean over {width} s; failures: the worst second)",
-                f"client latency (ms), the worst second of each {width} s"]
+        rows = [f"client requests and failures per second (mean and lowest second of each {width} s; failures: "
+                "the worst second)", f"client latency (ms), the worst second of each {width} s"]
     per = "" if width == 1 else f", mean over {width} s"
     rows += [f"{s['title']} ({s['unit']}{per})" if s.get("unit") else f"{s['title']}{per}"
              for s in run.server.get("series", [])]
     return rows
 
 
-def _binned(xs: list[float], ys: list[Any], width: int, worst: bool) -> tuple[list[str], list[Any]]:
+def _binned(xs: list[float], ys: list[Any], width: int, worst: bool,
+            least: bool = False) -> tuple[list[str], list[Any]]:
     """(UTC strings, values) with one point per `width` seconds: the mean of the bin, or its
-    largest value when `worst`; a bin with no value stays a gap."""
+    largest value when `worst` (its smallest when `least`); a bin with no value stays a gap."""
     if width == 1:
         return [utc(x) for x in xs], _clean(ys)
     bins: dict[int, list[float]] = {}
@@ -83,8 +84,8 @@ def _binned(xs: list[float], ys: list[Any], width: int, worst: bool) -> tuple[li
         if y is not None:
             bins.setdefault(key, []).append(float(y))
     keys = sorted(starts)
-    values = [(max(bins[k]) if worst else round(sum(bins[k]) / len(bins[k]), 6)) if k in bins else None
-              for k in keys]
+    values = [(max(bins[k]) if worst else min(bins[k]) if least else round(sum(bins[k]) / len(bins[k]), 6))
+              if k in bins else None for k in keys]
     return [utc(starts[k]) for k in keys], values
 
 
@@ -97,6 +98,10 @@ def timeline(run: RunData) -> str:
     xs, requests = _binned(seconds, list(run.client.requests), width, worst=False)
     fig.add_trace(go.Scatter(x=xs, y=requests, name="requests/s", mode="lines",
                              line={"color": "#0969da"}, legendgroup="client"), row=1, col=1)
+    if width > 1:  # a second with few or no requests (a stall) in a long bin would vanish in its mean
+        xs, lowest = _binned(seconds, list(run.client.requests), width, worst=False, least=True)
+        fig.add_trace(go.Scatter(x=xs, y=lowest, name="requests/s, lowest second", mode="lines",
+                                 line={"color": "#54aeff", "width": 1}, legendgroup="client"), row=1, col=1)
     xs, failures = _binned(seconds, list(run.client.failures), width, worst=True)
     fig.add_trace(go.Scatter(x=xs, y=failures, name="failures/s", mode="lines",
                              line={"color": COLOURS["failed"]}, legendgroup="client"), row=1, col=1)
@@ -123,6 +128,44 @@ def timeline(run: RunData) -> str:
                       hovermode="x unified", legend={"orientation": "h", "y": -0.04 - 0.2 / len(titles)},
                       template="plotly_white")
     return str(fig.to_html(full_html=False, include_plotlyjs=False, div_id="timeline", config=CONFIG))
+
+
+CLOSE_UP_MARGIN_S = 60.0
+
+
+def close_up_span(run: RunData) -> tuple[float, float] | None:
+    """The span drawn second by second under a binned timeline: the fault and recovery
+    windows with a minute either side (at most MAX_POINTS seconds); None when the timeline
+    already has a point a second, or the run had no fault."""
+    if bin_width(run) == 1 or not run.fault_window:
+        return None
+    start = run.fault_window[0] - CLOSE_UP_MARGIN_S
+    end = max(run.fault_window[1], run.recovery_window[1] if run.recovery_window else 0.0) + CLOSE_UP_MARGIN_S
+    return start, min(end, start + MAX_POINTS)
+
+
+def close_up(run: RunData) -> str:
+    """The client rows around the fault at full resolution ("" when `close_up_span` is None)."""
+    span = close_up_span(run)
+    if span is None:
+        return ""
+    c = run.client
+    chosen = [i for i, second in enumerate(c.seconds) if span[0] <= second <= span[1]]
+    xs = [utc(c.seconds[i]) for i in chosen]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
+                        subplot_titles=["client requests and failures per second",
+                                        "client latency (ms), by second of request start"])
+    for name, values, colour, row in (("requests/s", c.requests, "#0969da", 1), ("failures/s", c.failures,
+                                                                                 COLOURS["failed"], 1),
+                                      ("latency p50", c.p50, "#57606a", 2), ("latency p95", c.p95, "#bf8700", 2),
+                                      ("latency p99", c.p99, "#8250df", 2)):
+        fig.add_trace(go.Scatter(x=xs, y=_clean([values[i] for i in chosen]), name=name, mode="lines",
+                                 line={"color": colour}, connectgaps=False), row=row, col=1)
+    _mark(fig, run, 2)
+    fig.update_xaxes(range=[utc(span[0]), utc(span[1])], type="date")
+    fig.update_layout(height=ROW_HEIGHT * 2 + 120, margin={"l": 60, "r": 20, "t": 60, "b": 50},
+                      hovermode="x unified", legend={"orientation": "h", "y": -0.14}, template="plotly_white")
+    return str(fig.to_html(full_html=False, include_plotlyjs=False, div_id="closeup", config=CONFIG))
 
 
 def _mark(fig: go.Figure, run: RunData, rows: int) -> None:

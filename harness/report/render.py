@@ -77,7 +77,8 @@ def render_run(run_dir: Path) -> tuple[RunData, Path]:
     """Renders one run's page and returns what was read and where it was written."""
     run = load_run(run_dir)
     html = _env().get_template("run.html.j2").render(
-        run=run, rows=charts.timeline_rows(run), timeline=charts.timeline(run), versions=_versions(run),
+        run=run, rows=charts.timeline_rows(run), timeline=charts.timeline(run), close_up=charts.close_up(run),
+        close_up_span=charts.close_up_span(run), versions=_versions(run),
         stack=run.versions.get("stack", ""), kind_label="chaos experiment" if run.kind == "experiment" else "load test",
         **_common())
     page = run_dir / PAGE

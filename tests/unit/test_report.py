@@ -307,3 +307,55 @@ def test_an_hour_long_run_is_drawn_in_bins_that_keep_the_worst_second(tmp_path: 
     assert max(traces["failures/s"]["y"]) == 1
     assert max(traces["latency p99"]["y"]) == 900.0
     assert sorted(traces["latency p50"]["y"])[len(traces["latency p50"]["y"]) // 2] == 4.0
+
+
+def figure_named(page: Path, div_id: str) -> dict[str, Any] | None:
+    match = re.search(rf'Plotly\.newPlot\(\s*"{div_id}",\s*(\[.*?\]),\s*(\{{.*?\}}),\s*\{{"displaylogo"',
+                      page.read_text(), flags=re.S)
+    return {"data": json.loads(match.group(1)), "layout": json.loads(match.group(2))} if match else None
+
+
+def test_a_long_run_is_drawn_in_bins_with_its_stall_kept_and_the_fault_second_by_second(tmp_path: Path) -> None:
+    """Two hours of one request a second before the recorded run, with 20 s of none an hour
+    in (from the middle of a bin): the timeline is binned, its lowest-second line still drops to 0 where the stall is
+    (the mean does not), and the fault is drawn again a point a second."""
+    run_dir = tmp_path / "long"
+    shutil.copytree(DATA / "report-run", run_dir)
+    lines = (run_dir / "requests.csv").read_text().splitlines(keepends=True)
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    fault = verdict["fault_window"]["start"]
+    first = int(fault) - 7200
+    stall = range(first + 3604, first + 3624)  # from the middle of a 9 s bin
+    extra = [f"{(first + s) * 1000},GET /api/version,GET,200,4.00,1,,,\n" for s in range(0, 7140) if first + s not in
+             stall]
+    (run_dir / "requests.csv").write_text(lines[0] + "".join(extra) + "".join(lines[1:]))
+    verdict["started"] = float(first)
+    (run_dir / "verdict.json").write_text(json.dumps(verdict))
+    page = render.publish(run_dir, tmp_path)
+    timeline = figure_named(page, "timeline")
+    assert timeline is not None
+    traces = {t["name"]: t for t in timeline["data"]}
+    width = 9  # ceil((7200 + the run's ~20 s) / 900 points)
+    assert len(traces["requests/s"]["x"]) == pytest.approx(7220 / width, abs=2)
+    stalled = utc(first + 3600)  # the bin (seconds 3600 to 3608) where the stall begins
+    lowest = dict(zip(traces["requests/s, lowest second"]["x"], traces["requests/s, lowest second"]["y"], strict=True))
+    mean = dict(zip(traces["requests/s"]["x"], traces["requests/s"]["y"], strict=True))
+    assert lowest[stalled] == 0
+    assert mean[stalled] > 0
+    close = figure_named(page, "closeup")
+    assert close is not None
+    shown = {t["name"]: dict(zip(t["x"], t["y"], strict=True)) for t in close["data"]}
+    rows = raw_rows(DATA / "report-run")
+    per_second = Counter(utc(int(r["ts_ms"]) // 1000) for r in rows)
+    failed = Counter(utc(int(r["ts_ms"]) // 1000) for r in rows if r["success"] == "0")
+    assert {k: v for k, v in shown["requests/s"].items() if v} == dict(per_second)
+    assert {k: v for k, v in shown["failures/s"].items() if v} == dict(failed)
+    assert close["layout"]["xaxis"]["range"][0] == utc(fault - 60)
+    assert page.stat().st_size <= 1_500_000
+    assert "Around the fault, second by second" in text_of(page)
+
+
+def test_a_short_run_has_no_close_up(reports: Path) -> None:
+    page = render.publish(reports / "report-run", reports)
+    assert figure_named(page, "closeup") is None
+    assert "Around the fault" not in text_of(page)
