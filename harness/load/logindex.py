@@ -25,6 +25,7 @@ from harness.load import clientlog
 
 BLOCK_LINES = 4096
 CHUNK_BYTES = 8 << 20
+TAIL_BYTES = 256
 _START = re.compile(rb"^(\d+),", re.MULTILINE)
 _ANY = 1 << 62
 
@@ -46,15 +47,17 @@ class LogIndex:
     scanned: int = 0  # bytes indexed: every complete line before this offset
     identity: tuple[int, int] = (0, 0)  # (device, inode) of the file indexed
     by_start: bool = True  # the header names ts_ms first, as the shipped locustfile writes it
+    tail: bytes = b""  # the last bytes indexed, to see the file rewritten in place
 
     def refresh(self) -> None:
         """Indexes what was appended since the last look (all of it for a new or replaced file)."""
         stat = os.stat(self.path)
-        if (stat.st_dev, stat.st_ino) != self.identity or stat.st_size < self.scanned:
-            self.header, self.blocks, self.scanned = "", [], 0
-            self.identity = (stat.st_dev, stat.st_ino)
         with self.path.open("rb") as fh:
+            if (stat.st_dev, stat.st_ino) != self.identity or stat.st_size < self.scanned or not self._same_tail(fh):
+                self.header, self.blocks, self.scanned, self.tail = "", [], 0, b""
+                self.identity = (stat.st_dev, stat.st_ino)
             if not self.header:
+                fh.seek(0)
                 first = fh.readline()
                 if not first.endswith(b"\n"):
                     return
@@ -63,6 +66,14 @@ class LogIndex:
                 self.scanned = len(first)
             fh.seek(self.scanned)
             self._scan(fh)
+            fh.seek(max(0, self.scanned - TAIL_BYTES))
+            self.tail = fh.read(self.scanned - fh.tell())
+
+    def _same_tail(self, fh: io.BufferedReader) -> bool:
+        """Whether the bytes before `scanned` are still those indexed (a log truncated and
+        written again under the same inode is not)."""
+        fh.seek(self.scanned - len(self.tail))
+        return fh.read(len(self.tail)) == self.tail
 
     def _scan(self, fh: io.BufferedReader) -> None:
         pending = b""

@@ -150,3 +150,16 @@ def test_reading_the_whole_log_skips_a_line_still_being_written(tmp_path: Path) 
     log = tmp_path / "requests.csv"
     log.write_text(HEADER + line(1000) + line(2000)[:20])
     assert [(r.ts_ms, r.success) for r in clientlog.read(log)] == [(1000, True)]
+
+
+def test_a_log_truncated_and_written_again_in_place_is_indexed_again(tmp_path: Path) -> None:
+    """Locust opens its log with "w": a second run in the same place keeps the inode."""
+    log = tmp_path / "requests.csv"
+    log.write_text(HEADER + line(1000) + line(2000))
+    index = logindex.LogIndex(log, 1)
+    assert [r.ts_ms for r in index.within(0, 10)] == [1000, 2000]
+    inode = log.stat().st_ino
+    with log.open("w") as fh:  # the same inode, longer than before
+        fh.write(HEADER + line(5000) + line(6000) + line(7000))
+    assert log.stat().st_ino == inode
+    assert [r.ts_ms for r in index.within(0, 10)] == [5000, 6000, 7000]
