@@ -63,14 +63,20 @@ def ensure(driver: StackDriver, progress: Progress) -> dict[str, str]:
 
 
 def read(driver: StackDriver, name: str, service: str = "app") -> str:
-    """A secret's value, read from a running task of `service` that mounts it."""
+    """A secret's value, read from a running task of `service` that mounts it. Each running
+    task is asked in turn, as in `client_secret`: right after an `up`, a replaced task may
+    exit under the question (CI: the security experiment's unsigned-token probe, in the run
+    of a control that had just redeployed the app, read nothing from such a one)."""
     running = driver.containers(service)
     if not running:
         raise InfrastructureError(f"cannot read the stack's {name}: no {service} container runs")
-    code, out = driver.exec(running[0], ["cat", f"/run/secrets/{name}"])
-    if code != 0 or not out.strip():
-        raise InfrastructureError(f"cannot read the stack's {name} from {service}: {out.strip()[-200:]}")
-    return out.strip()
+    why = ""
+    for container in running:
+        code, out = driver.exec(container, ["cat", f"/run/secrets/{name}"])
+        if code == 0 and out.strip():
+            return out.strip()
+        why = why or out.strip()[-200:]
+    raise InfrastructureError(f"cannot read the stack's {name} from {service}: {why or 'no answer'}")
 
 
 def running_containers(driver: StackDriver, service: str) -> list[ContainerInfo]:

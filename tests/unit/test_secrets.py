@@ -127,3 +127,22 @@ def test_the_load_client_is_read_from_an_app_container_that_answers(monkeypatch:
     monkeypatch.setattr(driver, "exec", lambda *a, **k: (1, "gone\n"))  # none answers: the same one-line error
     with pytest.raises(InfrastructureError, match="the app knows no OAuth2 client 'loadtest'"):
         secrets.client_secret(driver)
+
+
+def test_a_secret_is_read_from_an_app_container_that_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As for the load client: the first app container exits under the question."""
+    driver = FakeDriver(services={"app": 3})
+    driver.secret_values["jwt_signing_key"] = "k3y"
+    answer = driver.exec
+    first = driver.containers("app")[0].name
+
+    def exec_(container, argv, user="", detach=False, timeout=300.0):  # type: ignore[no-untyped-def]
+        if container.name == first:
+            return 1, ""
+        return answer(container, argv, user, detach, timeout)
+
+    monkeypatch.setattr(driver, "exec", exec_)
+    assert secrets.read(driver, "jwt_signing_key") == "k3y"
+    monkeypatch.setattr(driver, "exec", lambda *a, **k: (1, ""))  # none answers: one line that says so
+    with pytest.raises(InfrastructureError, match=r"^cannot read the stack's jwt_signing_key from app: no answer$"):
+        secrets.read(driver, "jwt_signing_key")
