@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.load import clientlog
-from harness.load.logindex import LogIndex
+from harness.load.logindex import BLOCK_LINES, LogIndex
 
 QUANTILES = (50, 95, 99)
 
@@ -69,9 +69,9 @@ class Digest:
         return [(name, error, g.count, g.first[0], g.last_ms) for (name, error), g in ordered]
 
 
-def digest(path: Path | str, block_lines: int | None = None) -> Digest:
+def digest(path: Path | str, block_lines: int = BLOCK_LINES) -> Digest:
     """The log at `path` summed up; an empty Digest for a log with no request."""
-    index = LogIndex(Path(path), block_lines) if block_lines else LogIndex(Path(path))
+    index = LogIndex(Path(path), block_lines)
     found = Digest()
     open_seconds: dict[int, list[float]] = {}
     counts: dict[int, list[int]] = {}  # second -> [requests, failures]

@@ -102,12 +102,9 @@ class LogIndex:
             for block in self.blocks:
                 if block.highest_ms < lo or block.lowest_ms > hi:
                     continue
-                fh.seek(block.offset)
-                text = fh.read(block.size).decode("utf-8", errors="replace")
-                rows += clientlog.within(clientlog.parse_text(self.header, text), start_s, end_s, name)
+                rows += clientlog.within(self._rows(fh, block), start_s, end_s, name)
         rows.sort(key=lambda r: r.ts_ms)
         return rows
-
 
     def watermarks(self) -> list[float]:
         """For each block, the lowest start in the blocks after it (inf after the last): once a
@@ -122,9 +119,12 @@ class LogIndex:
         self.refresh()
         with self.path.open("rb") as fh:
             for block, watermark in zip(self.blocks, self.watermarks(), strict=True):
-                fh.seek(block.offset)
-                yield clientlog.parse_text(self.header, fh.read(block.size).decode("utf-8", errors="replace")), \
-                    watermark
+                yield self._rows(fh, block), watermark
+
+    def _rows(self, fh: io.BufferedReader, block: Block) -> list[clientlog.Request]:
+        """One block's requests, in the order written."""
+        fh.seek(block.offset)
+        return clientlog.parse_text(self.header, fh.read(block.size).decode("utf-8", errors="replace"))
 
 
 def by_end(path: Path | str, block_lines: int = BLOCK_LINES) -> Iterator[clientlog.Request]:
