@@ -70,13 +70,22 @@ def read(driver: StackDriver, name: str, service: str = "app") -> str:
     running = driver.containers(service)
     if not running:
         raise InfrastructureError(f"cannot read the stack's {name}: no {service} container runs")
+    found, why = first_answer(driver, running, ["cat", f"/run/secrets/{name}"])
+    if not found:
+        raise InfrastructureError(f"cannot read the stack's {name} from {service}: {why or 'no answer'}")
+    return found
+
+
+def first_answer(driver: StackDriver, containers: list[ContainerInfo], argv: list[str]) -> tuple[str, str]:
+    """(output, "") of the first container that runs `argv` with success and says something,
+    each asked in turn; ("", the first failure's last words) when none does."""
     why = ""
-    for container in running:
-        code, out = driver.exec(container, ["cat", f"/run/secrets/{name}"])
+    for container in containers:
+        code, out = driver.exec(container, argv)
         if code == 0 and out.strip():
-            return out.strip()
+            return out.strip(), ""
         why = why or out.strip()[-200:]
-    raise InfrastructureError(f"cannot read the stack's {name} from {service}: {why or 'no answer'}")
+    return "", why
 
 
 def running_containers(driver: StackDriver, service: str) -> list[ContainerInfo]:
@@ -102,11 +111,8 @@ def client_secret(driver: StackDriver) -> tuple[str, str]:
     Each running app container is asked in turn until one answers: right after an `up`, a
     replaced task may still be draining and exit under the question (CI: the security
     experiment's token probe read no client at all from such a one)."""
-    for container in running_containers(driver, "app"):
-        code, out = driver.exec(container, ["sh", "-c", READ_CLIENTS])
-        if code == 0 and out.strip():
-            return parse_client(out, LOAD_CLIENT)
-    return parse_client("", LOAD_CLIENT)
+    clients, _ = first_answer(driver, running_containers(driver, "app"), ["sh", "-c", READ_CLIENTS])
+    return parse_client(clients, LOAD_CLIENT)
 
 
 def parse_client(clients: str, client_id: str) -> tuple[str, str]:

@@ -109,20 +109,23 @@ def test_nothing_found_reads_none(fake: FakeDriver) -> None:
     assert security.secrets_exposed() == "none"
 
 
+def first_app_container_exits(driver: FakeDriver, monkeypatch: pytest.MonkeyPatch, says: str) -> None:
+    """The first app container fails every exec, saying `says` (a task exiting after an `up`)."""
+    answer = driver.exec
+    first = driver.containers("app")[0].name
+
+    def exec_(container, argv, user="", detach=False, timeout=300.0):  # type: ignore[no-untyped-def]
+        return (1, says) if container.name == first else answer(container, argv, user, detach, timeout)
+
+    monkeypatch.setattr(driver, "exec", exec_)
+
+
 def test_the_load_client_is_read_from_an_app_container_that_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     """The first app container exits under the question (a task replaced by the last `up`,
     draining): the next one is asked."""
     driver = FakeDriver(services={"app": 3})
     driver.secret_values["oauth_clients"] = "loadtest:s3cret,other:x"
-    answer = driver.exec
-    first = driver.containers("app")[0].name
-
-    def exec_(container, argv, user="", detach=False, timeout=300.0):  # type: ignore[no-untyped-def]
-        if container.name == first:
-            return 1, "Error response from daemon: container is not running\n"
-        return answer(container, argv, user, detach, timeout)
-
-    monkeypatch.setattr(driver, "exec", exec_)
+    first_app_container_exits(driver, monkeypatch, "Error response from daemon: container is not running\n")
     assert secrets.client_secret(driver) == ("loadtest", "s3cret")
     monkeypatch.setattr(driver, "exec", lambda *a, **k: (1, "gone\n"))  # none answers: the same one-line error
     with pytest.raises(InfrastructureError, match="the app knows no OAuth2 client 'loadtest'"):
@@ -133,15 +136,7 @@ def test_a_secret_is_read_from_an_app_container_that_answers(monkeypatch: pytest
     """As for the load client: the first app container exits under the question."""
     driver = FakeDriver(services={"app": 3})
     driver.secret_values["jwt_signing_key"] = "k3y"
-    answer = driver.exec
-    first = driver.containers("app")[0].name
-
-    def exec_(container, argv, user="", detach=False, timeout=300.0):  # type: ignore[no-untyped-def]
-        if container.name == first:
-            return 1, ""
-        return answer(container, argv, user, detach, timeout)
-
-    monkeypatch.setattr(driver, "exec", exec_)
+    first_app_container_exits(driver, monkeypatch, "")
     assert secrets.read(driver, "jwt_signing_key") == "k3y"
     monkeypatch.setattr(driver, "exec", lambda *a, **k: (1, ""))  # none answers: one line that says so
     with pytest.raises(InfrastructureError, match=r"^cannot read the stack's jwt_signing_key from app: no answer$"):
